@@ -1,0 +1,197 @@
+/**
+ * The one error catalogue. Every failure eventrail reports is an
+ * `EventrailError` with a stable string `code`; codes are never reused.
+ * Errors cross the thread boundary as plain {@link SerializedError} objects.
+ */
+
+export const ErrorCodes = {
+  INVALID_EVENT: 'ERR_EVENTRAIL_INVALID_EVENT',
+  EVENT_TOO_LARGE: 'ERR_EVENTRAIL_EVENT_TOO_LARGE',
+  INVALID_OPTIONS: 'ERR_EVENTRAIL_INVALID_OPTIONS',
+  CONFIG_FILE: 'ERR_EVENTRAIL_CONFIG_FILE',
+  BACKPRESSURE: 'ERR_EVENTRAIL_BACKPRESSURE',
+  CLOSED: 'ERR_EVENTRAIL_CLOSED',
+  CONSUMER_LOAD: 'ERR_EVENTRAIL_CONSUMER_LOAD',
+  INVALID_CONSUMER: 'ERR_EVENTRAIL_INVALID_CONSUMER',
+  HANDLER_FAILED: 'ERR_EVENTRAIL_HANDLER_FAILED',
+  HANDLER_TIMEOUT: 'ERR_EVENTRAIL_HANDLER_TIMEOUT',
+  WORKER_CRASHED: 'ERR_EVENTRAIL_WORKER_CRASHED',
+  CORRUPT_BATCH: 'ERR_EVENTRAIL_CORRUPT_BATCH',
+  STORE_WRITE: 'ERR_EVENTRAIL_STORE_WRITE',
+  STORE_READ: 'ERR_EVENTRAIL_STORE_READ',
+  STORE_CORRUPT: 'ERR_EVENTRAIL_STORE_CORRUPT',
+  STORE_UNAVAILABLE: 'ERR_EVENTRAIL_STORE_UNAVAILABLE',
+  FDB_CLIENT_MISSING: 'ERR_EVENTRAIL_FDB_CLIENT_MISSING',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** The shape in which an error crosses a thread boundary or is stored. */
+export interface SerializedError {
+  code: string;
+  name: string;
+  message: string;
+  stack?: string | undefined;
+}
+
+export class EventrailError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+
+  override get name(): string {
+    return this.constructor.name;
+  }
+
+  toJSON(): SerializedError {
+    return { code: this.code, name: this.name, message: this.message, stack: this.stack };
+  }
+}
+
+/** One issue found by validation: where, what was received, what was expected. */
+export interface ValidationIssue {
+  path: string;
+  message: string;
+}
+
+export class InvalidEventError extends EventrailError {
+  readonly issues: readonly ValidationIssue[];
+  constructor(issues: readonly ValidationIssue[]) {
+    super(ErrorCodes.INVALID_EVENT, `invalid event: ${issues.map((i) => i.message).join('; ')}`);
+    this.issues = issues;
+  }
+}
+
+export class EventTooLargeError extends EventrailError {
+  constructor(message: string) {
+    super(ErrorCodes.EVENT_TOO_LARGE, message);
+  }
+}
+
+export class InvalidOptionsError extends EventrailError {
+  readonly issues: readonly ValidationIssue[];
+  constructor(issues: readonly ValidationIssue[], source?: string) {
+    const where = source ? ` (from ${source})` : '';
+    super(ErrorCodes.INVALID_OPTIONS, `invalid eventrail options${where}: ${issues.map((i) => i.message).join('; ')}`);
+    this.issues = issues;
+  }
+}
+
+export class ConfigFileError extends EventrailError {
+  readonly path: string;
+  constructor(path: string, message: string, cause?: unknown) {
+    super(ErrorCodes.CONFIG_FILE, `config file ${path}: ${message}`, { cause });
+    this.path = path;
+  }
+}
+
+export class BackpressureError extends EventrailError {
+  constructor(maxPending: number) {
+    super(
+      ErrorCodes.BACKPRESSURE,
+      `backpressure: ${maxPending} events are pending (backpressure.maxPending) and backpressure.onOverflow is 'reject'`,
+    );
+  }
+}
+
+export class BusClosedError extends EventrailError {
+  constructor(operation: string) {
+    super(ErrorCodes.CLOSED, `cannot ${operation}: the bus is closed`);
+  }
+}
+
+export class ConsumerLoadError extends EventrailError {
+  readonly specifier: string;
+  constructor(specifier: string, message: string, cause?: unknown) {
+    super(ErrorCodes.CONSUMER_LOAD, `consumer module ${specifier}: ${message}`, { cause });
+    this.specifier = specifier;
+  }
+}
+
+export class InvalidConsumerError extends EventrailError {
+  constructor(message: string) {
+    super(ErrorCodes.INVALID_CONSUMER, message);
+  }
+}
+
+/** A consumer's handler threw or rejected; `cause` is what it threw. */
+export class HandlerFailedError extends EventrailError {
+  constructor(consumer: string, message: string, cause?: unknown) {
+    super(ErrorCodes.HANDLER_FAILED, `consumer ${consumer} failed: ${message}`, { cause });
+  }
+}
+
+export class HandlerTimeoutError extends EventrailError {
+  constructor(consumer: string, timeoutMs: number) {
+    super(ErrorCodes.HANDLER_TIMEOUT, `consumer ${consumer} did not settle within ${timeoutMs} ms (delivery.handlerTimeoutMs)`);
+  }
+}
+
+export class WorkerCrashedError extends EventrailError {
+  constructor(message: string, cause?: unknown) {
+    super(ErrorCodes.WORKER_CRASHED, `worker failed while running a batch: ${message}`, { cause });
+  }
+}
+
+export class CorruptBatchError extends EventrailError {
+  constructor(message: string, cause?: unknown) {
+    super(ErrorCodes.CORRUPT_BATCH, `corrupt batch: ${message}`, { cause });
+  }
+}
+
+export class StoreWriteError extends EventrailError {
+  constructor(message: string, cause?: unknown) {
+    super(ErrorCodes.STORE_WRITE, `store write failed: ${message}`, { cause });
+  }
+}
+
+export class StoreReadError extends EventrailError {
+  constructor(message: string, cause?: unknown) {
+    super(ErrorCodes.STORE_READ, `store read failed: ${message}`, { cause });
+  }
+}
+
+export class StoreCorruptError extends EventrailError {
+  constructor(message: string, cause?: unknown) {
+    super(ErrorCodes.STORE_CORRUPT, `corrupt store data: ${message}`, { cause });
+  }
+}
+
+export class StoreUnavailableError extends EventrailError {
+  constructor(message: string, cause?: unknown) {
+    super(ErrorCodes.STORE_UNAVAILABLE, message, { cause });
+  }
+}
+
+export class FdbClientMissingError extends EventrailError {
+  constructor(cause?: unknown) {
+    super(
+      ErrorCodes.FDB_CLIENT_MISSING,
+      'store.kind "fdb" needs the FoundationDB client library (libfdb_c), which could not be loaded. ' +
+        'Install the FoundationDB client package for your platform (foundationdb-clients from ' +
+        'https://github.com/apple/foundationdb/releases), make sure `npm ls foundationdb` shows the ' +
+        'package, then retry; or use store.kind "lmdb".',
+      { cause },
+    );
+  }
+}
+
+/** Turns anything thrown into the plain shape that crosses threads. */
+export function serializeError(err: unknown): SerializedError {
+  if (err instanceof EventrailError) return err.toJSON();
+  if (err instanceof Error) {
+    const own = (err as { code?: unknown }).code;
+    const code = typeof own === 'string' ? own : ErrorCodes.HANDLER_FAILED;
+    return { code, name: err.name, message: err.message, stack: err.stack };
+  }
+  let message: string;
+  try {
+    message = typeof err === 'string' ? err : JSON.stringify(err) ?? String(err);
+  } catch {
+    message = String(err);
+  }
+  return { code: ErrorCodes.HANDLER_FAILED, name: 'Error', message: `non-error thrown: ${message}` };
+}

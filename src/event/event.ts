@@ -1,0 +1,102 @@
+/**
+ * The data contract: the seed's `Event`, `EventType` and `EventMetadata`, field
+ * names and order included, so that `JSON.stringify(event)` equals serde's JSON
+ * of the Rust struct.
+ */
+
+export const BUILTIN_EVENT_TYPES = [
+  'UserLoggedIn',
+  'UserLoggedOut',
+  'TokenRefreshed',
+  'SessionExpired',
+  'SessionCreated',
+  'SessionInvalidated',
+  'SessionExtended',
+  'WorkflowStarted',
+  'WorkflowStateChanged',
+  'WorkflowCompleted',
+  'WorkflowFailed',
+] as const;
+
+export type BuiltinEventType = (typeof BUILTIN_EVENT_TYPES)[number];
+
+/** serde's encoding of `EventType::Custom(String)`. */
+export interface CustomEventType {
+  readonly Custom: string;
+}
+
+export type EventType = BuiltinEventType | CustomEventType;
+
+export type JsonValue = null | boolean | number | string | readonly JsonValue[] | { readonly [key: string]: JsonValue };
+
+export interface EventMetadata {
+  readonly correlation_id: string;
+  readonly causation_id: string | null;
+  readonly user_id: string | null;
+  readonly tenant_id: string | null;
+  readonly source: string;
+}
+
+export interface Event {
+  readonly event_id: string;
+  readonly timestamp: string;
+  readonly event_type: EventType;
+  readonly payload: JsonValue;
+  readonly metadata: EventMetadata;
+}
+
+/** What `emit` takes: every generated field may be left out. */
+export interface EventInput {
+  event_id?: string;
+  timestamp?: string;
+  event_type: EventType;
+  payload?: JsonValue;
+  metadata: {
+    correlation_id?: string;
+    causation_id?: string | null;
+    user_id?: string | null;
+    tenant_id?: string | null;
+    source: string;
+  };
+}
+
+/** The name of an event type as a flat string: `UserLoggedIn`, or the custom name. */
+export function eventTypeName(type: EventType): string {
+  return typeof type === 'string' ? type : type.Custom;
+}
+
+/** Key used to match event types: builtins by name, custom types as `Custom:name` so the two never collide. */
+export function eventTypeKey(type: EventType): string {
+  return typeof type === 'string' ? type : `Custom:${type.Custom}`;
+}
+
+export const EVENT_KEYS = ['event_id', 'timestamp', 'event_type', 'payload', 'metadata'] as const;
+export const METADATA_KEYS = ['correlation_id', 'causation_id', 'user_id', 'tenant_id', 'source'] as const;
+export const AUDIT_ENTRY_KEYS = ['audit_id', 'event_id', 'event_type', 'timestamp', 'payload', 'metadata'] as const;
+
+/**
+ * The seed's AuditLogger record. `event_type` is `format!("{:?}", event_type)`
+ * in the seed: `UserLoggedIn`, or `Custom("name")`.
+ */
+export interface AuditEntry {
+  readonly audit_id: string;
+  readonly event_id: string;
+  readonly event_type: string;
+  readonly timestamp: string;
+  readonly payload: JsonValue;
+  readonly metadata: EventMetadata;
+}
+
+/** `format!("{:?}", event_type)` of the seed. */
+export function debugEventType(type: EventType): string {
+  return typeof type === 'string' ? type : `Custom(${JSON.stringify(type.Custom)})`;
+}
+
+/** Freezes an event and everything in it (events are immutable once created). */
+export function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
+  }
+  return value;
+}

@@ -1,0 +1,155 @@
+/**
+ * The store contract: what the bus needs from a durable backend. Both backends
+ * (lmdb, FoundationDB) implement it over the same ordered key layout
+ * (`layout.ts`), so they hold the same bytes; `testStore()` in
+ * test/store-conformance.ts checks any implementation.
+ *
+ * Values handed to and returned by a store are already encoded with the shared
+ * codec: a store never encodes an event itself (the bytes stored are the bytes
+ * dispatched to workers).
+ */
+import type { SerializedError } from '../errors.js';
+
+/**
+ * Where an event sits in the log: 12 bytes shaped like a FoundationDB
+ * versionstamp (10-byte commit version, 2-byte index within the commit),
+ * compared bytewise. On lmdb the commit version is a counter kept in the same
+ * transaction.
+ */
+export type Position = Buffer;
+
+export const POSITION_BYTES = 12;
+
+export interface AppendItem {
+  readonly eventId: string;
+  /**
+   * True when the caller supplied the event_id, so it may already be stored
+   * and must be looked up. Ids the bus generated (uuid v7) are fresh and skip
+   * the lookup.
+   */
+  readonly checkDuplicate: boolean;
+  /** The event encoded with the shared codec. */
+  readonly bytes: Buffer;
+  readonly tenantId: string | null;
+  /** `Date.parse(event.timestamp)`. */
+  readonly timestampMs: number;
+  /** The encoded AuditEntry when the event's type is audited, else null. */
+  readonly audit: Buffer | null;
+}
+
+export interface AppendResult {
+  /** One per item, in order: where the event is stored (for a duplicate, where it already was). */
+  readonly positions: Position[];
+  /** One per item: true when the event_id was already stored, or repeated earlier in the same batch. */
+  readonly duplicate: boolean[];
+}
+
+export interface StoredEvent {
+  readonly position: Position;
+  readonly bytes: Buffer;
+}
+
+export interface ReadEventsQuery {
+  /** Only events strictly after this position. */
+  readonly after?: Position;
+  /** Only events at or before this position. */
+  readonly until?: Position;
+  /** Only events whose timestamp is at or after this (ms since epoch). */
+  readonly fromMs?: number;
+  /** Only events whose timestamp is before this (ms since epoch). */
+  readonly toMs?: number;
+  /** Only this tenant's events, read through the tenant index. */
+  readonly tenantId?: string;
+  /** Events per page (one short read each). */
+  readonly pageSize?: number;
+}
+
+export interface AuditQuery {
+  readonly after?: Position;
+  readonly fromMs?: number;
+  readonly toMs?: number;
+  readonly tenantId?: string;
+  readonly pageSize?: number;
+}
+
+export interface StoredAuditEntry {
+  /** The position of the audited event. */
+  readonly position: Position;
+  /** The AuditEntry, encoded with the shared codec. */
+  readonly bytes: Buffer;
+}
+
+export interface DeadLetterRecord {
+  readonly consumer: string;
+  readonly position: Position;
+  /** The event, encoded with the shared codec. */
+  readonly event: Buffer;
+  readonly error: SerializedError;
+  readonly attempts: number;
+  /** RFC 3339. */
+  readonly failedAt: string;
+  readonly tenantId: string | null;
+}
+
+export interface DeadLetterKey {
+  readonly consumer: string;
+  readonly position: Position;
+}
+
+export interface DeadLetterQuery {
+  readonly consumer?: string;
+  readonly tenantId?: string;
+  readonly pageSize?: number;
+}
+
+/** Progress written in one transaction, so a checkpoint never passes a dead letter that was not saved. */
+export interface ProgressWrite {
+  readonly deadLetters?: readonly DeadLetterRecord[];
+  readonly removeDeadLetters?: readonly DeadLetterKey[];
+  /** consumer name → every event up to and including this position is handled. */
+  readonly checkpoints?: ReadonlyMap<string, Position>;
+}
+
+export interface StoreStats {
+  readonly events: number;
+  readonly auditEntries: number;
+  readonly deadLetters: number;
+  /** Bytes on disk where the backend can tell, else null. */
+  readonly bytes: number | null;
+  readonly lastPosition: Position | null;
+}
+
+export interface EventStore {
+  readonly kind: 'lmdb' | 'fdb';
+  /**
+   * Appends a batch in one transaction (or, on FoundationDB, as few as its
+   * limits allow) with its indexes and audit entries, and resolves only once
+   * it is durable. Idempotent per event_id. Rejects with StoreWriteError, and
+   * then nothing of the batch is acknowledged.
+   */
+  append(items: readonly AppendItem[]): Promise<AppendResult>;
+  /** Events in position order, read page by page (never the whole log at once). */
+  readEvents(query?: ReadEventsQuery): AsyncIterable<StoredEvent>;
+  /** Where an event_id is stored, or null. */
+  lookup(eventId: string): Promise<Position | null>;
+  /** Audit entries in position order, page by page. */
+  readAudit(query?: AuditQuery): AsyncIterable<StoredAuditEntry>;
+  readDeadLetters(query?: DeadLetterQuery): AsyncIterable<DeadLetterRecord>;
+  writeProgress(write: ProgressWrite): Promise<void>;
+  readCheckpoints(): Promise<Map<string, Position>>;
+  stats(): Promise<StoreStats>;
+  close(): Promise<void>;
+}
+
+export function comparePositions(a: Position, b: Position): number {
+  return Buffer.compare(a, b);
+}
+
+export function positionToString(position: Position): string {
+  return position.toString('hex');
+}
+
+export function positionFromString(text: string): Position {
+  if (!/^[0-9a-f]{24}$/i.test(text)) throw new TypeError(`a position is 24 hex digits, got ${JSON.stringify(text)}`);
+  return Buffer.from(text, 'hex');
+}
