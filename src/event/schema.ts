@@ -62,10 +62,13 @@ export function eventInputSchema(limits: PayloadLimits) {
       event_id: uuidSchema.optional(),
       timestamp: timestampSchema.optional(),
       event_type: eventTypeSchema,
-      payload: z.unknown().superRefine((value, ctx) => {
-        const problem = checkJson(value, limits.maxDepth);
-        if (problem !== null) ctx.addIssue({ code: 'custom', message: problem, input: value });
-      }),
+      payload: z
+        .unknown()
+        .superRefine((value, ctx) => {
+          const problem = checkJson(value, limits.maxDepth);
+          if (problem !== null) ctx.addIssue({ code: 'custom', message: problem, input: value });
+        })
+        .optional(),
       metadata: metadataInputSchema,
     },
     { error: (iss) => (iss.code === 'unrecognized_keys' ? undefined : `an event must be an object, got ${describe(iss.input)}`) },
@@ -173,6 +176,11 @@ export class IdSource {
     return uuidv7({ random });
   }
 
+  /** The millisecond of the last `now()`. */
+  get nowMs(): number {
+    return this.#lastMs;
+  }
+
   now(): string {
     const ms = Date.now();
     if (ms !== this.#lastMs) {
@@ -203,3 +211,21 @@ export function completeEvent(input: ParsedInput, ids: IdSource, inherited?: Par
     metadata,
   };
 }
+
+/** A complete, stored event (what replay returns), as one schema: for users who validate events they receive elsewhere. */
+export const eventSchema = z.strictObject({
+  event_id: uuidSchema,
+  timestamp: timestampSchema,
+  event_type: eventTypeSchema,
+  payload: z.unknown().superRefine((value, ctx) => {
+    const problem = value === undefined ? 'payload is required' : checkJson(value, 64);
+    if (problem !== null) ctx.addIssue({ code: 'custom', message: problem, input: value });
+  }),
+  metadata: z.strictObject({
+    correlation_id: uuidSchema,
+    causation_id: uuidSchema.nullable(),
+    user_id: uuidSchema.nullable(),
+    tenant_id: uuidSchema.nullable(),
+    source: z.string().min(1),
+  }),
+});

@@ -1,0 +1,95 @@
+/**
+ * Dead letters: deliveries given up after `delivery.maxAttempts`. Saved in the
+ * store (in memory with store `none`), listed, and redriven to the consumer
+ * that failed, and only to it.
+ */
+import type { Codec } from '../codec.js';
+import type { SerializedError } from '../errors.js';
+import { eventTypeKey, type Event, type EventType } from '../event/event.js';
+import type { DeadLetterKey, DeadLetterRecord, EventStore } from '../store/store.js';
+import { positionToString } from '../store/store.js';
+
+export interface DeadLetter {
+  readonly consumer: string;
+  /** The event's position in the log (24 hex digits). */
+  readonly position: string;
+  readonly event: Event;
+  readonly error: SerializedError;
+  readonly attempts: number;
+  /** RFC 3339. */
+  readonly failed_at: string;
+}
+
+export interface DeadLetterFilter {
+  readonly consumer?: string;
+  readonly tenantId?: string;
+  readonly eventId?: string;
+  readonly types?: readonly EventType[];
+  /** At most this many. */
+  readonly limit?: number;
+}
+
+/** Where dead letters live: the store, or this process's memory with store `none`. */
+export class DeadLetterBox {
+  readonly #store: EventStore | null;
+  readonly #memory = new Map<string, DeadLetterRecord>();
+  readonly #codec: Codec;
+
+  constructor(store: EventStore | null, codec: Codec) {
+    this.#store = store;
+    this.#codec = codec;
+  }
+
+  put(record: DeadLetterRecord): Promise<void> {
+    if (this.#store !== null) return this.#store.writeProgress({ deadLetters: [record] });
+    this.#memory.set(memoryKey(record), record);
+    return Promise.resolve();
+  }
+
+  remove(key: DeadLetterKey): Promise<void> {
+    if (this.#store !== null) return this.#store.writeProgress({ removeDeadLetters: [key] });
+    this.#memory.delete(memoryKey(key));
+    return Promise.resolve();
+  }
+
+  /** Matching records with their decoded events, in (consumer, position) order. */
+  async *records(filter: DeadLetterFilter = {}): AsyncGenerator<{ record: DeadLetterRecord; event: Event }> {
+    const types = filter.types === undefined ? null : new Set(filter.types.map(eventTypeKey));
+    const source: AsyncIterable<DeadLetterRecord> | Iterable<DeadLetterRecord> =
+      this.#store !== null
+        ? this.#store.readDeadLetters({ consumer: filter.consumer, tenantId: filter.tenantId })
+        : [...this.#memory.values()].sort(
+            (a, b) => (a.consumer < b.consumer ? -1 : a.consumer > b.consumer ? 1 : Buffer.compare(a.position, b.position)),
+          );
+    let yielded = 0;
+    for await (const record of source) {
+      if (filter.limit !== undefined && yielded >= filter.limit) return;
+      if (filter.consumer !== undefined && record.consumer !== filter.consumer) continue;
+      if (filter.tenantId !== undefined && record.tenantId !== filter.tenantId) continue;
+      const event = this.#codec.decode<Event>(record.event);
+      if (filter.eventId !== undefined && event.event_id !== filter.eventId) continue;
+      if (types !== null && !types.has(eventTypeKey(event.event_type))) continue;
+      yielded++;
+      yield { record, event };
+    }
+  }
+
+  async list(filter: DeadLetterFilter = {}): Promise<DeadLetter[]> {
+    const out: DeadLetter[] = [];
+    for await (const { record, event } of this.records(filter)) {
+      out.push({
+        consumer: record.consumer,
+        position: positionToString(record.position),
+        event,
+        error: record.error,
+        attempts: record.attempts,
+        failed_at: record.failedAt,
+      });
+    }
+    return out;
+  }
+}
+
+function memoryKey(key: DeadLetterKey): string {
+  return `${key.consumer}\0${key.position.toString('hex')}`;
+}

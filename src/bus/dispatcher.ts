@@ -1,0 +1,371 @@
+/**
+ * Lanes, batches and outcomes. Committed events are routed by partition key to
+ * a lane; a lane has at most one batch in flight, so events with the same key
+ * reach every consumer in commit order, while lanes run in parallel on the
+ * pool. A batch is one piscina task whose buffer is transferred, not copied.
+ * Failed deliveries are retried for that consumer only, with exponential
+ * backoff and jitter, then dead-lettered.
+ */
+import type { Piscina } from 'piscina';
+import { WorkerCrashedError, serializeError, type SerializedError } from '../errors.js';
+import type { ResolvedOptions } from '../options.js';
+import type { BatchResult, BatchTask, ConsumerDescriptor, FollowUp } from '../protocol.js';
+import type { Accepted } from './accepted.js';
+import type { BusMetrics } from './metrics.js';
+
+export interface Delivery {
+  readonly item: Accepted;
+  readonly consumer: number;
+  readonly attempt: number;
+  /** Re-dispatched from the dead letters: success removes the dead letter. */
+  readonly redrive: boolean;
+}
+
+export interface DispatcherDeps {
+  readonly pool: Piscina;
+  readonly options: ResolvedOptions;
+  readonly consumers: readonly ConsumerDescriptor[];
+  readonly metrics: BusMetrics;
+  /** Every delivery of the item is finished. */
+  done(item: Accepted): void;
+  /** Accepts a delivery's follow-up events; resolves once they are durable. */
+  acceptFollowUps(parent: Accepted, consumer: ConsumerDescriptor, followUps: readonly FollowUp[]): Promise<void>;
+  /** Saves a dead letter; resolves once it is durable. */
+  deadLetter(delivery: Delivery, error: SerializedError): Promise<void>;
+  /** A redriven delivery succeeded; resolves once its dead letter is gone. */
+  redriven(delivery: Delivery): Promise<void>;
+  /** A batch was lost to a worker fault. */
+  workerError(error: WorkerCrashedError): void;
+  warn(message: string, cause?: unknown): void;
+}
+
+class Lane {
+  queue: Accepted[] = [];
+  head = 0;
+  busy = false;
+
+  get size(): number {
+    return this.queue.length - this.head;
+  }
+
+  take(max: number): Accepted[] {
+    const end = Math.min(this.queue.length, this.head + max);
+    const batch = this.queue.slice(this.head, end);
+    this.head = end;
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    } else if (this.head > 4096 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    return batch;
+  }
+}
+
+interface ScheduledRetry {
+  readonly deliveries: Delivery[];
+  timer: NodeJS.Timeout;
+}
+
+/** FNV-1a: cheap and well spread for uuid strings. */
+function hashKey(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+export class Dispatcher {
+  readonly #deps: DispatcherDeps;
+  readonly #lanes: Lane[];
+  readonly #maxBatch: number;
+  readonly #maxAttempts: number;
+  readonly #backoff: { readonly initialMs: number; readonly maxMs: number };
+  /** event type key → indexes of the consumers subscribed to it. */
+  readonly #matching = new Map<string, readonly number[]>();
+  readonly #retries = new Set<ScheduledRetry>();
+  #roundRobin = 0;
+  #tasksInFlight = 0;
+  #draining = false;
+
+  constructor(deps: DispatcherDeps) {
+    this.#deps = deps;
+    const { dispatch, delivery } = deps.options;
+    this.#lanes = Array.from({ length: dispatch.lanes }, () => new Lane());
+    this.#maxBatch = dispatch.maxBatch;
+    this.#maxAttempts = delivery.maxAttempts;
+    this.#backoff = delivery.backoff;
+  }
+
+  get tasksInFlight(): number {
+    return this.#tasksInFlight;
+  }
+
+  get scheduledRetries(): number {
+    return this.#retries.size;
+  }
+
+  /** The consumers subscribed to an event type. */
+  consumersFor(typeKey: string): readonly number[] {
+    let list = this.#matching.get(typeKey);
+    if (list === undefined) {
+      list = [];
+      this.#deps.consumers.forEach((c, i) => {
+        if (c.eventTypes === '*' || c.eventTypes.includes(typeKey)) (list as number[]).push(i);
+      });
+      this.#matching.set(typeKey, list);
+    }
+    return list;
+  }
+
+  /** Routes committed events (in commit order) to their lanes and starts idle lanes. */
+  route(items: readonly Accepted[]): void {
+    const lanes = this.#lanes;
+    const touched = new Set<Lane>();
+    for (const item of items) {
+      const n = this.consumersFor(item.typeKey).length;
+      item.outstanding = n;
+      if (n === 0) {
+        this.#deps.done(item);
+        continue;
+      }
+      const index = item.partitionKey === null ? this.#roundRobin++ % lanes.length : hashKey(item.partitionKey) % lanes.length;
+      const lane = lanes[index]!;
+      lane.queue.push(item);
+      touched.add(lane);
+    }
+    for (const lane of touched) this.#pump(lane);
+  }
+
+  /** Dispatches given deliveries now, outside the lanes (redrives). */
+  deliver(deliveries: readonly Delivery[]): void {
+    for (let i = 0; i < deliveries.length; i += this.#maxBatch) void this.#runTargets(deliveries.slice(i, i + this.#maxBatch));
+  }
+
+  /** On close: run every scheduled retry now instead of waiting out its backoff. */
+  drainRetries(): void {
+    this.#draining = true;
+    for (const retry of [...this.#retries]) {
+      clearTimeout(retry.timer);
+      this.#retries.delete(retry);
+      this.deliver(retry.deliveries);
+    }
+  }
+
+  #pump(lane: Lane): void {
+    if (lane.busy || lane.size === 0) return;
+    lane.busy = true;
+    const items = lane.take(this.#maxBatch);
+    void this.#run(items, null).finally(() => {
+      lane.busy = false;
+      this.#pump(lane);
+    });
+  }
+
+  #runTargets(deliveries: readonly Delivery[]): Promise<void> {
+    const items: Accepted[] = [];
+    const indexOf = new Map<Accepted, number>();
+    for (const d of deliveries) {
+      if (!indexOf.has(d.item)) {
+        indexOf.set(d.item, items.length);
+        items.push(d.item);
+      }
+    }
+    return this.#run(items, deliveries, indexOf);
+  }
+
+  /** Runs one batch task and applies its outcomes. Never rejects. */
+  async #run(items: readonly Accepted[], targets: readonly Delivery[] | null, indexOf?: Map<Accepted, number>): Promise<void> {
+    let total = 0;
+    for (const item of items) total += item.bytes.length;
+    // A buffer of our own, so it can be transferred to the worker without a copy.
+    const buffer = new ArrayBuffer(total);
+    const view = new Uint8Array(buffer);
+    let offset = 0;
+    for (const item of items) {
+      view.set(item.bytes, offset);
+      offset += item.bytes.length;
+    }
+    let triples: Uint32Array | null = null;
+    if (targets !== null) {
+      triples = new Uint32Array(targets.length * 3);
+      targets.forEach((d, k) => {
+        triples![k * 3] = indexOf!.get(d.item)!;
+        triples![k * 3 + 1] = d.consumer;
+        triples![k * 3 + 2] = d.attempt;
+      });
+    }
+    const task: BatchTask = { kind: 'batch', buffer, count: items.length, targets: triples };
+    const deliveries = targets ?? this.#freshDeliveries(items);
+    this.#deps.metrics.batchSize.observe(items.length);
+    this.#tasksInFlight++;
+    try {
+      let result: BatchResult;
+      try {
+        result = (await this.#deps.pool.run(task, { transferList: [buffer] })) as BatchResult;
+      } catch (err) {
+        this.#crashed(deliveries, err);
+        return;
+      }
+      this.#apply(items, deliveries, result, indexOf);
+    } catch (err) {
+      this.#deps.warn('internal error while applying batch outcomes', err);
+    } finally {
+      this.#tasksInFlight--;
+    }
+  }
+
+  #freshDeliveries(items: readonly Accepted[]): Delivery[] {
+    const deliveries: Delivery[] = [];
+    for (const item of items) {
+      for (const consumer of this.consumersFor(item.typeKey)) deliveries.push({ item, consumer, attempt: 1, redrive: false });
+    }
+    return deliveries;
+  }
+
+  /**
+   * A worker died under the batch (process.exit, an uncaught error, a resource
+   * limit). Which delivery caused it is unknown, so the batch is split and run
+   * again, by consumer and then by halves, until the fault is pinned on single
+   * deliveries: only those count an attempt. Others may see their events again
+   * (delivery is at least once).
+   */
+  #crashed(deliveries: readonly Delivery[], err: unknown): void {
+    const error = new WorkerCrashedError((err as Error)?.message ?? String(err), err);
+    this.#deps.metrics.workerErrors.inc();
+    this.#deps.workerError(error);
+    if (deliveries.length === 1) {
+      this.#failed([{ delivery: deliveries[0]!, error: error.toJSON() }]);
+      return;
+    }
+    const byConsumer = new Map<number, Delivery[]>();
+    for (const d of deliveries) {
+      const list = byConsumer.get(d.consumer) ?? [];
+      list.push(d);
+      byConsumer.set(d.consumer, list);
+    }
+    const parts =
+      byConsumer.size > 1
+        ? [...byConsumer.values()]
+        : [deliveries.slice(0, deliveries.length >> 1), deliveries.slice(deliveries.length >> 1)];
+    for (const part of parts) void this.#runTargets(part);
+  }
+
+  #apply(items: readonly Accepted[], deliveries: readonly Delivery[], result: BatchResult, indexOf?: Map<Accepted, number>): void {
+    const { metrics, consumers } = this.#deps;
+    if (result.corrupt !== null) {
+      this.#failed(deliveries.map((delivery) => ({ delivery, error: result.corrupt! })));
+      return;
+    }
+    const count = consumers.length;
+    const failedAt = new Map<number, SerializedError>();
+    for (const f of result.failures) failedAt.set(f.event * count + f.consumer, f.error);
+    let followUps: Map<number, FollowUp[]> | undefined;
+    for (const f of result.followUps) {
+      followUps ??= new Map();
+      const key = f.event * count + f.consumer;
+      const list = followUps.get(key) ?? [];
+      list.push(f);
+      followUps.set(key, list);
+    }
+    if (result.metrics.length > 0) metrics.applyConsumerMetrics(result.metrics, (m) => this.#deps.warn(m));
+
+    const deliveredPerConsumer = new Array<number>(count).fill(0);
+    const failures: Array<{ delivery: Delivery; error: SerializedError }> = [];
+    const positionOf = indexOf === undefined ? new Map(items.map((item, i) => [item, i])) : indexOf;
+    for (const d of deliveries) {
+      const key = positionOf.get(d.item)! * count + d.consumer;
+      const error = failedAt.get(key);
+      if (error !== undefined) {
+        failures.push({ delivery: d, error });
+        continue;
+      }
+      deliveredPerConsumer[d.consumer]!++;
+      const emitted = followUps?.get(key);
+      if (emitted === undefined) {
+        this.#succeeded(d);
+      } else {
+        // The delivery is finished only once its follow-ups are durable; if they cannot be stored, it is retried.
+        this.#deps.acceptFollowUps(d.item, consumers[d.consumer]!, emitted).then(
+          () => this.#succeeded(d),
+          (err: unknown) => this.#failed([{ delivery: d, error: serializeError(err) }]),
+        );
+      }
+    }
+    deliveredPerConsumer.forEach((n, c) => {
+      if (n > 0) metrics.delivered.inc({ consumer: consumers[c]!.name }, n);
+    });
+    if (failures.length > 0) this.#failed(failures);
+  }
+
+  #succeeded(d: Delivery): void {
+    if (!d.redrive) {
+      this.#finish(d.item);
+      return;
+    }
+    this.#deps.redriven(d).then(
+      () => this.#finish(d.item),
+      (err: unknown) => {
+        this.#deps.warn('could not remove a redriven dead letter; it stays listed', err);
+        this.#finish(d.item);
+      },
+    );
+  }
+
+  #finish(item: Accepted): void {
+    if (--item.outstanding === 0) this.#deps.done(item);
+  }
+
+  #failed(failures: ReadonlyArray<{ delivery: Delivery; error: SerializedError }>): void {
+    const { metrics, consumers } = this.#deps;
+    const retryGroups = new Map<number, Delivery[]>();
+    for (const { delivery: d, error } of failures) {
+      const name = consumers[d.consumer]!.name;
+      metrics.failures.inc({ consumer: name });
+      if (d.attempt < this.#maxAttempts) {
+        metrics.retries.inc({ consumer: name });
+        const next: Delivery = { item: d.item, consumer: d.consumer, attempt: d.attempt + 1, redrive: d.redrive };
+        const group = retryGroups.get(d.attempt) ?? [];
+        group.push(next);
+        retryGroups.set(d.attempt, group);
+        continue;
+      }
+      metrics.deadLetters.inc({ consumer: name });
+      this.#deps.deadLetter(d, error).then(
+        () => this.#finish(d.item),
+        (err: unknown) => {
+          // The event stays unfinished: the checkpoint cannot pass it, so it is delivered again after a restart.
+          this.#deps.warn(`could not save the dead letter of event ${d.item.eventId} for ${name}`, err);
+          d.item.poisoned = true;
+          this.#finish(d.item);
+        },
+      );
+    }
+    for (const [attempt, deliveries] of retryGroups) this.#scheduleRetry(deliveries, attempt);
+  }
+
+  /** Exponential backoff with equal jitter: half the delay fixed, half random. */
+  #delay(attempt: number): number {
+    const { initialMs, maxMs } = this.#backoff;
+    const base = Math.min(maxMs, initialMs * 2 ** (attempt - 1));
+    return base / 2 + Math.random() * (base / 2);
+  }
+
+  #scheduleRetry(deliveries: Delivery[], failedAttempt: number): void {
+    if (this.#draining) {
+      this.deliver(deliveries);
+      return;
+    }
+    const retry: ScheduledRetry = {
+      deliveries,
+      timer: setTimeout(() => {
+        this.#retries.delete(retry);
+        this.deliver(deliveries);
+      }, this.#delay(failedAttempt)),
+    };
+    this.#retries.add(retry);
+  }
+}

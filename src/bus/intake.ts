@@ -1,0 +1,342 @@
+/**
+ * The emit side of the bus: validation, encoding (once: the bytes stored are
+ * the bytes dispatched), backpressure and group commit. Accepted events gather
+ * into a batch for at most `dispatch.lingerMs` or `dispatch.maxBatch` events,
+ * the batch is appended to the store in one transaction, and the emits of the
+ * batch resolve together once it is durable.
+ */
+import { v5 as uuidv5 } from 'uuid';
+import type { Codec } from '../codec.js';
+import {
+  BackpressureError,
+  EventTooLargeError,
+  EventrailError,
+  InvalidEventError,
+  StoreWriteError,
+} from '../errors.js';
+import { debugEventType, eventTypeKey, type AuditEntry, type Event, type EventInput } from '../event/event.js';
+import { IdSource, completeEvent, eventInputSchema, toIssues, type EventInputSchema } from '../event/schema.js';
+import type { ResolvedOptions } from '../options.js';
+import { POSITION_BYTES, positionToString, type AppendItem, type AppendResult, type EventStore, type Position } from '../store/store.js';
+import { Accepted, CommitGroup } from './accepted.js';
+import type { BusMetrics } from './metrics.js';
+
+/** What `emit` resolves with once the event is durable. */
+export interface Receipt {
+  readonly event_id: string;
+  /** Where the event is stored: 24 hex digits, ordered like the log. */
+  readonly position: string;
+  /** True when this event_id was already stored: it was not stored or delivered again. */
+  readonly duplicate: boolean;
+}
+
+interface Prepared {
+  readonly item: Accepted;
+  readonly checkDuplicate: boolean;
+  readonly timestampMs: number;
+  readonly audit: Buffer | null;
+}
+
+interface Batch {
+  readonly prepared: Prepared[];
+  readonly resolvers: Array<(receipt: Receipt) => void>;
+  readonly rejecters: Array<(err: Error) => void>;
+  timer: NodeJS.Timeout | NodeJS.Immediate | null;
+}
+
+export interface IntakeDeps {
+  readonly options: ResolvedOptions;
+  readonly store: EventStore | null;
+  readonly codec: Codec;
+  readonly metrics: BusMetrics;
+  /** Committed, fresh events in commit order, with their commit group. */
+  committed(items: Accepted[], group: CommitGroup): void;
+}
+
+/** Copies encoded events into large chunks, so each event is not its own allocation. */
+class Arena {
+  static readonly CHUNK = 1 << 20;
+  #chunk = Buffer.allocUnsafeSlow(0);
+  #offset = 0;
+
+  copy(view: Buffer): Buffer {
+    if (this.#offset + view.length > this.#chunk.length) {
+      this.#chunk = Buffer.allocUnsafeSlow(Math.max(Arena.CHUNK, view.length));
+      this.#offset = 0;
+    }
+    const slice = this.#chunk.subarray(this.#offset, this.#offset + view.length);
+    view.copy(slice);
+    this.#offset += view.length;
+    return slice;
+  }
+}
+
+export class Intake {
+  readonly #deps: IntakeDeps;
+  readonly #schema: EventInputSchema;
+  readonly #ids = new IdSource();
+  readonly #arena = new Arena();
+  readonly #auditTypes: Set<string>;
+  readonly #maxPending: number;
+  readonly #reject: boolean;
+  readonly #maxBatch: number;
+  readonly #lingerMs: number;
+  readonly #maxEventBytes: number;
+  readonly #partitionBy: ResolvedOptions['dispatch']['partitionBy'];
+  #batch: Batch | null = null;
+  #pending = 0;
+  readonly #waiters: Array<() => void> = [];
+  #commitTail: Promise<void> = Promise.resolve();
+  /** Position counter for store `none`: same shape as stored positions. */
+  #memoryCommit = 0n;
+  readonly #idleWaiters: Array<() => void> = [];
+
+  constructor(deps: IntakeDeps) {
+    this.#deps = deps;
+    const { limits, backpressure, dispatch, audit } = deps.options;
+    this.#schema = eventInputSchema({ maxDepth: limits.maxDepth });
+    this.#auditTypes = new Set(audit.eventTypes.map(eventTypeKey));
+    this.#maxPending = backpressure.maxPending;
+    this.#reject = backpressure.onOverflow === 'reject';
+    this.#maxBatch = dispatch.maxBatch;
+    this.#lingerMs = dispatch.lingerMs;
+    this.#maxEventBytes = limits.maxEventBytes;
+    this.#partitionBy = dispatch.partitionBy;
+  }
+
+  /** Events accepted and not yet handled by every consumer. */
+  get pending(): number {
+    return this.#pending;
+  }
+
+  emit(input: unknown): Promise<Receipt> {
+    const prepared = this.#prepare(input);
+    if (prepared instanceof EventrailError) return this.#rejected(prepared);
+    return this.#admit(prepared);
+  }
+
+  /** Validates every input first: one bad input rejects the call and nothing is accepted. */
+  emitMany(inputs: readonly unknown[]): Promise<Receipt[]> {
+    if (!Array.isArray(inputs)) {
+      return this.#rejected(new InvalidEventError([{ path: '', message: 'emitMany() takes an array of events' }]));
+    }
+    const prepared: Prepared[] = [];
+    for (let i = 0; i < inputs.length; i++) {
+      const p = this.#prepare(inputs[i]);
+      if (p instanceof EventrailError) {
+        if (p instanceof InvalidEventError) {
+          return this.#rejected(new InvalidEventError(p.issues.map((issue) => ({ ...issue, message: `[${i}] ${issue.message}` }))));
+        }
+        return this.#rejected(p);
+      }
+      prepared.push(p);
+    }
+    return Promise.all(prepared.map((p) => this.#admit(p)));
+  }
+
+  /**
+   * Follow-up events from a consumer. They skip backpressure (waiting here could
+   * deadlock: the pending events cannot finish until their follow-ups are
+   * accepted) and get deterministic ids, so a retried handler does not store
+   * its follow-ups twice.
+   */
+  emitFollowUp(input: EventInput, parentEventId: string, consumer: string, seq: number): Promise<Receipt> {
+    const withId = input.event_id === undefined ? { ...input, event_id: uuidv5(`${consumer}/${seq}`, parentEventId) } : input;
+    const prepared = this.#prepare(withId);
+    if (prepared instanceof EventrailError) return this.#rejected(prepared);
+    return this.#accept(prepared);
+  }
+
+  /** Re-creates the in-memory record of a stored event (recovery, redrive). */
+  restore(bytes: Buffer, position: Position): Accepted {
+    const event = this.#deps.codec.decode<Event>(bytes);
+    const item = new Accepted(
+      event.event_id,
+      bytes,
+      eventTypeKey(event.event_type),
+      this.#partitionKey(event),
+      event.metadata.tenant_id,
+      performance.now(),
+    );
+    item.position = position;
+    return item;
+  }
+
+  /** Counts restored events as pending, waiting for room as emit does. */
+  async admitRestored(count: number): Promise<void> {
+    while (this.#pending >= this.#maxPending) await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    this.#pending += count;
+  }
+
+  /** One accepted event is finished (handled, dead-lettered, rejected or a duplicate). */
+  release(count = 1): void {
+    this.#pending -= count;
+    while (this.#waiters.length > 0 && this.#pending < this.#maxPending) this.#waiters.shift()!();
+    if (this.#pending === 0) for (const wake of this.#idleWaiters.splice(0)) wake();
+  }
+
+  /** Commits the batch being gathered now, without waiting for the linger time. */
+  commitNow(): void {
+    if (this.#batch !== null) this.#commit();
+  }
+
+  /** Resolves once nothing is pending (every accepted event handled). */
+  idle(): Promise<void> {
+    this.commitNow();
+    if (this.#pending === 0 && this.#waiters.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  #rejected<T>(err: EventrailError): Promise<T> {
+    this.#deps.metrics.rejected.inc({ code: err.code });
+    return Promise.reject(err);
+  }
+
+  #admit(prepared: Prepared): Promise<Receipt> {
+    if (this.#pending < this.#maxPending && this.#waiters.length === 0) return this.#accept(prepared);
+    if (this.#reject) return this.#rejected(new BackpressureError(this.#maxPending));
+    // Waiters are woken in order, so waiting emits keep their order.
+    return new Promise<Receipt>((resolve, reject) => {
+      this.#waiters.push(() => this.#accept(prepared).then(resolve, reject));
+    });
+  }
+
+  #prepare(input: unknown): Prepared | EventrailError {
+    const parsed = this.#schema.safeParse(input);
+    if (!parsed.success) return new InvalidEventError(toIssues(parsed.error));
+    const generatedTime = parsed.data.timestamp === undefined;
+    const event = completeEvent(parsed.data, this.#ids);
+    const view = this.#deps.codec.encodeTransient(event);
+    if (view.length > this.#maxEventBytes) {
+      return new EventTooLargeError(`the event encodes to ${view.length} bytes, over limits.maxEventBytes (${this.#maxEventBytes})`);
+    }
+    const bytes = this.#arena.copy(view);
+    const typeKey = eventTypeKey(event.event_type);
+    const item = new Accepted(event.event_id, bytes, typeKey, this.#partitionKey(event), event.metadata.tenant_id, performance.now());
+    const timestampMs = generatedTime ? this.#ids.nowMs : Date.parse(event.timestamp);
+    let audit: Buffer | null = null;
+    if (this.#deps.store !== null && this.#auditTypes.has(typeKey)) {
+      const entry: AuditEntry = {
+        audit_id: this.#ids.uuid(),
+        event_id: event.event_id,
+        event_type: debugEventType(event.event_type),
+        timestamp: event.timestamp,
+        payload: event.payload,
+        metadata: event.metadata,
+      };
+      audit = this.#deps.codec.encode(entry);
+    }
+    return { item, checkDuplicate: input !== null && typeof input === 'object' && 'event_id' in input, timestampMs, audit };
+  }
+
+  #partitionKey(event: Event): string | null {
+    const md = event.metadata;
+    switch (this.#partitionBy) {
+      case 'user':
+        return md.user_id ?? md.correlation_id;
+      case 'tenant':
+        return md.tenant_id ?? '';
+      case 'correlation':
+        return md.correlation_id;
+      case 'none':
+        return null;
+    }
+  }
+
+  #accept(prepared: Prepared): Promise<Receipt> {
+    this.#pending++;
+    let batch = this.#batch;
+    if (batch === null) {
+      batch = this.#batch = { prepared: [], resolvers: [], rejecters: [], timer: null };
+      batch.timer = this.#lingerMs === 0 ? setImmediate(() => this.#commit()) : setTimeout(() => this.#commit(), this.#lingerMs);
+    }
+    batch.prepared.push(prepared);
+    const receipt = new Promise<Receipt>((resolve, reject) => {
+      batch.resolvers.push(resolve);
+      batch.rejecters.push(reject);
+    });
+    if (batch.prepared.length >= this.#maxBatch) this.#commit();
+    return receipt;
+  }
+
+  #commit(): void {
+    const batch = this.#batch;
+    if (batch === null) return;
+    this.#batch = null;
+    if (batch.timer !== null) {
+      clearTimeout(batch.timer as NodeJS.Timeout);
+      clearImmediate(batch.timer as NodeJS.Immediate);
+    }
+    const store = this.#deps.store;
+    const appended: Promise<AppendResult> =
+      store === null ? Promise.resolve(this.#memoryAppend(batch.prepared.length)) : store.append(batch.prepared.map(toAppendItem));
+    // Outcomes are applied in commit order, whatever order the store settles in, so lanes see commit order.
+    this.#commitTail = this.#commitTail
+      .then(() => appended)
+      .then(
+        (result) => this.#committed(batch, result),
+        (err: unknown) => this.#failed(batch, err),
+      );
+  }
+
+  #memoryAppend(count: number): AppendResult {
+    const stamp = Buffer.alloc(POSITION_BYTES);
+    stamp.writeBigUInt64BE(++this.#memoryCommit, 0);
+    const positions: Position[] = [];
+    for (let i = 0; i < count; i++) {
+      const p = Buffer.from(stamp);
+      p.writeUInt16BE(i, 10);
+      positions.push(p);
+    }
+    return { positions, duplicate: new Array<boolean>(count).fill(false) };
+  }
+
+  #committed(batch: Batch, result: AppendResult): void {
+    const fresh: Accepted[] = [];
+    const types = new Map<string, number>();
+    let duplicates = 0;
+    const group = new CommitGroup(0);
+    for (let i = 0; i < batch.prepared.length; i++) {
+      const item = batch.prepared[i]!.item;
+      const position = result.positions[i]!;
+      item.position = position;
+      const duplicate = result.duplicate[i] === true;
+      batch.resolvers[i]!({ event_id: item.eventId, position: positionToString(position), duplicate });
+      if (duplicate) {
+        duplicates++;
+        continue;
+      }
+      types.set(item.typeKey, (types.get(item.typeKey) ?? 0) + 1);
+      item.group = group;
+      group.lastPosition = position;
+      fresh.push(item);
+    }
+    group.remaining = fresh.length;
+    const { metrics } = this.#deps;
+    for (const [type, n] of types) metrics.emitted.inc({ event_type: type }, n);
+    if (duplicates > 0) {
+      metrics.duplicates.inc(duplicates);
+      this.release(duplicates);
+    }
+    this.#deps.committed(fresh, group);
+  }
+
+  #failed(batch: Batch, err: unknown): void {
+    const error = err instanceof EventrailError ? err : new StoreWriteError((err as Error)?.message ?? String(err), err);
+    this.#deps.metrics.storeErrors.inc();
+    this.#deps.metrics.rejected.inc({ code: error.code }, batch.prepared.length);
+    for (const reject of batch.rejecters) reject(error);
+    this.release(batch.prepared.length);
+  }
+}
+
+function toAppendItem(p: Prepared): AppendItem {
+  return {
+    eventId: p.item.eventId,
+    checkDuplicate: p.checkDuplicate,
+    bytes: p.item.bytes,
+    tenantId: p.item.tenantId,
+    timestampMs: p.timestampMs,
+    audit: p.audit,
+  };
+}

@@ -1,0 +1,78 @@
+/**
+ * The wire protocol between the bus (main thread) and its workers. A batch
+ * travels as one buffer of events encoded back to back with the shared codec,
+ * transferred (not copied); everything else is small and structured-cloned.
+ */
+import type { SerializedError } from './errors.js';
+import type { EventInput } from './event/event.js';
+
+/** Handed to every worker as piscina's `workerData`. */
+export interface WorkerInit {
+  /** Consumer modules as URLs, in the bus's order: a consumer's index is its place here. */
+  readonly consumers: readonly string[];
+  readonly handlerTimeoutMs: number;
+  readonly maxDepth: number;
+}
+
+export interface DescribeTask {
+  readonly kind: 'describe';
+}
+
+export interface BatchTask {
+  readonly kind: 'batch';
+  /** `count` events encoded back to back. Owned by the receiver once posted. */
+  readonly buffer: ArrayBuffer;
+  readonly count: number;
+  /**
+   * null: every consumer that subscribes to each event's type, all on their first
+   * attempt. Otherwise (retries, redrives, recovery) the exact deliveries to make,
+   * as flattened triples (event index, consumer index, attempt), in order.
+   */
+  readonly targets: Uint32Array | null;
+}
+
+export type Task = DescribeTask | BatchTask;
+
+export interface ConsumerDescriptor {
+  readonly name: string;
+  /** `'*'` or event type keys (`UserLoggedIn`, `Custom:name`). */
+  readonly eventTypes: '*' | readonly string[];
+  readonly module: string;
+}
+
+export type DescribeResult =
+  | { readonly ok: true; readonly consumers: readonly ConsumerDescriptor[] }
+  | { readonly ok: false; readonly error: SerializedError };
+
+export interface DeliveryFailure {
+  readonly event: number;
+  readonly consumer: number;
+  readonly error: SerializedError;
+}
+
+/** A follow-up event a handler emitted, validated in the worker. */
+export interface FollowUp {
+  readonly event: number;
+  readonly consumer: number;
+  /** Which follow-up of this delivery it is (0, 1, ...): with the ids it makes the follow-up's id deterministic. */
+  readonly seq: number;
+  readonly input: EventInput;
+}
+
+/** A consumer-reported metric, aggregated over the batch. */
+export interface MetricDelta {
+  readonly kind: 'counter' | 'histogram';
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>> | null;
+  /** counter: one summed value; histogram: every observation. */
+  readonly values: number[];
+}
+
+export interface BatchResult {
+  /** Set when the batch could not be decoded: no delivery was made. */
+  readonly corrupt: SerializedError | null;
+  /** Deliveries that failed (threw, rejected, timed out); every other target succeeded. */
+  readonly failures: readonly DeliveryFailure[];
+  readonly followUps: readonly FollowUp[];
+  readonly metrics: readonly MetricDelta[];
+}

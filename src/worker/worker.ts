@@ -1,0 +1,314 @@
+/**
+ * The piscina worker entry: loads every consumer module once, then runs
+ * batches. One batch is one task: the events are decoded from the transferred
+ * buffer, frozen, and handed in order to the consumers that subscribe to them
+ * (the consumers of one event run concurrently). Outcomes go back in one
+ * result per batch.
+ */
+import { workerData } from 'node:worker_threads';
+import { Codec } from '../codec.js';
+import { isConsumer, type Consumer, type ConsumerContext, type ConsumerMetrics, type FollowUpInput } from '../consumer.js';
+import {
+  ConsumerLoadError,
+  CorruptBatchError,
+  HandlerTimeoutError,
+  InvalidConsumerError,
+  InvalidEventError,
+  serializeError,
+  type SerializedError,
+} from '../errors.js';
+import { deepFreeze, eventTypeKey, type Event, type EventInput } from '../event/event.js';
+import { eventInputSchema, toIssues } from '../event/schema.js';
+import type {
+  BatchResult,
+  BatchTask,
+  ConsumerDescriptor,
+  DeliveryFailure,
+  DescribeResult,
+  FollowUp,
+  MetricDelta,
+  Task,
+  WorkerInit,
+} from '../protocol.js';
+
+const init = workerData as WorkerInit;
+const codec = new Codec();
+const inputSchema = eventInputSchema({ maxDepth: init.maxDepth });
+
+interface Loaded {
+  consumers: Consumer[];
+  /** event type key → indexes of the consumers subscribed to it (wildcards included). */
+  byType: Map<string, number[]>;
+  wildcard: number[];
+}
+
+let loading: Promise<Loaded> | undefined;
+
+async function loadConsumers(): Promise<Loaded> {
+  const consumers: Consumer[] = [];
+  const names = new Set<string>();
+  for (const specifier of init.consumers) {
+    let mod: { default?: unknown };
+    try {
+      mod = (await import(specifier)) as { default?: unknown };
+    } catch (err) {
+      throw new ConsumerLoadError(specifier, `could not be loaded: ${(err as Error)?.message ?? String(err)}`, err);
+    }
+    if (!isConsumer(mod.default)) {
+      throw new ConsumerLoadError(specifier, 'has no consumer as its default export (export default defineConsumer({ ... }))');
+    }
+    if (names.has(mod.default.name)) {
+      throw new ConsumerLoadError(specifier, `declares consumer name ${JSON.stringify(mod.default.name)}, which another module already uses`);
+    }
+    names.add(mod.default.name);
+    consumers.push(mod.default);
+  }
+  const wildcard: number[] = [];
+  const byType = new Map<string, number[]>();
+  consumers.forEach((c, i) => {
+    if (c.eventTypes === '*') {
+      wildcard.push(i);
+      return;
+    }
+    for (const type of c.eventTypes) {
+      const key = eventTypeKey(type);
+      const list = byType.get(key) ?? [];
+      if (!list.includes(i)) list.push(i);
+      byType.set(key, list);
+    }
+  });
+  // Keep consumer order stable within each type, wildcards merged in by index.
+  for (const [key, list] of byType) byType.set(key, [...new Set([...list, ...wildcard])].sort((a, b) => a - b));
+  return { consumers, byType, wildcard };
+}
+
+function loaded(): Promise<Loaded> {
+  loading ??= loadConsumers();
+  return loading;
+}
+
+export default async function run(task: Task): Promise<DescribeResult | BatchResult> {
+  if (task.kind === 'describe') return describe();
+  return runBatch(task, await loaded());
+}
+
+async function describe(): Promise<DescribeResult> {
+  try {
+    const { consumers } = await loaded();
+    const descriptors: ConsumerDescriptor[] = consumers.map((c, i) => ({
+      name: c.name,
+      eventTypes: c.eventTypes === '*' ? '*' : c.eventTypes.map(eventTypeKey),
+      module: init.consumers[i]!,
+    }));
+    return { ok: true, consumers: descriptors };
+  } catch (err) {
+    return { ok: false, error: serializeError(err) };
+  }
+}
+
+/** Sums counters and collects histogram observations for one batch. */
+class MetricBuffer {
+  readonly #deltas = new Map<string, MetricDelta>();
+
+  add(kind: MetricDelta['kind'], name: string, value: number, labels: Readonly<Record<string, string>> | undefined): void {
+    if (typeof name !== 'string' || name.length === 0) throw new InvalidConsumerError('a metric name must be a non-empty string');
+    if (typeof value !== 'number' || !Number.isFinite(value)) {
+      throw new InvalidConsumerError(`metric ${name}: the value must be a finite number, got ${String(value)}`);
+    }
+    const labelKey = labels === undefined ? '' : JSON.stringify(labels);
+    const key = `${kind}\0${name}\0${labelKey}`;
+    const existing = this.#deltas.get(key);
+    if (existing === undefined) {
+      this.#deltas.set(key, { kind, name, labels: labels === undefined ? null : { ...labels }, values: [value] });
+    } else if (kind === 'counter') {
+      existing.values[0]! += value;
+    } else {
+      existing.values.push(value);
+    }
+  }
+
+  drain(): MetricDelta[] {
+    return [...this.#deltas.values()];
+  }
+}
+
+/** The `ctx` of one delivery. The AbortSignal is made only when a handler asks for it. */
+class DeliveryContext implements ConsumerContext {
+  readonly consumer: string;
+  readonly attempt: number;
+  readonly metrics: ConsumerMetrics;
+  #controller: AbortController | undefined;
+  #seq = 0;
+  readonly #event: Event;
+  readonly #eventIndex: number;
+  readonly #consumerIndex: number;
+  readonly #followUps: FollowUp[];
+
+  constructor(
+    consumer: string,
+    consumerIndex: number,
+    attempt: number,
+    event: Event,
+    eventIndex: number,
+    metrics: ConsumerMetrics,
+    followUps: FollowUp[],
+  ) {
+    this.consumer = consumer;
+    this.#consumerIndex = consumerIndex;
+    this.attempt = attempt;
+    this.#event = event;
+    this.#eventIndex = eventIndex;
+    this.metrics = metrics;
+    this.#followUps = followUps;
+  }
+
+  get signal(): AbortSignal {
+    this.#controller ??= new AbortController();
+    return this.#controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    this.#controller?.abort(reason);
+  }
+
+  emit(input: FollowUpInput): void {
+    if (input === null || typeof input !== 'object') {
+      throw new InvalidEventError([{ path: '', message: 'a follow-up event must be an object' }]);
+    }
+    const metadata = {
+      source: this.consumer,
+      ...(input.metadata ?? {}),
+    };
+    const candidate = { ...input, metadata };
+    const parsed = inputSchema.safeParse(candidate);
+    if (!parsed.success) throw new InvalidEventError(toIssues(parsed.error));
+    const md = parsed.data.metadata;
+    const followUp: EventInput = {
+      ...parsed.data,
+      metadata: {
+        ...md,
+        causation_id: md.causation_id ?? this.#event.event_id,
+        correlation_id: md.correlation_id ?? this.#event.metadata.correlation_id,
+      },
+    } as EventInput;
+    this.#followUps.push({ event: this.#eventIndex, consumer: this.#consumerIndex, seq: this.#seq++, input: followUp });
+  }
+}
+
+interface Delivery {
+  consumer: number;
+  attempt: number;
+}
+
+async function runBatch(task: BatchTask, state: Loaded): Promise<BatchResult> {
+  let events: Event[];
+  try {
+    events = codec.decodeMany<Event>(new Uint8Array(task.buffer));
+    if (events.length !== task.count) {
+      throw new Error(`expected ${task.count} events, decoded ${events.length}`);
+    }
+  } catch (err) {
+    return { corrupt: serializeError(new CorruptBatchError((err as Error).message, err)), failures: [], followUps: [], metrics: [] };
+  }
+
+  const failures: DeliveryFailure[] = [];
+  const followUps: FollowUp[] = [];
+  const metricBuffer = new MetricBuffer();
+  const metrics: ConsumerMetrics = {
+    increment: (name, value = 1, labels) => metricBuffer.add('counter', name, value, labels),
+    observe: (name, value, labels) => metricBuffer.add('histogram', name, value, labels),
+  };
+
+  const plan = deliveriesOf(task, events, state);
+  for (let i = 0; i < events.length; i++) {
+    const deliveries = plan(i);
+    if (deliveries.length === 0) continue;
+    const event = deepFreeze(events[i]!);
+    let pending: Array<{ promise: PromiseLike<void>; ctx: DeliveryContext; consumer: number; name: string }> | undefined;
+    for (const { consumer, attempt } of deliveries) {
+      const def = state.consumers[consumer]!;
+      const ctx = new DeliveryContext(def.name, consumer, attempt, event, i, metrics, followUps);
+      try {
+        const result = def.handle(event, ctx);
+        if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<void>).then === 'function') {
+          (pending ??= []).push({ promise: result as PromiseLike<void>, ctx, consumer, name: def.name });
+        }
+      } catch (err) {
+        failures.push({ event: i, consumer, error: serializeError(err) });
+      }
+    }
+    if (pending !== undefined) await settleAll(pending, i, failures);
+  }
+  return { corrupt: null, failures, followUps, metrics: metricBuffer.drain() };
+}
+
+/**
+ * Waits for the asynchronous handlers of one event, each bounded by
+ * handlerTimeoutMs. One timer serves the whole group: handlers of one event
+ * start together, so they share a deadline.
+ */
+async function settleAll(
+  pending: Array<{ promise: PromiseLike<void>; ctx: DeliveryContext; consumer: number; name: string }>,
+  eventIndex: number,
+  failures: DeliveryFailure[],
+): Promise<void> {
+  const outcomes: Array<SerializedError | null | undefined> = new Array(pending.length).fill(undefined);
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, init.handlerTimeoutMs);
+  });
+  const all = Promise.all(
+    pending.map(({ promise }, k) =>
+      Promise.resolve(promise).then(
+        () => {
+          outcomes[k] ??= null;
+        },
+        (err: unknown) => {
+          outcomes[k] ??= serializeError(err);
+        },
+      ),
+    ),
+  );
+  await Promise.race([all, timedOut]);
+  clearTimeout(timer);
+  pending.forEach(({ ctx, consumer, name }, k) => {
+    const outcome = outcomes[k];
+    if (outcome === undefined) {
+      const error = new HandlerTimeoutError(name, init.handlerTimeoutMs);
+      ctx.abort(error);
+      failures.push({ event: eventIndex, consumer, error: error.toJSON() });
+    } else if (outcome !== null) {
+      failures.push({ event: eventIndex, consumer, error: outcome });
+    }
+  });
+}
+
+const NO_DELIVERIES: readonly Delivery[] = [];
+
+/** For each event index, the deliveries to make, in consumer order. */
+function deliveriesOf(task: BatchTask, events: readonly Event[], state: Loaded): (i: number) => readonly Delivery[] {
+  if (task.targets === null) {
+    const cache = new Map<string, Delivery[]>();
+    return (i) => {
+      const key = eventTypeKey(events[i]!.event_type);
+      let list = cache.get(key);
+      if (list === undefined) {
+        const indexes = state.byType.get(key) ?? state.wildcard;
+        list = indexes.map((consumer) => ({ consumer, attempt: 1 }));
+        cache.set(key, list);
+      }
+      return list;
+    };
+  }
+  const perEvent = new Map<number, Delivery[]>();
+  const t = task.targets;
+  for (let k = 0; k + 2 < t.length; k += 3) {
+    const event = t[k]!;
+    const consumer = t[k + 1]!;
+    if (consumer >= state.consumers.length) continue;
+    const list = perEvent.get(event) ?? [];
+    list.push({ consumer, attempt: t[k + 2]! });
+    perEvent.set(event, list);
+  }
+  return (i) => perEvent.get(i) ?? NO_DELIVERIES;
+}

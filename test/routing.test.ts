@@ -1,0 +1,96 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createBus, type EventBus } from '../src/index.js';
+import { fixture, recorder, tempDir, uuid } from './helpers.js';
+
+describe('routing by event type', () => {
+  const dir = tempDir();
+  const out = recorder(dir);
+  let bus: EventBus;
+
+  before(async () => {
+    bus = await createBus({
+      store: { kind: 'none' },
+      consumers: [fixture('recorder'), fixture('login-recorder')],
+      pool: { maxThreads: 1 },
+    });
+  });
+  after(async () => {
+    await bus.close();
+    dir.remove();
+  });
+
+  it('delivers to the consumers of the type and to wildcard consumers, and only to them', async () => {
+    const user = uuid();
+    const login = await bus.emit({ event_type: 'UserLoggedIn', payload: { seq: 1 }, metadata: { source: 'test', user_id: user } });
+    const logout = await bus.emit({ event_type: 'UserLoggedOut', payload: { seq: 2 }, metadata: { source: 'test', user_id: user } });
+    const custom = await bus.emit({ event_type: { Custom: 'Audited' }, payload: { seq: 3 }, metadata: { source: 'test' } });
+    const otherCustom = await bus.emit({ event_type: { Custom: 'UserLoggedIn' }, payload: { seq: 4 }, metadata: { source: 'test' } });
+    await bus.flush();
+    const seen = out.read();
+    const by = (consumer: string) => new Set(seen.filter((d) => d.consumer === consumer).map((d) => d.event_id));
+    assert.deepEqual(by('Recorder'), new Set([login.event_id, logout.event_id, custom.event_id, otherCustom.event_id]));
+    // A custom type named like a builtin is a different type.
+    assert.deepEqual(by('LoginRecorder'), new Set([login.event_id, custom.event_id]));
+    assert.equal(seen.length, 6);
+    assert.ok(seen.every((d) => d.frozen), 'events handed to consumers are frozen');
+    assert.ok(seen.every((d) => d.attempt === 1));
+  });
+
+  it('resolves emit with the event id and a position, in order', async () => {
+    const a = await bus.emit({ event_type: 'SessionCreated', metadata: { source: 'test' } });
+    const b = await bus.emit({ event_type: 'SessionCreated', metadata: { source: 'test' } });
+    assert.match(a.event_id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.match(a.position, /^[0-9a-f]{24}$/);
+    assert.ok(a.position < b.position);
+    assert.equal(a.duplicate, false);
+  });
+
+  it('reports the loaded consumers', () => {
+    assert.deepEqual(
+      bus.consumers.map((c) => [c.name, c.eventTypes]),
+      [
+        ['Recorder', '*'],
+        ['LoginRecorder', ['UserLoggedIn', 'Custom:Audited']],
+      ],
+    );
+  });
+});
+
+describe('fan-out with a failing consumer', () => {
+  it('one consumer throwing never keeps the event from the others', async () => {
+    const dir = tempDir();
+    const out = recorder(dir);
+    const bus = await createBus({
+      store: { kind: 'none' },
+      consumers: [fixture('flaky'), fixture('recorder'), fixture('login-recorder')],
+      pool: { maxThreads: 1 },
+      delivery: { maxAttempts: 1 },
+    });
+    try {
+      const events = await bus.emitMany(
+        Array.from({ length: 20 }, (_, seq) => ({
+          event_type: 'UserLoggedIn' as const,
+          payload: { seq, fail: seq % 2 === 0 },
+          metadata: { source: 'test', user_id: uuid() },
+        })),
+      );
+      await bus.flush();
+      const seen = out.read();
+      for (const consumer of ['Recorder', 'LoginRecorder', 'Flaky']) {
+        assert.deepEqual(
+          new Set(seen.filter((d) => d.consumer === consumer).map((d) => d.event_id)),
+          new Set(events.map((e) => e.event_id)),
+          `${consumer} got every event`,
+        );
+      }
+      const dead = await bus.deadLetters.list();
+      assert.equal(dead.length, 10);
+      assert.ok(dead.every((d) => d.consumer === 'Flaky' && d.error.message.includes('flaky failure') && d.attempts === 1));
+      assert.deepEqual(new Set(dead.map((d) => (d.event.payload as { seq: number }).seq)), new Set([0, 2, 4, 6, 8, 10, 12, 14, 16, 18]));
+    } finally {
+      await bus.close();
+      dir.remove();
+    }
+  });
+});
