@@ -1,0 +1,715 @@
+/**
+ * The one key/value layout of the store, shared by every backend so that lmdb
+ * and FoundationDB hold the same bytes. Pure functions over Buffers: nothing
+ * here touches a database.
+ *
+ * Keys are FoundationDB tuples (npm `fdb-tuple`) under a configurable string
+ * prefix:
+ *
+ * ```
+ * (prefix,'ev',stamp,chunk)            → one block per commit: the batch's events (encodeBlock), split in chunks
+ * (prefix,'id',event_id)               → position (12 bytes)               dedup index and lookup by id
+ * (prefix,'t',tenant_id,stamp)         → uint16BE block indices of that tenant's events in the block
+ * (prefix,'ts',timestamp_ms,stamp)     → uint16BE block indices of the events of that millisecond
+ * (prefix,'au',stamp,chunk)            → the batch's audit entries (encodeAuditBlock), split in chunks
+ * (prefix,'dl',consumer,position)      → dead letter (encodeDeadLetter)
+ * (prefix,'cp',name)                   → position (12 bytes)
+ * (prefix,'meta','counter')            → lmdb's commit counter, uint64BE
+ * (prefix,'meta','count',name)         → running count, int64LE (FoundationDB's atomic add is little-endian)
+ * ```
+ *
+ * Why blocks: lmdb encodes and copies every value on the main thread, so one
+ * key per event costs about 3× the throughput of one value per batch (DESIGN,
+ * "Measured here"). A commit therefore writes one block, one `id` key per event
+ * (the dedup index must be a point read) and one `t`/`ts` key per tenant/per
+ * millisecond present in the batch, not per event.
+ *
+ * `stamp` is the 10-byte commit stamp: a FoundationDB commit versionstamp, or
+ * on lmdb `counter (uint64BE) ‖ 0x0000`. In keys it is a tuple versionstamp
+ * item whose 12 bytes are `stamp ‖ 0x0000`, so FoundationDB can fill it in at
+ * commit (`setVersionstampedKey`); each {@link Put} says where. The event at
+ * index i of a block is at position `stamp ‖ uint16BE(i)`.
+ *
+ * Values are at most {@link MAX_VALUE_BYTES} (FoundationDB's value limit),
+ * applied on every backend so the bytes match: blocks are chunked.
+ */
+import { pack, unpack } from 'fdb-tuple';
+import type { Codec } from '../codec.js';
+import { StoreCorruptError, type SerializedError } from '../errors.js';
+import { POSITION_BYTES, type AppendItem, type AppendResult, type DeadLetterRecord, type Position } from './store.js';
+
+/** The 10-byte commit stamp shared by every event of one block. */
+export type Stamp = Buffer;
+
+export const STAMP_BYTES = 10;
+/** FoundationDB's value size limit, applied to every backend so both store the same bytes. */
+export const MAX_VALUE_BYTES = 100_000;
+/** The index within a block is 16 bits (the last two bytes of a position). */
+export const MAX_BLOCK_EVENTS = 65_536;
+
+const BLOCK_FORMAT = 1;
+const AUDIT_FORMAT = 1;
+const BLOCK_HEADER_BYTES = 5; // format u8, count u32
+const NO_TENANT = 0xffff;
+
+// Tuple type codes (https://github.com/apple/foundationdb/blob/main/design/tuple.md).
+const TUPLE_STRING = 0x02;
+const TUPLE_INT_ZERO = 0x14;
+const TUPLE_VERSIONSTAMP = 0x33;
+/** A versionstamp item: type code + 12 bytes. */
+const VERSIONSTAMP_ITEM_BYTES = 13;
+/** No tuple item starts with 0xff, so `prefix ‖ 0xff` bounds every key under prefix. */
+const AFTER = Buffer.from([0xff]);
+
+/** One write: FoundationDB fills the 10-byte stamp in at `stampOffset` of the key or value at commit; lmdb writes it as built. */
+export interface Put {
+  readonly key: Buffer;
+  readonly value: Buffer;
+  readonly stampIn: 'key' | 'value' | 'none';
+  /** Byte offset of the stamp in the key or value; -1 when `stampIn` is 'none'. */
+  readonly stampOffset: number;
+}
+
+/** A key range: `start` inclusive, `end` exclusive. */
+export interface KeyRange {
+  readonly start: Buffer;
+  readonly end: Buffer;
+}
+
+export interface AppendPlan {
+  /** Every write of the batch. */
+  readonly puts: Put[];
+  /** What append() returns: one position and duplicate flag per item. */
+  readonly result: AppendResult;
+  /** Events and audit entries the batch adds (duplicates excluded). */
+  readonly events: number;
+  readonly auditEntries: number;
+}
+
+export type CountName = 'events' | 'auditEntries' | 'deadLetters';
+
+// ---------------------------------------------------------------------------
+// Stamps and positions
+
+/** lmdb's stamp: the commit counter (uint64BE) then 0x0000, shaped like a FoundationDB commit version + batch order. */
+export function stampFromCounter(counter: bigint): Stamp {
+  const stamp = Buffer.alloc(STAMP_BYTES);
+  stamp.writeBigUInt64BE(counter, 0);
+  return stamp;
+}
+
+export function counterFromStamp(stamp: Stamp): bigint {
+  return stamp.readBigUInt64BE(0);
+}
+
+export function encodeCounter(counter: bigint): Buffer {
+  const value = Buffer.alloc(8);
+  value.writeBigUInt64BE(counter, 0);
+  return value;
+}
+
+export function decodeCounter(value: Buffer | undefined): bigint {
+  if (value === undefined) return 0n;
+  if (value.length !== 8) throw new StoreCorruptError(`the commit counter is ${value.length} bytes, expected 8`);
+  return value.readBigUInt64BE(0);
+}
+
+export function positionOf(stamp: Stamp, index: number): Position {
+  const position = Buffer.allocUnsafe(POSITION_BYTES);
+  stamp.copy(position, 0, 0, STAMP_BYTES);
+  position.writeUInt16BE(index, STAMP_BYTES);
+  return position;
+}
+
+/** The stamp of a position (a view, not a copy). */
+export function stampOf(position: Position): Stamp {
+  return position.subarray(0, STAMP_BYTES);
+}
+
+export function indexOf(position: Position): number {
+  return position.readUInt16BE(STAMP_BYTES);
+}
+
+export function checkPosition(position: Buffer, what: string): Position {
+  if (position.length !== POSITION_BYTES) throw new StoreCorruptError(`${what} is ${position.length} bytes, expected ${POSITION_BYTES}`);
+  return position;
+}
+
+export function encodeCount(count: number): Buffer {
+  const value = Buffer.alloc(8);
+  value.writeBigInt64LE(BigInt(count), 0);
+  return value;
+}
+
+export function decodeCount(value: Buffer | undefined): number {
+  if (value === undefined) return 0;
+  if (value.length !== 8) throw new StoreCorruptError(`a count is ${value.length} bytes, expected 8`);
+  return Number(value.readBigInt64LE(0));
+}
+
+// ---------------------------------------------------------------------------
+// Tuple pieces. fdb-tuple's pack() costs ~1.8 µs per key, the whole per-event
+// budget, so the keys written per event are assembled from pre-packed prefixes
+// and these encoders; test/store-layout.test.ts checks them against pack().
+
+/** The tuple encoding of one string item: 0x02, UTF-8 with 0x00 escaped as 0x00 0xff, 0x00. */
+export function tupleString(text: string): Buffer {
+  if (!text.includes('\0')) {
+    const length = Buffer.byteLength(text, 'utf8');
+    const out = Buffer.allocUnsafe(length + 2);
+    out[0] = TUPLE_STRING;
+    out.write(text, 1, length, 'utf8');
+    out[length + 1] = 0x00;
+    return out;
+  }
+  return pack(text);
+}
+
+/** The tuple encoding of a non-negative integer item. */
+function tupleUint(n: number): Buffer {
+  if (n === 0) return Buffer.from([TUPLE_INT_ZERO]);
+  if (n < 0x100) return Buffer.from([TUPLE_INT_ZERO + 1, n]);
+  if (n < 0x10000) return Buffer.from([TUPLE_INT_ZERO + 2, n >> 8, n & 0xff]);
+  return pack(n);
+}
+
+function concat(parts: readonly Buffer[]): Buffer {
+  let length = 0;
+  for (const p of parts) length += p.length;
+  const out = Buffer.allocUnsafe(length);
+  let at = 0;
+  for (const p of parts) at += p.copy(out, at);
+  return out;
+}
+
+/** `prefix ‖ versionstamp(stamp ‖ 0x0000)` and where the stamp starts. */
+function withStamp(prefix: Buffer, stamp: Stamp, tail?: Buffer): Buffer {
+  const out = Buffer.alloc(prefix.length + VERSIONSTAMP_ITEM_BYTES + (tail?.length ?? 0));
+  prefix.copy(out, 0);
+  out[prefix.length] = TUPLE_VERSIONSTAMP;
+  stamp.copy(out, prefix.length + 1, 0, STAMP_BYTES);
+  // bytes 11-12 of the item stay 0x0000: the user version of a block-level stamp
+  if (tail) tail.copy(out, prefix.length + VERSIONSTAMP_ITEM_BYTES);
+  return out;
+}
+
+function checkStamp(stamp: Stamp): void {
+  if (stamp.length !== STAMP_BYTES) throw new RangeError(`a stamp is ${STAMP_BYTES} bytes, got ${stamp.length}`);
+}
+
+// ---------------------------------------------------------------------------
+// Keys and ranges
+
+export class StoreLayout {
+  readonly prefix: string;
+  readonly #ev: Buffer;
+  readonly #id: Buffer;
+  readonly #t: Buffer;
+  readonly #ts: Buffer;
+  readonly #au: Buffer;
+  readonly #dl: Buffer;
+  readonly #cp: Buffer;
+  readonly #count: Buffer;
+  /** `(prefix,'meta','counter')`: lmdb's commit counter. */
+  readonly counterKey: Buffer;
+
+  constructor(prefix: string) {
+    if (typeof prefix !== 'string' || prefix.length === 0) throw new TypeError(`the store prefix must be a non-empty string, got ${JSON.stringify(prefix)}`);
+    this.prefix = prefix;
+    this.#ev = pack([prefix, 'ev']);
+    this.#id = pack([prefix, 'id']);
+    this.#t = pack([prefix, 't']);
+    this.#ts = pack([prefix, 'ts']);
+    this.#au = pack([prefix, 'au']);
+    this.#dl = pack([prefix, 'dl']);
+    this.#cp = pack([prefix, 'cp']);
+    this.#count = pack([prefix, 'meta', 'count']);
+    this.counterKey = pack([prefix, 'meta', 'counter']);
+  }
+
+  /** Every key of this layout. */
+  all(): KeyRange {
+    const start = pack(this.prefix);
+    return { start, end: concat([start, AFTER]) };
+  }
+
+  blockKey(stamp: Stamp, chunk: number): Buffer {
+    checkStamp(stamp);
+    return withStamp(this.#ev, stamp, tupleUint(chunk));
+  }
+
+  /** Offset of the stamp in a block key (FoundationDB's setVersionstampedKey). */
+  get blockKeyStampOffset(): number {
+    return this.#ev.length + 1;
+  }
+
+  decodeBlockKey(key: Buffer): { stamp: Stamp; chunk: number } {
+    const at = this.#ev.length;
+    if (key[at] !== TUPLE_VERSIONSTAMP || key.length <= at + VERSIONSTAMP_ITEM_BYTES) throw new StoreCorruptError(`not a block key: ${key.toString('hex')}`);
+    const chunk = unpack(key.subarray(at + VERSIONSTAMP_ITEM_BYTES))[0];
+    if (typeof chunk !== 'number') throw new StoreCorruptError(`not a block key: ${key.toString('hex')}`);
+    return { stamp: key.subarray(at + 1, at + 1 + STAMP_BYTES), chunk };
+  }
+
+  /** Blocks with stamps from `from` to `until`, both inclusive (either open). */
+  blockRange(from?: Stamp, until?: Stamp): KeyRange {
+    return this.#stampRange(this.#ev, from, until);
+  }
+
+  /** The chunks of one block. */
+  blockChunks(stamp: Stamp): KeyRange {
+    return this.#stampRange(this.#ev, stamp, stamp);
+  }
+
+  idKey(eventId: string): Buffer {
+    return concat([this.#id, tupleString(eventId)]);
+  }
+
+  tenantKey(tenantId: string, stamp: Stamp): Buffer {
+    checkStamp(stamp);
+    return withStamp(concat([this.#t, tupleString(tenantId)]), stamp);
+  }
+
+  /** A tenant's index keys with stamps from `from` to `until`, both inclusive. */
+  tenantRange(tenantId: string, from?: Stamp, until?: Stamp): KeyRange {
+    return this.#stampRange(concat([this.#t, tupleString(tenantId)]), from, until);
+  }
+
+  timeKey(timestampMs: number, stamp: Stamp): Buffer {
+    checkStamp(stamp);
+    return withStamp(concat([this.#ts, pack(timestampMs)]), stamp);
+  }
+
+  /** `ts` keys with timestamp_ms in [fromMs, toMs) (either open; ±Infinity allowed). */
+  timeRange(fromMs?: number, toMs?: number): KeyRange {
+    const below = this.#ts;
+    const above = concat([this.#ts, AFTER]);
+    const bound = (ms: number | undefined, open: Buffer, what: string): Buffer => {
+      if (ms === undefined) return open;
+      if (Number.isNaN(ms)) throw new RangeError(`${what} must be a number of milliseconds, got NaN`);
+      if (ms === -Infinity) return below;
+      if (ms === Infinity) return above;
+      // Stored timestamps are integers: t >= ms ⟺ t >= ceil(ms), t < ms ⟺ t < ceil(ms).
+      // Clamped so the bound stays a tuple integer (doubles sort after every integer).
+      const whole = Math.min(Math.max(Math.ceil(ms), Number.MIN_SAFE_INTEGER), Number.MAX_SAFE_INTEGER);
+      return concat([this.#ts, pack(whole)]);
+    };
+    return { start: bound(fromMs, below, 'fromMs'), end: bound(toMs, above, 'toMs') };
+  }
+
+  decodeTimeKey(key: Buffer): { timestampMs: number; stamp: Stamp } {
+    const ms = unpack(key.subarray(this.#ts.length, key.length - VERSIONSTAMP_ITEM_BYTES))[0];
+    if (typeof ms !== 'number') throw new StoreCorruptError(`not a time index key: ${key.toString('hex')}`);
+    return { timestampMs: ms, stamp: this.stampOfIndexKey(key) };
+  }
+
+  /** The stamp of a `t` or `ts` key: the versionstamp is their last item. */
+  stampOfIndexKey(key: Buffer): Stamp {
+    const at = key.length - VERSIONSTAMP_ITEM_BYTES;
+    if (key[at] !== TUPLE_VERSIONSTAMP) throw new StoreCorruptError(`not an index key: ${key.toString('hex')}`);
+    return key.subarray(at + 1, at + 1 + STAMP_BYTES);
+  }
+
+  auditKey(stamp: Stamp, chunk: number): Buffer {
+    checkStamp(stamp);
+    return withStamp(this.#au, stamp, tupleUint(chunk));
+  }
+
+  decodeAuditKey(key: Buffer): { stamp: Stamp; chunk: number } {
+    const at = this.#au.length;
+    if (key[at] !== TUPLE_VERSIONSTAMP || key.length <= at + VERSIONSTAMP_ITEM_BYTES) throw new StoreCorruptError(`not an audit key: ${key.toString('hex')}`);
+    const chunk = unpack(key.subarray(at + VERSIONSTAMP_ITEM_BYTES))[0];
+    if (typeof chunk !== 'number') throw new StoreCorruptError(`not an audit key: ${key.toString('hex')}`);
+    return { stamp: key.subarray(at + 1, at + 1 + STAMP_BYTES), chunk };
+  }
+
+  auditRange(from?: Stamp, until?: Stamp): KeyRange {
+    return this.#stampRange(this.#au, from, until);
+  }
+
+  deadLetterKey(consumer: string, position: Position): Buffer {
+    checkPosition(position, 'a dead letter position');
+    const prefix = concat([this.#dl, tupleString(consumer)]);
+    const out = Buffer.allocUnsafe(prefix.length + VERSIONSTAMP_ITEM_BYTES);
+    prefix.copy(out, 0);
+    out[prefix.length] = TUPLE_VERSIONSTAMP;
+    position.copy(out, prefix.length + 1);
+    return out;
+  }
+
+  decodeDeadLetterKey(key: Buffer): { consumer: string; position: Position } {
+    const at = key.length - VERSIONSTAMP_ITEM_BYTES;
+    const consumer = unpack(key.subarray(this.#dl.length, at))[0];
+    if (key[at] !== TUPLE_VERSIONSTAMP || typeof consumer !== 'string') throw new StoreCorruptError(`not a dead letter key: ${key.toString('hex')}`);
+    return { consumer, position: Buffer.from(key.subarray(at + 1)) };
+  }
+
+  /** One consumer's dead letters, or everyone's. */
+  deadLetterRange(consumer?: string): KeyRange {
+    const start = consumer === undefined ? this.#dl : concat([this.#dl, tupleString(consumer)]);
+    return { start, end: concat([start, AFTER]) };
+  }
+
+  checkpointKey(name: string): Buffer {
+    return concat([this.#cp, tupleString(name)]);
+  }
+
+  decodeCheckpointKey(key: Buffer): string {
+    const name = unpack(key.subarray(this.#cp.length))[0];
+    if (typeof name !== 'string') throw new StoreCorruptError(`not a checkpoint key: ${key.toString('hex')}`);
+    return name;
+  }
+
+  checkpointRange(): KeyRange {
+    return { start: this.#cp, end: concat([this.#cp, AFTER]) };
+  }
+
+  countKey(name: CountName): Buffer {
+    return concat([this.#count, tupleString(name)]);
+  }
+
+  #stampRange(prefix: Buffer, from?: Stamp, until?: Stamp): KeyRange {
+    if (from) checkStamp(from);
+    if (until) checkStamp(until);
+    // Every key of a stamp starts with prefix ‖ versionstamp(stamp ‖ 0000), so
+    // that is the least of them, and the same ‖ 0xff bounds them all.
+    const start = from ? withStamp(prefix, from) : prefix;
+    const end = until ? concat([withStamp(prefix, until), AFTER]) : concat([prefix, AFTER]);
+    return { start, end };
+  }
+
+  /**
+   * Every write of an append batch committed at `stamp` (on FoundationDB a
+   * placeholder the commit fills in, see {@link Put}). `stored` holds the
+   * positions of event_ids already in the store, looked up by the backend for
+   * {@link idsToCheck}; an id repeated within the batch takes its first
+   * occurrence's position. Stored events get consecutive block indices in
+   * batch order.
+   */
+  planAppend(stamp: Stamp, items: readonly AppendItem[], stored: ReadonlyMap<string, Position> = new Map()): AppendPlan {
+    checkStamp(stamp);
+    const positions: Position[] = new Array<Position>(items.length);
+    const duplicate: boolean[] = new Array<boolean>(items.length);
+    const fresh: AppendItem[] = [];
+    const freshPositions: Position[] = [];
+    // Only ids the caller supplied can repeat (generated ids are fresh uuid v7s).
+    const firstInBatch = new Map<string, Position>();
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
+      if (!Number.isSafeInteger(item.timestampMs)) throw new RangeError(`timestampMs must be an integer number of milliseconds, got ${item.timestampMs}`);
+      if (item.checkDuplicate) {
+        const known = stored.get(item.eventId) ?? firstInBatch.get(item.eventId);
+        if (known) {
+          positions[i] = known;
+          duplicate[i] = true;
+          continue;
+        }
+      }
+      const position = positionOf(stamp, fresh.length);
+      positions[i] = position;
+      duplicate[i] = false;
+      fresh.push(item);
+      freshPositions.push(position);
+      if (item.checkDuplicate) firstInBatch.set(item.eventId, position);
+    }
+    if (fresh.length > MAX_BLOCK_EVENTS) throw new RangeError(`a batch holds at most ${MAX_BLOCK_EVENTS} events, got ${fresh.length}`);
+    const puts: Put[] = [];
+    let auditEntries = 0;
+    if (fresh.length > 0) {
+      const blockStampAt = this.#ev.length + 1;
+      const chunks = chunkValue(encodeBlock(fresh));
+      for (let c = 0; c < chunks.length; c++) puts.push({ key: this.blockKey(stamp, c), value: chunks[c]!, stampIn: 'key', stampOffset: blockStampAt });
+
+      const byTenant = new Map<string, number[]>();
+      const byMs = new Map<number, number[]>();
+      const audits: AuditFrame[] = [];
+      for (let i = 0; i < fresh.length; i++) {
+        const item = fresh[i]!;
+        // The value is the position returned for the item, so patchStamp() fixes both; its stamp is at offset 0.
+        puts.push({ key: this.idKey(item.eventId), value: freshPositions[i]!, stampIn: 'value', stampOffset: 0 });
+        if (item.tenantId !== null) pushTo(byTenant, item.tenantId, i);
+        pushTo(byMs, item.timestampMs, i);
+        if (item.audit) audits.push({ index: i, timestampMs: item.timestampMs, tenantId: item.tenantId, bytes: item.audit });
+      }
+      for (const [tenantId, indices] of byTenant) {
+        const key = this.tenantKey(tenantId, stamp);
+        puts.push({ key, value: encodeIndexList(indices), stampIn: 'key', stampOffset: key.length - VERSIONSTAMP_ITEM_BYTES + 1 });
+      }
+      for (const [ms, indices] of byMs) {
+        const key = this.timeKey(ms, stamp);
+        puts.push({ key, value: encodeIndexList(indices), stampIn: 'key', stampOffset: key.length - VERSIONSTAMP_ITEM_BYTES + 1 });
+      }
+      if (audits.length > 0) {
+        const auditChunks = chunkValue(encodeAuditBlock(audits));
+        for (let c = 0; c < auditChunks.length; c++) puts.push({ key: this.auditKey(stamp, c), value: auditChunks[c]!, stampIn: 'key', stampOffset: this.#au.length + 1 });
+        auditEntries = audits.length;
+      }
+    }
+    return { puts, result: { positions, duplicate }, events: fresh.length, auditEntries };
+  }
+}
+
+/**
+ * Writes `stamp` into every key and value of a plan built with a placeholder
+ * stamp, and so into the positions of its result (they are the `id` values).
+ * lmdb builds a batch's plan before its write transaction starts and patches
+ * it inside, so the write lock is held for the puts alone.
+ */
+export function patchStamp(plan: AppendPlan, stamp: Stamp): void {
+  checkStamp(stamp);
+  for (const put of plan.puts) {
+    if (put.stampIn === 'key') stamp.copy(put.key, put.stampOffset, 0, STAMP_BYTES);
+    else if (put.stampIn === 'value') stamp.copy(put.value, put.stampOffset, 0, STAMP_BYTES);
+  }
+}
+
+function pushTo<K>(map: Map<K, number[]>, key: K, index: number): void {
+  const list = map.get(key);
+  if (list) list.push(index);
+  else map.set(key, [index]);
+}
+
+/** The event_ids of a batch that must be looked up before planAppend: supplied by the caller, once each. */
+export function idsToCheck(items: readonly AppendItem[]): string[] {
+  const ids = new Set<string>();
+  for (const item of items) if (item.checkDuplicate) ids.add(item.eventId);
+  return [...ids];
+}
+
+// ---------------------------------------------------------------------------
+// Chunks
+
+/** Splits a value into chunks of at most MAX_VALUE_BYTES (views, not copies); an empty value is one empty chunk. */
+export function chunkValue(value: Buffer, maxBytes = MAX_VALUE_BYTES): Buffer[] {
+  if (value.length <= maxBytes) return [value];
+  const chunks: Buffer[] = [];
+  for (let at = 0; at < value.length; at += maxBytes) chunks.push(value.subarray(at, Math.min(at + maxBytes, value.length)));
+  return chunks;
+}
+
+/** Reassembles chunks read in key order. */
+export function joinChunks(chunks: readonly Buffer[]): Buffer {
+  if (chunks.length === 1) return chunks[0]!;
+  return Buffer.concat(chunks);
+}
+
+// ---------------------------------------------------------------------------
+// Blocks
+//
+//   u8 format (1) | u32 count | count × u32 byte length | count × f64 timestamp_ms | events back to back
+//
+// The lengths let a reader slice out one event's bytes without decoding the
+// block, and the timestamps let a time-bounded replay filter without decoding
+// either. What follows the header is valid `codec.decodeMany` input.
+
+export interface BlockEvent {
+  readonly bytes: Buffer;
+  readonly timestampMs: number;
+}
+
+export function encodeBlock(events: readonly BlockEvent[]): Buffer {
+  const count = events.length;
+  let length = BLOCK_HEADER_BYTES + count * 12;
+  for (const e of events) length += e.bytes.length;
+  const out = Buffer.allocUnsafe(length);
+  out[0] = BLOCK_FORMAT;
+  out.writeUInt32BE(count, 1);
+  let lengthAt = BLOCK_HEADER_BYTES;
+  let timeAt = BLOCK_HEADER_BYTES + count * 4;
+  let bodyAt = BLOCK_HEADER_BYTES + count * 12;
+  for (const e of events) {
+    out.writeUInt32BE(e.bytes.length, lengthAt);
+    lengthAt += 4;
+    out.writeDoubleBE(e.timestampMs, timeAt);
+    timeAt += 8;
+    bodyAt += e.bytes.copy(out, bodyAt);
+  }
+  return out;
+}
+
+/** A block parsed once: events are views into the block's buffer. */
+export class DecodedBlock {
+  readonly count: number;
+  readonly #block: Buffer;
+  readonly #offsets: Uint32Array;
+
+  constructor(block: Buffer) {
+    if (block.length < BLOCK_HEADER_BYTES || block[0] !== BLOCK_FORMAT) throw new StoreCorruptError(`unknown block format ${block[0]} (${block.length} bytes)`);
+    const count = block.readUInt32BE(1);
+    const bodyAt = BLOCK_HEADER_BYTES + count * 12;
+    if (bodyAt > block.length) throw new StoreCorruptError(`a block of ${count} events is ${block.length} bytes, shorter than its header`);
+    const offsets = new Uint32Array(count + 1);
+    let at = bodyAt;
+    for (let i = 0; i < count; i++) {
+      offsets[i] = at;
+      at += block.readUInt32BE(BLOCK_HEADER_BYTES + i * 4);
+    }
+    offsets[count] = at;
+    if (at !== block.length) throw new StoreCorruptError(`a block's events add up to ${at} bytes, the block is ${block.length}`);
+    this.count = count;
+    this.#block = block;
+    this.#offsets = offsets;
+  }
+
+  bytes(index: number): Buffer {
+    return this.#block.subarray(this.#offsets[index], this.#offsets[index + 1]);
+  }
+
+  timestampMs(index: number): number {
+    return this.#block.readDoubleBE(BLOCK_HEADER_BYTES + this.count * 4 + index * 8);
+  }
+
+  /** The events back to back: `codec.decodeMany(block.body)`. */
+  get body(): Buffer {
+    return this.#block.subarray(this.#offsets[0], this.#offsets[this.count]);
+  }
+}
+
+/** The number of events in a block, read from its first chunk alone. */
+export function blockCount(firstChunk: Buffer): number {
+  if (firstChunk.length < BLOCK_HEADER_BYTES || firstChunk[0] !== BLOCK_FORMAT) throw new StoreCorruptError(`unknown block format ${firstChunk[0]}`);
+  return firstChunk.readUInt32BE(1);
+}
+
+// ---------------------------------------------------------------------------
+// Audit blocks
+//
+//   u8 format (1) | u32 count | per entry: u16 index | f64 timestamp_ms |
+//   u16 tenant byte length (0xffff: none) | tenant UTF-8 | u32 length | AuditEntry bytes
+//
+// The timestamp and tenant are repeated here so audit queries filter without
+// decoding entries or reading the event blocks.
+
+export interface AuditFrame {
+  /** The audited event's index in its block. */
+  readonly index: number;
+  readonly timestampMs: number;
+  readonly tenantId: string | null;
+  readonly bytes: Buffer;
+}
+
+export function encodeAuditBlock(entries: readonly AuditFrame[]): Buffer {
+  const tenants = entries.map((e) => (e.tenantId === null ? null : Buffer.from(e.tenantId, 'utf8')));
+  let length = BLOCK_HEADER_BYTES;
+  for (let i = 0; i < entries.length; i++) {
+    const tenant = tenants[i];
+    if (tenant && tenant.length >= NO_TENANT) throw new RangeError(`a tenant id is at most ${NO_TENANT - 1} bytes`);
+    length += 2 + 8 + 2 + (tenant?.length ?? 0) + 4 + entries[i]!.bytes.length;
+  }
+  const out = Buffer.allocUnsafe(length);
+  out[0] = AUDIT_FORMAT;
+  out.writeUInt32BE(entries.length, 1);
+  let at = BLOCK_HEADER_BYTES;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    const tenant = tenants[i];
+    at = out.writeUInt16BE(e.index, at);
+    at = out.writeDoubleBE(e.timestampMs, at);
+    at = out.writeUInt16BE(tenant ? tenant.length : NO_TENANT, at);
+    if (tenant) at += tenant.copy(out, at);
+    at = out.writeUInt32BE(e.bytes.length, at);
+    at += e.bytes.copy(out, at);
+  }
+  return out;
+}
+
+export function decodeAuditBlock(block: Buffer): AuditFrame[] {
+  const corrupt = () => new StoreCorruptError(`malformed audit block (${block.length} bytes)`);
+  if (block.length < BLOCK_HEADER_BYTES || block[0] !== AUDIT_FORMAT) throw corrupt();
+  const count = block.readUInt32BE(1);
+  const frames: AuditFrame[] = [];
+  let at = BLOCK_HEADER_BYTES;
+  try {
+    for (let i = 0; i < count; i++) {
+      const index = block.readUInt16BE(at);
+      const timestampMs = block.readDoubleBE(at + 2);
+      const tenantLength = block.readUInt16BE(at + 10);
+      at += 12;
+      let tenantId: string | null = null;
+      if (tenantLength !== NO_TENANT) {
+        if (at + tenantLength > block.length) throw corrupt();
+        tenantId = block.toString('utf8', at, at + tenantLength);
+        at += tenantLength;
+      }
+      const length = block.readUInt32BE(at);
+      at += 4;
+      if (at + length > block.length) throw corrupt();
+      frames.push({ index, timestampMs, tenantId, bytes: block.subarray(at, at + length) });
+      at += length;
+    }
+  } catch (err) {
+    if (err instanceof StoreCorruptError) throw err;
+    throw corrupt();
+  }
+  if (at !== block.length) throw corrupt();
+  return frames;
+}
+
+// ---------------------------------------------------------------------------
+// Index values
+
+export function encodeIndexList(indices: readonly number[]): Buffer {
+  const out = Buffer.allocUnsafe(indices.length * 2);
+  for (let i = 0; i < indices.length; i++) out.writeUInt16BE(indices[i]!, i * 2);
+  return out;
+}
+
+export function decodeIndexList(value: Buffer): number[] {
+  if (value.length % 2 !== 0) throw new StoreCorruptError(`an index list is ${value.length} bytes, not a multiple of 2`);
+  const indices = new Array<number>(value.length / 2);
+  for (let i = 0; i < indices.length; i++) indices[i] = value.readUInt16BE(i * 2);
+  return indices;
+}
+
+// ---------------------------------------------------------------------------
+// Dead letters
+//
+// The record in the codec's shared dead-letter structure (event, consumer,
+// error, attempts, failed_at), then the tenant id as a second msgpack value:
+// the shared structure stays as it is and the tenant costs a few bytes rather
+// than an in-band structure definition. The key holds consumer and position.
+
+interface StoredDeadLetter {
+  event: Uint8Array;
+  consumer: string;
+  error: SerializedError;
+  attempts: number;
+  failed_at: string;
+}
+
+export function encodeDeadLetter(codec: Codec, record: DeadLetterRecord): Buffer {
+  const { code, name, message, stack } = record.error;
+  // Exactly the shared structures' keys, in order, so no structure is written in-band.
+  const stored: StoredDeadLetter = {
+    event: record.event,
+    consumer: record.consumer,
+    error: { code, name, message, stack },
+    attempts: record.attempts,
+    failed_at: record.failedAt,
+  };
+  return Buffer.concat([codec.encode(stored), codec.encode(record.tenantId)]);
+}
+
+export function decodeDeadLetter(codec: Codec, key: { consumer: string; position: Position }, value: Buffer): DeadLetterRecord {
+  let stored: StoredDeadLetter | undefined;
+  let tenantId: unknown;
+  try {
+    [stored, tenantId] = codec.decodeMany<unknown>(value) as [StoredDeadLetter, unknown];
+  } catch (err) {
+    throw new StoreCorruptError(`dead letter ${key.consumer}/${key.position.toString('hex')} does not decode`, err);
+  }
+  if (!stored || typeof stored !== 'object' || !(stored.event instanceof Uint8Array) || (tenantId !== null && typeof tenantId !== 'string')) {
+    throw new StoreCorruptError(`dead letter ${key.consumer}/${key.position.toString('hex')} is malformed`);
+  }
+  const error: SerializedError = { code: stored.error.code, name: stored.error.name, message: stored.error.message };
+  if (stored.error.stack !== undefined) error.stack = stored.error.stack;
+  return {
+    consumer: key.consumer,
+    position: key.position,
+    event: Buffer.from(stored.event.buffer, stored.event.byteOffset, stored.event.byteLength),
+    error,
+    attempts: stored.attempts,
+    failedAt: stored.failed_at,
+    tenantId,
+  };
+}

@@ -1,0 +1,309 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { pack, packUnboundVersionstamp, unboundVersionstamp, type TupleItem } from 'fdb-tuple';
+import { Codec } from '../src/codec.js';
+import {
+  DecodedBlock,
+  MAX_VALUE_BYTES,
+  StoreLayout,
+  blockCount,
+  chunkValue,
+  counterFromStamp,
+  decodeAuditBlock,
+  decodeCount,
+  decodeDeadLetter,
+  decodeIndexList,
+  encodeAuditBlock,
+  encodeBlock,
+  encodeCount,
+  encodeDeadLetter,
+  encodeIndexList,
+  idsToCheck,
+  indexOf,
+  joinChunks,
+  patchStamp,
+  positionOf,
+  stampFromCounter,
+  stampOf,
+  tupleString,
+  type KeyRange,
+  type Put,
+} from '../src/store/layout.js';
+import type { AppendItem, DeadLetterRecord } from '../src/store/store.js';
+
+const layout = new StoreLayout('eventrail');
+const vs = (stamp: Buffer): TupleItem => ({ type: 'versionstamp', value: Buffer.concat([stamp, Buffer.alloc(2)]) });
+const inRange = (key: Buffer, range: KeyRange) => Buffer.compare(key, range.start) >= 0 && Buffer.compare(key, range.end) < 0;
+const sorted = (keys: Buffer[]) => [...keys].sort(Buffer.compare);
+
+function item(eventId: string, options: Partial<AppendItem> = {}): AppendItem {
+  return {
+    eventId,
+    checkDuplicate: false,
+    bytes: Buffer.from(`event ${eventId}`),
+    tenantId: null,
+    timestampMs: 1_700_000_000_000,
+    audit: null,
+    ...options,
+  };
+}
+
+describe('store layout: keys are fdb-tuple tuples', () => {
+  const stamp = stampFromCounter(0x0102030405060708n);
+  const strings = ['', 'plain', '0190f5b2-7c1e-7cc3-9d6e-8f5d2a1b3c4d', 'ünïcødé ☃', 'nul\0inside', '\0', 'trailing\0'];
+
+  it('builds every key exactly as pack() does', () => {
+    for (const chunk of [0, 1, 255, 256, 65_535, 65_536, 1_000_000]) {
+      assert.deepEqual(layout.blockKey(stamp, chunk), pack(['eventrail', 'ev', vs(stamp), chunk]));
+      assert.deepEqual(layout.auditKey(stamp, chunk), pack(['eventrail', 'au', vs(stamp), chunk]));
+    }
+    for (const s of strings) {
+      assert.deepEqual(tupleString(s), pack(s), JSON.stringify(s));
+      assert.deepEqual(layout.idKey(s), pack(['eventrail', 'id', s]));
+      assert.deepEqual(layout.tenantKey(s, stamp), pack(['eventrail', 't', s, vs(stamp)]));
+      assert.deepEqual(layout.checkpointKey(s), pack(['eventrail', 'cp', s]));
+      const position = positionOf(stamp, 513);
+      assert.deepEqual(layout.deadLetterKey(s, position), pack(['eventrail', 'dl', s, { type: 'versionstamp', value: position }]));
+    }
+    for (const ms of [0, 1, -1, 1_700_000_000_123, -62_135_596_800_000, 8_640_000_000_000_000]) {
+      assert.deepEqual(layout.timeKey(ms, stamp), pack(['eventrail', 'ts', ms, vs(stamp)]));
+    }
+    assert.deepEqual(layout.counterKey, pack(['eventrail', 'meta', 'counter']));
+    assert.deepEqual(layout.countKey('events'), pack(['eventrail', 'meta', 'count', 'events']));
+    assert.deepEqual(new StoreLayout('other\0prefix').idKey('x'), pack(['other\0prefix', 'id', 'x']));
+  });
+
+  it('decodes the keys it builds', () => {
+    assert.deepEqual(layout.decodeBlockKey(layout.blockKey(stamp, 300)), { stamp, chunk: 300 });
+    assert.deepEqual(layout.decodeAuditKey(layout.auditKey(stamp, 2)), { stamp, chunk: 2 });
+    assert.deepEqual(layout.decodeTimeKey(layout.timeKey(-5, stamp)), { timestampMs: -5, stamp });
+    assert.deepEqual(layout.stampOfIndexKey(layout.tenantKey('t\0', stamp)), stamp);
+    const position = positionOf(stamp, 7);
+    assert.deepEqual(layout.decodeDeadLetterKey(layout.deadLetterKey('ünï\0', position)), { consumer: 'ünï\0', position });
+    assert.equal(layout.decodeCheckpointKey(layout.checkpointKey('MetricsCollector')), 'MetricsCollector');
+  });
+
+  it('puts the stamp where FoundationDB will write it', () => {
+    const items = [
+      item('a', { tenantId: 'tenant-1', audit: Buffer.from('audit a') }),
+      item('b', { tenantId: 'ténant\0two', timestampMs: 5 }),
+      item('c', { tenantId: 'tenant-1', timestampMs: -3 }),
+    ];
+    const placeholder = Buffer.alloc(10, 0xee);
+    const plan = layout.planAppend(placeholder, items);
+    const withStampIn = (where: Put['stampIn']) => plan.puts.filter((p) => p.stampIn === where);
+    assert.equal(withStampIn('none').length, 0);
+    for (const put of withStampIn('key')) {
+      assert.deepEqual(put.key.subarray(put.stampOffset, put.stampOffset + 10), placeholder);
+      assert.deepEqual(put.key.subarray(put.stampOffset + 10, put.stampOffset + 12), Buffer.alloc(2));
+    }
+    for (const put of withStampIn('value')) assert.deepEqual(put.value.subarray(put.stampOffset, put.stampOffset + 10), placeholder);
+    assert.equal(withStampIn('value').length, 3, 'one id key per event');
+
+    // fdb-tuple reports the same offsets for an unbound versionstamp in the same place.
+    const offsetOf = (tuple: TupleItem[]) => packUnboundVersionstamp(tuple).stampPos;
+    const findKey = (tuple: TupleItem[]) => plan.puts.find((p) => p.key.equals(pack(tuple)));
+    const expect: [TupleItem[], TupleItem[]][] = [
+      [['eventrail', 'ev', vs(placeholder), 0], ['eventrail', 'ev', unboundVersionstamp(0), 0]],
+      [['eventrail', 't', 'ténant\0two', vs(placeholder)], ['eventrail', 't', 'ténant\0two', unboundVersionstamp(0)]],
+      [['eventrail', 'ts', -3, vs(placeholder)], ['eventrail', 'ts', -3, unboundVersionstamp(0)]],
+      [['eventrail', 'au', vs(placeholder), 0], ['eventrail', 'au', unboundVersionstamp(0), 0]],
+    ];
+    for (const [stored, unbound] of expect) {
+      const put = findKey(stored);
+      assert.ok(put, `a put for ${JSON.stringify(stored)}`);
+      assert.equal(put.stampOffset, offsetOf(unbound));
+    }
+    assert.equal(layout.blockKeyStampOffset, offsetOf(['eventrail', 'ev', unboundVersionstamp(0), 0]));
+
+    const stamp2 = stampFromCounter(42n);
+    patchStamp(plan, stamp2);
+    for (const put of withStampIn('key')) assert.deepEqual(put.key.subarray(put.stampOffset, put.stampOffset + 10), stamp2);
+    assert.deepEqual(plan.result.positions, [positionOf(stamp2, 0), positionOf(stamp2, 1), positionOf(stamp2, 2)]);
+    assert.deepEqual(plan.puts, layout.planAppend(stamp2, items).puts, 'patching gives what building with the stamp gives');
+  });
+});
+
+describe('store layout: key order', () => {
+  it('orders blocks by stamp, then chunk', () => {
+    const keys: Buffer[] = [];
+    for (const counter of [1n, 2n, 255n, 256n, 65_536n, 2n ** 40n]) for (const chunk of [0, 1, 9, 255, 256]) keys.push(layout.blockKey(stampFromCounter(counter), chunk));
+    assert.deepEqual(sorted(keys), keys);
+    const all = layout.blockRange();
+    for (const key of keys) assert.ok(inRange(key, all));
+    const from = stampFromCounter(2n);
+    const until = stampFromCounter(256n);
+    const inside = keys.filter((k) => inRange(k, layout.blockRange(from, until)));
+    assert.deepEqual(
+      inside.map((k) => counterFromStamp(layout.decodeBlockKey(k).stamp)),
+      [2n, 2n, 2n, 2n, 2n, 255n, 255n, 255n, 255n, 255n, 256n, 256n, 256n, 256n, 256n],
+    );
+    assert.equal(keys.filter((k) => inRange(k, layout.blockChunks(from))).length, 5);
+  });
+
+  it('orders a tenant index by stamp and keeps tenants apart', () => {
+    const a = [1n, 2n, 300n].map((c) => layout.tenantKey('a', stampFromCounter(c)));
+    const ab = [1n, 2n].map((c) => layout.tenantKey('ab', stampFromCounter(c)));
+    assert.deepEqual(sorted([...ab, ...a]), [...a, ...ab]);
+    assert.ok(a.every((k) => inRange(k, layout.tenantRange('a'))));
+    assert.ok(ab.every((k) => !inRange(k, layout.tenantRange('a'))));
+    assert.deepEqual(a.filter((k) => inRange(k, layout.tenantRange('a', stampFromCounter(2n)))), a.slice(1));
+    assert.deepEqual(a.filter((k) => inRange(k, layout.tenantRange('a', undefined, stampFromCounter(2n)))), a.slice(0, 2));
+  });
+
+  it('orders the time index by millisecond, then stamp, and bounds it as [fromMs, toMs)', () => {
+    const ms = [-1000, -1, 0, 1, 255, 256, 1_700_000_000_000, 1_700_000_000_001];
+    const keys = ms.flatMap((m) => [layout.timeKey(m, stampFromCounter(9n)), layout.timeKey(m, stampFromCounter(10n))]);
+    assert.deepEqual(sorted(keys), keys);
+    const within = (from?: number, to?: number) =>
+      keys.filter((k) => inRange(k, layout.timeRange(from, to))).map((k) => layout.decodeTimeKey(k).timestampMs).filter((_, i) => i % 2 === 0);
+    assert.deepEqual(within(0, 256), [0, 1, 255]);
+    assert.deepEqual(within(-1), [-1, 0, 1, 255, 256, 1_700_000_000_000, 1_700_000_000_001]);
+    assert.deepEqual(within(undefined, 0), [-1000, -1]);
+    assert.deepEqual(within(0.5, 255.5), [1, 255], 'fractional bounds: t >= 0.5 and t < 255.5');
+    assert.deepEqual(within(-Infinity, Infinity), ms);
+    assert.deepEqual(within(Infinity), []);
+    assert.throws(() => layout.timeRange(Number.NaN), RangeError);
+  });
+
+  it('keeps prefixes apart', () => {
+    const a = new StoreLayout('a');
+    const ab = new StoreLayout('ab');
+    const stamp = stampFromCounter(1n);
+    for (const key of [ab.blockKey(stamp, 0), ab.idKey('x'), ab.counterKey]) assert.ok(!inRange(key, a.all()));
+    for (const key of [a.blockKey(stamp, 0), a.idKey('x'), a.counterKey, a.checkpointKey('c')]) assert.ok(inRange(key, a.all()));
+  });
+});
+
+describe('store layout: values', () => {
+  it('chunks values at 100 000 bytes and joins them back', () => {
+    for (const size of [0, 1, 99_999, 100_000, 100_001, 250_000]) {
+      const value = Buffer.alloc(size);
+      for (let i = 0; i < size; i++) value[i] = (i * 7 + 3) & 0xff;
+      const chunks = chunkValue(value);
+      assert.equal(chunks.length, Math.max(1, Math.ceil(size / MAX_VALUE_BYTES)), `chunks of ${size}`);
+      for (const chunk of chunks) assert.ok(chunk.length <= MAX_VALUE_BYTES);
+      assert.ok(chunks.slice(0, -1).every((c) => c.length === MAX_VALUE_BYTES), 'only the last chunk is short');
+      assert.deepEqual(joinChunks(chunks), value);
+    }
+  });
+
+  it('stores a block that slices back into its events', () => {
+    const codec = new Codec();
+    const events = [{ a: 1 }, 'two', { nested: { list: [1, 2, 3] } }, Buffer.alloc(150_000, 9)];
+    const encoded = events.map((e, i) => ({ bytes: codec.encode(e), timestampMs: 1_700_000_000_000 + i * 1000 - 1500 }));
+    const blockBytes = encodeBlock(encoded);
+    const block = new DecodedBlock(joinChunks(chunkValue(blockBytes)));
+    assert.equal(block.count, 4);
+    assert.equal(blockCount(chunkValue(blockBytes)[0]!), 4);
+    for (let i = 0; i < 4; i++) {
+      assert.deepEqual(block.bytes(i), encoded[i]!.bytes);
+      assert.equal(block.timestampMs(i), encoded[i]!.timestampMs);
+    }
+    assert.deepEqual(codec.decodeMany(block.body), events);
+    assert.equal(new DecodedBlock(encodeBlock([])).count, 0);
+    assert.throws(() => new DecodedBlock(blockBytes.subarray(0, blockBytes.length - 1)), { code: 'ERR_EVENTRAIL_STORE_CORRUPT' });
+    assert.throws(() => new DecodedBlock(Buffer.from([9, 0, 0, 0, 0])), { code: 'ERR_EVENTRAIL_STORE_CORRUPT' });
+  });
+
+  it('stores audit entries with their index, time and tenant', () => {
+    const frames = [
+      { index: 0, timestampMs: 5, tenantId: null, bytes: Buffer.from('first') },
+      { index: 65_535, timestampMs: -1, tenantId: 'ténant\0', bytes: Buffer.alloc(0) },
+      { index: 7, timestampMs: 1_700_000_000_000, tenantId: '', bytes: Buffer.alloc(1000, 1) },
+    ];
+    assert.deepEqual(decodeAuditBlock(encodeAuditBlock(frames)), frames);
+    assert.throws(() => decodeAuditBlock(encodeAuditBlock(frames).subarray(0, 20)), { code: 'ERR_EVENTRAIL_STORE_CORRUPT' });
+  });
+
+  it('stores index lists, counts and positions', () => {
+    assert.deepEqual(decodeIndexList(encodeIndexList([0, 1, 65_535])), [0, 1, 65_535]);
+    assert.deepEqual(encodeIndexList([1, 258]), Buffer.from([0, 1, 1, 2]));
+    assert.equal(decodeCount(encodeCount(123_456_789)), 123_456_789);
+    assert.deepEqual(encodeCount(1), Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]), 'little-endian, as FoundationDB atomic add');
+    const position = positionOf(stampFromCounter(5n), 513);
+    assert.deepEqual(position, Buffer.from('000000000000000500000201', 'hex'));
+    assert.deepEqual(stampOf(position), stampFromCounter(5n));
+    assert.equal(indexOf(position), 513);
+  });
+
+  it('stores a dead letter in the codec’s shared structure, with its tenant', () => {
+    const codec = new Codec();
+    const position = positionOf(stampFromCounter(3n), 1);
+    const record: DeadLetterRecord = {
+      consumer: 'Mailer',
+      position,
+      event: codec.encode({ any: 'event' }),
+      error: { code: 'ERR_X', name: 'Error', message: 'boom' },
+      attempts: 5,
+      failedAt: '2024-01-01T00:00:00.000Z',
+      tenantId: 'tenant-1',
+    };
+    const value = encodeDeadLetter(codec, record);
+    assert.deepEqual(decodeDeadLetter(new Codec(), { consumer: 'Mailer', position }, value), record);
+    const withStack = { ...record, tenantId: null, error: { ...record.error, stack: 'Error: boom\n    at x' } };
+    assert.deepEqual(decodeDeadLetter(codec, { consumer: 'Mailer', position }, encodeDeadLetter(codec, withStack)), withStack);
+  });
+});
+
+describe('store layout: planning an append', () => {
+  const stamp = stampFromCounter(7n);
+
+  it('gives stored events consecutive indices and one index key per tenant and per millisecond', () => {
+    const items = [
+      item('a', { tenantId: 'x', timestampMs: 10 }),
+      item('b', { tenantId: 'y', timestampMs: 10 }),
+      item('c', { tenantId: 'x', timestampMs: 11, audit: Buffer.from('audit c') }),
+      item('d', { tenantId: null, timestampMs: 10 }),
+    ];
+    const plan = layout.planAppend(stamp, items);
+    assert.deepEqual(plan.result.positions, [0, 1, 2, 3].map((i) => positionOf(stamp, i)));
+    assert.deepEqual(plan.result.duplicate, [false, false, false, false]);
+    assert.equal(plan.events, 4);
+    assert.equal(plan.auditEntries, 1);
+    const value = (key: Buffer) => plan.puts.find((p) => p.key.equals(key))?.value;
+    assert.deepEqual(decodeIndexList(value(layout.tenantKey('x', stamp))!), [0, 2]);
+    assert.deepEqual(decodeIndexList(value(layout.tenantKey('y', stamp))!), [1]);
+    assert.deepEqual(decodeIndexList(value(layout.timeKey(10, stamp))!), [0, 1, 3]);
+    assert.deepEqual(decodeIndexList(value(layout.timeKey(11, stamp))!), [2]);
+    assert.deepEqual(value(layout.idKey('c')), positionOf(stamp, 2));
+    assert.deepEqual(decodeAuditBlock(value(layout.auditKey(stamp, 0))!), [{ index: 2, timestampMs: 11, tenantId: 'x', bytes: Buffer.from('audit c') }]);
+    const block = new DecodedBlock(value(layout.blockKey(stamp, 0))!);
+    assert.deepEqual([0, 1, 2, 3].map((i) => block.bytes(i).toString()), ['event a', 'event b', 'event c', 'event d']);
+    assert.equal(plan.puts.length, 1 + 4 + 2 + 2 + 1);
+  });
+
+  it('skips ids already stored or repeated in the batch', () => {
+    const earlier = positionOf(stampFromCounter(2n), 9);
+    const items = [
+      item('new', { checkDuplicate: true }),
+      item('old', { checkDuplicate: true }),
+      item('new', { checkDuplicate: true }),
+      item('fresh'),
+      item('old', { checkDuplicate: true }),
+    ];
+    assert.deepEqual(idsToCheck(items), ['new', 'old']);
+    const plan = layout.planAppend(stamp, items, new Map([['old', earlier]]));
+    assert.deepEqual(plan.result.duplicate, [false, true, true, false, true]);
+    assert.deepEqual(plan.result.positions, [positionOf(stamp, 0), earlier, positionOf(stamp, 0), positionOf(stamp, 1), earlier]);
+    assert.equal(plan.events, 2);
+    assert.deepEqual(layout.planAppend(stamp, [item('old', { checkDuplicate: true })], new Map([['old', earlier]])).puts, []);
+  });
+
+  it('rejects timestamps that are not whole milliseconds', () => {
+    assert.throws(() => layout.planAppend(stamp, [item('a', { timestampMs: Number.NaN })]), RangeError);
+    assert.throws(() => layout.planAppend(stamp, [item('a', { timestampMs: 1.5 })]), RangeError);
+  });
+
+  it('chunks a large batch and its audit block', () => {
+    const big = Buffer.alloc(120_000, 1);
+    const plan = layout.planAppend(stamp, [item('a', { bytes: big, audit: big }), item('b', { bytes: big, audit: big })]);
+    const blockPuts = plan.puts.filter((p) => inRange(p.key, layout.blockRange()));
+    const auditPuts = plan.puts.filter((p) => inRange(p.key, layout.auditRange()));
+    assert.equal(blockPuts.length, 3);
+    assert.equal(auditPuts.length, 3);
+    for (const put of plan.puts) assert.ok(put.value.length <= MAX_VALUE_BYTES);
+    const block = new DecodedBlock(joinChunks(blockPuts.map((p) => p.value)));
+    assert.deepEqual(block.bytes(1), big);
+  });
+});
