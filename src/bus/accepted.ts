@@ -2,7 +2,7 @@
  * One accepted event on the main thread, from the moment `emit` accepts it
  * until every consumer has handled it (or it was dead-lettered).
  */
-import type { Position } from '../store/store.js';
+import type { AppendItem, Position } from '../store/store.js';
 
 /** Events stored in one commit: the checkpoint advances a whole group at a time. */
 export class CommitGroup {
@@ -16,7 +16,8 @@ export class CommitGroup {
   }
 }
 
-export class Accepted {
+/** It is also what the store appends, so a batch goes to the store without a copy per event. */
+export class Accepted implements AppendItem {
   readonly eventId: string;
   readonly bytes: Buffer;
   readonly typeKey: string;
@@ -24,6 +25,9 @@ export class Accepted {
   readonly tenantId: string | null;
   /** performance.now() at emit, for the emit-to-handled histogram. */
   readonly acceptedAt: number;
+  checkDuplicate = false;
+  timestampMs = 0;
+  audit: Buffer | null = null;
   position: Position | null = null;
   /** Deliveries not yet finished (handled, or dead letter saved). */
   outstanding = 0;

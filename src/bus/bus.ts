@@ -340,7 +340,6 @@ export async function createBus(options?: BusOptions | string): Promise<EventBus
     const checkpoints = store === null ? null : new Checkpoints(store, consumers.map((c) => c.name), resolved.checkpoint.intervalMs, warn);
     const deadLetters = new DeadLetterBox(store, codec);
     const done = (item: Accepted) => {
-      metrics.latency.observe((performance.now() - item.acceptedAt) / 1000);
       const group = item.group;
       if (group !== null) {
         if (item.poisoned) group.poisoned = true;

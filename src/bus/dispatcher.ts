@@ -199,7 +199,6 @@ export class Dispatcher {
       });
     }
     const task: BatchTask = { kind: 'batch', buffer, count: items.length, targets: triples };
-    const deliveries = targets ?? this.#freshDeliveries(items);
     this.#deps.metrics.batchSize.observe(items.length);
     this.#tasksInFlight++;
     try {
@@ -207,10 +206,11 @@ export class Dispatcher {
       try {
         result = (await this.#deps.pool.run(task, { transferList: [buffer] })) as BatchResult;
       } catch (err) {
-        this.#crashed(deliveries, err);
+        this.#crashed(targets ?? this.#freshDeliveries(items), err);
         return;
       }
-      this.#apply(items, deliveries, result, indexOf);
+      this.#apply(items, targets, result, indexOf);
+      if (targets === null) this.#deps.metrics.latency.observe((performance.now() - items[0]!.acceptedAt) / 1000);
     } catch (err) {
       this.#deps.warn('internal error while applying batch outcomes', err);
     } finally {
@@ -254,48 +254,61 @@ export class Dispatcher {
     for (const part of parts) void this.#runTargets(part);
   }
 
-  #apply(items: readonly Accepted[], deliveries: readonly Delivery[], result: BatchResult, indexOf?: Map<Accepted, number>): void {
+  /**
+   * Applies a batch's outcomes. The common case, a fresh batch where every
+   * delivery succeeded, allocates nothing per event: deliveries are walked by
+   * index and only failures and follow-ups become objects.
+   */
+  #apply(items: readonly Accepted[], targets: readonly Delivery[] | null, result: BatchResult, indexOf?: Map<Accepted, number>): void {
     const { metrics, consumers } = this.#deps;
     if (result.corrupt !== null) {
-      this.#failed(deliveries.map((delivery) => ({ delivery, error: result.corrupt! })));
+      const error = result.corrupt;
+      this.#failed((targets ?? this.#freshDeliveries(items)).map((delivery) => ({ delivery, error })));
       return;
     }
     const count = consumers.length;
-    const failedAt = new Map<number, SerializedError>();
-    for (const f of result.failures) failedAt.set(f.event * count + f.consumer, f.error);
-    let followUps: Map<number, FollowUp[]> | undefined;
+    let special: Map<number, SerializedError | FollowUp[]> | undefined;
+    for (const f of result.failures) (special ??= new Map()).set(f.event * count + f.consumer, f.error);
     for (const f of result.followUps) {
-      followUps ??= new Map();
+      special ??= new Map();
       const key = f.event * count + f.consumer;
-      const list = followUps.get(key) ?? [];
-      list.push(f);
-      followUps.set(key, list);
+      const existing = special.get(key);
+      if (Array.isArray(existing)) existing.push(f);
+      else if (existing === undefined) special.set(key, [f]);
     }
     if (result.metrics.length > 0) metrics.applyConsumerMetrics(result.metrics, (m) => this.#deps.warn(m));
 
-    const deliveredPerConsumer = new Array<number>(count).fill(0);
+    const delivered = new Array<number>(count).fill(0);
     const failures: Array<{ delivery: Delivery; error: SerializedError }> = [];
-    const positionOf = indexOf === undefined ? new Map(items.map((item, i) => [item, i])) : indexOf;
-    for (const d of deliveries) {
-      const key = positionOf.get(d.item)! * count + d.consumer;
-      const error = failedAt.get(key);
-      if (error !== undefined) {
-        failures.push({ delivery: d, error });
-        continue;
+    const outcome = (d: Delivery | null, item: Accepted, consumer: number, key: number) => {
+      const found = special?.get(key);
+      if (found === undefined) {
+        delivered[consumer]!++;
+        if (d === null || !d.redrive) this.#finish(item);
+        else this.#succeeded(d);
+        return;
       }
-      deliveredPerConsumer[d.consumer]!++;
-      const emitted = followUps?.get(key);
-      if (emitted === undefined) {
-        this.#succeeded(d);
-      } else {
-        // The delivery is finished only once its follow-ups are durable; if they cannot be stored, it is retried.
-        this.#deps.acceptFollowUps(d.item, consumers[d.consumer]!, emitted).then(
-          () => this.#succeeded(d),
-          (err: unknown) => this.#failed([{ delivery: d, error: serializeError(err) }]),
-        );
+      const delivery = d ?? { item, consumer, attempt: 1, redrive: false };
+      if (!Array.isArray(found)) {
+        failures.push({ delivery, error: found });
+        return;
       }
+      delivered[consumer]!++;
+      // The delivery is finished only once its follow-ups are durable; if they cannot be stored, it is retried.
+      this.#deps.acceptFollowUps(item, consumers[consumer]!, found).then(
+        () => this.#succeeded(delivery),
+        (err: unknown) => this.#failed([{ delivery, error: serializeError(err) }]),
+      );
+    };
+    if (targets === null) {
+      for (let i = 0; i < items.length; i++) {
+        const item = items[i]!;
+        for (const c of this.consumersFor(item.typeKey)) outcome(null, item, c, i * count + c);
+      }
+    } else {
+      for (const d of targets) outcome(d, d.item, d.consumer, indexOf!.get(d.item)! * count + d.consumer);
     }
-    deliveredPerConsumer.forEach((n, c) => {
+    delivered.forEach((n, c) => {
       if (n > 0) metrics.delivered.inc({ consumer: consumers[c]!.name }, n);
     });
     if (failures.length > 0) this.#failed(failures);

@@ -17,7 +17,7 @@ import {
 import { debugEventType, eventTypeKey, type AuditEntry, type Event, type EventInput } from '../event/event.js';
 import { IdSource, completeEvent, eventInputSchema, toIssues, type EventInputSchema } from '../event/schema.js';
 import type { ResolvedOptions } from '../options.js';
-import { POSITION_BYTES, positionToString, type AppendItem, type AppendResult, type EventStore, type Position } from '../store/store.js';
+import { POSITION_BYTES, positionToString, type AppendResult, type EventStore, type Position } from '../store/store.js';
 import { Accepted, CommitGroup } from './accepted.js';
 import type { BusMetrics } from './metrics.js';
 
@@ -30,15 +30,8 @@ export interface Receipt {
   readonly duplicate: boolean;
 }
 
-interface Prepared {
-  readonly item: Accepted;
-  readonly checkDuplicate: boolean;
-  readonly timestampMs: number;
-  readonly audit: Buffer | null;
-}
-
 interface Batch {
-  readonly prepared: Prepared[];
+  readonly items: Accepted[];
   readonly resolvers: Array<(receipt: Receipt) => void>;
   readonly rejecters: Array<(err: Error) => void>;
   timer: NodeJS.Timeout | NodeJS.Immediate | null;
@@ -53,29 +46,10 @@ export interface IntakeDeps {
   committed(items: Accepted[], group: CommitGroup): void;
 }
 
-/** Copies encoded events into large chunks, so each event is not its own allocation. */
-class Arena {
-  static readonly CHUNK = 1 << 20;
-  #chunk = Buffer.allocUnsafeSlow(0);
-  #offset = 0;
-
-  copy(view: Buffer): Buffer {
-    if (this.#offset + view.length > this.#chunk.length) {
-      this.#chunk = Buffer.allocUnsafeSlow(Math.max(Arena.CHUNK, view.length));
-      this.#offset = 0;
-    }
-    const slice = this.#chunk.subarray(this.#offset, this.#offset + view.length);
-    view.copy(slice);
-    this.#offset += view.length;
-    return slice;
-  }
-}
-
 export class Intake {
   readonly #deps: IntakeDeps;
   readonly #schema: EventInputSchema;
   readonly #ids = new IdSource();
-  readonly #arena = new Arena();
   readonly #auditTypes: Set<string>;
   readonly #maxPending: number;
   readonly #reject: boolean;
@@ -120,7 +94,7 @@ export class Intake {
     if (!Array.isArray(inputs)) {
       return this.#rejected(new InvalidEventError([{ path: '', message: 'emitMany() takes an array of events' }]));
     }
-    const prepared: Prepared[] = [];
+    const prepared: Accepted[] = [];
     for (let i = 0; i < inputs.length; i++) {
       const p = this.#prepare(inputs[i]);
       if (p instanceof EventrailError) {
@@ -192,7 +166,7 @@ export class Intake {
     return Promise.reject(err);
   }
 
-  #admit(prepared: Prepared): Promise<Receipt> {
+  #admit(prepared: Accepted): Promise<Receipt> {
     if (this.#pending < this.#maxPending && this.#waiters.length === 0) return this.#accept(prepared);
     if (this.#reject) return this.#rejected(new BackpressureError(this.#maxPending));
     // Waiters are woken in order, so waiting emits keep their order.
@@ -201,20 +175,19 @@ export class Intake {
     });
   }
 
-  #prepare(input: unknown): Prepared | EventrailError {
+  #prepare(input: unknown): Accepted | EventrailError {
     const parsed = this.#schema.safeParse(input);
     if (!parsed.success) return new InvalidEventError(toIssues(parsed.error));
     const generatedTime = parsed.data.timestamp === undefined;
     const event = completeEvent(parsed.data, this.#ids);
-    const view = this.#deps.codec.encodeTransient(event);
-    if (view.length > this.#maxEventBytes) {
-      return new EventTooLargeError(`the event encodes to ${view.length} bytes, over limits.maxEventBytes (${this.#maxEventBytes})`);
+    const bytes = this.#deps.codec.encodeView(event);
+    if (bytes.length > this.#maxEventBytes) {
+      return new EventTooLargeError(`the event encodes to ${bytes.length} bytes, over limits.maxEventBytes (${this.#maxEventBytes})`);
     }
-    const bytes = this.#arena.copy(view);
     const typeKey = eventTypeKey(event.event_type);
     const item = new Accepted(event.event_id, bytes, typeKey, this.#partitionKey(event), event.metadata.tenant_id, performance.now());
-    const timestampMs = generatedTime ? this.#ids.nowMs : Date.parse(event.timestamp);
-    let audit: Buffer | null = null;
+    item.timestampMs = generatedTime ? this.#ids.nowMs : Date.parse(event.timestamp);
+    item.checkDuplicate = parsed.data.event_id !== undefined;
     if (this.#deps.store !== null && this.#auditTypes.has(typeKey)) {
       const entry: AuditEntry = {
         audit_id: this.#ids.uuid(),
@@ -224,9 +197,9 @@ export class Intake {
         payload: event.payload,
         metadata: event.metadata,
       };
-      audit = this.#deps.codec.encode(entry);
+      item.audit = this.#deps.codec.encode(entry);
     }
-    return { item, checkDuplicate: input !== null && typeof input === 'object' && 'event_id' in input, timestampMs, audit };
+    return item;
   }
 
   #partitionKey(event: Event): string | null {
@@ -243,19 +216,19 @@ export class Intake {
     }
   }
 
-  #accept(prepared: Prepared): Promise<Receipt> {
+  #accept(prepared: Accepted): Promise<Receipt> {
     this.#pending++;
     let batch = this.#batch;
     if (batch === null) {
-      batch = this.#batch = { prepared: [], resolvers: [], rejecters: [], timer: null };
+      batch = this.#batch = { items: [], resolvers: [], rejecters: [], timer: null };
       batch.timer = this.#lingerMs === 0 ? setImmediate(() => this.#commit()) : setTimeout(() => this.#commit(), this.#lingerMs);
     }
-    batch.prepared.push(prepared);
+    batch.items.push(prepared);
     const receipt = new Promise<Receipt>((resolve, reject) => {
       batch.resolvers.push(resolve);
       batch.rejecters.push(reject);
     });
-    if (batch.prepared.length >= this.#maxBatch) this.#commit();
+    if (batch.items.length >= this.#maxBatch) this.#commit();
     return receipt;
   }
 
@@ -269,7 +242,7 @@ export class Intake {
     }
     const store = this.#deps.store;
     const appended: Promise<AppendResult> =
-      store === null ? Promise.resolve(this.#memoryAppend(batch.prepared.length)) : store.append(batch.prepared.map(toAppendItem));
+      store === null ? Promise.resolve(this.#memoryAppend(batch.items.length)) : store.append(batch.items);
     // Outcomes are applied in commit order, whatever order the store settles in, so lanes see commit order.
     this.#commitTail = this.#commitTail
       .then(() => appended)
@@ -280,13 +253,15 @@ export class Intake {
   }
 
   #memoryAppend(count: number): AppendResult {
-    const stamp = Buffer.alloc(POSITION_BYTES);
-    stamp.writeBigUInt64BE(++this.#memoryCommit, 0);
-    const positions: Position[] = [];
+    // One buffer for the batch; each position is a view of it.
+    const all = Buffer.alloc(POSITION_BYTES * count);
+    const commit = ++this.#memoryCommit;
+    const positions: Position[] = new Array<Position>(count);
     for (let i = 0; i < count; i++) {
-      const p = Buffer.from(stamp);
-      p.writeUInt16BE(i, 10);
-      positions.push(p);
+      const at = i * POSITION_BYTES;
+      all.writeBigUInt64BE(commit, at);
+      all.writeUInt16BE(i, at + 10);
+      positions[i] = all.subarray(at, at + POSITION_BYTES);
     }
     return { positions, duplicate: new Array<boolean>(count).fill(false) };
   }
@@ -296,8 +271,8 @@ export class Intake {
     const types = new Map<string, number>();
     let duplicates = 0;
     const group = new CommitGroup(0);
-    for (let i = 0; i < batch.prepared.length; i++) {
-      const item = batch.prepared[i]!.item;
+    for (let i = 0; i < batch.items.length; i++) {
+      const item = batch.items[i]!;
       const position = result.positions[i]!;
       item.position = position;
       const duplicate = result.duplicate[i] === true;
@@ -324,19 +299,8 @@ export class Intake {
   #failed(batch: Batch, err: unknown): void {
     const error = err instanceof EventrailError ? err : new StoreWriteError((err as Error)?.message ?? String(err), err);
     this.#deps.metrics.storeErrors.inc();
-    this.#deps.metrics.rejected.inc({ code: error.code }, batch.prepared.length);
+    this.#deps.metrics.rejected.inc({ code: error.code }, batch.items.length);
     for (const reject of batch.rejecters) reject(error);
-    this.release(batch.prepared.length);
+    this.release(batch.items.length);
   }
-}
-
-function toAppendItem(p: Prepared): AppendItem {
-  return {
-    eventId: p.item.eventId,
-    checkDuplicate: p.checkDuplicate,
-    bytes: p.item.bytes,
-    tenantId: p.item.tenantId,
-    timestampMs: p.timestampMs,
-    audit: p.audit,
-  };
 }
