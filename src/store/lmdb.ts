@@ -1,0 +1,493 @@
+/**
+ * The embedded backend: lmdb-js over the shared layout (`layout.ts`). This is
+ * the only file that imports `lmdb`.
+ *
+ * Writes: one lmdb transaction per append, run as an lmdb-js *child*
+ * transaction. lmdb-js batches the async transaction callbacks of an event
+ * turn into one lmdb transaction; a plain callback that throws halfway would
+ * leave its first writes in that shared transaction, a child transaction is
+ * rolled back alone. The callback runs on the main thread inside the write
+ * transaction, so the counter and the id index it reads are the committed
+ * state plus earlier appends, and concurrent appends run in call order.
+ * lmdb-js resolves a transaction at commit and syncs afterwards
+ * (overlappingSync), so append() also awaits `db.flushed` before it resolves.
+ *
+ * Reads: every page is one short, synchronous range read whose cursor is closed
+ * before the page is yielded, so no read transaction stays open while a
+ * consumer holds the iterator (a long-lived lmdb reader stops page reuse and
+ * grows the file).
+ */
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { open, type RootDatabase } from 'lmdb';
+import { Codec } from '../codec.js';
+import { StoreCorruptError, StoreReadError, StoreUnavailableError, StoreWriteError } from '../errors.js';
+import {
+  DecodedBlock,
+  StoreLayout,
+  blockCount,
+  checkPosition,
+  decodeAuditBlock,
+  decodeCount,
+  decodeCounter,
+  decodeDeadLetter,
+  decodeIndexList,
+  encodeCount,
+  encodeCounter,
+  encodeDeadLetter,
+  idsToCheck,
+  joinChunks,
+  patchStamp,
+  positionOf,
+  stampFromCounter,
+  stampOf,
+  type AppendPlan,
+  type CountName,
+  type KeyRange,
+  type Stamp,
+} from './layout.js';
+import type {
+  AppendItem,
+  AppendResult,
+  AuditQuery,
+  DeadLetterQuery,
+  DeadLetterRecord,
+  EventStore,
+  Position,
+  ProgressWrite,
+  ReadEventsQuery,
+  StoreStats,
+  StoredAuditEntry,
+  StoredEvent,
+} from './store.js';
+
+export interface LmdbStoreOptions {
+  /** A folder: lmdb keeps `data.mdb` and `lock.mdb` in it. */
+  readonly path: string;
+  readonly prefix: string;
+  /** lmdb's initial map size in bytes (lmdb-js grows the map as the data grows). */
+  readonly mapSize?: number;
+  /** The shared codec, for dead letter records; a new one if not given. */
+  readonly codec?: Codec;
+}
+
+const DEFAULT_PAGE_SIZE = 1024;
+const PLACEHOLDER_STAMP: Stamp = Buffer.alloc(10);
+/** Keys per read while scanning the time index for the stamps a time range covers. */
+const TIME_SCAN_PAGE = 4096;
+
+type Db = RootDatabase<Buffer, Buffer>;
+
+/** The smallest key after `key`. */
+const keyAfter = (key: Buffer): Buffer => Buffer.concat([key, Buffer.from([0x00])]);
+
+const maxStamp = (a: Stamp | undefined, b: Stamp | undefined) => (a === undefined ? b : b === undefined || a.compare(b) >= 0 ? a : b);
+const minStamp = (a: Stamp | undefined, b: Stamp | undefined) => (a === undefined ? b : b === undefined || a.compare(b) <= 0 ? a : b);
+
+const describe = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+/** What limits a read of events or audit entries, with every bound resolved to stamps. */
+interface Bounds {
+  readonly after: Position | undefined;
+  readonly until: Position | undefined;
+  /** Blocks to read: from `fromStamp` to `untilStamp`, inclusive. */
+  readonly fromStamp: Stamp | undefined;
+  readonly untilStamp: Stamp | undefined;
+  readonly fromMs: number | undefined;
+  readonly toMs: number | undefined;
+}
+
+export class LmdbStore implements EventStore {
+  readonly kind = 'lmdb' as const;
+  readonly #db: Db;
+  readonly #layout: StoreLayout;
+  readonly #codec: Codec;
+  readonly #dataFile: string;
+  /** Writes not yet settled: close() waits for them. */
+  readonly #inFlight = new Set<Promise<unknown>>();
+  #closed = false;
+
+  private constructor(db: Db, layout: StoreLayout, codec: Codec, dataFile: string) {
+    this.#db = db;
+    this.#layout = layout;
+    this.#codec = codec;
+    this.#dataFile = dataFile;
+  }
+
+  static async open(options: LmdbStoreOptions): Promise<LmdbStore> {
+    const layout = new StoreLayout(options.prefix);
+    let db: Db;
+    try {
+      db = open<Buffer, Buffer>({
+        path: options.path,
+        // A folder even when its name has a dot (lmdb-js guesses "file" from an extension).
+        noSubdir: false,
+        // Keys and values are bytes built by layout.ts: no encoding on the main thread.
+        encoding: 'binary',
+        keyEncoding: 'binary',
+        cache: false,
+        ...(options.mapSize === undefined ? {} : { mapSize: options.mapSize }),
+      });
+    } catch (err) {
+      throw new StoreUnavailableError(`cannot open the lmdb store at ${options.path}: ${describe(err)}`, err);
+    }
+    return new LmdbStore(db, layout, options.codec ?? new Codec(), join(options.path, 'data.mdb'));
+  }
+
+  // -------------------------------------------------------------------------
+  // Writes
+
+  append(items: readonly AppendItem[]): Promise<AppendResult> {
+    return this.#write(async () => {
+      if (items.length === 0) return { positions: [], duplicate: [] };
+      const toCheck = idsToCheck(items);
+      // Built before the transaction with a placeholder stamp: the main thread
+      // does this while lmdb's write thread may still be committing the
+      // previous batch, and the write lock is held only for the puts.
+      const draft = this.#layout.planAppend(PLACEHOLDER_STAMP, items);
+      const plan = await this.#db.childTransaction((): AppendPlan => {
+        const db = this.#db;
+        const layout = this.#layout;
+        const stored = new Map<string, Position>();
+        for (const id of toCheck) {
+          const position = db.getBinary(layout.idKey(id));
+          if (position !== undefined) stored.set(id, checkPosition(position, `the position of event ${id}`));
+        }
+        const counter = decodeCounter(db.getBinary(layout.counterKey)) + 1n;
+        const stamp = stampFromCounter(counter);
+        let plan = draft;
+        if (stored.size > 0) plan = layout.planAppend(stamp, items, stored);
+        else patchStamp(plan, stamp);
+        if (plan.events === 0) return plan; // all duplicates: nothing to write, the counter stays
+        db.putSync(layout.counterKey, encodeCounter(counter));
+        for (const put of plan.puts) db.putSync(put.key, put.value);
+        this.#addToCount('events', plan.events);
+        if (plan.auditEntries > 0) this.#addToCount('auditEntries', plan.auditEntries);
+        return plan;
+      });
+      return plan.result;
+    });
+  }
+
+  writeProgress(write: ProgressWrite): Promise<void> {
+    return this.#write(async () => {
+      const encoded = (write.deadLetters ?? []).map((r) => ({ key: this.#layout.deadLetterKey(r.consumer, r.position), value: encodeDeadLetter(this.#codec, r) }));
+      const removed = (write.removeDeadLetters ?? []).map((k) => this.#layout.deadLetterKey(k.consumer, k.position));
+      const checkpoints = [...(write.checkpoints ?? new Map<string, Position>())].map(([name, position]) => ({
+        key: this.#layout.checkpointKey(name),
+        value: checkPosition(position, `checkpoint ${name}`),
+      }));
+      if (encoded.length + removed.length + checkpoints.length === 0) return;
+      await this.#db.childTransaction(() => {
+        const db = this.#db;
+        // The count stays exact: overwriting a dead letter adds nothing, removing a missing one takes nothing.
+        let delta = 0;
+        for (const { key, value } of encoded) {
+          if (db.getBinary(key) === undefined) delta++;
+          db.putSync(key, value);
+        }
+        for (const key of removed) if (db.removeSync(key)) delta--;
+        for (const { key, value } of checkpoints) db.putSync(key, value);
+        if (delta !== 0) this.#addToCount('deadLetters', delta);
+      });
+    });
+  }
+
+  /** Inside a write transaction. */
+  #addToCount(name: CountName, delta: number): void {
+    const key = this.#layout.countKey(name);
+    this.#db.putSync(key, encodeCount(decodeCount(this.#db.getBinary(key)) + delta));
+  }
+
+  /** Runs a write, resolves once it is on disk, and reports any failure as StoreWriteError. */
+  #write<T>(body: () => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new StoreWriteError('the store is closed'));
+    const done = (async () => {
+      try {
+        const result = await body();
+        await this.#db.flushed;
+        return result;
+      } catch (err) {
+        if (err instanceof StoreWriteError) throw err;
+        throw new StoreWriteError(describe(err), err);
+      }
+    })();
+    this.#inFlight.add(done);
+    const forget = () => this.#inFlight.delete(done);
+    done.then(forget, forget);
+    return done;
+  }
+
+  // -------------------------------------------------------------------------
+  // Reads
+
+  async lookup(eventId: string): Promise<Position | null> {
+    this.#checkOpen();
+    const position = this.#read(() => this.#db.getBinary(this.#layout.idKey(eventId)));
+    return position === undefined ? null : checkPosition(position, `the position of event ${eventId}`);
+  }
+
+  async *readEvents(query: ReadEventsQuery = {}): AsyncGenerator<StoredEvent> {
+    this.#checkOpen();
+    const pageSize = pageSizeOf(query.pageSize);
+    const bounds = await this.#bounds(query);
+    if (!bounds) return;
+    if (query.tenantId !== undefined) {
+      yield* this.#readTenant(query.tenantId, bounds, pageSize);
+      return;
+    }
+    let range: KeyRange = this.#layout.blockRange(bounds.fromStamp, bounds.untilStamp);
+    while (true) {
+      const page: StoredEvent[] = [];
+      const { last, done } = this.#scanBlocks(
+        range,
+        (key) => this.#layout.decodeBlockKey(key),
+        (stamp, value) => {
+          const block = new DecodedBlock(value);
+          for (let i = 0; i < block.count; i++) pushIfWithin(page, bounds, stamp, i, block);
+        },
+        () => page.length >= pageSize,
+      );
+      yield* page;
+      if (done || !last) return;
+      range = { start: this.#layout.blockRange(last, last).end, end: range.end };
+    }
+  }
+
+  /** A tenant's events: its index keys, then only the blocks they name. */
+  async *#readTenant(tenantId: string, bounds: Bounds, pageSize: number): AsyncGenerator<StoredEvent> {
+    let range = this.#layout.tenantRange(tenantId, bounds.fromStamp, bounds.untilStamp);
+    while (true) {
+      const page: StoredEvent[] = [];
+      let lastKey: Buffer | undefined;
+      let keys = 0;
+      this.#read(() => {
+        // Each index key names at least one event, so pageSize keys fill a page.
+        for (const { key, value } of this.#db.getRange({ start: range.start, end: range.end, limit: pageSize })) {
+          keys++;
+          lastKey = key;
+          const stamp = this.#layout.stampOfIndexKey(key);
+          const block = new DecodedBlock(this.#readBlock(stamp));
+          for (const i of decodeIndexList(value)) {
+            if (i >= block.count) throw new StoreCorruptError(`tenant index ${key.toString('hex')} names event ${i} of a block of ${block.count}`);
+            pushIfWithin(page, bounds, stamp, i, block);
+          }
+        }
+      });
+      yield* page;
+      if (keys < pageSize || !lastKey) return;
+      range = { start: keyAfter(lastKey), end: range.end };
+    }
+  }
+
+  async *readAudit(query: AuditQuery = {}): AsyncGenerator<StoredAuditEntry> {
+    this.#checkOpen();
+    const pageSize = pageSizeOf(query.pageSize);
+    const bounds = await this.#bounds(query);
+    if (!bounds) return;
+    let range = this.#layout.auditRange(bounds.fromStamp, bounds.untilStamp);
+    while (true) {
+      const page: StoredAuditEntry[] = [];
+      const { last, done } = this.#scanBlocks(
+        range,
+        (key) => this.#layout.decodeAuditKey(key),
+        (stamp, value) => {
+          for (const frame of decodeAuditBlock(value)) {
+            if (query.tenantId !== undefined && frame.tenantId !== query.tenantId) continue;
+            if (!withinTime(bounds, frame.timestampMs)) continue;
+            const position = positionOf(stamp, frame.index);
+            if (!withinPositions(bounds, position)) continue;
+            page.push({ position, bytes: frame.bytes });
+          }
+        },
+        () => page.length >= pageSize,
+      );
+      yield* page;
+      if (done || !last) return;
+      range = { start: this.#layout.auditRange(last, last).end, end: range.end };
+    }
+  }
+
+  async *readDeadLetters(query: DeadLetterQuery = {}): AsyncGenerator<DeadLetterRecord> {
+    this.#checkOpen();
+    const pageSize = pageSizeOf(query.pageSize);
+    let range = this.#layout.deadLetterRange(query.consumer);
+    while (true) {
+      const entries = this.#read(() => [...this.#db.getRange({ start: range.start, end: range.end, limit: pageSize })]);
+      for (const { key, value } of entries) {
+        const record = decodeDeadLetter(this.#codec, this.#layout.decodeDeadLetterKey(key), value);
+        if (query.tenantId === undefined || record.tenantId === query.tenantId) yield record;
+      }
+      if (entries.length < pageSize) return;
+      range = { start: keyAfter(entries[entries.length - 1]!.key), end: range.end };
+    }
+  }
+
+  async readCheckpoints(): Promise<Map<string, Position>> {
+    this.#checkOpen();
+    const range = this.#layout.checkpointRange();
+    const checkpoints = new Map<string, Position>();
+    this.#read(() => {
+      for (const { key, value } of this.#db.getRange({ start: range.start, end: range.end })) {
+        const name = this.#layout.decodeCheckpointKey(key);
+        checkpoints.set(name, checkPosition(value, `checkpoint ${name}`));
+      }
+    });
+    return checkpoints;
+  }
+
+  async stats(): Promise<StoreStats> {
+    this.#checkOpen();
+    return this.#read(() => {
+      const count = (name: CountName) => decodeCount(this.#db.getBinary(this.#layout.countKey(name)));
+      let lastPosition: Position | null = null;
+      const all = this.#layout.blockRange();
+      for (const { key } of this.#db.getRange({ start: all.end, end: all.start, reverse: true, limit: 1 })) {
+        const { stamp } = this.#layout.decodeBlockKey(key);
+        const first = this.#db.getBinary(this.#layout.blockKey(stamp, 0));
+        if (first === undefined) throw new StoreCorruptError(`block ${stamp.toString('hex')} has no first chunk`);
+        lastPosition = positionOf(stamp, blockCount(first) - 1);
+      }
+      let bytes: number | null = null;
+      try {
+        bytes = statSync(this.#dataFile).size;
+      } catch {
+        bytes = null;
+      }
+      return { events: count('events'), auditEntries: count('auditEntries'), deadLetters: count('deadLetters'), bytes, lastPosition };
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.allSettled([...this.#inFlight]);
+    await this.#db.close();
+  }
+
+  // -------------------------------------------------------------------------
+  // Read helpers
+
+  /**
+   * Resolves a query's bounds to the stamps of the blocks to read, or null when
+   * nothing can match. A time range is turned into stamps by one pass over the
+   * `ts` index keys in [fromMs, toMs): the least and greatest stamp found bound
+   * the blocks, which are then read in position order and filtered by the
+   * timestamps in their headers. User timestamps need not follow positions, so
+   * a time range cannot be read from the `ts` index in position order directly
+   * without holding its whole result; this way memory stays one page, at the
+   * cost of reading the index keys (one per millisecond per block) once.
+   */
+  async #bounds(query: ReadEventsQuery): Promise<Bounds | null> {
+    const after = query.after === undefined ? undefined : checkPosition(query.after, 'after');
+    const until = query.until === undefined ? undefined : checkPosition(query.until, 'until');
+    let fromStamp = after && stampOf(after);
+    let untilStamp = until && stampOf(until);
+    const { fromMs, toMs } = query;
+    if (fromMs !== undefined || toMs !== undefined) {
+      if (fromMs !== undefined && toMs !== undefined && !(fromMs < toMs)) return null;
+      const covered = await this.#stampsInTime(fromMs, toMs);
+      if (!covered) return null;
+      fromStamp = maxStamp(fromStamp, covered.first);
+      untilStamp = minStamp(untilStamp, covered.last);
+    }
+    if (fromStamp && untilStamp && fromStamp.compare(untilStamp) > 0) return null;
+    return { after, until, fromStamp, untilStamp, fromMs, toMs };
+  }
+
+  async #stampsInTime(fromMs: number | undefined, toMs: number | undefined): Promise<{ first: Stamp; last: Stamp } | null> {
+    let range = this.#layout.timeRange(fromMs, toMs);
+    let first: Stamp | undefined;
+    let last: Stamp | undefined;
+    while (true) {
+      const keys = this.#read(() => [...this.#db.getKeys({ start: range.start, end: range.end, limit: TIME_SCAN_PAGE })]);
+      for (const key of keys) {
+        const stamp = this.#layout.stampOfIndexKey(key);
+        if (first === undefined || stamp.compare(first) < 0) first = stamp;
+        if (last === undefined || stamp.compare(last) > 0) last = stamp;
+      }
+      if (keys.length < TIME_SCAN_PAGE) break;
+      range = { start: keyAfter(keys[keys.length - 1]!), end: range.end };
+      await nextTurn(); // a long index scan must not hold the event loop
+    }
+    return first && last ? { first, last } : null;
+  }
+
+  /**
+   * Reads whole blocks (every chunk of a stamp) from `range` in one
+   * synchronous cursor pass, handing each to `visit`, and stops after the
+   * block at which `enough()` turns true. Returns the stamp of the last block
+   * read and whether the range is exhausted.
+   */
+  #scanBlocks(
+    range: KeyRange,
+    decodeKey: (key: Buffer) => { stamp: Stamp; chunk: number },
+    visit: (stamp: Stamp, block: Buffer) => void,
+    enough: () => boolean,
+  ): { last: Stamp | undefined; done: boolean } {
+    return this.#read(() => {
+      let stamp: Stamp | undefined;
+      let chunks: Buffer[] = [];
+      for (const { key, value } of this.#db.getRange({ start: range.start, end: range.end })) {
+        const at = decodeKey(key);
+        if (stamp && !at.stamp.equals(stamp)) {
+          visit(stamp, joinChunks(chunks));
+          // Returning from the loop closes the cursor.
+          if (enough()) return { last: stamp, done: false };
+          chunks = [];
+          stamp = undefined;
+        }
+        if (at.chunk !== chunks.length) throw new StoreCorruptError(`block ${at.stamp.toString('hex')}: chunk ${at.chunk} where ${chunks.length} was expected`);
+        stamp ??= at.stamp;
+        chunks.push(value);
+      }
+      if (stamp) visit(stamp, joinChunks(chunks));
+      return { last: stamp, done: true };
+    });
+  }
+
+  /** One whole block by stamp (inside a read). */
+  #readBlock(stamp: Stamp): Buffer {
+    const range = this.#layout.blockChunks(stamp);
+    const chunks: Buffer[] = [];
+    for (const { value } of this.#db.getRange({ start: range.start, end: range.end })) chunks.push(value);
+    if (chunks.length === 0) throw new StoreCorruptError(`an index names block ${stamp.toString('hex')}, which is not stored`);
+    return joinChunks(chunks);
+  }
+
+  /** Runs a synchronous read, reporting lmdb failures as StoreReadError (corruption as itself). */
+  #read<T>(body: () => T): T {
+    this.#checkOpen();
+    try {
+      return body();
+    } catch (err) {
+      if (err instanceof StoreCorruptError || err instanceof StoreReadError) throw err;
+      throw new StoreReadError(describe(err), err);
+    }
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new StoreReadError('the store is closed');
+  }
+}
+
+function pageSizeOf(pageSize: number | undefined): number {
+  if (pageSize === undefined) return DEFAULT_PAGE_SIZE;
+  if (!Number.isSafeInteger(pageSize) || pageSize < 1) throw new RangeError(`pageSize must be a positive integer, got ${pageSize}`);
+  return pageSize;
+}
+
+function withinTime(bounds: Bounds, timestampMs: number): boolean {
+  return (bounds.fromMs === undefined || timestampMs >= bounds.fromMs) && (bounds.toMs === undefined || timestampMs < bounds.toMs);
+}
+
+function withinPositions(bounds: Bounds, position: Position): boolean {
+  return (bounds.after === undefined || position.compare(bounds.after) > 0) && (bounds.until === undefined || position.compare(bounds.until) <= 0);
+}
+
+function pushIfWithin(page: StoredEvent[], bounds: Bounds, stamp: Stamp, index: number, block: DecodedBlock): void {
+  if (!withinTime(bounds, block.timestampMs(index))) return;
+  const position = positionOf(stamp, index);
+  if (withinPositions(bounds, position)) page.push({ position, bytes: block.bytes(index) });
+}

@@ -1,0 +1,387 @@
+/**
+ * The store conformance suite: what every EventStore backend must do, run by
+ * each backend's test file (`testStore('lmdb', factory)`). Events are encoded
+ * with the shared Codec, as the bus does.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { Codec } from '../src/codec.js';
+import type { AuditEntry, Event } from '../src/event/event.js';
+import { comparePositions, type AppendItem, type DeadLetterRecord, type EventStore, type Position } from '../src/store/store.js';
+
+export interface StoreUnderTest {
+  readonly store: EventStore;
+  /** Closes nothing: removes what the factory created (the test closes the stores it opened). */
+  cleanup(): Promise<void>;
+  /** Opens the same store again (same path or prefix) after the test closed the first one. */
+  reopen?(): Promise<EventStore>;
+}
+
+export type StoreFactory = () => Promise<StoreUnderTest>;
+
+const codec = new Codec();
+const BASE_MS = Date.UTC(2024, 0, 1);
+
+export interface TestEventOptions {
+  eventId?: string;
+  checkDuplicate?: boolean;
+  tenantId?: string | null;
+  timestampMs?: number;
+  audited?: boolean;
+  /** Payload padding, to make large events. */
+  padding?: number;
+}
+
+export interface TestEvent {
+  readonly event: Event;
+  readonly item: AppendItem;
+}
+
+export function testEvent(options: TestEventOptions = {}): TestEvent {
+  const eventId = options.eventId ?? randomUUID();
+  const timestampMs = options.timestampMs ?? BASE_MS;
+  const tenantId = options.tenantId === undefined ? null : options.tenantId;
+  const event: Event = {
+    event_id: eventId,
+    timestamp: new Date(timestampMs).toISOString(),
+    event_type: options.audited ? 'UserLoggedIn' : { Custom: 'Tested' },
+    payload: { n: Math.random(), pad: 'x'.repeat(options.padding ?? 0) },
+    metadata: { correlation_id: randomUUID(), causation_id: null, user_id: randomUUID(), tenant_id: tenantId, source: 'store-conformance' },
+  };
+  let audit: Buffer | null = null;
+  if (options.audited) {
+    const entry: AuditEntry = {
+      audit_id: randomUUID(),
+      event_id: eventId,
+      event_type: 'UserLoggedIn',
+      timestamp: event.timestamp,
+      payload: event.payload,
+      metadata: event.metadata,
+    };
+    audit = codec.encode(entry);
+  }
+  return {
+    event,
+    item: { eventId, checkDuplicate: options.checkDuplicate ?? false, bytes: codec.encode(event), tenantId, timestampMs, audit },
+  };
+}
+
+export function testEvents(count: number, options: (i: number) => TestEventOptions = () => ({})): TestEvent[] {
+  return Array.from({ length: count }, (_, i) => testEvent(options(i)));
+}
+
+async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of iterable) out.push(x);
+  return out;
+}
+
+const hex = (p: Position) => p.toString('hex');
+
+function assertIncreasing(positions: readonly Position[], what: string): void {
+  for (let i = 1; i < positions.length; i++) {
+    assert.ok(comparePositions(positions[i - 1]!, positions[i]!) < 0, `${what}: ${hex(positions[i - 1]!)} < ${hex(positions[i]!)} at ${i}`);
+  }
+}
+
+/** Appends and returns every stored event with its position, in append order. */
+async function appendAll(store: EventStore, batches: readonly (readonly TestEvent[])[]): Promise<{ position: Position; bytes: Buffer; item: AppendItem }[]> {
+  const out: { position: Position; bytes: Buffer; item: AppendItem }[] = [];
+  for (const batch of batches) {
+    const result = await store.append(batch.map((e) => e.item));
+    assert.equal(result.positions.length, batch.length);
+    batch.forEach((e, i) => {
+      if (!result.duplicate[i]) out.push({ position: result.positions[i]!, bytes: e.item.bytes, item: e.item });
+    });
+  }
+  return out;
+}
+
+export function testStore(name: string, factory: StoreFactory): void {
+  /** Runs a test against a fresh store, then closes every store it opened (close() must be idempotent) and cleans up. */
+  const withStore = (body: (ctx: { store: EventStore; reopen?: () => Promise<EventStore> }) => Promise<void>) => async () => {
+    const under = await factory();
+    const opened = [under.store];
+    const reopen = under.reopen;
+    try {
+      await body({
+        store: under.store,
+        ...(reopen ? { reopen: async () => opened[opened.push(await reopen()) - 1]! } : {}),
+      });
+    } finally {
+      for (const store of opened) await store.close();
+      await under.cleanup();
+    }
+  };
+
+  describe(`store conformance: ${name}`, () => {
+    it('appends with positions increasing in batch order and across batches', withStore(async ({ store }) => {
+      const empty = await store.append([]);
+      assert.deepEqual(empty, { positions: [], duplicate: [] });
+      const all: Position[] = [];
+      for (const size of [1, 5, 300]) {
+        const result = await store.append(testEvents(size).map((e) => e.item));
+        assert.deepEqual(result.duplicate, new Array(size).fill(false));
+        for (const p of result.positions) assert.equal(p.length, 12);
+        all.push(...result.positions);
+      }
+      assertIncreasing(all, 'positions');
+    }));
+
+    it('reads events back byte for byte, in order', withStore(async ({ store }) => {
+      const stored = await appendAll(store, [testEvents(3), testEvents(40), testEvents(1)]);
+      const read = await collect(store.readEvents());
+      assert.deepEqual(read.map((e) => hex(e.position)), stored.map((e) => hex(e.position)));
+      read.forEach((e, i) => assert.ok(e.bytes.equals(stored[i]!.bytes), `event ${i} bytes`));
+      assert.deepEqual(codec.decode(read[5]!.bytes), codec.decode(stored[5]!.bytes));
+    }));
+
+    it('pages across batches with a small page size', withStore(async ({ store }) => {
+      const stored = await appendAll(store, [testEvents(1000), testEvents(1000), testEvents(1000)]);
+      const read = await collect(store.readEvents({ pageSize: 7 }));
+      assert.equal(read.length, 3000);
+      assert.deepEqual(read.map((e) => hex(e.position)), stored.map((e) => hex(e.position)));
+      assertIncreasing(read.map((e) => e.position), 'read positions');
+      const one = await collect(store.readEvents({ pageSize: 1 }));
+      assert.equal(one.length, 3000);
+    }));
+
+    it('reads strictly after `after` and up to `until` inclusive', withStore(async ({ store }) => {
+      const stored = await appendAll(store, [testEvents(10), testEvents(10), testEvents(10)]);
+      const positions = stored.map((e) => hex(e.position));
+      const read = async (query: Parameters<EventStore['readEvents']>[0]) => (await collect(store.readEvents(query))).map((e) => hex(e.position));
+      assert.deepEqual(await read({ after: stored[4]!.position }), positions.slice(5));
+      assert.deepEqual(await read({ until: stored[14]!.position }), positions.slice(0, 15));
+      assert.deepEqual(await read({ after: stored[9]!.position, until: stored[20]!.position, pageSize: 3 }), positions.slice(10, 21));
+      assert.deepEqual(await read({ after: stored[29]!.position }), []);
+      assert.deepEqual(await read({ after: stored[20]!.position, until: stored[10]!.position }), []);
+      assert.deepEqual(await read({ after: stored[12]!.position, until: stored[12]!.position }), []);
+      assert.deepEqual(await read({ after: Buffer.alloc(12), until: Buffer.alloc(12, 0xff) }), positions);
+    }));
+
+    it('appends idempotently by event_id', withStore(async ({ store }) => {
+      const first = testEvents(5);
+      const firstResult = await store.append(first.map((e) => e.item));
+      // The same ids again, supplied by the caller: stored once, reported at their first position.
+      const again = first.slice(1, 3).map((e) => testEvent({ eventId: e.item.eventId, checkDuplicate: true }));
+      const newcomer = testEvent({ checkDuplicate: true });
+      const second = await store.append([again[0]!.item, newcomer.item, again[1]!.item]);
+      assert.deepEqual(second.duplicate, [true, false, true]);
+      assert.equal(hex(second.positions[0]!), hex(firstResult.positions[1]!));
+      assert.equal(hex(second.positions[2]!), hex(firstResult.positions[2]!));
+      assert.ok(comparePositions(second.positions[1]!, firstResult.positions[4]!) > 0);
+
+      // The same id twice in one batch: the second takes the first's position.
+      const twice = testEvent({ checkDuplicate: true });
+      const third = await store.append([twice.item, testEvent().item, { ...twice.item }]);
+      assert.deepEqual(third.duplicate, [false, false, true]);
+      assert.equal(hex(third.positions[2]!), hex(third.positions[0]!));
+
+      // A batch of duplicates only stores nothing, and later positions still increase.
+      const onlyDuplicates = await store.append([{ ...newcomer.item }, { ...first[0]!.item, checkDuplicate: true }]);
+      assert.deepEqual(onlyDuplicates.duplicate, [true, true]);
+      assert.equal(hex(onlyDuplicates.positions[0]!), hex(second.positions[1]!));
+      const after = await store.append([testEvent().item]);
+      assert.ok(comparePositions(after.positions[0]!, third.positions[1]!) > 0);
+
+      const read = await collect(store.readEvents());
+      assert.equal(read.length, 5 + 1 + 2 + 1);
+      assert.equal(new Set(read.map((e) => hex(e.position))).size, read.length);
+      // The stored bytes are the first event's, not the duplicate's.
+      assert.ok(read[1]!.bytes.equals(first[1]!.item.bytes));
+      assert.equal((await store.stats()).events, 9);
+    }));
+
+    it('looks events up by id', withStore(async ({ store }) => {
+      const events = testEvents(20);
+      const result = await store.append(events.map((e) => e.item));
+      for (const i of [0, 7, 19]) assert.equal(hex((await store.lookup(events[i]!.item.eventId))!), hex(result.positions[i]!));
+      assert.equal(await store.lookup(randomUUID()), null);
+    }));
+
+    it('reads one tenant through the tenant index', withStore(async ({ store }) => {
+      const tenants = Array.from({ length: 12 }, () => randomUUID());
+      const batches = [0, 1, 2].map((b) => testEvents(97, (i) => ({ tenantId: (i * 7 + b) % 13 === 12 ? null : tenants[(i * 7 + b) % 13]! })));
+      const stored = await appendAll(store, batches);
+      for (const tenant of tenants) {
+        const expected = stored.filter((e) => e.item.tenantId === tenant);
+        assert.ok(expected.length > 0);
+        const read = await collect(store.readEvents({ tenantId: tenant, pageSize: 5 }));
+        assert.deepEqual(read.map((e) => hex(e.position)), expected.map((e) => hex(e.position)), `tenant ${tenant}`);
+        read.forEach((e, i) => assert.ok(e.bytes.equals(expected[i]!.bytes)));
+        for (const e of read) assert.equal((codec.decode(e.bytes) as Event).metadata.tenant_id, tenant);
+      }
+      assert.deepEqual(await collect(store.readEvents({ tenantId: randomUUID() })), []);
+
+      const tenant = tenants[3]!;
+      const mine = stored.filter((e) => e.item.tenantId === tenant);
+      const middle = mine[Math.floor(mine.length / 2)]!.position;
+      const after = await collect(store.readEvents({ tenantId: tenant, after: middle }));
+      assert.deepEqual(after.map((e) => hex(e.position)), mine.filter((e) => comparePositions(e.position, middle) > 0).map((e) => hex(e.position)));
+      const until = await collect(store.readEvents({ tenantId: tenant, until: middle }));
+      assert.deepEqual(until.map((e) => hex(e.position)), mine.filter((e) => comparePositions(e.position, middle) <= 0).map((e) => hex(e.position)));
+    }));
+
+    it('reads a time range in position order, whatever the user timestamps', withStore(async ({ store }) => {
+      // Timestamps jump back and forth within and across batches.
+      const ms = (b: number, i: number) => BASE_MS + (((i * 37 + b * 11) % 50) - 10) * 1000 + (i % 3);
+      const stored = await appendAll(store, [0, 1, 2, 3].map((b) => testEvents(60, (i) => ({ timestampMs: ms(b, i), tenantId: i % 2 ? 'odd' : 'even' }))));
+      const check = async (fromMs: number | undefined, toMs: number | undefined, tenantId?: string) => {
+        const expected = stored.filter(
+          (e) => (fromMs === undefined || e.item.timestampMs >= fromMs) && (toMs === undefined || e.item.timestampMs < toMs) && (tenantId === undefined || e.item.tenantId === tenantId),
+        );
+        const read = await collect(store.readEvents({ fromMs, toMs, tenantId, pageSize: 4 }));
+        assert.deepEqual(read.map((e) => hex(e.position)), expected.map((e) => hex(e.position)), `[${fromMs}, ${toMs}) ${tenantId ?? ''}`);
+        return read.length;
+      };
+      assert.ok((await check(BASE_MS, BASE_MS + 20_000)) > 0);
+      const oneMs = stored[17]!.item.timestampMs;
+      assert.ok((await check(oneMs, oneMs + 1)) > 0);
+      await check(BASE_MS + 30_000, undefined);
+      await check(undefined, BASE_MS);
+      await check(BASE_MS - 10_000, BASE_MS + 40_000);
+      await check(BASE_MS + 1_000, BASE_MS + 9_000, 'odd');
+      assert.equal(await check(BASE_MS + 100_000, undefined), 0);
+      assert.equal(await check(BASE_MS, BASE_MS), 0);
+      // With position bounds too.
+      const after = stored[70]!.position;
+      const read = await collect(store.readEvents({ fromMs: BASE_MS, toMs: BASE_MS + 20_000, after }));
+      assert.deepEqual(
+        read.map((e) => hex(e.position)),
+        stored.filter((e) => e.item.timestampMs >= BASE_MS && e.item.timestampMs < BASE_MS + 20_000 && comparePositions(e.position, after) > 0).map((e) => hex(e.position)),
+      );
+    }));
+
+    it('writes audit entries with their events and reads them with filters', withStore(async ({ store }) => {
+      const batches = [0, 1, 2].map((b) => testEvents(30, (i) => ({ audited: i % 4 === b, tenantId: i % 3 ? 'a' : 'b', timestampMs: BASE_MS + i * 1000 })));
+      const stored = await appendAll(store, batches);
+      const audited = stored.filter((e) => e.item.audit !== null);
+      const all = await collect(store.readAudit({ pageSize: 2 }));
+      assert.deepEqual(all.map((a) => hex(a.position)), audited.map((e) => hex(e.position)));
+      all.forEach((a, i) => {
+        assert.ok(a.bytes.equals(audited[i]!.item.audit!));
+        assert.equal((codec.decode(a.bytes) as AuditEntry).event_id, audited[i]!.item.eventId);
+      });
+      const byTenant = await collect(store.readAudit({ tenantId: 'b' }));
+      assert.deepEqual(byTenant.map((a) => hex(a.position)), audited.filter((e) => e.item.tenantId === 'b').map((e) => hex(e.position)));
+      const byTime = await collect(store.readAudit({ fromMs: BASE_MS + 5000, toMs: BASE_MS + 15_000 }));
+      assert.deepEqual(
+        byTime.map((a) => hex(a.position)),
+        audited.filter((e) => e.item.timestampMs >= BASE_MS + 5000 && e.item.timestampMs < BASE_MS + 15_000).map((e) => hex(e.position)),
+      );
+      const after = audited[3]!.position;
+      assert.deepEqual((await collect(store.readAudit({ after }))).map((a) => hex(a.position)), audited.slice(4).map((e) => hex(e.position)));
+
+      // A duplicate does not write its audit entry again.
+      await store.append([{ ...audited[0]!.item, checkDuplicate: true }]);
+      assert.equal((await collect(store.readAudit())).length, audited.length);
+      assert.equal((await store.stats()).auditEntries, audited.length);
+    }));
+
+    it('keeps dead letters: put, list, filter, remove', withStore(async ({ store }) => {
+      const events = testEvents(4, (i) => ({ tenantId: i % 2 ? 'a' : null }));
+      const { positions } = await store.append(events.map((e) => e.item));
+      const letter = (consumer: string, i: number, attempts = 3): DeadLetterRecord => ({
+        consumer,
+        position: positions[i]!,
+        event: events[i]!.item.bytes,
+        error: { code: 'ERR_EVENTRAIL_HANDLER_FAILED', name: 'HandlerFailedError', message: `failed ${i}`, stack: i % 2 ? undefined : 'Error: x\n    at y' },
+        attempts,
+        failedAt: new Date(BASE_MS + i).toISOString(),
+        tenantId: events[i]!.item.tenantId,
+      });
+      const letters = [letter('Mailer', 0), letter('Mailer', 1), letter('Audit', 1), letter('Mailer', 3)];
+      await store.writeProgress({ deadLetters: letters });
+      const normal = (r: DeadLetterRecord) => ({ ...r, position: hex(r.position), event: r.event.toString('hex'), error: { ...r.error, stack: r.error.stack ?? undefined } });
+      const all = await collect(store.readDeadLetters({ pageSize: 1 }));
+      assert.equal(all.length, 4);
+      // Listed by consumer, then position.
+      assert.deepEqual(all.map(normal), [letters[2]!, letters[0]!, letters[1]!, letters[3]!].map(normal));
+      assert.deepEqual((await collect(store.readDeadLetters({ consumer: 'Mailer' }))).map(normal), [letters[0]!, letters[1]!, letters[3]!].map(normal));
+      assert.deepEqual((await collect(store.readDeadLetters({ tenantId: 'a' }))).map(normal), [letters[2]!, letters[1]!, letters[3]!].map(normal));
+      assert.deepEqual(await collect(store.readDeadLetters({ consumer: 'Nobody' })), []);
+      assert.equal((await store.stats()).deadLetters, 4);
+
+      // Writing the same letter again replaces it and counts once.
+      await store.writeProgress({ deadLetters: [letter('Mailer', 0, 9)] });
+      assert.equal((await store.stats()).deadLetters, 4);
+      assert.equal((await collect(store.readDeadLetters({ consumer: 'Mailer' })))[0]!.attempts, 9);
+
+      await store.writeProgress({ removeDeadLetters: [{ consumer: 'Mailer', position: positions[1]! }, { consumer: 'Mailer', position: positions[2]! }] });
+      assert.deepEqual((await collect(store.readDeadLetters({ consumer: 'Mailer' }))).map((r) => hex(r.position)), [hex(positions[0]!), hex(positions[3]!)]);
+      assert.equal((await store.stats()).deadLetters, 3);
+    }));
+
+    it('writes and reads checkpoints, with dead letters in the same write', withStore(async ({ store }) => {
+      assert.deepEqual(await store.readCheckpoints(), new Map());
+      const { positions } = await store.append(testEvents(3).map((e) => e.item));
+      await store.writeProgress({ checkpoints: new Map([['Mailer', positions[0]!], ['Audit', positions[2]!]]) });
+      await store.writeProgress({
+        checkpoints: new Map([['Mailer', positions[1]!]]),
+        deadLetters: [{ consumer: 'Mailer', position: positions[0]!, event: Buffer.from([0xc0]), error: { code: 'E', name: 'Error', message: 'm' }, attempts: 1, failedAt: new Date(BASE_MS).toISOString(), tenantId: null }],
+      });
+      await store.writeProgress({});
+      const checkpoints = await store.readCheckpoints();
+      assert.deepEqual([...checkpoints].map(([k, v]) => [k, hex(v)]).sort(), [['Audit', hex(positions[2]!)], ['Mailer', hex(positions[1]!)]]);
+      assert.equal((await collect(store.readDeadLetters())).length, 1);
+    }));
+
+    it('counts what it holds', withStore(async ({ store }) => {
+      const empty = await store.stats();
+      assert.deepEqual({ ...empty, bytes: null }, { events: 0, auditEntries: 0, deadLetters: 0, bytes: null, lastPosition: null });
+      const stored = await appendAll(store, [testEvents(10, (i) => ({ audited: i < 3 })), testEvents(7, (i) => ({ audited: i === 6 }))]);
+      const stats = await store.stats();
+      assert.equal(stats.events, 17);
+      assert.equal(stats.auditEntries, 4);
+      assert.equal(stats.deadLetters, 0);
+      assert.equal(hex(stats.lastPosition!), hex(stored[16]!.position));
+      assert.ok(stats.bytes === null || stats.bytes > 0);
+    }));
+
+    it('stores events larger than a value, across chunks', withStore(async ({ store }) => {
+      const big = testEvent({ padding: 300_000, tenantId: 'big', audited: true, timestampMs: BASE_MS + 5 });
+      const bigger = testEvent({ padding: 1_000_000, tenantId: 'big' });
+      const stored = await appendAll(store, [[testEvent({ tenantId: 'big' }), big, testEvent()], [bigger], testEvents(2)]);
+      assert.ok(big.item.bytes.length > 300_000);
+      const read = await collect(store.readEvents({ pageSize: 1 }));
+      assert.equal(read.length, stored.length);
+      read.forEach((e, i) => assert.ok(e.bytes.equals(stored[i]!.bytes), `event ${i}`));
+      const tenant = await collect(store.readEvents({ tenantId: 'big' }));
+      assert.deepEqual(tenant.map((e) => e.bytes.length), [stored[0]!.bytes.length, big.item.bytes.length, bigger.item.bytes.length]);
+      const timed = await collect(store.readEvents({ fromMs: BASE_MS + 5, toMs: BASE_MS + 6 }));
+      assert.equal(timed.length, 1);
+      assert.ok(timed[0]!.bytes.equals(big.item.bytes));
+      const audit = await collect(store.readAudit());
+      assert.equal(audit.length, 1);
+      assert.ok(audit[0]!.bytes.equals(big.item.audit!));
+    }));
+
+    it('takes concurrent appends, each atomically', withStore(async ({ store }) => {
+      const batches = Array.from({ length: 8 }, () => testEvents(50));
+      const results = await Promise.all(batches.map((b) => store.append(b.map((e) => e.item))));
+      for (const r of results) assertIncreasing(r.positions, 'within a batch');
+      const all = results.flatMap((r) => r.positions.map(hex));
+      assert.equal(new Set(all).size, 400);
+      const read = await collect(store.readEvents({ pageSize: 30 }));
+      assert.deepEqual(read.map((e) => hex(e.position)), [...all].sort());
+    }));
+
+    it('keeps everything when reopened, and positions keep increasing', withStore(async ({ store, reopen }) => {
+      if (!reopen) return;
+      const stored = await appendAll(store, [testEvents(20, (i) => ({ tenantId: i % 2 ? 't' : null, audited: i === 3 }))]);
+      await store.writeProgress({ checkpoints: new Map([['c', stored[5]!.position]]) });
+      await store.close();
+      const again = await reopen();
+      assert.deepEqual((await collect(again.readEvents())).map((e) => hex(e.position)), stored.map((e) => hex(e.position)));
+      assert.equal(hex((await again.readCheckpoints()).get('c')!), hex(stored[5]!.position));
+      assert.equal(hex((await again.lookup(stored[7]!.item.eventId))!), hex(stored[7]!.position));
+      const stats = await again.stats();
+      assert.equal(stats.events, 20);
+      assert.equal(stats.auditEntries, 1);
+      const dup = await again.append([{ ...stored[0]!.item, checkDuplicate: true }, testEvent().item]);
+      assert.deepEqual(dup.duplicate, [true, false]);
+      assert.ok(comparePositions(dup.positions[1]!, stored[19]!.position) > 0);
+    }));
+  });
+}
