@@ -149,6 +149,7 @@ export class LmdbStore implements EventStore {
       const plan = await this.#db.childTransaction((): AppendPlan => {
         const db = this.#db;
         const layout = this.#layout;
+        this.#observeCommit();
         const stored = new Map<string, Position>();
         for (const id of toCheck) {
           const position = db.getBinary(layout.idKey(id));
@@ -181,6 +182,7 @@ export class LmdbStore implements EventStore {
       if (encoded.length + removed.length + checkpoints.length === 0) return;
       await this.#db.childTransaction(() => {
         const db = this.#db;
+        this.#observeCommit();
         // The count stays exact: overwriting a dead letter adds nothing, removing a missing one takes nothing.
         let delta = 0;
         for (const { key, value } of encoded) {
@@ -200,6 +202,17 @@ export class LmdbStore implements EventStore {
     this.#db.putSync(key, encodeCount(decodeCount(this.#db.getBinary(key)) + delta));
   }
 
+  /**
+   * When a commit fails, lmdb-js rejects the promise of each transaction in it
+   * (ours) but also an internal commit promise of the batch that nobody awaits,
+   * which would surface as an unhandled rejection and end the process. Inside a
+   * transaction callback `db.committed` is that promise: observing it leaves
+   * the failure to be reported once, by the append that owns it.
+   */
+  #observeCommit(): void {
+    this.#db.committed.then(undefined, () => {});
+  }
+
   /** Runs a write, resolves once it is on disk, and reports any failure as StoreWriteError. */
   #write<T>(body: () => Promise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(new StoreWriteError('the store is closed'));
@@ -210,7 +223,8 @@ export class LmdbStore implements EventStore {
         return result;
       } catch (err) {
         if (err instanceof StoreWriteError) throw err;
-        throw new StoreWriteError(describe(err), err);
+        const cause = await commitErrorOf(err);
+        throw new StoreWriteError(describe(cause), cause);
       }
     })();
     this.#inFlight.add(done);
@@ -470,6 +484,19 @@ export class LmdbStore implements EventStore {
   #checkOpen(): void {
     if (this.#closed) throw new StoreReadError('the store is closed');
   }
+}
+
+/**
+ * lmdb-js rejects a failed commit with a generic "Commit failed" error whose
+ * `commitError` promise rejects with the cause (a full disk, say), already
+ * rejected by the time the caller sees the first. Taking the cause also
+ * handles that promise, which would otherwise be an unhandled rejection.
+ */
+async function commitErrorOf(err: unknown): Promise<unknown> {
+  const commitError = (err as { commitError?: unknown } | null)?.commitError;
+  if (!(commitError instanceof Promise)) return err;
+  const cause: unknown = await Promise.race([commitError.then(() => undefined, (e: unknown) => e), nextTurn(undefined)]);
+  return cause ?? err;
 }
 
 function pageSizeOf(pageSize: number | undefined): number {
