@@ -29,7 +29,19 @@ export interface BatchTask {
    * as flattened triples (event index, consumer index, attempt), in order.
    */
   readonly targets: Uint32Array | null;
+  /**
+   * A heartbeat the worker writes before each handler call, over shared memory
+   * so the main thread can read it while the worker is blocked:
+   * [event index, consumer index, beats]. The watchdog uses it to find a
+   * handler stuck in synchronous code, which no in-worker timer can interrupt.
+   */
+  readonly progress: Int32Array;
 }
+
+export const PROGRESS_EVENT = 0;
+export const PROGRESS_CONSUMER = 1;
+export const PROGRESS_BEATS = 2;
+export const PROGRESS_SLOTS = 3;
 
 export type Task = DescribeTask | BatchTask;
 

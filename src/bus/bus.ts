@@ -215,6 +215,7 @@ export class EventBus {
     const { intake, dispatcher, pool, store, checkpoints } = this.#engine;
     dispatcher.drainRetries();
     await intake.idle();
+    dispatcher.stop();
     await checkpoints?.close();
     await pool.destroy();
     await store?.close();

@@ -7,8 +7,9 @@
  * backoff and jitter, then dead-lettered.
  */
 import type { Piscina } from 'piscina';
-import { WorkerCrashedError, serializeError, type SerializedError } from '../errors.js';
+import { HandlerTimeoutError, WorkerCrashedError, serializeError, type SerializedError } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
+import { PROGRESS_BEATS, PROGRESS_CONSUMER, PROGRESS_EVENT, PROGRESS_SLOTS } from '../protocol.js';
 import type { BatchResult, BatchTask, ConsumerDescriptor, FollowUp } from '../protocol.js';
 import type { Accepted } from './accepted.js';
 import type { BusMetrics } from './metrics.js';
@@ -63,6 +64,17 @@ class Lane {
   }
 }
 
+/** A task in flight, as the watchdog sees it. */
+interface Watched {
+  readonly progress: Int32Array;
+  readonly controller: AbortController;
+  beats: number;
+  /** When the beat count last changed (or the task was posted). */
+  since: number;
+  /** Set when the watchdog aborted the task: the delivery that was running. */
+  stuck: { event: number; consumer: number } | null;
+}
+
 interface ScheduledRetry {
   readonly deliveries: Delivery[];
   timer: NodeJS.Timeout;
@@ -90,6 +102,9 @@ export class Dispatcher {
   #roundRobin = 0;
   #tasksInFlight = 0;
   #draining = false;
+  readonly #watched = new Set<Watched>();
+  readonly #stallMs: number;
+  #watchdog: NodeJS.Timeout | null = null;
 
   constructor(deps: DispatcherDeps) {
     this.#deps = deps;
@@ -98,6 +113,49 @@ export class Dispatcher {
     this.#maxBatch = dispatch.maxBatch;
     this.#maxAttempts = delivery.maxAttempts;
     this.#backoff = delivery.backoff;
+    // An async handler may legitimately wait handlerTimeoutMs before the worker gives up on it, so a
+    // task is stuck only when its heartbeat has not moved for clearly longer than that.
+    this.#stallMs = Math.round(delivery.handlerTimeoutMs * 1.5) + 1000;
+  }
+
+  /** Stops the watchdog timer (the bus is closing). */
+  stop(): void {
+    if (this.#watchdog !== null) clearInterval(this.#watchdog);
+    this.#watchdog = null;
+  }
+
+  #watch(entry: Watched): void {
+    this.#watched.add(entry);
+    if (this.#watchdog === null) {
+      this.#watchdog = setInterval(() => this.#checkStalls(), Math.max(50, Math.min(1000, this.#stallMs / 4)));
+      this.#watchdog.unref();
+    }
+  }
+
+  #unwatch(entry: Watched): void {
+    this.#watched.delete(entry);
+    if (this.#watched.size === 0) this.stop();
+  }
+
+  /**
+   * Aborts tasks whose heartbeat stopped: a handler stuck in synchronous code
+   * (an endless loop) blocks its worker, and only terminating the worker
+   * (piscina does so when a running task is aborted) gets it back.
+   */
+  #checkStalls(): void {
+    const now = performance.now();
+    for (const entry of this.#watched) {
+      const beats = Atomics.load(entry.progress, PROGRESS_BEATS);
+      // A task still queued in piscina has not beaten yet; its clock starts when it does.
+      if (beats !== entry.beats || beats === 0) {
+        entry.beats = beats;
+        entry.since = now;
+        continue;
+      }
+      if (now - entry.since < this.#stallMs || entry.stuck !== null) continue;
+      entry.stuck = { event: Atomics.load(entry.progress, PROGRESS_EVENT), consumer: Atomics.load(entry.progress, PROGRESS_CONSUMER) };
+      entry.controller.abort(new Error(`no progress for ${Math.round(now - entry.since)} ms`));
+    }
   }
 
   get tasksInFlight(): number {
@@ -198,15 +256,20 @@ export class Dispatcher {
         triples![k * 3 + 2] = d.attempt;
       });
     }
-    const task: BatchTask = { kind: 'batch', buffer, count: items.length, targets: triples };
+    const progress = new Int32Array(new SharedArrayBuffer(PROGRESS_SLOTS * Int32Array.BYTES_PER_ELEMENT));
+    const task: BatchTask = { kind: 'batch', buffer, count: items.length, targets: triples, progress };
     this.#deps.metrics.batchSize.observe(items.length);
+    const watched: Watched = { progress, controller: new AbortController(), beats: 0, since: performance.now(), stuck: null };
     this.#tasksInFlight++;
+    this.#watch(watched);
     try {
       let result: BatchResult;
       try {
-        result = (await this.#deps.pool.run(task, { transferList: [buffer] })) as BatchResult;
+        result = (await this.#deps.pool.run(task, { transferList: [buffer], signal: watched.controller.signal })) as BatchResult;
       } catch (err) {
-        this.#crashed(targets ?? this.#freshDeliveries(items), err);
+        const deliveries = targets ?? this.#freshDeliveries(items);
+        if (watched.stuck === null) this.#crashed(deliveries, err);
+        else this.#stalled(items, deliveries, watched.stuck);
         return;
       }
       this.#apply(items, targets, result, indexOf);
@@ -215,7 +278,33 @@ export class Dispatcher {
       this.#deps.warn('internal error while applying batch outcomes', err);
     } finally {
       this.#tasksInFlight--;
+      this.#unwatch(watched);
     }
+  }
+
+  /**
+   * The watchdog stopped a task whose heartbeat named the delivery it was
+   * running. That delivery is run again on its own (if it blocks again, it
+   * fails an attempt); every other delivery of the batch is run again, with no
+   * attempt counted.
+   */
+  #stalled(items: readonly Accepted[], deliveries: readonly Delivery[], stuck: { event: number; consumer: number }): void {
+    const { consumers, metrics } = this.#deps;
+    const name = consumers[stuck.consumer]?.name ?? `#${stuck.consumer}`;
+    const error = new WorkerCrashedError(`the worker was stopped: a handler of ${name} blocked it past the watchdog (${this.#stallMs} ms)`);
+    metrics.workerErrors.inc();
+    this.#deps.workerError(error);
+    const stuckItem = items[stuck.event];
+    const isStuck = (d: Delivery) => d.item === stuckItem && d.consumer === stuck.consumer;
+    const culprit = deliveries.filter(isStuck);
+    const others = deliveries.filter((d) => !isStuck(d));
+    if (deliveries.length === 1 || (culprit.length === 1 && others.length === 0)) {
+      const timeout = new HandlerTimeoutError(name, this.#deps.options.delivery.handlerTimeoutMs);
+      this.#failed([{ delivery: deliveries[0]!, error: { ...timeout.toJSON(), message: `${timeout.message}; ${error.message}` } }]);
+      return;
+    }
+    if (culprit.length > 0) void this.#runTargets(culprit);
+    for (let i = 0; i < others.length; i += this.#maxBatch) void this.#runTargets(others.slice(i, i + this.#maxBatch));
   }
 
   #freshDeliveries(items: readonly Accepted[]): Delivery[] {

@@ -30,6 +30,7 @@ import type {
   Task,
   WorkerInit,
 } from '../protocol.js';
+import { PROGRESS_BEATS, PROGRESS_CONSUMER, PROGRESS_EVENT } from '../protocol.js';
 
 const init = workerData as WorkerInit;
 const codec = new Codec();
@@ -220,6 +221,8 @@ async function runBatch(task: BatchTask, state: Loaded): Promise<BatchResult> {
   };
 
   const plan = deliveriesOf(task, events, state);
+  const progress = task.progress;
+  Atomics.add(progress, PROGRESS_BEATS, 1);
   for (let i = 0; i < events.length; i++) {
     const deliveries = plan(i);
     if (deliveries.length === 0) continue;
@@ -228,6 +231,9 @@ async function runBatch(task: BatchTask, state: Loaded): Promise<BatchResult> {
     for (const { consumer, attempt } of deliveries) {
       const def = state.consumers[consumer]!;
       const ctx = new DeliveryContext(def.name, consumer, attempt, event, i, metrics, followUps);
+      Atomics.store(progress, PROGRESS_EVENT, i);
+      Atomics.store(progress, PROGRESS_CONSUMER, consumer);
+      Atomics.add(progress, PROGRESS_BEATS, 1);
       try {
         const result = def.handle(event, ctx);
         if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<void>).then === 'function') {
@@ -237,7 +243,10 @@ async function runBatch(task: BatchTask, state: Loaded): Promise<BatchResult> {
         failures.push({ event: i, consumer, error: serializeError(err) });
       }
     }
-    if (pending !== undefined) await settleAll(pending, i, failures);
+    if (pending !== undefined) {
+      await settleAll(pending, i, failures);
+      Atomics.add(progress, PROGRESS_BEATS, 1);
+    }
   }
   return { corrupt: null, failures, followUps, metrics: metricBuffer.drain() };
 }
