@@ -41,14 +41,58 @@ export const eventTypeSchema = z.custom<EventType>((value) => eventTypeProblem(v
   error: (iss) => eventTypeProblem(iss.input) ?? 'is not an event type',
 });
 
-/** RFC 3339 with a time zone; normalised to UTC ("Z") as chrono's `DateTime<Utc>` would. */
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$/;
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** chrono writes the nanoseconds as nothing, or 3, 6 or 9 digits: the fewest that hold them. */
+function chronoFraction(digits: string): string {
+  const nanos = digits.padEnd(9, '0');
+  if (nanos === '000000000') return '';
+  if (nanos.endsWith('000000')) return `.${nanos.slice(0, 3)}`;
+  if (nanos.endsWith('000')) return `.${nanos.slice(0, 6)}`;
+  return `.${nanos}`;
+}
+
+/**
+ * An RFC 3339 timestamp as serde writes chrono's `DateTime<Utc>`: in UTC with
+ * "Z", every fraction digit kept (Date would cut them to milliseconds), 0, 3,
+ * 6 or 9 of them. Null when it is no real instant: Date.parse takes February 30
+ * and 24:00, chrono does not.
+ */
+export function toUtcTimestamp(s: string): string | null {
+  const m = RFC3339.exec(s);
+  if (m === null) return null;
+  const [, y, mo, d, h, mi, sec, fraction = '', zone = 'Z'] = m as unknown as string[];
+  const year = Number(y);
+  const month = Number(mo);
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const days = month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1];
+  if (days === undefined || Number(d) < 1 || Number(d) > days || Number(h) > 23 || Number(mi) > 59 || Number(sec) > 59) return null;
+  let utc = `${y}-${mo}-${d}T${h}:${mi}:${sec}`;
+  if (zone !== 'Z' && zone !== 'z') {
+    const ms = Date.parse(`${utc}${zone}`);
+    if (Number.isNaN(ms)) return null;
+    utc = new Date(ms).toISOString();
+    if (utc.length !== 24) return null; // shifted out of years 0000-9999
+    utc = utc.slice(0, 19);
+  }
+  return `${utc}${chronoFraction(fraction)}Z`;
+}
+
+/** RFC 3339 with a time zone; normalised as chrono's `DateTime<Utc>` is written (see toUtcTimestamp). */
 export const timestampSchema = z
   .string({ error: (iss) => `must be an RFC 3339 timestamp string, got ${describe(iss.input)}` })
-  .regex(/^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/, {
+  .regex(RFC3339, {
     error: (iss) => `must be an RFC 3339 timestamp such as 2026-01-31T12:00:00.000Z, got ${describe(iss.input)}`,
   })
-  .refine((s) => !Number.isNaN(Date.parse(s)), { error: (iss) => `is not a real date: ${describe(iss.input)}` })
-  .transform((s) => (s.endsWith('Z') ? s : new Date(s).toISOString()));
+  .transform((s, ctx) => {
+    const utc = toUtcTimestamp(s);
+    if (utc === null) {
+      ctx.addIssue({ code: 'custom', message: `is not a real date: ${describe(s)}`, input: s });
+      return z.NEVER;
+    }
+    return utc;
+  });
 
 export interface PayloadLimits {
   maxDepth: number;
@@ -125,6 +169,8 @@ function checkValue(value: unknown, depth: number, maxDepth: number, path: strin
       }
       for (const key in value) {
         if (!Object.hasOwn(value, key)) continue;
+        // An own "__proto__" key cannot round-trip: decoding it into a plain object would set the prototype.
+        if (key === '__proto__') return `${path} has the key "__proto__", which eventrail does not accept`;
         const problem = checkValue((value as Record<string, unknown>)[key], depth + 1, maxDepth, '');
         if (problem !== null) return `${path}.${key}${problem}`;
       }
@@ -225,7 +271,9 @@ export class IdSource {
     const ms = Date.now();
     if (ms !== this.#lastMs) {
       this.#lastMs = ms;
-      this.#lastIso = new Date(ms).toISOString();
+      const iso = new Date(ms).toISOString();
+      // chrono writes a whole second without a fraction.
+      this.#lastIso = ms % 1000 === 0 ? `${iso.slice(0, 19)}Z` : iso;
     }
     return this.#lastIso;
   }
