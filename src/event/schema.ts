@@ -210,7 +210,8 @@ export function toIssues(error: z.ZodError, root = ''): ValidationIssue[] {
     const path = [root, ...issue.path.map(String)].filter(Boolean).join('.');
     let message = issue.message;
     if (issue.code === 'unrecognized_keys') message = `has unknown field(s) ${issue.keys.map((k) => `\`${k}\``).join(', ')}`;
-    else if (issue.code === 'invalid_type' && issue.input === undefined) message = 'is required';
+    // Only when the input was reported (reportInput): otherwise `input` is absent for present values of the wrong type too.
+    else if (issue.code === 'invalid_type' && 'input' in issue && issue.input === undefined) message = 'is required';
     return { path, message: path ? `${path} ${message}` : message };
   });
 }
