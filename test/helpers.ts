@@ -37,3 +37,38 @@ export function recorder(dir: TempDir): { readonly path: string; read(): Deliver
 }
 
 export const uuid = () => crypto.randomUUID();
+
+/** Every JSON line of a recorder file whose `consumer` is the given name (for fixtures with their own line shape). */
+export function linesOf<T extends { consumer: string }>(path: string, consumer: string): T[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as T)
+    .filter((l) => l.consumer === consumer);
+}
+
+/**
+ * Waits for a condition, not for a time: polls until `check` is true, and
+ * fails after `timeoutMs` with `what` (a safety net, never the expected path).
+ */
+export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/**
+ * The value of one series in Prometheus text, e.g. `eventrail_deliveries_total{consumer="Recorder"}`,
+ * or undefined when the series is absent.
+ */
+export function metricValue(text: string, series: string): number | undefined {
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#')) continue;
+    const space = line.lastIndexOf(' ');
+    if (space > 0 && line.slice(0, space) === series) return Number(line.slice(space + 1));
+  }
+  return undefined;
+}
