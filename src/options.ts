@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { resolve as resolvePath } from 'node:path';
+import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { z } from 'zod';
 import { ConfigFileError, InvalidOptionsError } from './errors.js';
 import { eventTypeSchema, describe, toIssues } from './event/schema.js';
@@ -53,7 +53,15 @@ const storeSchema = z.discriminatedUnion(
     }),
     section({ kind: z.literal('none') }),
   ],
-  { error: (iss) => `must be { kind: 'lmdb' | 'fdb' | 'none', ... }, got ${describe(iss.input)}` },
+  {
+    error: (iss) => {
+      // An object with an unknown kind: name the kind, not "an object".
+      const input = iss.input;
+      return input !== null && typeof input === 'object' && !Array.isArray(input)
+        ? `must be one of 'lmdb', 'fdb', 'none', got ${describe((input as { kind?: unknown }).kind)}`
+        : `must be { kind: 'lmdb' | 'fdb' | 'none', ... }, got ${describe(input)}`;
+    },
+  },
 );
 
 const cpus = availableParallelism();
@@ -224,7 +232,10 @@ function envValue(path: readonly string[], raw: string): unknown {
 }
 
 function applyEnv(base: Record<string, unknown>, env: NodeJS.ProcessEnv): { merged: Record<string, unknown>; unknown: string[] } {
-  const merged = structuredClone(base);
+  // Copies only the objects on an overridden path (not structuredClone): the caller's object stays
+  // untouched, and a value that cannot be cloned (a function given by mistake) reaches the schema,
+  // which names it, instead of throwing a DataCloneError.
+  const merged: Record<string, unknown> = { ...base };
   const unknownVars: string[] = [];
   for (const [name, raw] of Object.entries(env)) {
     if (!name.startsWith(ENV_PREFIX) || raw === undefined) continue;
@@ -236,7 +247,7 @@ function applyEnv(base: Record<string, unknown>, env: NodeJS.ProcessEnv): { merg
     let node = merged;
     for (const key of path.slice(0, -1)) {
       const next = node[key];
-      if (next === null || typeof next !== 'object' || Array.isArray(next)) node[key] = {};
+      node[key] = next === null || typeof next !== 'object' || Array.isArray(next) ? {} : { ...(next as Record<string, unknown>) };
       node = node[key] as Record<string, unknown>;
     }
     node[path[path.length - 1]!] = envValue(path, raw);
@@ -284,7 +295,8 @@ export function resolveOptions(input: BusOptions | string | undefined, context: 
   return deepFreezeOptions(options);
 }
 
-const isRelativePath = (s: string) => s.startsWith('./') || s.startsWith('../');
+/** Like the bus's module specifiers: anything that is neither a URL nor an absolute path is relative ('x/y.js' too). */
+const isRelativePath = (s: string) => !isAbsolute(s) && !(/^[a-z][a-z0-9+.-]*:/i.test(s) && !/^[a-z]:[\\/]/i.test(s));
 
 function deepFreezeOptions<T>(value: T): T {
   if (value !== null && typeof value === 'object') {
