@@ -357,6 +357,15 @@ export function testStore(name: string, factory: StoreFactory): void {
       assert.ok(audit[0]!.bytes.equals(big.item.audit!));
     }));
 
+    it('stores a batch of 9 000 events (a block whose header outgrows a chunk)', withStore(async ({ store }) => {
+      const stored = await appendAll(store, [testEvents(9000, (i) => ({ tenantId: i % 3 ? 'a' : 'b', timestampMs: BASE_MS + (i % 10) }))]);
+      const read = await collect(store.readEvents({ pageSize: 500 }));
+      assert.equal(read.length, 9000);
+      read.forEach((e, i) => assert.ok(e.bytes.equals(stored[i]!.bytes)));
+      const b = await collect(store.readEvents({ tenantId: 'b', fromMs: BASE_MS + 3, toMs: BASE_MS + 4 }));
+      assert.deepEqual(b.map((e) => hex(e.position)), stored.filter((e) => e.item.tenantId === 'b' && e.item.timestampMs === BASE_MS + 3).map((e) => hex(e.position)));
+    }));
+
     it('takes concurrent appends, each atomically', withStore(async ({ store }) => {
       const batches = Array.from({ length: 8 }, () => testEvents(50));
       const results = await Promise.all(batches.map((b) => store.append(b.map((e) => e.item))));

@@ -7,6 +7,7 @@ import {
   MAX_VALUE_BYTES,
   StoreLayout,
   blockCount,
+  blockSpans,
   chunkValue,
   counterFromStamp,
   decodeAuditBlock,
@@ -204,6 +205,24 @@ describe('store layout: values', () => {
     assert.equal(new DecodedBlock(encodeBlock([])).count, 0);
     assert.throws(() => new DecodedBlock(blockBytes.subarray(0, blockBytes.length - 1)), { code: 'ERR_EVENTRAIL_STORE_CORRUPT' });
     assert.throws(() => new DecodedBlock(Buffer.from([9, 0, 0, 0, 0])), { code: 'ERR_EVENTRAIL_STORE_CORRUPT' });
+  });
+
+  it('finds events in a block from its first chunk alone', () => {
+    const events = [10, 120_000, 5, 99_000, 7].map((size, i) => ({ bytes: Buffer.alloc(size, i + 1), timestampMs: 100 + i }));
+    const block = encodeBlock(events);
+    const chunks = chunkValue(block);
+    const found = blockSpans(chunks[0]!, [1, 3, 4]);
+    assert.ok(found);
+    assert.equal(found.count, 5);
+    for (const span of found.spans) {
+      assert.deepEqual(block.subarray(span.start, span.start + span.length), events[span.index]!.bytes);
+      assert.equal(span.timestampMs, 100 + span.index);
+    }
+    assert.deepEqual(blockSpans(chunks[0]!, []), { count: 5, spans: [] });
+    assert.throws(() => blockSpans(chunks[0]!, [5]), { code: 'ERR_EVENTRAIL_STORE_CORRUPT' });
+    // A header longer than the first chunk: the caller reads the whole block instead.
+    const many = encodeBlock(Array.from({ length: 9000 }, () => ({ bytes: Buffer.from([0xc0]), timestampMs: 0 })));
+    assert.equal(blockSpans(chunkValue(many)[0]!, [0]), null);
   });
 
   it('stores audit entries with their index, time and tenant', () => {

@@ -565,6 +565,39 @@ export class DecodedBlock {
   }
 }
 
+/** Where one event sits in its (joined) block. */
+export interface EventSpan {
+  readonly index: number;
+  /** Byte offset in the block: the event is in chunks floor(start / MAX_VALUE_BYTES) onwards. */
+  readonly start: number;
+  readonly length: number;
+  readonly timestampMs: number;
+}
+
+/**
+ * The spans of the events at `indices` (ascending) of a block, from its first
+ * chunk alone, so a reader can fetch only the chunks that hold them. Null when
+ * the header does not fit in the first chunk (blocks of more than ~8 300 events).
+ */
+export function blockSpans(firstChunk: Buffer, indices: readonly number[]): { count: number; spans: EventSpan[] } | null {
+  const count = blockCount(firstChunk);
+  const bodyAt = BLOCK_HEADER_BYTES + count * 12;
+  if (bodyAt > firstChunk.length) return null;
+  const spans: EventSpan[] = [];
+  let at = bodyAt;
+  let next = 0;
+  for (let i = 0; i < count && next < indices.length; i++) {
+    const length = firstChunk.readUInt32BE(BLOCK_HEADER_BYTES + i * 4);
+    if (indices[next] === i) {
+      spans.push({ index: i, start: at, length, timestampMs: firstChunk.readDoubleBE(BLOCK_HEADER_BYTES + count * 4 + i * 8) });
+      next++;
+    }
+    at += length;
+  }
+  if (next < indices.length) throw new StoreCorruptError(`an index names event ${indices[next]} of a block of ${count}`);
+  return { count, spans };
+}
+
 /** The number of events in a block, read from its first chunk alone. */
 export function blockCount(firstChunk: Buffer): number {
   if (firstChunk.length < BLOCK_HEADER_BYTES || firstChunk[0] !== BLOCK_FORMAT) throw new StoreCorruptError(`unknown block format ${firstChunk[0]}`);
