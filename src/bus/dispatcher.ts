@@ -382,10 +382,12 @@ export class Dispatcher {
         failures.push({ delivery, error: found });
         return;
       }
-      delivered[consumer]!++;
-      // The delivery is finished only once its follow-ups are durable; if they cannot be stored, it is retried.
+      // The delivery is finished (and counted as delivered) only once its follow-ups are durable; if they cannot be stored, it is retried.
       this.#deps.acceptFollowUps(item, consumers[consumer]!, found).then(
-        () => this.#succeeded(delivery),
+        () => {
+          metrics.delivered.inc({ consumer: consumers[consumer]!.name });
+          this.#succeeded(delivery);
+        },
         (err: unknown) => this.#failed([{ delivery, error: serializeError(err) }]),
       );
     };
