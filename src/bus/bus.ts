@@ -251,7 +251,7 @@ export class EventBus {
       await intake.admitRestored(1);
       const item = intake.restore(record.event, record.position);
       item.outstanding = 1;
-      deliveries.push({ item, consumer, attempt: 1, redrive: true });
+      deliveries.push({ item, consumer, attempt: record.attempts + 1, redrive: true, firstAttempt: record.attempts + 1 });
     }
     dispatcher.deliver(deliveries);
     return deliveries.length;

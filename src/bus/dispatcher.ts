@@ -20,6 +20,12 @@ export interface Delivery {
   readonly attempt: number;
   /** Re-dispatched from the dead letters: success removes the dead letter. */
   readonly redrive: boolean;
+  /**
+   * The attempt this series started at (default 1). A redrive goes on counting
+   * after the dead letter's attempts, as ctx.attempt promises, and gets
+   * delivery.maxAttempts attempts of its own from there.
+   */
+  readonly firstAttempt?: number;
 }
 
 export interface DispatcherDeps {
@@ -429,12 +435,13 @@ export class Dispatcher {
     for (const { delivery: d, error } of failures) {
       const name = consumers[d.consumer]!.name;
       metrics.failures.inc({ consumer: name });
-      if (d.attempt < this.#maxAttempts) {
+      const used = d.attempt - (d.firstAttempt ?? 1) + 1;
+      if (used < this.#maxAttempts) {
         metrics.retries.inc({ consumer: name });
-        const next: Delivery = { item: d.item, consumer: d.consumer, attempt: d.attempt + 1, redrive: d.redrive };
-        const group = retryGroups.get(d.attempt) ?? [];
+        const next: Delivery = { item: d.item, consumer: d.consumer, attempt: d.attempt + 1, redrive: d.redrive, firstAttempt: d.firstAttempt };
+        const group = retryGroups.get(used) ?? [];
         group.push(next);
-        retryGroups.set(d.attempt, group);
+        retryGroups.set(used, group);
         continue;
       }
       metrics.deadLetters.inc({ consumer: name });
