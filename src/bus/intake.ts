@@ -105,6 +105,10 @@ export class Intake {
       }
       prepared.push(p);
     }
+    // All or nothing under 'reject' too: admitting the part that fits would deliver events whose call rejected.
+    if (this.#reject && prepared.length > 0 && (this.#pending + prepared.length > this.#maxPending || this.#waiters.length > 0)) {
+      return this.#rejected(new BackpressureError(this.#maxPending));
+    }
     return Promise.all(prepared.map((p) => this.#admit(p)));
   }
 
