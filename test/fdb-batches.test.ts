@@ -1,0 +1,313 @@
+/**
+ * The pure half of the FoundationDB writer (src/store/fdb-batches.ts):
+ * splitting a batch by measured bytes, FoundationDB's key and value limits on
+ * what the layout writes, and recognising an earlier committed attempt. These
+ * run everywhere; they need no FoundationDB.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import {
+  FDB_MAX_KEY_BYTES,
+  FDB_MAX_TRANSACTION_BYTES,
+  FDB_MAX_VALUE_BYTES,
+  allIds,
+  earlierCommit,
+  limitProblem,
+  splitBatch,
+  transactionBytes,
+  tupleStringBytes,
+  type BatchPart,
+} from '../src/store/fdb-batches.js';
+import {
+  DecodedBlock,
+  MAX_VALUE_BYTES,
+  STAMP_BYTES,
+  StoreLayout,
+  chunkValue,
+  decodeAuditBlock,
+  joinChunks,
+  patchStamp,
+  positionOf,
+  stampFromCounter,
+  tupleString,
+  type KeyRange,
+} from '../src/store/layout.js';
+import type { AppendItem, Position } from '../src/store/store.js';
+
+const layout = new StoreLayout('eventrail');
+const prefixBytes = tupleString('eventrail').length;
+const PLACEHOLDER = Buffer.alloc(STAMP_BYTES);
+const BASE_MS = Date.UTC(2024, 0, 1);
+const inRange = (key: Buffer, range: KeyRange) => Buffer.compare(key, range.start) >= 0 && Buffer.compare(key, range.end) < 0;
+
+/** A small deterministic generator, so a failure replays. */
+function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state * 1_664_525 + 1_013_904_223) >>> 0;
+    return state / 2 ** 32;
+  };
+}
+
+function item(options: Partial<AppendItem> & { size?: number } = {}): AppendItem {
+  const { size, ...rest } = options;
+  return {
+    eventId: randomUUID(),
+    checkDuplicate: false,
+    bytes: Buffer.alloc(size ?? 200, 7),
+    tenantId: null,
+    timestampMs: BASE_MS,
+    audit: null,
+    ...rest,
+  };
+}
+
+/** A batch with a mix of sizes, tenants, timestamps, audit entries and supplied ids. */
+function mixedBatch(next: () => number, count: number, maxEventBytes = 20_000): AppendItem[] {
+  const tenants = [null, randomUUID(), randomUUID(), 'tenant-\0-escaped', 'ténant'];
+  return Array.from({ length: count }, () =>
+    item({
+      size: 1 + Math.floor(next() ** 3 * maxEventBytes),
+      tenantId: tenants[Math.floor(next() * tenants.length)]!,
+      timestampMs: BASE_MS + Math.floor(next() * 5_000) - 2_500,
+      checkDuplicate: next() < 0.3,
+      audit: next() < 0.2 ? Buffer.alloc(1 + Math.floor(next() * 2_000), 3) : null,
+    }),
+  );
+}
+
+/**
+ * What FoundationDB counts for the append transaction the layout plans for
+ * `items`: every mutation's key and value (a versionstamped one with its
+ * 4-byte offset), each written key's write conflict range, each id's read
+ * conflict range (a retry reads them all) and the two count adds.
+ */
+function countedBytes(items: readonly AppendItem[]): number {
+  const plan = layout.planAppend(PLACEHOLDER, items);
+  let bytes = 0;
+  for (const put of plan.puts) {
+    const key = put.key.length + (put.stampIn === 'key' ? 4 : 0);
+    const value = put.value.length + (put.stampIn === 'value' ? 4 : 0);
+    bytes += key + value + 2 * put.key.length + 1;
+  }
+  for (const id of allIds(items)) bytes += 2 * layout.idKey(id).length + 1;
+  for (const name of ['events', 'auditEntries'] as const) {
+    const key = layout.countKey(name).length;
+    bytes += key + 8 + 2 * key + 1;
+  }
+  return bytes;
+}
+
+function assertCovers(parts: readonly BatchPart[], count: number): void {
+  assert.ok(parts.length > 0);
+  assert.equal(parts[0]!.start, 0);
+  assert.equal(parts[parts.length - 1]!.end, count);
+  for (let i = 0; i < parts.length; i++) {
+    assert.ok(parts[i]!.end > parts[i]!.start, `part ${i} is not empty`);
+    if (i > 0) assert.equal(parts[i]!.start, parts[i - 1]!.end, `part ${i} follows part ${i - 1}`);
+  }
+}
+
+describe('fdb batches: measuring', () => {
+  it('bounds from above what FoundationDB counts for the layout’s writes', () => {
+    const next = random(1);
+    for (let round = 0; round < 40; round++) {
+      const items = mixedBatch(next, 1 + Math.floor(next() * 300));
+      const estimate = transactionBytes(items, prefixBytes);
+      const counted = countedBytes(items);
+      assert.ok(estimate >= counted, `round ${round}: estimate ${estimate} < counted ${counted}`);
+      // An upper bound, but not a wild one: batches are not cut needlessly small.
+      assert.ok(estimate <= 2 * counted + 2_000, `round ${round}: estimate ${estimate} is far over counted ${counted}`);
+    }
+  });
+
+  it('bounds large events split into chunks, and audit blocks', () => {
+    const items = [item({ size: 350_000, audit: Buffer.alloc(250_000, 1), tenantId: 'big' }), item({ size: 99_990 }), item({ size: 1 })];
+    assert.ok(transactionBytes(items, prefixBytes) >= countedBytes(items));
+  });
+
+  it('counts the prefix in every key', () => {
+    const items = mixedBatch(random(2), 50);
+    const longPrefix = 'p'.repeat(500);
+    const long = new StoreLayout(longPrefix);
+    const delta = transactionBytes(items, tupleString(longPrefix).length) - transactionBytes(items, prefixBytes);
+    // At least the id, time and block keys, and their conflict ranges.
+    assert.ok(delta >= 50 * 3 * (tupleString(longPrefix).length - prefixBytes), `delta ${delta}`);
+    assert.ok(long.idKey('x').length - layout.idKey('x').length === tupleString(longPrefix).length - prefixBytes);
+  });
+
+  it('measures tuple strings as fdb-tuple packs them', () => {
+    for (const text of ['', 'a', 'ténant', '\0', 'a\0b\0', '\0\0\0', '😀 emoji', randomUUID()]) {
+      assert.equal(tupleStringBytes(text), tupleString(text).length, JSON.stringify(text));
+    }
+  });
+});
+
+describe('fdb batches: splitting', () => {
+  it('cuts a batch, in order, into parts under maxTransactionBytes', () => {
+    const next = random(3);
+    for (const maxTransactionBytes of [20_000, 100_000, 1_000_000]) {
+      const items = mixedBatch(next, 2_000);
+      const split = splitBatch(items, { maxTransactionBytes, prefixBytes });
+      assert.ok(split.ok);
+      assertCovers(split.parts, items.length);
+      for (const part of split.parts) {
+        const slice = items.slice(part.start, part.end);
+        assert.equal(part.bytes, transactionBytes(slice, prefixBytes));
+        if (slice.length > 1) assert.ok(part.bytes <= maxTransactionBytes, `part of ${slice.length} is ${part.bytes} bytes`);
+        assert.ok(countedBytes(slice) <= Math.max(maxTransactionBytes, part.bytes));
+      }
+      // Greedy: a part closes only when the next item would not fit.
+      for (let i = 0; i + 1 < split.parts.length; i++) {
+        const part = split.parts[i]!;
+        assert.ok(transactionBytes(items.slice(part.start, part.end + 1), prefixBytes) > maxTransactionBytes, `part ${i} could have taken one more`);
+      }
+      if (maxTransactionBytes === 20_000) assert.ok(split.parts.length > 10);
+    }
+  });
+
+  it('keeps a small batch in one transaction', () => {
+    const items = Array.from({ length: 100 }, () => item());
+    const split = splitBatch(items, { maxTransactionBytes: 1_000_000, prefixBytes });
+    assert.ok(split.ok);
+    assert.deepEqual(split.parts.map((p) => [p.start, p.end]), [[0, 100]]);
+    assert.deepEqual(splitBatch([], { maxTransactionBytes: 1_000_000, prefixBytes }), { ok: true, parts: [] });
+  });
+
+  it('gives an event too big to share a transaction one of its own', () => {
+    const items = [item(), item(), item({ size: 2_500_000 }), item(), item({ size: 1_200_000 }), item({ size: 1_200_000 })];
+    const split = splitBatch(items, { maxTransactionBytes: 1_000_000, prefixBytes });
+    assert.ok(split.ok);
+    assert.deepEqual(split.parts.map((p) => [p.start, p.end]), [[0, 2], [2, 3], [3, 4], [4, 5], [5, 6]]);
+    assert.ok(split.parts[1]!.bytes > 2_500_000 && split.parts[1]!.bytes < FDB_MAX_TRANSACTION_BYTES);
+  });
+
+  it('refuses, before writing anything, a batch holding an event over FoundationDB’s 10 MB limit', () => {
+    const items = [item(), item({ size: 9_000_000 }), item({ size: FDB_MAX_TRANSACTION_BYTES }), item()];
+    const split = splitBatch(items, { maxTransactionBytes: 1_000_000, prefixBytes });
+    assert.equal(split.ok, false);
+    assert.ok(!split.ok && split.index === 2 && split.bytes > FDB_MAX_TRANSACTION_BYTES);
+    // With its audit entry, an event under the limit can go over it.
+    const audited = splitBatch([item({ size: 5_000_000, audit: Buffer.alloc(5_000_000) })], { maxTransactionBytes: 1_000_000, prefixBytes });
+    assert.ok(!audited.ok && audited.index === 0);
+  });
+
+  it('caps the events of a transaction (a block index is 16 bits)', () => {
+    const items = Array.from({ length: 25 }, () => item({ size: 1 }));
+    const split = splitBatch(items, { maxTransactionBytes: 9_000_000, prefixBytes, maxEvents: 10 });
+    assert.ok(split.ok);
+    assert.deepEqual(split.parts.map((p) => p.end - p.start), [10, 10, 5]);
+  });
+
+  it('rejects limits that make no sense', () => {
+    assert.throws(() => splitBatch([item()], { maxTransactionBytes: 0, prefixBytes }), RangeError);
+    assert.throws(() => splitBatch([item()], { maxTransactionBytes: 1000, prefixBytes, maxEvents: 0 }), RangeError);
+  });
+});
+
+describe('fdb batches: FoundationDB’s key and value limits on the layout’s writes', () => {
+  it('chunks at FoundationDB’s value limit and joins the chunks back', () => {
+    assert.equal(MAX_VALUE_BYTES, FDB_MAX_VALUE_BYTES);
+    const value = Buffer.alloc(9_000_001);
+    for (let i = 0; i < value.length; i += 997) value[i] = i & 0xff;
+    const chunks = chunkValue(value);
+    assert.equal(chunks.length, 91);
+    for (const chunk of chunks) assert.ok(chunk.length <= FDB_MAX_VALUE_BYTES);
+    assert.ok(joinChunks(chunks).equals(value));
+  });
+
+  it('plans only writes FoundationDB accepts, for every part of a split batch', () => {
+    const next = random(4);
+    const items = [...mixedBatch(next, 500, 400_000), item({ size: 2_000_000, audit: Buffer.alloc(300_000, 2), tenantId: 't' })];
+    const split = splitBatch(items, { maxTransactionBytes: 1_000_000, prefixBytes });
+    assert.ok(split.ok);
+    for (const part of split.parts) {
+      const slice = items.slice(part.start, part.end);
+      const plan = layout.planAppend(PLACEHOLDER, slice);
+      for (const put of plan.puts) {
+        assert.equal(limitProblem(put.key, put.value), null);
+        assert.ok(put.key.length <= FDB_MAX_KEY_BYTES && put.value.length <= FDB_MAX_VALUE_BYTES);
+      }
+      // The chunks join back into the block, every event intact.
+      const block = new DecodedBlock(joinChunks(plan.puts.filter((p) => inRange(p.key, layout.blockRange())).map((p) => p.value)));
+      assert.equal(block.count, slice.length);
+      slice.forEach((it, i) => assert.ok(block.bytes(i).equals(it.bytes)));
+      const audits = plan.puts.filter((p) => inRange(p.key, layout.auditRange())).map((p) => p.value);
+      if (audits.length > 0) assert.equal(decodeAuditBlock(joinChunks(audits)).length, slice.filter((it) => it.audit !== null).length);
+    }
+  });
+
+  it('names what is over a limit', () => {
+    assert.match(limitProblem(Buffer.alloc(FDB_MAX_KEY_BYTES + 1), Buffer.alloc(0))!, /10001 bytes .* key limit/);
+    assert.match(limitProblem(Buffer.alloc(10), Buffer.alloc(FDB_MAX_VALUE_BYTES + 1))!, /100001 bytes .* value limit/);
+    assert.equal(limitProblem(Buffer.alloc(FDB_MAX_KEY_BYTES), Buffer.alloc(FDB_MAX_VALUE_BYTES)), null);
+  });
+});
+
+describe('fdb batches: a retry recognises its earlier commit', () => {
+  const committedAt = stampFromCounter(0xabcdefn);
+
+  /** The id index as it is after `items` were committed at `stamp` with the plan `planned` made. */
+  function indexAfter(items: readonly AppendItem[], plannedPositions: readonly Position[], duplicate: readonly boolean[], stamp: Buffer): Map<string, Position> {
+    const found = new Map<string, Position>();
+    items.forEach((it, i) => {
+      if (!duplicate[i]) found.set(it.eventId, Buffer.concat([stamp, plannedPositions[i]!.subarray(STAMP_BYTES)]));
+    });
+    return found;
+  }
+
+  it('finds the stamp of an attempt that committed, and the result patches to the stored positions', () => {
+    const supplied = item({ checkDuplicate: true });
+    const items = [item(), supplied, item(), { ...supplied }, item()];
+    const earlier = new Map([[randomUUID(), positionOf(stampFromCounter(1n), 0)]]);
+    const plan = layout.planAppend(PLACEHOLDER, items, earlier);
+    assert.deepEqual(plan.result.duplicate, [false, false, false, true, false]);
+    const found = indexAfter(items, plan.result.positions, plan.result.duplicate, committedAt);
+    const stamp = earlierCommit(plan.result, items, found);
+    assert.ok(stamp !== null && stamp.equals(committedAt));
+    patchStamp(plan, stamp);
+    items.forEach((it, i) => assert.ok(plan.result.positions[i]!.equals(found.get(it.eventId)!), `item ${i}`));
+    assert.equal(plan.result.duplicate.filter(Boolean).length, 1, 'the batch’s own events are not reported as duplicates');
+  });
+
+  it('finds nothing when the attempt did not commit', () => {
+    const items = [item(), item({ checkDuplicate: true })];
+    const plan = layout.planAppend(PLACEHOLDER, items);
+    assert.equal(earlierCommit(plan.result, items, new Map()), null);
+  });
+
+  it('tells another writer’s copy of a supplied id from its own commit', () => {
+    const supplied = item({ checkDuplicate: true });
+    const items = [item(), supplied];
+    const plan = layout.planAppend(PLACEHOLDER, items);
+    // Another instance stored the supplied id meanwhile; this attempt's generated id is not there.
+    const elsewhere = new Map([[supplied.eventId, positionOf(stampFromCounter(9n), 1)]]);
+    assert.equal(earlierCommit(plan.result, items, elsewhere), null);
+    // Everything there, but at other indices or across stamps: not one commit of this plan.
+    const shifted = new Map([
+      [items[0]!.eventId, positionOf(committedAt, 1)],
+      [supplied.eventId, positionOf(committedAt, 0)],
+    ]);
+    assert.equal(earlierCommit(plan.result, items, shifted), null);
+    const split = new Map([
+      [items[0]!.eventId, positionOf(committedAt, 0)],
+      [supplied.eventId, positionOf(stampFromCounter(2n), 1)],
+    ]);
+    assert.equal(earlierCommit(plan.result, items, split), null);
+  });
+
+  it('has nothing to recognise when the attempt planned no writes', () => {
+    const supplied = item({ checkDuplicate: true });
+    const stored = new Map([[supplied.eventId, positionOf(stampFromCounter(3n), 4)]]);
+    const plan = layout.planAppend(PLACEHOLDER, [supplied], stored);
+    assert.equal(plan.events, 0);
+    assert.equal(earlierCommit(plan.result, [supplied], stored), null);
+  });
+
+  it('reads every id of the batch on a retry, once each', () => {
+    const a = item({ checkDuplicate: true });
+    const b = item();
+    assert.deepEqual(allIds([a, b, { ...a }, b]), [a.eventId, b.eventId]);
+  });
+});
