@@ -1,13 +1,814 @@
 /**
- * Placeholder so that `open.ts` compiles until the FoundationDB backend is
- * written; it replaces this file.
+ * The shared backend: FoundationDB through node-foundationdb (npm
+ * `foundationdb`), over the same layout and bytes as lmdb (`layout.ts`), so
+ * many service instances can append to one log. This is the only file that
+ * touches `foundationdb`: its types are imported type-only, and the module
+ * itself with `await import()` when a store is opened, so a bus that does not
+ * select 'fdb' never loads the native client library (libfdb_c).
+ *
+ * Writes. A batch is cut into transactions of at most
+ * `store.maxTransactionBytes` (fdb-batches.ts); each writes one block. Every
+ * key that holds the commit stamp is written with SET_VERSIONSTAMPED_KEY (or
+ * _VALUE for the id index) at the offset the layout's Put gives, so
+ * FoundationDB fills in the commit versionstamp: appends from many instances
+ * never read a shared counter and never conflict. Counts are atomic adds.
+ * The only reads are the id index entries of caller-supplied event_ids (the
+ * dedup check, in the same transaction), so two appends conflict only when
+ * they carry the same id. The receipt's positions are patched with the real
+ * versionstamp, read after commit.
+ *
+ * Retries. `db.doTransaction` retries FoundationDB's retryable errors,
+ * commit_unknown_result (1021) included, after which the earlier attempt may
+ * or may not have committed. A retry therefore reads the id of every event of
+ * the batch (non-snapshot: should the earlier commit land after this read,
+ * the retry conflicts and runs again) and, when an earlier attempt's events
+ * are all there, returns that attempt's positions instead of writing the
+ * batch a second time (`earlierCommit`).
+ *
+ * Reads. Replay, audit, dead-letter and index scans go page by page, one
+ * short snapshot transaction per page that continues after the last key of
+ * the previous one, with a byte cap per page, so no transaction comes near
+ * FoundationDB's 5-second limit however long the caller holds the iterator.
+ *
+ * Threads. Every FoundationDB call is made on the main thread: the client
+ * library runs one network thread per process, which node-foundationdb starts
+ * on the first `fdb.open()` and which cannot be started again; a worker that
+ * loaded the native module would try to set the network up a second time, and
+ * its futures would resolve on that worker's event loop. Workers get event
+ * bytes, never a store.
  */
-import { StoreUnavailableError } from '../errors.js';
-import type { StoreOptions } from '../options.js';
-import type { EventStore } from './store.js';
+import { isMainThread } from 'node:worker_threads';
+import type * as FoundationDb from 'foundationdb';
+import type { Database, Transaction, TransactionOptions } from 'foundationdb';
+import { Codec } from '../codec.js';
+import {
+  EventrailError,
+  FdbClientMissingError,
+  StoreCorruptError,
+  StoreReadError,
+  StoreUnavailableError,
+  StoreWriteError,
+} from '../errors.js';
+import { FDB_MAX_TRANSACTION_BYTES, allIds, earlierCommit, limitProblem, splitBatch } from './fdb-batches.js';
+import {
+  DecodedBlock,
+  MAX_VALUE_BYTES,
+  STAMP_BYTES,
+  StoreLayout,
+  blockCount,
+  blockSpans,
+  checkPosition,
+  decodeAuditBlock,
+  decodeCount,
+  decodeDeadLetter,
+  decodeIndexList,
+  encodeCount,
+  encodeDeadLetter,
+  idsToCheck,
+  joinChunks,
+  patchStamp,
+  positionOf,
+  stampOf,
+  tupleString,
+  type AppendPlan,
+  type CountName,
+  type KeyRange,
+  type Put,
+  type Stamp,
+} from './layout.js';
+import type {
+  AppendItem,
+  AppendResult,
+  AuditQuery,
+  DeadLetterQuery,
+  DeadLetterRecord,
+  EventStore,
+  Position,
+  ProgressWrite,
+  ReadEventsQuery,
+  StoreStats,
+  StoredAuditEntry,
+  StoredEvent,
+} from './store.js';
 
-export class FdbStore {
-  static async open(_options: Extract<StoreOptions, { kind: 'fdb' }>): Promise<EventStore> {
-    throw new StoreUnavailableError('FoundationDB backend not built yet');
+export interface FdbStoreOptions {
+  /** The cluster file; FoundationDB's default when absent (FDB_CLUSTER_FILE, ./fdb.cluster, then the system one). */
+  readonly clusterFile?: string | undefined;
+  readonly prefix: string;
+  /** FoundationDB API version; node-foundationdb 2.x supports up to 720. */
+  readonly apiVersion?: number;
+  /** Bytes to aim for per append transaction (FoundationDB's hard limit is 10 MB). */
+  readonly maxTransactionBytes?: number;
+  /** The shared codec, for dead letter records; a new one if not given. */
+  readonly codec?: Codec;
+}
+
+/** What `module.exports` of the CommonJS package holds. */
+type FdbModule = typeof FoundationDb.default;
+type Db = Database;
+type Tn = Transaction;
+
+export type FdbLoadResult = { readonly ok: true; readonly fdb: FdbModule } | { readonly ok: false; readonly error: EventrailError };
+
+const DEFAULT_API_VERSION = 720;
+const DEFAULT_MAX_TRANSACTION_BYTES = 1_000_000;
+const DEFAULT_PAGE_SIZE = 1024;
+/** Bytes of values read per page transaction: a page stays a few milliseconds of reading, far under 5 s. */
+const PAGE_BYTES = 4_000_000;
+/** Keys per read while scanning the time index for the stamps a time range covers. */
+const TIME_SCAN_PAGE = 4096;
+/** Blocks fetched at once while a tenant page resolves its index keys. */
+const BLOCK_FETCH_WINDOW = 32;
+/** How long open() waits to reach the cluster before it reports it unavailable. */
+const OPEN_TIMEOUT_MS = 10_000;
+/**
+ * A transaction, retries included, is cancelled after this long: a cluster
+ * that cannot be reached fails the call instead of leaving it pending forever.
+ * From API version 610 the timeout survives the retries of onError.
+ */
+const TRANSACTION_OPTIONS: TransactionOptions = { timeout: 30_000 };
+/** getEstimatedRangeSizeBytes needs API version 630. */
+const ESTIMATE_API_VERSION = 630;
+const PLACEHOLDER_STAMP: Stamp = Buffer.alloc(STAMP_BYTES);
+
+/** The smallest key after `key`. */
+const keyAfter = (key: Buffer): Buffer => Buffer.concat([key, Buffer.from([0x00])]);
+
+const maxStamp = (a: Stamp | undefined, b: Stamp | undefined) => (a === undefined ? b : b === undefined || a.compare(b) >= 0 ? a : b);
+const minStamp = (a: Stamp | undefined, b: Stamp | undefined) => (a === undefined ? b : b === undefined || a.compare(b) <= 0 ? a : b);
+
+/** An error's message, with FoundationDB's numeric code when it has one. */
+function describe(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'number' ? `${err.message} (FoundationDB error ${code})` : err.message;
+}
+
+/** True when loading `foundationdb` failed because the client library (or the package) is not installed. */
+function isClientMissing(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (code === 'ERR_DLOPEN_FAILED') return true;
+  if (code === 'ERR_MODULE_NOT_FOUND' && err.message.includes('foundationdb')) return true;
+  return /libfdb_c|Could not load native module|No native build was found/.test(err.message);
+}
+
+/**
+ * Imports `foundationdb`. Its native module links libfdb_c when the package
+ * is imported, so a machine without the FoundationDB client fails here, and
+ * that failure becomes FdbClientMissingError (code
+ * ERR_EVENTRAIL_FDB_CLIENT_MISSING) with the loader's error as its cause.
+ */
+export async function loadFoundationDb(): Promise<FdbLoadResult> {
+  try {
+    const imported = await import('foundationdb');
+    // A CommonJS package: its module.exports is the default export.
+    return { ok: true, fdb: imported.default };
+  } catch (err) {
+    if (isClientMissing(err)) return { ok: false, error: new FdbClientMissingError(err) };
+    return { ok: false, error: new StoreUnavailableError(`cannot load the foundationdb package: ${describe(err)}`, err) };
   }
+}
+
+/** What limits a read of events or audit entries, with every bound resolved to stamps. */
+interface Bounds {
+  readonly after: Position | undefined;
+  readonly until: Position | undefined;
+  /** Blocks to read: from `fromStamp` to `untilStamp`, inclusive. */
+  readonly fromStamp: Stamp | undefined;
+  readonly untilStamp: Stamp | undefined;
+  readonly fromMs: number | undefined;
+  readonly toMs: number | undefined;
+}
+
+/** What one attempt of an append transaction decided. */
+interface PartOutcome {
+  readonly plan: AppendPlan;
+  /** The stamp of an earlier attempt found committed. */
+  readonly committedAt: Stamp | null;
+  /** This attempt's versionstamp, settled after its commit; null when it wrote nothing. */
+  readonly versionstamp: { promise: Promise<Buffer> } | null;
+}
+
+export class FdbStore implements EventStore {
+  readonly kind = 'fdb' as const;
+  readonly #db: Db;
+  readonly #layout: StoreLayout;
+  readonly #codec: Codec;
+  readonly #apiVersion: number;
+  readonly #maxTransactionBytes: number;
+  readonly #prefixBytes: number;
+  /** Transactions not yet settled: close() waits for them. */
+  readonly #inFlight = new Set<Promise<unknown>>();
+  #closed = false;
+
+  private constructor(db: Db, layout: StoreLayout, codec: Codec, apiVersion: number, maxTransactionBytes: number) {
+    this.#db = db;
+    this.#layout = layout;
+    this.#codec = codec;
+    this.#apiVersion = apiVersion;
+    this.#maxTransactionBytes = maxTransactionBytes;
+    this.#prefixBytes = tupleString(layout.prefix).length;
+  }
+
+  /**
+   * Loads the client, selects the API version, opens the database and checks
+   * that the cluster answers. Rejects with FdbClientMissingError when the
+   * FoundationDB client library is not installed, StoreUnavailableError when
+   * the cluster cannot be used.
+   */
+  static async open(options: FdbStoreOptions): Promise<FdbStore> {
+    if (!isMainThread) {
+      throw new StoreUnavailableError('a FoundationDB store must be opened on the main thread: the client runs one network thread per process');
+    }
+    const layout = new StoreLayout(options.prefix);
+    const apiVersion = options.apiVersion ?? DEFAULT_API_VERSION;
+    const maxTransactionBytes = options.maxTransactionBytes ?? DEFAULT_MAX_TRANSACTION_BYTES;
+    if (!Number.isSafeInteger(maxTransactionBytes) || maxTransactionBytes < 1 || maxTransactionBytes > FDB_MAX_TRANSACTION_BYTES) {
+      throw new RangeError(`store.maxTransactionBytes must be an integer from 1 to ${FDB_MAX_TRANSACTION_BYTES}, got ${maxTransactionBytes}`);
+    }
+    const loaded = await loadFoundationDb();
+    if (!loaded.ok) throw loaded.error;
+    const fdb = loaded.fdb;
+    try {
+      // Once per process; the same version again is a no-op, another one throws.
+      fdb.setAPIVersion(apiVersion);
+    } catch (err) {
+      throw new StoreUnavailableError(`cannot use FoundationDB API version ${apiVersion} (store.apiVersion): ${describe(err)}`, err);
+    }
+    const where = options.clusterFile === undefined ? "FoundationDB's default cluster file" : `cluster file ${options.clusterFile}`;
+    let db: Db;
+    try {
+      db = fdb.open(options.clusterFile);
+    } catch (err) {
+      throw new StoreUnavailableError(`cannot open the FoundationDB database of ${where}: ${describe(err)}`, err);
+    }
+    try {
+      // fdb.open() does not connect; without this a missing cluster would only show as a hanging first append.
+      await db.doTransaction(async (tn) => {
+        await tn.getReadVersion();
+      }, { timeout: OPEN_TIMEOUT_MS });
+    } catch (err) {
+      db.close();
+      throw new StoreUnavailableError(`cannot reach the FoundationDB cluster of ${where} within ${OPEN_TIMEOUT_MS} ms: ${describe(err)}`, err);
+    }
+    return new FdbStore(db, layout, options.codec ?? new Codec(), apiVersion, maxTransactionBytes);
+  }
+
+  // -------------------------------------------------------------------------
+  // Writes
+
+  append(items: readonly AppendItem[]): Promise<AppendResult> {
+    return this.#write(async () => {
+      if (items.length === 0) return { positions: [], duplicate: [] };
+      const split = splitBatch(items, { maxTransactionBytes: this.#maxTransactionBytes, prefixBytes: this.#prefixBytes });
+      if (!split.ok) {
+        throw new StoreWriteError(
+          `event ${items[split.index]!.eventId} needs about ${split.bytes} bytes in one transaction, over FoundationDB's ` +
+            `${FDB_MAX_TRANSACTION_BYTES}-byte limit; nothing of the batch was written (lower limits.maxEventBytes)`,
+        );
+      }
+      if (split.parts.length === 1) return this.#appendPart(items);
+      // Parts commit one after another, so their versionstamps, and with them
+      // the positions, increase in batch order. Each part is atomic; should a
+      // later one fail, the earlier ones stay stored and the append rejects.
+      const positions: Position[] = [];
+      const duplicate: boolean[] = [];
+      for (const part of split.parts) {
+        const result = await this.#appendPart(items.slice(part.start, part.end));
+        for (let i = 0; i < result.positions.length; i++) {
+          positions.push(result.positions[i]!);
+          duplicate.push(result.duplicate[i]!);
+        }
+      }
+      return { positions, duplicate };
+    });
+  }
+
+  /** One transaction: the batch's block, its indexes and audit block, idempotent across retries. */
+  async #appendPart(items: readonly AppendItem[]): Promise<AppendResult> {
+    const layout = this.#layout;
+    const attempts: AppendPlan[] = [];
+    const outcome = await this.#db.doTransaction(async (tn): Promise<PartOutcome> => {
+      const retry = attempts.length > 0;
+      // A first attempt reads only the ids the caller supplied (generated ones
+      // are fresh); a retry reads them all, to find an earlier commit.
+      const found = await this.#readIds(tn, retry ? allIds(items) : idsToCheck(items));
+      if (retry) {
+        for (const earlier of attempts) {
+          const stamp = earlierCommit(earlier.result, items, found);
+          if (stamp !== null) return { plan: earlier, committedAt: Buffer.from(stamp), versionstamp: null };
+        }
+      }
+      const plan = layout.planAppend(PLACEHOLDER_STAMP, items, found);
+      attempts.push(plan);
+      if (plan.events === 0) return { plan, committedAt: null, versionstamp: null };
+      for (const put of plan.puts) writePut(tn, put);
+      addToCount(tn, layout, 'events', plan.events);
+      if (plan.auditEntries > 0) addToCount(tn, layout, 'auditEntries', plan.auditEntries);
+      // Returned inside an object: the promise settles only after the commit,
+      // which doTransaction runs once the body's result has settled.
+      return { plan, committedAt: null, versionstamp: tn.getVersionstamp() };
+    }, TRANSACTION_OPTIONS);
+
+    let stamp = outcome.committedAt;
+    if (outcome.versionstamp !== null) {
+      stamp = await outcome.versionstamp.promise;
+      if (stamp.length !== STAMP_BYTES) throw new StoreWriteError(`FoundationDB returned a ${stamp.length}-byte versionstamp, expected ${STAMP_BYTES}`);
+    }
+    // The result's new positions are the id values, built with the placeholder: patching fixes both.
+    if (stamp !== null) patchStamp(outcome.plan, stamp);
+    return outcome.plan.result;
+  }
+
+  /** The stored positions of `ids`, read in the transaction (so they conflict with a concurrent writer of the same id). */
+  async #readIds(tn: Tn, ids: readonly string[]): Promise<Map<string, Position>> {
+    const found = new Map<string, Position>();
+    if (ids.length === 0) return found;
+    const values = await Promise.all(ids.map((id) => tn.get(this.#layout.idKey(id))));
+    for (let i = 0; i < ids.length; i++) {
+      const value = values[i];
+      if (value !== undefined) found.set(ids[i]!, checkPosition(value, `the position of event ${ids[i]!}`));
+    }
+    return found;
+  }
+
+  writeProgress(write: ProgressWrite): Promise<void> {
+    return this.#write(async () => {
+      const layout = this.#layout;
+      const letters = (write.deadLetters ?? []).map((r) => ({ key: layout.deadLetterKey(r.consumer, r.position), value: encodeDeadLetter(this.#codec, r), record: r }));
+      const removed = (write.removeDeadLetters ?? []).map((k) => layout.deadLetterKey(k.consumer, k.position));
+      const checkpoints = [...(write.checkpoints ?? new Map<string, Position>())].map(([name, position]) => ({
+        key: layout.checkpointKey(name),
+        value: checkPosition(position, `checkpoint ${name}`),
+        name,
+      }));
+      if (letters.length + removed.length + checkpoints.length === 0) return;
+      for (const { key, value, record } of letters) {
+        const problem = limitProblem(key, value);
+        if (problem) throw new StoreWriteError(`dead letter ${record.consumer}/${record.position.toString('hex')}: ${problem}`);
+      }
+      for (const { key, value, name } of checkpoints) {
+        const problem = limitProblem(key, value);
+        if (problem) throw new StoreWriteError(`checkpoint ${name}: ${problem}`);
+      }
+      await this.#db.doTransaction(async (tn) => {
+          // Which letters exist decides the count, as on lmdb: overwriting one
+          // adds nothing, removing a missing one takes nothing. These reads
+          // conflict only with another writer of the same letters.
+          const touched = [...new Map([...letters.map((l) => l.key), ...removed].map((k) => [k.toString('hex'), k])).values()];
+          const values = await Promise.all(touched.map((key) => tn.get(key)));
+          const present = new Set<string>();
+          touched.forEach((key, i) => {
+            if (values[i] !== undefined) present.add(key.toString('hex'));
+          });
+          let delta = 0;
+          for (const { key, value } of letters) {
+            const hex = key.toString('hex');
+            if (!present.has(hex)) {
+              delta++;
+              present.add(hex);
+            }
+            tn.set(key, value);
+          }
+          for (const key of removed) {
+            const hex = key.toString('hex');
+            if (present.delete(hex)) delta--;
+            tn.clear(key);
+          }
+          for (const { key, value } of checkpoints) tn.set(key, value);
+          if (delta !== 0) addToCount(tn, layout, 'deadLetters', delta);
+        }, TRANSACTION_OPTIONS);
+    });
+  }
+
+  /**
+   * Removes every key under this store's prefix: the log, its indexes, dead
+   * letters, checkpoints and counts. For tests and tooling; the bus never
+   * calls it. One range clear, which FoundationDB applies whatever its size.
+   */
+  async clearAll(): Promise<void> {
+    await this.#write(async () => {
+      const all = this.#layout.all();
+      await this.#db.doTransaction(async (tn) => tn.clearRange(all.start, all.end), TRANSACTION_OPTIONS);
+    });
+  }
+
+  /** Runs a write, and reports any failure as StoreWriteError (its FoundationDB error as the cause). */
+  #write<T>(body: () => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new StoreWriteError('the store is closed'));
+    return this.#track(
+      (async () => {
+        try {
+          return await body();
+        } catch (err) {
+          if (err instanceof StoreWriteError) throw err;
+          throw new StoreWriteError(describe(err), err);
+        }
+      })(),
+    );
+  }
+
+  #track<T>(work: Promise<T>): Promise<T> {
+    this.#inFlight.add(work);
+    const forget = () => this.#inFlight.delete(work);
+    work.then(forget, forget);
+    return work;
+  }
+
+  // -------------------------------------------------------------------------
+  // Reads
+
+  async lookup(eventId: string): Promise<Position | null> {
+    const position = await this.#read((tn) => tn.get(this.#layout.idKey(eventId)));
+    return position === undefined ? null : checkPosition(position, `the position of event ${eventId}`);
+  }
+
+  async *readEvents(query: ReadEventsQuery = {}): AsyncGenerator<StoredEvent> {
+    this.#checkOpen();
+    const pageSize = pageSizeOf(query.pageSize);
+    const bounds = await this.#bounds(query);
+    if (!bounds) return;
+    if (query.tenantId !== undefined) {
+      yield* this.#readTenant(query.tenantId, bounds, pageSize);
+      return;
+    }
+    const layout = this.#layout;
+    let range: KeyRange = layout.blockRange(bounds.fromStamp, bounds.untilStamp);
+    while (true) {
+      const { page, last, done } = await this.#read(async (tn) => {
+        const page: StoredEvent[] = [];
+        const scan = await scanBlocks(
+          tn,
+          range,
+          (key) => layout.decodeBlockKey(key),
+          (stamp, value) => {
+            const block = new DecodedBlock(value);
+            for (let i = 0; i < block.count; i++) pushIfWithin(page, bounds, stamp, i, block);
+          },
+          () => page.length >= pageSize,
+        );
+        return { page, ...scan };
+      });
+      yield* page;
+      if (done || !last) return;
+      range = { start: layout.blockRange(last, last).end, end: range.end };
+    }
+  }
+
+  /** A tenant's events: a page of its index keys, then only the chunks of the blocks they name that hold its events. */
+  async *#readTenant(tenantId: string, bounds: Bounds, pageSize: number): AsyncGenerator<StoredEvent> {
+    const layout = this.#layout;
+    let range = layout.tenantRange(tenantId, bounds.fromStamp, bounds.untilStamp);
+    while (true) {
+      const { page, lastKey, more } = await this.#read(async (tn) => {
+        const page: StoredEvent[] = [];
+        // Each index key names at least one event, so pageSize keys fill a page.
+        const { entries, more } = await readPage(tn, range, pageSize);
+        let done = 0;
+        let bytes = 0;
+        // Blocks are read a window at a time (one round trip each, in parallel),
+        // and the page stops early once it holds PAGE_BYTES.
+        while (done < entries.length && bytes < PAGE_BYTES) {
+          const window = entries.slice(done, done + BLOCK_FETCH_WINDOW);
+          const found = await Promise.all(window.map(([key, value]) => readEventsOf(tn, layout, layout.stampOfIndexKey(key), decodeIndexList(value))));
+          window.forEach(([key], w) => {
+            const stamp = layout.stampOfIndexKey(key);
+            for (const event of found[w]!) {
+              bytes += event.bytes.length;
+              if (!withinTime(bounds, event.timestampMs)) continue;
+              const position = positionOf(stamp, event.index);
+              if (withinPositions(bounds, position)) page.push({ position, bytes: event.bytes });
+            }
+          });
+          done += window.length;
+        }
+        return { page, lastKey: done > 0 ? entries[done - 1]![0] : undefined, more: more || done < entries.length };
+      });
+      yield* page;
+      if (!more || !lastKey) return;
+      range = { start: keyAfter(lastKey), end: range.end };
+    }
+  }
+
+  async *readAudit(query: AuditQuery = {}): AsyncGenerator<StoredAuditEntry> {
+    this.#checkOpen();
+    const pageSize = pageSizeOf(query.pageSize);
+    const bounds = await this.#bounds(query);
+    if (!bounds) return;
+    const layout = this.#layout;
+    let range = layout.auditRange(bounds.fromStamp, bounds.untilStamp);
+    while (true) {
+      const { page, last, done } = await this.#read(async (tn) => {
+        const page: StoredAuditEntry[] = [];
+        const scan = await scanBlocks(
+          tn,
+          range,
+          (key) => layout.decodeAuditKey(key),
+          (stamp, value) => {
+            for (const frame of decodeAuditBlock(value)) {
+              if (query.tenantId !== undefined && frame.tenantId !== query.tenantId) continue;
+              if (!withinTime(bounds, frame.timestampMs)) continue;
+              const position = positionOf(stamp, frame.index);
+              if (!withinPositions(bounds, position)) continue;
+              page.push({ position, bytes: frame.bytes });
+            }
+          },
+          () => page.length >= pageSize,
+        );
+        return { page, ...scan };
+      });
+      yield* page;
+      if (done || !last) return;
+      range = { start: layout.auditRange(last, last).end, end: range.end };
+    }
+  }
+
+  async *readDeadLetters(query: DeadLetterQuery = {}): AsyncGenerator<DeadLetterRecord> {
+    this.#checkOpen();
+    const pageSize = pageSizeOf(query.pageSize);
+    let range = this.#layout.deadLetterRange(query.consumer);
+    while (true) {
+      const { entries, more } = await this.#read((tn) => readPage(tn, range, pageSize));
+      for (const [key, value] of entries) {
+        const record = decodeDeadLetter(this.#codec, this.#layout.decodeDeadLetterKey(key), value);
+        if (query.tenantId === undefined || record.tenantId === query.tenantId) yield record;
+      }
+      if (!more || entries.length === 0) return;
+      range = { start: keyAfter(entries[entries.length - 1]![0]), end: range.end };
+    }
+  }
+
+  async readCheckpoints(): Promise<Map<string, Position>> {
+    const range = this.#layout.checkpointRange();
+    const entries = await this.#read((tn) => tn.getRangeAll(range.start, range.end));
+    const checkpoints = new Map<string, Position>();
+    for (const [key, value] of entries) {
+      const name = this.#layout.decodeCheckpointKey(key);
+      checkpoints.set(name, checkPosition(value, `checkpoint ${name}`));
+    }
+    return checkpoints;
+  }
+
+  async stats(): Promise<StoreStats> {
+    const layout = this.#layout;
+    return this.#read(async (tn) => {
+      const count = async (name: CountName) => decodeCount(await tn.get(layout.countKey(name)));
+      const blocks = layout.blockRange();
+      const all = layout.all();
+      const [events, auditEntries, deadLetters, lastChunk, estimate] = await Promise.all([
+        count('events'),
+        count('auditEntries'),
+        count('deadLetters'),
+        tn.getRangeAll(blocks.start, blocks.end, { reverse: true, limit: 1 }),
+        // Only an estimate, and optional: its failure must not fail stats().
+        this.#apiVersion >= ESTIMATE_API_VERSION ? tn.getEstimatedRangeSizeBytes(all.start, all.end).catch(() => 0) : Promise.resolve(0),
+      ]);
+      let lastPosition: Position | null = null;
+      const last = lastChunk[0];
+      if (last !== undefined) {
+        const { stamp } = layout.decodeBlockKey(last[0]);
+        const first = await tn.get(layout.blockKey(stamp, 0));
+        if (first === undefined) throw new StoreCorruptError(`block ${stamp.toString('hex')} has no first chunk`);
+        lastPosition = positionOf(stamp, blockCount(first) - 1);
+      }
+      // FoundationDB samples sizes: a small range may be estimated at 0 bytes, which says nothing.
+      return { events, auditEntries, deadLetters, bytes: estimate > 0 ? estimate : null, lastPosition };
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.allSettled([...this.#inFlight]);
+    // The network thread stays: it is the process's, and cannot be restarted.
+    this.#db.close();
+  }
+
+  // -------------------------------------------------------------------------
+  // Read helpers
+
+  /**
+   * Resolves a query's bounds to the stamps of the blocks to read, or null when
+   * nothing can match: as on lmdb, a time range becomes the least and greatest
+   * stamp its `ts` index keys name, and the blocks between are filtered by the
+   * timestamps in their headers, so memory stays one page.
+   */
+  async #bounds(query: ReadEventsQuery): Promise<Bounds | null> {
+    const after = query.after === undefined ? undefined : checkPosition(query.after, 'after');
+    const until = query.until === undefined ? undefined : checkPosition(query.until, 'until');
+    let fromStamp = after && stampOf(after);
+    let untilStamp = until && stampOf(until);
+    const { fromMs, toMs } = query;
+    if (fromMs !== undefined || toMs !== undefined) {
+      if (fromMs !== undefined && toMs !== undefined && !(fromMs < toMs)) return null;
+      const covered = await this.#stampsInTime(fromMs, toMs);
+      if (!covered) return null;
+      fromStamp = maxStamp(fromStamp, covered.first);
+      untilStamp = minStamp(untilStamp, covered.last);
+    }
+    if (fromStamp && untilStamp && fromStamp.compare(untilStamp) > 0) return null;
+    return { after, until, fromStamp, untilStamp, fromMs, toMs };
+  }
+
+  async #stampsInTime(fromMs: number | undefined, toMs: number | undefined): Promise<{ first: Stamp; last: Stamp } | null> {
+    let range = this.#layout.timeRange(fromMs, toMs);
+    let first: Stamp | undefined;
+    let last: Stamp | undefined;
+    while (true) {
+      const { entries, more } = await this.#read((tn) => readPage(tn, range, TIME_SCAN_PAGE));
+      for (const [key] of entries) {
+        const stamp = this.#layout.stampOfIndexKey(key);
+        if (first === undefined || stamp.compare(first) < 0) first = stamp;
+        if (last === undefined || stamp.compare(last) > 0) last = stamp;
+      }
+      if (!more || entries.length === 0) break;
+      range = { start: keyAfter(entries[entries.length - 1]![0]), end: range.end };
+    }
+    return first && last ? { first, last } : null;
+  }
+
+  /**
+   * Runs one short read-only transaction with snapshot reads (a read-only
+   * transaction cannot conflict; snapshot reads skip conflict tracking too),
+   * reporting failures as StoreReadError and corruption as itself. The body
+   * may run more than once: doTransaction retries retryable errors.
+   */
+  async #read<T>(body: (tn: Tn) => Promise<T>): Promise<T> {
+    this.#checkOpen();
+    try {
+      return await this.#track(this.#db.doTransaction((tn) => body(tn.snapshot()), TRANSACTION_OPTIONS));
+    } catch (err) {
+      if (err instanceof StoreCorruptError || err instanceof StoreReadError) throw err;
+      throw new StoreReadError(describe(err), err);
+    }
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new StoreReadError('the store is closed');
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Transaction helpers
+
+/** A versionstamped key or value ends with the stamp's offset, uint32 little-endian (API version 520 and later). */
+function withStampOffset(bytes: Buffer, offset: number): Buffer {
+  const out = Buffer.allocUnsafe(bytes.length + 4);
+  bytes.copy(out, 0);
+  out.writeUInt32LE(offset, bytes.length);
+  return out;
+}
+
+/**
+ * One write of a plan. The layout's keys are built bytes, not tuples, so the
+ * raw versionstamp mutations take them with the offset the Put names
+ * (`setVersionstampedKey` would need the tuple key encoder and re-pack every
+ * key). The plan's own buffers stay untouched: the result is patched with the
+ * real stamp after commit.
+ */
+function writePut(tn: Tn, put: Put): void {
+  const problem = limitProblem(put.key, put.value);
+  if (problem) throw new StoreWriteError(problem);
+  switch (put.stampIn) {
+    case 'key':
+      tn.setVersionstampedKeyRaw(withStampOffset(put.key, put.stampOffset), put.value);
+      return;
+    case 'value':
+      tn.setVersionstampedValueRaw(put.key, withStampOffset(put.value, put.stampOffset));
+      return;
+    case 'none':
+      tn.set(put.key, put.value);
+  }
+}
+
+/** Counts are int64 little-endian, FoundationDB's atomic add: no read, so no conflict between writers. */
+function addToCount(tn: Tn, layout: StoreLayout, name: CountName, delta: number): void {
+  tn.add(layout.countKey(name), encodeCount(delta));
+}
+
+/**
+ * Up to `limit` entries of `range` and at most about PAGE_BYTES of values,
+ * streamed so that a page stops early; `more` is true unless the range was
+ * read to its end.
+ */
+async function readPage(tn: Tn, range: KeyRange, limit: number): Promise<{ entries: [Buffer, Buffer][]; more: boolean }> {
+  const entries: [Buffer, Buffer][] = [];
+  let bytes = 0;
+  for await (const entry of tn.getRange(range.start, range.end, { limit: limit + 1 })) {
+    if (entries.length >= limit || bytes >= PAGE_BYTES) return { entries, more: true };
+    entries.push(entry);
+    bytes += entry[1].length;
+  }
+  return { entries, more: false };
+}
+
+/**
+ * Reads whole blocks (every chunk of a stamp) from `range`, handing each to
+ * `visit`, and stops after the block at which `enough()` turns true or the
+ * page holds PAGE_BYTES. Returns the stamp of the last block read and whether
+ * the range is exhausted.
+ */
+async function scanBlocks(
+  tn: Tn,
+  range: KeyRange,
+  decodeKey: (key: Buffer) => { stamp: Stamp; chunk: number },
+  visit: (stamp: Stamp, block: Buffer) => void,
+  enough: () => boolean,
+): Promise<{ last: Stamp | undefined; done: boolean }> {
+  let stamp: Stamp | undefined;
+  let chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const [key, value] of tn.getRange(range.start, range.end)) {
+    const at = decodeKey(key);
+    if (stamp && !at.stamp.equals(stamp)) {
+      visit(stamp, joinChunks(chunks));
+      // Leaving the loop ends the range read.
+      if (enough() || bytes >= PAGE_BYTES) return { last: stamp, done: false };
+      chunks = [];
+      stamp = undefined;
+    }
+    if (at.chunk !== chunks.length) throw new StoreCorruptError(`block ${at.stamp.toString('hex')}: chunk ${at.chunk} where ${chunks.length} was expected`);
+    stamp ??= at.stamp;
+    chunks.push(value);
+    bytes += value.length;
+  }
+  if (stamp) visit(stamp, joinChunks(chunks));
+  return { last: stamp, done: true };
+}
+
+/** One whole block by stamp, its chunks joined. */
+async function readBlock(tn: Tn, layout: StoreLayout, stamp: Stamp): Promise<Buffer> {
+  const range = layout.blockChunks(stamp);
+  const entries = await tn.getRangeAll(range.start, range.end);
+  if (entries.length === 0) throw new StoreCorruptError(`an index names block ${stamp.toString('hex')}, which is not stored`);
+  return joinChunks(entries.map(([, value]) => value));
+}
+
+/**
+ * Some events of a block: its first chunk (whose header says where each event
+ * lies), then only the other chunks that hold those events, in parallel. A
+ * tenant has a few events in each block; reading whole blocks for them would
+ * move far more bytes than the page holds.
+ */
+async function readEventsOf(tn: Tn, layout: StoreLayout, stamp: Stamp, indices: readonly number[]): Promise<{ index: number; bytes: Buffer; timestampMs: number }[]> {
+  const first = await tn.get(layout.blockKey(stamp, 0));
+  if (first === undefined) throw new StoreCorruptError(`an index names block ${stamp.toString('hex')}, which is not stored`);
+  const found = blockSpans(first, indices);
+  if (!found) {
+    const block = new DecodedBlock(await readBlock(tn, layout, stamp));
+    return indices.map((index) => {
+      if (index >= block.count) throw new StoreCorruptError(`an index names event ${index} of a block of ${block.count}`);
+      return { index, bytes: block.bytes(index), timestampMs: block.timestampMs(index) };
+    });
+  }
+  const wanted = new Set<number>();
+  for (const span of found.spans) {
+    if (span.length === 0) continue;
+    const last = Math.floor((span.start + span.length - 1) / MAX_VALUE_BYTES);
+    for (let c = Math.floor(span.start / MAX_VALUE_BYTES); c <= last; c++) if (c > 0) wanted.add(c);
+  }
+  const numbers = [...wanted];
+  const values = await Promise.all(numbers.map((c) => tn.get(layout.blockKey(stamp, c))));
+  const chunks = new Map<number, Buffer>([[0, first]]);
+  numbers.forEach((c, i) => {
+    const value = values[i];
+    if (value === undefined) throw new StoreCorruptError(`block ${stamp.toString('hex')} has no chunk ${c}`);
+    chunks.set(c, value);
+  });
+  return found.spans.map((span) => {
+    const bytes = Buffer.allocUnsafe(span.length);
+    let copied = 0;
+    while (copied < span.length) {
+      const at = span.start + copied;
+      const c = Math.floor(at / MAX_VALUE_BYTES);
+      const chunk = chunks.get(c)!;
+      const from = at - c * MAX_VALUE_BYTES;
+      const piece = chunk.subarray(from, Math.min(chunk.length, from + span.length - copied));
+      if (piece.length === 0) throw new StoreCorruptError(`block ${stamp.toString('hex')}: chunk ${c} ends before event ${span.index}`);
+      bytes.set(piece, copied);
+      copied += piece.length;
+    }
+    return { index: span.index, bytes, timestampMs: span.timestampMs };
+  });
+}
+
+function pageSizeOf(pageSize: number | undefined): number {
+  if (pageSize === undefined) return DEFAULT_PAGE_SIZE;
+  if (!Number.isSafeInteger(pageSize) || pageSize < 1) throw new RangeError(`pageSize must be a positive integer, got ${pageSize}`);
+  return pageSize;
+}
+
+function withinTime(bounds: Bounds, timestampMs: number): boolean {
+  return (bounds.fromMs === undefined || timestampMs >= bounds.fromMs) && (bounds.toMs === undefined || timestampMs < bounds.toMs);
+}
+
+function withinPositions(bounds: Bounds, position: Position): boolean {
+  return (bounds.after === undefined || position.compare(bounds.after) > 0) && (bounds.until === undefined || position.compare(bounds.until) <= 0);
+}
+
+function pushIfWithin(page: StoredEvent[], bounds: Bounds, stamp: Stamp, index: number, block: DecodedBlock): void {
+  if (!withinTime(bounds, block.timestampMs(index))) return;
+  const position = positionOf(stamp, index);
+  if (withinPositions(bounds, position)) page.push({ position, bytes: block.bytes(index) });
 }

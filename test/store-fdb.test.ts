@@ -1,0 +1,158 @@
+/**
+ * The FoundationDB backend. Where the client library (libfdb_c) is missing,
+ * as on these machines, selecting it must reject with
+ * ERR_EVENTRAIL_FDB_CLIENT_MISSING. Where it loads and FDB_CLUSTER_FILE names
+ * a cluster, the store conformance suite and the FoundationDB-specific tests
+ * run against it, each under a fresh prefix that is cleared afterwards;
+ * otherwise they are skipped, with the reason printed. There is no fake
+ * FoundationDB.
+ */
+import { describe, it, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { FdbClientMissingError, createBus } from '../src/index.js';
+import { FdbStore, loadFoundationDb } from '../src/store/fdb.js';
+import { openStore } from '../src/store/open.js';
+import { comparePositions, type EventStore, type Position } from '../src/store/store.js';
+import { testEvent, testEvents, testStore } from './store-conformance.js';
+
+const loaded = await loadFoundationDb();
+const clusterFile = process.env.FDB_CLUSTER_FILE;
+
+/** Why the FoundationDB integration tests cannot run here, or false when they can. */
+const integrationSkip: string | false = !loaded.ok
+  ? `FoundationDB integration tests skipped: the FoundationDB client library does not load here (${describeCause(loaded.error)})`
+  : clusterFile === undefined || clusterFile === ''
+    ? 'FoundationDB integration tests skipped: FDB_CLUSTER_FILE is not set (point it at a cluster file to run them)'
+    : false;
+if (integrationSkip) process.stderr.write(`${integrationSkip}\n`);
+
+function describeCause(error: Error): string {
+  const cause = error.cause;
+  return cause instanceof Error ? cause.message : error.message;
+}
+
+const hex = (p: Position) => p.toString('hex');
+
+async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of iterable) out.push(x);
+  return out;
+}
+
+describe('fdb store: selected without the FoundationDB client', { skip: loaded.ok ? 'the FoundationDB client library loads here' : false }, () => {
+  const missing = (err: unknown) => {
+    assert.ok(err instanceof FdbClientMissingError, `expected FdbClientMissingError, got ${String(err)}`);
+    assert.equal(err.code, 'ERR_EVENTRAIL_FDB_CLIENT_MISSING');
+    assert.equal(err.name, 'FdbClientMissingError');
+    assert.match(err.message, /FoundationDB client library \(libfdb_c\)/);
+    assert.match(err.message, /Install the FoundationDB client package/);
+    // The loader's own error is kept as the cause.
+    assert.ok(err.cause instanceof Error);
+    return true;
+  };
+
+  it('openStore rejects with ERR_EVENTRAIL_FDB_CLIENT_MISSING', async () => {
+    await assert.rejects(openStore({ kind: 'fdb', prefix: 'eventrail', apiVersion: 720, maxTransactionBytes: 1_000_000 }), missing);
+  });
+
+  it('createBus({ store: { kind: "fdb" } }) rejects with ERR_EVENTRAIL_FDB_CLIENT_MISSING', async () => {
+    await assert.rejects(createBus({ store: { kind: 'fdb' } }), missing);
+  });
+
+  it('says so whatever the cluster file', async () => {
+    await assert.rejects(FdbStore.open({ prefix: 'eventrail', clusterFile: '/nowhere/fdb.cluster' }), { code: 'ERR_EVENTRAIL_FDB_CLIENT_MISSING' });
+  });
+});
+
+if (integrationSkip) {
+  test('store conformance: fdb', { skip: integrationSkip }, () => {});
+  test('fdb store: FoundationDB specifics', { skip: integrationSkip }, () => {});
+} else {
+  const open = (prefix: string, maxTransactionBytes = 1_000_000) => FdbStore.open({ clusterFile, prefix, apiVersion: 720, maxTransactionBytes });
+  const clear = async (prefix: string) => {
+    const store = await open(prefix);
+    try {
+      await store.clearAll();
+    } finally {
+      await store.close();
+    }
+  };
+
+  testStore('fdb', async () => {
+    const prefix = `eventrail-test-${randomUUID()}`;
+    return { store: await open(prefix), reopen: () => open(prefix), cleanup: () => clear(prefix) };
+  });
+
+  describe('fdb store: FoundationDB specifics', () => {
+    /** Runs a test on stores opened under one fresh prefix, then closes them and clears the prefix. */
+    const withPrefix = (body: (open: (maxTransactionBytes?: number) => Promise<EventStore>) => Promise<void>) => async () => {
+      const prefix = `eventrail-test-${randomUUID()}`;
+      const opened: EventStore[] = [];
+      try {
+        await body(async (maxTransactionBytes) => opened[opened.push(await open(prefix, maxTransactionBytes)) - 1]!);
+      } finally {
+        for (const store of opened) await store.close();
+        await clear(prefix);
+      }
+    };
+
+    it('gives receipts the commit versionstamp', withPrefix(async (openHere) => {
+      const store = await openHere();
+      const { positions } = await store.append(testEvents(3).map((e) => e.item));
+      for (const position of positions) assert.notEqual(hex(position.subarray(0, 10)), '00'.repeat(10), 'not the placeholder stamp');
+      assert.deepEqual(positions.map((p) => p.readUInt16BE(10)), [0, 1, 2]);
+      assert.ok(positions.every((p) => p.subarray(0, 10).equals(positions[0]!.subarray(0, 10))), 'one commit, one stamp');
+    }));
+
+    it('splits a batch over maxTransactionBytes into several commits, positions still in batch order', withPrefix(async (openHere) => {
+      const store = await openHere(20_000);
+      const events = testEvents(200, () => ({ padding: 1_000 }));
+      const { positions, duplicate } = await store.append(events.map((e) => e.item));
+      assert.ok(duplicate.every((d) => !d));
+      const stamps = new Set(positions.map((p) => hex(p.subarray(0, 10))));
+      assert.ok(stamps.size > 5, `${stamps.size} commits`);
+      for (let i = 1; i < positions.length; i++) assert.ok(comparePositions(positions[i - 1]!, positions[i]!) < 0);
+      const read = await collect(store.readEvents({ pageSize: 17 }));
+      assert.deepEqual(read.map((e) => hex(e.position)), positions.map(hex));
+      assert.equal((await store.stats()).events, 200);
+    }));
+
+    it('lets several instances append to one log at once, without duplicating ids', withPrefix(async (openHere) => {
+      const [a, b] = [await openHere(), await openHere()];
+      const shared = testEvent({ checkDuplicate: true });
+      const batches = Array.from({ length: 16 }, () => [...testEvents(20).map((e) => e.item), { ...shared.item }]);
+      const results = await Promise.all(batches.map((batch, i) => (i % 2 ? a : b).append(batch)));
+      const stored = results.flatMap((r) => r.positions.filter((_, i) => !r.duplicate[i]).map(hex));
+      assert.equal(new Set(stored).size, stored.length, 'every stored position is unique');
+      // The shared id is stored once: one batch stored it, every other one got its position.
+      const sharedAt = new Set(results.map((r) => hex(r.positions[r.positions.length - 1]!)));
+      assert.equal(sharedAt.size, 1);
+      assert.equal(results.filter((r) => !r.duplicate[r.duplicate.length - 1]).length, 1);
+      const read = await collect(b.readEvents());
+      assert.deepEqual(read.map((e) => hex(e.position)), [...stored].sort());
+      assert.equal(stored.length, 16 * 20 + 1);
+      assert.equal((await a.stats()).events, stored.length);
+    }));
+
+    it('refuses an event over FoundationDB’s transaction limit, writing nothing of its batch', withPrefix(async (openHere) => {
+      const store = await openHere();
+      const huge = testEvent({ padding: 10_500_000 });
+      await assert.rejects(store.append([testEvent().item, huge.item]), { code: 'ERR_EVENTRAIL_STORE_WRITE', message: /over FoundationDB's 10000000-byte limit/ });
+      assert.equal((await store.stats()).events, 0);
+    }));
+
+    it('replays across short transactions while the reader is slower than FoundationDB’s 5 s limit', withPrefix(async (openHere) => {
+      const store = await openHere();
+      const { positions } = await store.append(testEvents(30).map((e) => e.item));
+      const read: Position[] = [];
+      for await (const event of store.readEvents({ pageSize: 10 })) {
+        read.push(event.position);
+        // One pause longer than a transaction may live: a single long read would now fail with transaction_too_old.
+        if (read.length === 10) await sleep(6_000);
+      }
+      assert.deepEqual(read.map(hex), positions.map(hex));
+    }));
+  });
+}
