@@ -2,6 +2,8 @@
  * eventrail: an embedded event bus. Every export is listed by name.
  */
 export { createBus, EventBus } from './bus/bus.js';
+export { closeOnSignals } from './bus/shutdown.js';
+export type { ShutdownOptions } from './bus/shutdown.js';
 export type { Audit, AuditQuery, BusEvents, DeadLetters, Producer, ProducerInput, ReplayQuery, TimeBound } from './bus/bus.js';
 export type { Receipt } from './bus/intake.js';
 export type { DeadLetter, DeadLetterFilter } from './bus/dead-letters.js';

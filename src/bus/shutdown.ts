@@ -1,0 +1,46 @@
+/**
+ * Graceful shutdown for a service: on SIGTERM or SIGINT, close the bus (stop
+ * intake, drain every accepted event, write the checkpoint), then exit. A
+ * second signal while draining exits at once: with a durable store nothing
+ * acknowledged is lost then either, it is delivered again after the restart.
+ */
+import type { EventBus } from './bus.js';
+
+export interface ShutdownOptions {
+  /** Default: SIGTERM and SIGINT. */
+  readonly signals?: readonly NodeJS.Signals[];
+  /** Exit the process once closed (default true), with this code (default 0). */
+  readonly exit?: boolean;
+  readonly exitCode?: number;
+  /** Called with what happens; default: nothing. */
+  readonly log?: (message: string) => void;
+}
+
+/** Installs the handlers; returns a function that removes them. */
+export function closeOnSignals(bus: EventBus, options: ShutdownOptions = {}): () => void {
+  const signals = options.signals ?? ['SIGTERM', 'SIGINT'];
+  const log = options.log ?? (() => undefined);
+  let closing = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (closing) {
+      log(`eventrail: second ${signal} while draining, exiting now`);
+      process.exit(options.exitCode === undefined ? 1 : options.exitCode || 1);
+    }
+    closing = true;
+    log(`eventrail: ${signal} received, draining ${bus.pending} pending events`);
+    bus.close().then(
+      () => {
+        log('eventrail: closed');
+        if (options.exit !== false) process.exit(options.exitCode ?? 0);
+      },
+      (err: unknown) => {
+        log(`eventrail: close failed: ${(err as Error)?.message ?? String(err)}`);
+        if (options.exit !== false) process.exit(1);
+      },
+    );
+  };
+  for (const signal of signals) process.on(signal, onSignal);
+  return () => {
+    for (const signal of signals) process.off(signal, onSignal);
+  };
+}
