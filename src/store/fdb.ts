@@ -19,11 +19,13 @@
  *
  * Retries. `db.doTransaction` retries FoundationDB's retryable errors,
  * commit_unknown_result (1021) included, after which the earlier attempt may
- * or may not have committed. A retry therefore reads the id of every event of
- * the batch (non-snapshot: should the earlier commit land after this read,
- * the retry conflicts and runs again) and, when an earlier attempt's events
- * are all there, returns that attempt's positions instead of writing the
- * batch a second time (`earlierCommit`).
+ * or may not have committed, but is no longer in flight (FoundationDB's
+ * guarantee for that error). A retry therefore reads the id of every event of
+ * the batch and, when the events of an earlier attempt (any of them, should
+ * several have failed) are all there, returns that attempt's positions
+ * instead of writing the batch a second time (`earlierCommit`). The reads are
+ * not snapshot reads, so a retry that races another writer of the same ids
+ * conflicts and runs again.
  *
  * Reads. Replay, audit, dead-letter and index scans go page by page, one
  * short snapshot transaction per page that continues after the last key of
