@@ -389,6 +389,9 @@ export class StoreLayout {
   planAppend(stamp: Stamp, items: readonly AppendItem[], stored: ReadonlyMap<string, Position> = new Map()): AppendPlan {
     checkStamp(stamp);
     const positions: Position[] = new Array<Position>(items.length);
+    // One buffer of the batch's own for its positions (not Node's shared pool,
+    // so a caller may keep or transfer them), each position a view of it.
+    const slab = Buffer.allocUnsafeSlow(POSITION_BYTES * items.length);
     const duplicate: boolean[] = new Array<boolean>(items.length);
     const fresh: AppendItem[] = [];
     const freshPositions: Position[] = [];
@@ -405,7 +408,9 @@ export class StoreLayout {
           continue;
         }
       }
-      const position = positionOf(stamp, fresh.length);
+      const position = slab.subarray(fresh.length * POSITION_BYTES, (fresh.length + 1) * POSITION_BYTES);
+      stamp.copy(position, 0, 0, STAMP_BYTES);
+      position.writeUInt16BE(fresh.length, STAMP_BYTES);
       positions[i] = position;
       duplicate[i] = false;
       fresh.push(item);
@@ -731,7 +736,14 @@ export function decodeDeadLetter(codec: Codec, key: { consumer: string; position
   } catch (err) {
     throw new StoreCorruptError(`dead letter ${key.consumer}/${key.position.toString('hex')} does not decode`, err);
   }
-  if (!stored || typeof stored !== 'object' || !(stored.event instanceof Uint8Array) || (tenantId !== null && typeof tenantId !== 'string')) {
+  if (
+    !stored ||
+    typeof stored !== 'object' ||
+    !(stored.event instanceof Uint8Array) ||
+    typeof stored.error !== 'object' ||
+    stored.error === null ||
+    (tenantId !== null && typeof tenantId !== 'string')
+  ) {
     throw new StoreCorruptError(`dead letter ${key.consumer}/${key.position.toString('hex')} is malformed`);
   }
   const error: SerializedError = { code: stored.error.code, name: stored.error.name, message: stored.error.message };

@@ -244,6 +244,12 @@ export class LmdbStore implements EventStore {
     return position === undefined ? null : checkPosition(position, `the position of event ${eventId}`);
   }
 
+  /**
+   * A page ends at a block boundary: it holds pageSize events or more (the
+   * rest of the block that reached pageSize), so a read holds at most
+   * pageSize events plus one batch's in memory. Event bytes are views of the
+   * block they were read with.
+   */
   async *readEvents(query: ReadEventsQuery = {}): AsyncGenerator<StoredEvent> {
     this.#checkOpen();
     const pageSize = pageSizeOf(query.pageSize);
@@ -315,8 +321,14 @@ export class LmdbStore implements EventStore {
     const events = [];
     let chunkNo = 0;
     let chunk: Buffer | undefined = first;
+    // One buffer for the events taken from this block, each event a view of it.
+    let total = 0;
+    for (const span of found.spans) total += span.length;
+    const slab = Buffer.allocUnsafeSlow(total);
+    let slabAt = 0;
     for (const span of found.spans) {
-      const bytes = Buffer.allocUnsafe(span.length);
+      const bytes = slab.subarray(slabAt, slabAt + span.length);
+      slabAt += span.length;
       let copied = 0;
       while (copied < span.length) {
         const at = span.start + copied;
