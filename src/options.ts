@@ -48,7 +48,7 @@ const storeSchema = z.discriminatedUnion(
       kind: z.literal('fdb'),
       clusterFile: nonEmptyString('a path to a FoundationDB cluster file').optional(),
       prefix: nonEmptyString('a non-empty string').default('eventrail'),
-      apiVersion: int('a FoundationDB API version from 620 to 740', 620, 740).default(720),
+      apiVersion: int('a FoundationDB API version from 620 to 720 (what the foundationdb package supports)', 620, 720).default(720),
       maxTransactionBytes: int('a byte count from 1024 to 9000000', 1024, 9_000_000).default(1_000_000),
     }),
     section({ kind: z.literal('none') }),
@@ -112,6 +112,15 @@ export const optionsSchema = section({
   }).prefault({}),
   checkpoint: section({
     intervalMs: nonNegativeInt(3_600_000).default(200),
+    /**
+     * Whose progress this bus records. Instances sharing one FoundationDB log
+     * must each have their own stable name (a host or pod name), so that a
+     * restarted instance resumes from its own checkpoint, never another's.
+     */
+    instance: z
+      .string({ error: (iss) => `must be a name of 1-128 letters, digits, _ . : -, got ${describe(iss.input)}` })
+      .regex(/^[A-Za-z0-9_.:-]{1,128}$/, { error: (iss) => `must be a name of 1-128 letters, digits, _ . : -, got ${describe(iss.input)}` })
+      .default('default'),
   }).prefault({}),
 })
   .superRefine((o, ctx) => {
@@ -202,6 +211,7 @@ const ENV_PATHS: ReadonlyArray<readonly string[]> = [
   ['limits', 'maxEventBytes'],
   ['limits', 'maxDepth'],
   ['checkpoint', 'intervalMs'],
+  ['checkpoint', 'instance'],
 ];
 const ENV_BY_NAME = new Map(ENV_PATHS.map((p) => [toEnvName(p), p]));
 

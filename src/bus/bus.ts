@@ -261,7 +261,8 @@ export class EventBus {
   async recover(): Promise<number> {
     const { store, intake, dispatcher, consumers, checkpoints } = this.#engine;
     if (store === null || consumers.length === 0 || checkpoints === null) return 0;
-    const start = recoveryStart(await store.readCheckpoints(), consumers.map((c) => c.name));
+    const instance = this.#engine.options.checkpoint.instance;
+    const start = recoveryStart(await store.readCheckpoints(), instance, consumers.map((c) => c.name));
     let count = 0;
     let page: Accepted[] = [];
     const route = () => {
@@ -273,7 +274,7 @@ export class EventBus {
       dispatcher.route(page);
       page = [];
     };
-    for await (const stored of store.readEvents({ after: start ?? undefined })) {
+    for await (const stored of store.readEvents({ after: start })) {
       await intake.admitRestored(1);
       page.push(intake.restore(stored.bytes, stored.position));
       count++;
@@ -338,7 +339,7 @@ export async function createBus(options?: BusOptions | string): Promise<EventBus
       poolUtilization: () => pool.utilization,
       poolThreads: () => pool.threads.length,
     });
-    const checkpoints = store === null ? null : new Checkpoints(store, consumers.map((c) => c.name), resolved.checkpoint.intervalMs, warn);
+    const checkpoints = store === null ? null : new Checkpoints(store, resolved.checkpoint.instance, consumers.map((c) => c.name), resolved.checkpoint.intervalMs, warn);
     const deadLetters = new DeadLetterBox(store, codec);
     const done = (item: Accepted) => {
       const group = item.group;

@@ -10,6 +10,9 @@ import type { CommitGroup } from './accepted.js';
 /** The bus-wide checkpoint, beside one per consumer name. */
 export const BUS_CHECKPOINT = '$bus';
 
+/** Checkpoints are kept per instance (`checkpoint.instance`): `instance/name`. */
+export const checkpointName = (instance: string, name: string) => `${instance}/${name}`;
+
 export class Checkpoints {
   readonly #store: EventStore;
   readonly #names: readonly string[];
@@ -21,9 +24,15 @@ export class Checkpoints {
   #writing: Promise<void> = Promise.resolve();
   readonly #warn: (message: string, cause?: unknown) => void;
 
-  constructor(store: EventStore, consumerNames: readonly string[], intervalMs: number, warn: (message: string, cause?: unknown) => void) {
+  constructor(
+    store: EventStore,
+    instance: string,
+    consumerNames: readonly string[],
+    intervalMs: number,
+    warn: (message: string, cause?: unknown) => void,
+  ) {
     this.#store = store;
-    this.#names = [BUS_CHECKPOINT, ...consumerNames];
+    this.#names = [BUS_CHECKPOINT, ...consumerNames].map((name) => checkpointName(instance, name));
     this.#warn = warn;
     if (intervalMs > 0) {
       this.#timer = setInterval(() => void this.write(), intervalMs);
@@ -74,13 +83,20 @@ export class Checkpoints {
   }
 }
 
-/** Where recovery starts: after the lowest checkpoint, or from the beginning when the bus never wrote one. */
-export function recoveryStart(checkpoints: ReadonlyMap<string, Position>, consumerNames: readonly string[]): Position | undefined | null {
-  const bus = checkpoints.get(BUS_CHECKPOINT);
+/**
+ * Where recovery starts for this instance: after its lowest checkpoint, or
+ * from the beginning when it never wrote one (undefined).
+ */
+export function recoveryStart(
+  checkpoints: ReadonlyMap<string, Position>,
+  instance: string,
+  consumerNames: readonly string[],
+): Position | undefined {
+  const bus = checkpoints.get(checkpointName(instance, BUS_CHECKPOINT));
   if (bus === undefined) return undefined;
   let lowest = bus;
   for (const name of consumerNames) {
-    const cp = checkpoints.get(name);
+    const cp = checkpoints.get(checkpointName(instance, name));
     if (cp !== undefined && Buffer.compare(cp, lowest) < 0) lowest = cp;
   }
   return lowest;
