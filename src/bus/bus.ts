@@ -13,6 +13,7 @@ import {
   BusClosedError,
   ConsumerLoadError,
   EventrailError,
+  StoreCorruptError,
   StoreUnavailableError,
   type SerializedError,
   type WorkerCrashedError,
@@ -21,7 +22,7 @@ import { eventTypeKey, type AuditEntry, type Event, type EventInput, type EventT
 import { resolveOptions, type BusOptions, type ResolvedOptions } from '../options.js';
 import type { ConsumerDescriptor, DescribeResult, FollowUp, WorkerInit } from '../protocol.js';
 import { openStore } from '../store/open.js';
-import { positionFromString, type EventStore, type Position } from '../store/store.js';
+import { positionFromString, positionToString, type EventStore, type Position, type StoredEvent } from '../store/store.js';
 import type { Accepted, CommitGroup } from './accepted.js';
 import { CommitGroup as Group } from './accepted.js';
 import { Checkpoints, recoveryStart } from './checkpoints.js';
@@ -44,6 +45,11 @@ export interface ReplayQuery {
   readonly after?: string;
   /** At most this many events. */
   readonly limit?: number;
+  /**
+   * Called for stored data that cannot be decoded (code ERR_EVENTRAIL_STORE_CORRUPT);
+   * the replay goes on with the rest. Default: a 'warning' notice on the bus.
+   */
+  readonly onCorrupt?: (error: StoreCorruptError) => void;
 }
 
 export interface AuditQuery {
@@ -182,9 +188,10 @@ export class EventBus {
 
   /** Stored events in store order, read page by page. */
   async *replay(query: ReplayQuery = {}): AsyncGenerator<Event> {
-    const { store, codec } = this.#engine;
+    const { store } = this.#engine;
     if (store === null) throw new StoreUnavailableError("replay needs a store: this bus runs with store { kind: 'none' }");
     const types = query.types === undefined ? null : new Set(query.types.map(eventTypeKey));
+    const onCorrupt = query.onCorrupt ?? this.#reportCorrupt;
     let yielded = 0;
     for await (const stored of store.readEvents({
       after: query.after === undefined ? undefined : positionFromString(query.after),
@@ -193,12 +200,31 @@ export class EventBus {
       tenantId: query.tenantId,
     })) {
       if (query.limit !== undefined && yielded >= query.limit) return;
-      const event = codec.decode<Event>(stored.bytes);
+      const event = this.#decodeStored(stored, onCorrupt);
+      if (event === null) continue;
       if (types !== null && !types.has(eventTypeKey(event.event_type))) continue;
       yielded++;
       yield event;
     }
   }
+
+  /** A stored event, or null (reported) when its bytes cannot be decoded. */
+  #decodeStored(stored: StoredEvent, onCorrupt: (error: StoreCorruptError) => void): Event | null {
+    if (stored.corrupt !== undefined) {
+      onCorrupt(stored.corrupt);
+      return null;
+    }
+    try {
+      return this.#engine.codec.decode<Event>(stored.bytes);
+    } catch (err) {
+      onCorrupt(new StoreCorruptError(`the event at ${positionToString(stored.position)} cannot be decoded: ${(err as Error)?.message}`, err));
+      return null;
+    }
+  }
+
+  #reportCorrupt = (error: StoreCorruptError): void => {
+    this.notify('warning', error.message, error);
+  };
 
   /** Prometheus text exposition of this bus's metrics. */
   metrics(): Promise<string> {
@@ -275,8 +301,11 @@ export class EventBus {
       page = [];
     };
     for await (const stored of store.readEvents({ after: start })) {
+      // Undecodable data cannot be delivered: it is reported, and recovery goes on with the rest.
+      const event = this.#decodeStored(stored, this.#reportCorrupt);
+      if (event === null) continue;
       await intake.admitRestored(1);
-      page.push(intake.restore(stored.bytes, stored.position));
+      page.push(intake.restore(stored.bytes, stored.position, event));
       count++;
       if (page.length >= this.#engine.options.dispatch.maxBatch) route();
     }

@@ -126,8 +126,8 @@ export class Intake {
   }
 
   /** Re-creates the in-memory record of a stored event (recovery, redrive). */
-  restore(bytes: Buffer, position: Position): Accepted {
-    const event = this.#deps.codec.decode<Event>(bytes);
+  restore(bytes: Buffer, position: Position, decoded?: Event): Accepted {
+    const event = decoded ?? this.#deps.codec.decode<Event>(bytes);
     const item = new Accepted(
       event.event_id,
       bytes,

@@ -54,6 +54,7 @@ import {
 import { FDB_MAX_TRANSACTION_BYTES, allIds, earlierCommit, limitProblem, splitBatch } from './fdb-batches.js';
 import {
   DecodedBlock,
+  decodeBlockOrReport,
   MAX_VALUE_BYTES,
   STAMP_BYTES,
   StoreLayout,
@@ -445,8 +446,8 @@ export class FdbStore implements EventStore {
           range,
           (key) => layout.decodeBlockKey(key),
           (stamp, value) => {
-            const block = new DecodedBlock(value);
-            for (let i = 0; i < block.count; i++) pushIfWithin(page, bounds, stamp, i, block);
+            const block = decodeBlockOrReport(stamp, value, page);
+            if (block !== null) for (let i = 0; i < block.count; i++) pushIfWithin(page, bounds, stamp, i, block);
           },
           () => page.length >= pageSize,
         );

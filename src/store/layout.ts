@@ -36,7 +36,7 @@
 import { pack, unpack } from 'fdb-tuple';
 import type { Codec } from '../codec.js';
 import { StoreCorruptError, type SerializedError } from '../errors.js';
-import { POSITION_BYTES, type AppendItem, type AppendResult, type DeadLetterRecord, type Position } from './store.js';
+import { POSITION_BYTES, type AppendItem, type AppendResult, type DeadLetterRecord, type Position, type StoredEvent } from './store.js';
 
 /** The 10-byte commit stamp shared by every event of one block. */
 export type Stamp = Buffer;
@@ -567,6 +567,20 @@ export class DecodedBlock {
   /** The events back to back: `codec.decodeMany(block.body)`. */
   get body(): Buffer {
     return this.#block.subarray(this.#offsets[0], this.#offsets[this.count]);
+  }
+}
+
+/**
+ * Decodes a block for a scan. A block that cannot be decoded becomes one
+ * `corrupt` entry at its first position, so the scan reports it and goes on.
+ */
+export function decodeBlockOrReport(stamp: Stamp, value: Buffer, page: StoredEvent[]): DecodedBlock | null {
+  try {
+    return new DecodedBlock(value);
+  } catch (err) {
+    const corrupt = err instanceof StoreCorruptError ? err : new StoreCorruptError((err as Error)?.message ?? String(err), err);
+    page.push({ position: positionOf(stamp, 0), bytes: Buffer.alloc(0), corrupt });
+    return null;
   }
 }
 

@@ -25,6 +25,7 @@ import { Codec } from '../codec.js';
 import { StoreCorruptError, StoreReadError, StoreUnavailableError, StoreWriteError } from '../errors.js';
 import {
   DecodedBlock,
+  decodeBlockOrReport,
   StoreLayout,
   MAX_VALUE_BYTES,
   blockCount,
@@ -266,8 +267,8 @@ export class LmdbStore implements EventStore {
         range,
         (key) => this.#layout.decodeBlockKey(key),
         (stamp, value) => {
-          const block = new DecodedBlock(value);
-          for (let i = 0; i < block.count; i++) pushIfWithin(page, bounds, stamp, i, block);
+          const block = decodeBlockOrReport(stamp, value, page);
+          if (block !== null) for (let i = 0; i < block.count; i++) pushIfWithin(page, bounds, stamp, i, block);
         },
         () => page.length >= pageSize,
       );

@@ -8,7 +8,7 @@
  * codec: a store never encodes an event itself (the bytes stored are the bytes
  * dispatched to workers).
  */
-import type { SerializedError } from '../errors.js';
+import type { SerializedError, StoreCorruptError } from '../errors.js';
 
 /**
  * Where an event sits in the log: 12 bytes shaped like a FoundationDB
@@ -47,6 +47,12 @@ export interface AppendResult {
 export interface StoredEvent {
   readonly position: Position;
   readonly bytes: Buffer;
+  /**
+   * Set when the block at this position could not be decoded (then `bytes` is
+   * empty and `position` is the block's first): readers report it and go on
+   * with the rest of the log instead of failing the whole scan.
+   */
+  readonly corrupt?: StoreCorruptError;
 }
 
 export interface ReadEventsQuery {
