@@ -1,0 +1,45 @@
+/**
+ * The bench's chart (`--chart FILE.svg`): events/s against threads, one line
+ * per batch size (and lane count, when several were swept), with the peers
+ * measured in the same run as dashed reference lines.
+ */
+import type { BenchReport } from './results.js';
+import { lineChartSvg, type LineSeries, type ReferenceLine } from './svg.js';
+
+/** Peers worth a line (one thread each), with short legend labels. */
+const REFERENCES: ReadonlyArray<readonly [id: string, label: string]> = [
+  ['durable.literal', 'literal design: put + run() per event'],
+  ['durable.literal-tuned', 'literal design, 16 tasks per worker'],
+  ['peers.bullmq-bulk', 'BullMQ addBulk (redis, no fsync)'],
+];
+
+export function benchChartSvg(report: BenchReport): string {
+  const ok = report.sweep.filter((r) => r.status === 'ok');
+  const manyLanes = new Set(ok.map((r) => r.lanes)).size > 1;
+  const groups = new Map<string, LineSeries & { points: { x: number; y: number }[] }>();
+  for (const r of ok) {
+    const name = manyLanes ? `maxBatch ${r.maxBatch}, ${r.lanes} lanes` : `maxBatch ${r.maxBatch}`;
+    let group = groups.get(name);
+    if (group === undefined) groups.set(name, (group = { name, points: [] }));
+    group.points.push({ x: r.threads, y: r.eventsPerSec });
+  }
+  const series: LineSeries[] = [...groups.values()];
+  // Without a sweep, eventrail's own scenarios stand in, each as a point at its thread count (1).
+  if (series.length === 0) {
+    for (const s of report.scenarios) if (s.status === 'ok' && s.role === 'eventrail' && s.suite !== 'codec' && s.suite !== 'store') series.push({ name: s.name, points: [{ x: 1, y: s.eventsPerSec }] });
+  }
+  const references: ReferenceLine[] = [];
+  for (const [id, label] of REFERENCES) {
+    const s = report.scenarios.find((x) => x.id === id);
+    if (s?.status === 'ok') references.push({ name: label, y: s.eventsPerSec });
+  }
+  const m = report.machine;
+  return lineChartSvg({
+    title: `eventrail: events/s against pool threads${report.config.quick ? ' (--quick)' : ''}`,
+    subtitle: `${m.cores} cores, ${m.cpuModel}, Node ${m.node}, load ${m.loadAverage.start[0]}; store ${report.config.store.split(',')[0]}; median of each setting`,
+    xLabel: 'pool.maxThreads',
+    yLabel: 'events/s (median)',
+    series,
+    references,
+  });
+}

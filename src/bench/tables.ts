@@ -1,0 +1,135 @@
+/**
+ * The report as tables: the terminal output and the Markdown file render the
+ * same tables, so they always say the same thing.
+ */
+import type { BenchReport, MeasuredScenario, ScenarioResult, SuiteName } from './results.js';
+import { formatMs } from './sweep.js';
+
+export interface Table {
+  readonly title: string;
+  readonly headers: readonly string[];
+  /** 'r' right-aligns a column (numbers). */
+  readonly align: readonly ('l' | 'r')[];
+  readonly rows: readonly (readonly string[])[];
+}
+
+const SUITE_TITLES: Record<SuiteName, string> = {
+  codec: 'Codec: JSON vs msgpackr with records',
+  dispatch: 'Dispatch: store none, two trivial consumers, one worker',
+  store: 'Store: lmdb group commit vs one write per event',
+  durable: 'Durable end to end: emit → lmdb commit → two trivial consumers, one worker',
+  peers: 'Peers: BullMQ on a local redis-server',
+  memory: 'Memory',
+  sweep: 'Sweep',
+};
+
+export const rate = (n: number) => Math.round(n).toLocaleString('en-US');
+export const ratio = (n: number) => `${n >= 10 ? n.toFixed(1) : n.toFixed(2)}×`;
+const ms = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
+
+function scenarioRow(s: ScenarioResult): string[] {
+  const who = s.role === 'peer' ? `${s.name} (peer)` : s.name;
+  if (s.status === 'skipped') return [who, 'skipped', '', '', '', s.reason];
+  if (s.status === 'failed') return [who, 'failed', '', '', '', s.error];
+  return [who, rate(s.eventsPerSec), rate(s.eventsPerSecP99), ms(s.timing.medianMs), ms(s.timing.p99Ms), extrasText(s)];
+}
+
+function extrasText(s: MeasuredScenario): string {
+  const parts = [`${s.timing.samples} samples of ${rate(s.events)} events`];
+  if (typeof s.extras.bytesPerEvent === 'number') parts.push(`${s.extras.bytesPerEvent} B/event`);
+  return parts.join(', ');
+}
+
+export function reportTables(report: BenchReport): Table[] {
+  const tables: Table[] = [];
+  const suites = [...new Set(report.scenarios.map((s) => s.suite))];
+  for (const suite of suites) {
+    tables.push({
+      title: SUITE_TITLES[suite],
+      headers: ['scenario', 'events/s (median)', 'events/s (p99 iteration)', 'ms/iteration (median)', 'ms/iteration (p99)', 'notes'],
+      align: ['l', 'r', 'r', 'r', 'r', 'l'],
+      rows: report.scenarios.filter((s) => s.suite === suite).map(scenarioRow),
+    });
+  }
+  if (report.ratios.length > 0) {
+    tables.push({
+      title: 'Ratios (same run, median events/s)',
+      headers: ['ratio', 'value', 'target', ''],
+      align: ['l', 'r', 'r', 'l'],
+      rows: report.ratios.map((r) => [
+        r.name,
+        r.value === null ? 'n/a' : ratio(r.value),
+        r.target === null ? '' : `≥ ${ratio(r.target)}`,
+        r.met === null ? '' : r.met ? 'met' : 'missed',
+      ]),
+    });
+  }
+  if (report.sweep.length > 0) {
+    const best = report.best;
+    tables.push({
+      title: `Sweep: ${report.config.consumers.length} consumer module(s), ${report.config.source} events (${report.config.eventTypes.slice(0, 4).join(', ')}${report.config.eventTypes.length > 4 ? ', …' : ''}), store ${report.config.store}`,
+      headers: ['threads', 'maxBatch', 'lanes', 'events/s (median)', 'events/s (p99 iteration)', 'emit→handled p50', 'emit→handled p99', ''],
+      align: ['r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
+      rows: report.sweep.map((r) => [
+        String(r.threads),
+        String(r.maxBatch),
+        String(r.lanes),
+        r.status === 'ok' ? rate(r.eventsPerSec) : 'failed',
+        r.status === 'ok' ? rate(r.eventsPerSecP99) : '',
+        formatMs(r.latency?.p50Ms),
+        formatMs(r.latency?.p99Ms),
+        r.status !== 'ok'
+          ? (r.error ?? '')
+          : [best && best.threads === r.threads && best.maxBatch === r.maxBatch && best.lanes === r.lanes ? 'best' : '', r.failedDeliveries > 0 ? `${r.failedDeliveries} failed deliveries` : '']
+              .filter(Boolean)
+              .join('; '),
+      ]),
+    });
+  }
+  const { overload, replay } = report.memory;
+  if (overload || replay) {
+    const rows: string[][] = [];
+    if (overload) {
+      rows.push(
+        overload.status === 'ok'
+          ? [
+              `overload: ${rate(overload.events)} events into a ${overload.slowConsumerMicros} µs/event consumer, maxPending ${rate(overload.maxPending)}`,
+              `${rate(overload.eventsPerSec)} events/s`,
+              `${overload.rssStartMiB} → peak ${overload.rssPeakMiB} → ${overload.rssEndMiB} MiB`,
+              Object.entries(overload.rssAtMiB).map(([k, v]) => `${k}: ${v}`).join(', '),
+            ]
+          : ['overload', 'failed', '', overload.error ?? ''],
+      );
+    }
+    if (replay) {
+      rows.push(
+        replay.status === 'ok'
+          ? [
+              `replay: ${rate(replay.events)} stored events (${replay.storeMiB} MiB store) through bus.replay()`,
+              `${rate(replay.eventsPerSec)} events/s`,
+              `${replay.rssStartMiB} → peak ${replay.rssPeakMiB} → ${replay.rssEndMiB} MiB`,
+              Object.entries(replay.rssAtMiB).map(([k, v]) => `${k}: ${v}`).join(', '),
+            ]
+          : ['replay', 'failed', '', replay.error ?? ''],
+      );
+    }
+    tables.push({ title: SUITE_TITLES.memory, headers: ['measurement', 'rate', 'RSS start → peak → end', 'RSS along the way (MiB)'], align: ['l', 'r', 'l', 'l'], rows });
+  }
+  return tables;
+}
+
+/** The best setting as the JSON to paste into a config file. */
+export function configSnippet(report: BenchReport): string | null {
+  return report.best === null ? null : JSON.stringify(report.best.config, null, 2);
+}
+
+export function machineLine(report: BenchReport): string {
+  const m = report.machine;
+  return `${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB, ${m.platform}, Node ${m.node}; load average ${m.loadAverage.start[0]} at the start, ${m.loadAverage.end[0]} at the end`;
+}
+
+export function packagesLine(report: BenchReport): string {
+  return Object.entries(report.packages)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
+}

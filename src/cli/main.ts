@@ -1,0 +1,83 @@
+#!/usr/bin/env node
+/**
+ * The `eventrail` command. Exit codes: 0 done, 1 the command failed (a
+ * missing store, a scenario that failed), 2 a usage error (an unknown flag,
+ * a bad value, a bad config file).
+ */
+import { ConfigFileError, EventrailError, InvalidOptionsError } from '../errors.js';
+import { UsageError } from './args.js';
+import { auditCommand } from './audit.js';
+import { benchCommand } from './bench.js';
+import { deadLettersCommand } from './dead-letters.js';
+import { Output } from './output.js';
+import { replayCommand } from './replay.js';
+import { statsCommand } from './stats.js';
+import { CommandError } from './store.js';
+
+const COMMANDS: Record<string, (args: readonly string[], out: Output) => Promise<number>> = {
+  bench: benchCommand,
+  replay: replayCommand,
+  audit: auditCommand,
+  'dead-letters': deadLettersCommand,
+  stats: statsCommand,
+};
+
+export const MAIN_HELP = `Usage: eventrail <command> [options]
+
+Commands:
+  bench          run the benchmark suites, or tune pool size, batch size and lanes for your consumers
+  replay         print stored events as newline-delimited JSON (filters: --from --to --tenant --type)
+  audit          print the audit log (filters: --from --to --tenant --user --type)
+  dead-letters   list or redrive dead letters
+  stats          event counts by type, checkpoint lag per consumer, dead letters, store size
+
+Every command takes --store PATH (an lmdb store folder) and --config FILE (a
+JSON config file, as createBus() reads), and --help.
+
+Start here:
+  npx eventrail bench --quick
+`;
+
+export async function main(argv: readonly string[], out = new Output()): Promise<number> {
+  const [command, ...args] = argv;
+  if (command === undefined) {
+    process.stderr.write(MAIN_HELP);
+    return 2;
+  }
+  if (command === '--help' || command === '-h' || command === 'help') {
+    const topic = command === 'help' ? args[0] : undefined;
+    if (topic !== undefined && COMMANDS[topic]) return COMMANDS[topic]!(['--help'], out);
+    await out.write(MAIN_HELP);
+    return 0;
+  }
+  if (command === '--version' || command === '-v') {
+    const { eventrailVersion } = await import('../bench/machine.js');
+    await out.line(eventrailVersion());
+    return 0;
+  }
+  const run = COMMANDS[command];
+  if (run === undefined) {
+    process.stderr.write(`eventrail: unknown command \`${command}\`\n\n${MAIN_HELP}`);
+    return 2;
+  }
+  try {
+    const code = await run(args, out);
+    await out.end();
+    return code;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`eventrail ${err.command}: ${err.message}\nRun \`eventrail ${err.command} --help\` for the options.\n`);
+      return 2;
+    }
+    if (err instanceof InvalidOptionsError || err instanceof ConfigFileError) {
+      process.stderr.write(`eventrail ${command}: ${err.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`eventrail ${command}: ${err instanceof Error ? err.message : String(err)}\n`);
+    // Expected failures (a missing store, a store error) are told in one line; anything else is a bug worth its stack.
+    if (err instanceof Error && !(err instanceof EventrailError) && !(err instanceof CommandError) && err.stack) process.stderr.write(`${err.stack}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,220 @@
+/**
+ * The `eventrail` commands on a store the test fills: replay, audit,
+ * dead-letters and stats print what was stored; --help works; bad flags and
+ * values exit 2 with a message. The binary runs in a child process.
+ */
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { createBus } from '../src/index.js';
+import type { AuditEntry, Event, EventInput } from '../src/index.js';
+import { fixture, tempDir, uuid, type TempDir } from './helpers.js';
+import { CLI, cli, jsonLines } from './fixtures/cli-run.js';
+
+const TENANT_A = uuid();
+const TENANT_B = uuid();
+const USER_1 = uuid();
+const USER_2 = uuid();
+
+const minute = (m: number, day = '2024-01-01') => new Date(Date.parse(`${day}T00:00:00Z`) + m * 60_000).toISOString();
+
+function inputs(): EventInput[] {
+  const list: EventInput[] = [];
+  for (let i = 0; i < 10; i++) {
+    list.push({ event_type: 'UserLoggedIn', timestamp: minute(i), payload: { user_id: USER_1, n: i }, metadata: { source: 'cli_test', user_id: USER_1, tenant_id: TENANT_A } });
+  }
+  for (let i = 0; i < 5; i++) {
+    list.push({ event_type: 'SessionExpired', timestamp: minute(i, '2024-02-01'), payload: { n: i }, metadata: { source: 'cli_test', user_id: USER_2, tenant_id: TENANT_B } });
+  }
+  for (let i = 0; i < 3; i++) {
+    list.push({ event_type: { Custom: 'OrderPlaced' }, timestamp: minute(10 + i, '2024-02-01'), payload: { fail: true, n: i }, metadata: { source: 'cli_test', user_id: USER_1, tenant_id: TENANT_B } });
+  }
+  for (let i = 0; i < 2; i++) {
+    list.push({ event_type: 'UserLoggedOut', timestamp: minute(20 + i, '2024-02-01'), payload: { n: i }, metadata: { source: 'cli_test', user_id: USER_2, tenant_id: TENANT_A } });
+  }
+  return list;
+}
+
+describe('eventrail replay, audit, dead-letters, stats', () => {
+  let dir: TempDir;
+  let store: string;
+  let config: string;
+  let ids: string[];
+
+  before(async () => {
+    dir = tempDir('eventrail-cli-');
+    store = dir.file('store');
+    config = dir.file('eventrail.json');
+    writeFileSync(config, JSON.stringify({ store: { kind: 'lmdb', path: store }, consumers: [fixture('cli-picky')], delivery: { maxAttempts: 1 } }));
+    // The workers copy the environment when they start: Picky fails `fail: true` events in this bus only.
+    process.env.CLI_PICKY_FAIL = '1';
+    const bus = await createBus({
+      store: { kind: 'lmdb', path: store },
+      consumers: [fixture('cli-picky')],
+      delivery: { maxAttempts: 1 },
+      pool: { maxThreads: 1 },
+    });
+    delete process.env.CLI_PICKY_FAIL;
+    const receipts = [];
+    for (const input of inputs()) receipts.push(await bus.emit(input));
+    await bus.flush();
+    await bus.close();
+    ids = receipts.map((r) => r.event_id);
+  });
+
+  after(() => dir.remove());
+
+  test(`runs ${CLI}`, () => {
+    assert.match(CLI, /(dist|build\/src)\/cli\/main\.js$/);
+  });
+
+  test('replay prints every stored event in store order, in serde JSON form', async () => {
+    const r = await cli(['replay', '--store', store]);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    assert.equal(lines.length, 20);
+    const events = lines.map((l) => JSON.parse(l) as Event);
+    assert.deepEqual(
+      events.map((e) => e.event_id),
+      ids,
+    );
+    for (const e of events) assert.deepEqual(Object.keys(e), ['event_id', 'timestamp', 'event_type', 'payload', 'metadata']);
+    assert.deepEqual(Object.keys(events[0]!.metadata), ['correlation_id', 'causation_id', 'user_id', 'tenant_id', 'source']);
+    assert.deepEqual(events[15]!.event_type, { Custom: 'OrderPlaced' });
+    assert.match(lines[15]!, /"event_type":\{"Custom":"OrderPlaced"\}/);
+  });
+
+  test('replay filters by type, tenant, time and count, with --config as well as --store', async () => {
+    const byType = jsonLines<Event>((await cli(['replay', '--store', store, '--type', 'UserLoggedIn', '--type', 'Custom:OrderPlaced'])).stdout);
+    assert.equal(byType.length, 13);
+    const byTenant = jsonLines<Event>((await cli(['replay', '--config', config, '--tenant', TENANT_B])).stdout);
+    assert.equal(byTenant.length, 8);
+    assert.ok(byTenant.every((e) => e.metadata.tenant_id === TENANT_B));
+    const byTime = jsonLines<Event>((await cli(['replay', '--store', store, '--from', '2024-01-01T00:05:00Z', '--to', '2024-01-01T00:08:00Z'])).stdout);
+    assert.deepEqual(
+      byTime.map((e) => (e.payload as { n: number }).n),
+      [5, 6, 7],
+    );
+    const limited = jsonLines<Event>((await cli(['replay', '--store', store, '--type', 'SessionExpired,UserLoggedOut', '--limit', '3'])).stdout);
+    assert.deepEqual(
+      limited.map((e) => e.event_type),
+      ['SessionExpired', 'SessionExpired', 'SessionExpired'],
+    );
+  });
+
+  test('audit prints the audit entries, filtered by user and type', async () => {
+    const all = jsonLines<AuditEntry>((await cli(['audit', '--store', store])).stdout);
+    assert.equal(all.length, 12); // UserLoggedIn and UserLoggedOut are audited by default
+    assert.deepEqual(Object.keys(all[0]!), ['audit_id', 'event_id', 'event_type', 'timestamp', 'payload', 'metadata']);
+    const user2 = jsonLines<AuditEntry>((await cli(['audit', '--store', store, '--user', USER_2])).stdout);
+    assert.deepEqual(
+      user2.map((a) => a.event_type),
+      ['UserLoggedOut', 'UserLoggedOut'],
+    );
+    const logins = jsonLines<AuditEntry>((await cli(['audit', '--config', config, '--type', 'UserLoggedIn', '--from', '2024-01-01T00:08:00Z'])).stdout);
+    assert.equal(logins.length, 2);
+  });
+
+  test('stats counts events by type, audit entries, dead letters, checkpoints and size', async () => {
+    const r = await cli(['stats', '--store', store, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const stats = JSON.parse(r.stdout) as {
+      events: number;
+      eventsByType: Record<string, number>;
+      auditEntries: number;
+      deadLetters: { total: number; byConsumer: Record<string, number> };
+      checkpoints: Array<{ instance: string; consumer: string; position: string; lag: number }>;
+      bytes: number;
+    };
+    assert.equal(stats.events, 20);
+    assert.deepEqual(stats.eventsByType, { UserLoggedIn: 10, SessionExpired: 5, 'Custom:OrderPlaced': 3, UserLoggedOut: 2 });
+    assert.equal(stats.auditEntries, 12);
+    assert.deepEqual(stats.deadLetters, { total: 3, byConsumer: { Picky: 3 } });
+    const picky = stats.checkpoints.find((c) => c.instance === 'default' && c.consumer === 'Picky');
+    assert.ok(picky, `a checkpoint for Picky in ${JSON.stringify(stats.checkpoints)}`);
+    assert.equal(picky.lag, 0);
+    assert.ok(stats.bytes > 0);
+    const text = await cli(['stats', '--store', store]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /events: 20/);
+    assert.match(text.stdout, /dead letters: 3/);
+    assert.match(text.stdout, /default: Picky\s+lag\s+0/);
+  });
+
+  test('dead-letters list prints the failed deliveries; redrive delivers them again', async () => {
+    const listed = jsonLines<{ consumer: string; position: string; event: Event; error: { message: string }; attempts: number }>(
+      (await cli(['dead-letters', 'list', '--store', store])).stdout,
+    );
+    assert.equal(listed.length, 3);
+    assert.ok(listed.every((d) => d.consumer === 'Picky' && d.attempts === 1 && /Picky refuses/.test(d.error.message)));
+    assert.deepEqual(
+      listed.map((d) => d.event.event_id),
+      ids.slice(15, 18),
+    );
+    assert.equal(jsonLines((await cli(['dead-letters', 'list', '--store', store, '--consumer', 'Nobody'])).stdout).length, 0);
+
+    const redriven = await cli(['dead-letters', 'redrive', '--config', config, '--limit', '2']);
+    assert.equal(redriven.code, 0, redriven.stderr);
+    assert.match(redriven.stdout, /redriven 2 dead letter\(s\)/);
+    assert.match(redriven.stdout, /1 matching dead letter\(s\) remain/);
+    const left = jsonLines<{ event: Event }>((await cli(['dead-letters', 'list', '--config', config])).stdout);
+    assert.deepEqual(
+      left.map((d) => d.event.event_id),
+      [ids[17]],
+    );
+  });
+
+  test('--help on every command', async () => {
+    for (const command of ['bench', 'replay', 'audit', 'dead-letters', 'stats']) {
+      const r = await cli([command, '--help']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`^Usage: eventrail ${command}`));
+      assert.match(r.stdout, /--store PATH/);
+      assert.match(r.stdout, /--config FILE/);
+    }
+    const top = await cli(['--help']);
+    assert.equal(top.code, 0);
+    assert.match(top.stdout, /Commands:/);
+  });
+
+  test('unknown flags and bad values exit 2 with a message', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['replay', '--store', store, '--frm', '2024-01-01'], /unknown option '--frm'/],
+      [['replay', '--store', store, '--from', 'yesterday'], /--from must be an RFC 3339 time.*got `yesterday`/],
+      [['replay', '--store', store, '--tenant', 'acme'], /--tenant must be a UUID, got `acme`/],
+      [['replay', '--store', store, '--type', 'OrderPlaced'], /--type must be one of .*Custom:NAME.*got `OrderPlaced`/],
+      [['replay', '--store', store, '--limit', '0'], /--limit must be an integer from 1/],
+      [['replay', '--store'], /--store.*argument missing|option '--store <value>' argument missing/],
+      [['audit', '--store', store, '--user', '42'], /--user must be a UUID, got `42`/],
+      [['dead-letters', '--store', store], /say list or redrive/],
+      [['dead-letters', 'purge', '--store', store], /unknown action `purge`/],
+      [['stats', '--store', store, '--verbose'], /unknown option '--verbose'/],
+      [['stats', '--store', store, 'extra'], /unexpected argument 'extra'/i],
+      [['bench', '--threads', '1,two'], /--threads takes a comma-separated list of integers from 1 to 1024.*got `1,two`/],
+      [['bench', '--batch', '0'], /--batch takes a comma-separated list of integers from 1 to 65535/],
+      [['bench', '--lanes', '8,8'], /--lanes lists a value twice/],
+      [['bench', '--suite', 'codec,turbo'], /--suite takes names from .*got `turbo`/],
+      [['bench', '--chart', 'out.png'], /--chart writes a \.svg file/],
+      [['bench', '--from-store'], /--from-store needs --config/],
+      [['bench', '--quick', '--json', '--fast'], /unknown option '--fast'/],
+      [['frobnicate'], /unknown command `frobnicate`/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await cli(args);
+      assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code}, stderr ${r.stderr}`);
+      assert.match(r.stderr, message, args.join(' '));
+      assert.equal(r.stdout, '', `${args.join(' ')} printed on stdout`);
+    }
+  });
+
+  test('a bad config file exits 2 naming the field; a missing store exits 1', async () => {
+    const bad = dir.file('bad.json');
+    writeFileSync(bad, JSON.stringify({ pool: { maxThreads: 0 } }));
+    const r = await cli(['stats', '--config', bad]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /pool\.maxThreads/);
+    const missing = await cli(['replay', '--store', dir.file('nothing-here')]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /no eventrail store at .*nothing-here/);
+  });
+});
