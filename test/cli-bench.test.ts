@@ -1,0 +1,181 @@
+/**
+ * `eventrail bench` as a user runs it, in a child process: the quick default
+ * run reports every scenario and peer in valid JSON (and the same report as
+ * Markdown and an SVG chart), and a sweep over a user's config gives one
+ * result per combination and the best one as a snippet. Nothing here asserts
+ * a speed: the machine is shared, only the shape of the results is checked.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import type { BenchReport, MeasuredScenario } from '../src/bench/results.js';
+import { createBus } from '../src/index.js';
+import { fixture, tempDir, uuid, type TempDir } from './helpers.js';
+import { cli } from './fixtures/cli-run.js';
+import { parseSvg } from './fixtures/cli-svg.js';
+
+const SCENARIOS = [
+  'codec.json-event',
+  'codec.msgpackr-event',
+  'codec.json-batch',
+  'codec.msgpackr-batch',
+  'dispatch.eventrail',
+  'dispatch.per-event',
+  'dispatch.per-event-tuned',
+  'dispatch.emitter',
+  'store.group-commit',
+  'store.commit-per-event',
+  'store.lmdb-put',
+  'durable.eventrail',
+  'durable.eventrail-none',
+  'durable.literal',
+  'durable.literal-tuned',
+  'peers.eventrail',
+  'peers.bullmq-add',
+  'peers.bullmq-bulk',
+];
+
+function checkMeasured(s: MeasuredScenario): void {
+  assert.ok(s.events > 0, s.id);
+  assert.ok(s.timing.samples >= 1, `${s.id} samples`);
+  assert.ok(s.timing.medianMs > 0 && s.timing.p99Ms >= s.timing.medianMs, `${s.id} median ${s.timing.medianMs}, p99 ${s.timing.p99Ms}`);
+  assert.ok(Math.abs(s.eventsPerSec - (s.events / s.timing.medianMs) * 1000) < 1e-6 * s.eventsPerSec, `${s.id} events/s is N / median`);
+}
+
+describe('eventrail bench', () => {
+  let dir: TempDir;
+  before(() => {
+    dir = tempDir('eventrail-cli-bench-');
+  });
+  after(() => dir.remove());
+
+  test('--quick --json: every scenario and peer, ratios, the sweep, memory, machine and versions; the same report as JSON, Markdown and SVG files', async () => {
+    const files = { out: dir.file('report.json'), md: dir.file('report.md'), chart: dir.file('chart.svg') };
+    const r = await cli(['bench', '--quick', '--events', '2000', '--json', '--out', files.out, '--md', files.md, '--chart', files.chart], { timeoutMs: 180_000 });
+    assert.equal(r.code, 0, r.stderr.slice(-3000));
+    const report = JSON.parse(r.stdout) as BenchReport; // stdout holds the JSON and nothing else
+    assert.equal(report.schema, 'eventrail-bench/1');
+    assert.match(r.stderr, /^\[ ?1\/\d+ /m, 'progress on stderr');
+
+    const ids = report.scenarios.map((s) => s.id);
+    assert.deepEqual(ids, SCENARIOS);
+    for (const s of report.scenarios) {
+      if (s.status === 'skipped') {
+        assert.ok(s.id.startsWith('peers.bullmq'), `${s.id} skipped: ${s.reason}`);
+        assert.match(s.reason, /redis-server|bullmq/);
+        assert.ok(report.notes.some((n) => n.includes(s.reason)), 'a skip is explained in the notes');
+      } else {
+        assert.equal(s.status, 'ok', `${s.id}: ${s.status === 'failed' ? s.error : ''}`);
+        checkMeasured(s);
+      }
+    }
+    const bytes = (id: string) => (report.scenarios.find((s) => s.id === id) as MeasuredScenario).extras.bytesPerEvent as number;
+    assert.ok(bytes('codec.msgpackr-event') < bytes('codec.json-event'), 'msgpackr records are smaller than JSON');
+
+    const ratio = (name: string) => report.ratios.find((x) => x.name === name);
+    for (const [name, target] of [
+      ['eventrail / piscina per event (defaults)', 10],
+      ['eventrail / piscina per event (concurrentTasksPerWorker 16)', 3],
+      ['durable eventrail / literal design (defaults)', 10],
+      ['durable eventrail / literal design (concurrentTasksPerWorker 16)', 3],
+      ['durable eventrail / eventrail with store none', 0.4],
+    ] as const) {
+      const found = ratio(name);
+      assert.ok(found && typeof found.value === 'number' && found.value > 0, name);
+      assert.equal(found.target, target);
+      assert.equal(found.met, found.value >= target);
+    }
+
+    const { grid } = report.config;
+    assert.equal(report.sweep.length, grid.threads.length * grid.maxBatch.length * grid.lanes.length);
+    for (const c of report.sweep) {
+      assert.equal(c.status, 'ok', c.error);
+      assert.ok(c.eventsPerSec > 0 && c.latency !== null && c.latency.p99Ms >= c.latency.p50Ms);
+    }
+    assert.ok(report.best);
+
+    const { overload, replay } = report.memory;
+    assert.equal(overload?.status, 'ok', overload?.error);
+    assert.ok(overload.rssPeakMiB >= overload.rssStartMiB && overload.maxPendingSeen <= overload.maxPending);
+    assert.equal(replay?.status, 'ok', replay?.error);
+    assert.ok(replay.eventsPerSec > 0 && replay.timing !== null);
+
+    assert.ok(report.machine.cores >= 1 && report.machine.memoryGiB > 0 && report.machine.node === process.version);
+    assert.equal(report.machine.loadAverage.start.length, 3);
+    for (const pkg of ['eventrail', 'piscina', 'msgpackr', 'lmdb', 'tinybench']) assert.match(report.packages[pkg] ?? '', /^\d+\.\d+/, pkg);
+
+    assert.deepEqual(JSON.parse(readFileSync(files.out, 'utf8')), report);
+    const md = readFileSync(files.md, 'utf8');
+    assert.match(md, /\| scenario \| events\/s \(median\) \|/);
+    assert.match(md, /!\[events\/s against threads\]\(chart\.svg\)/);
+    assert.match(md, /```json\n\{\n {2}"pool"/);
+    const svg = parseSvg(readFileSync(files.chart, 'utf8'));
+    assert.equal(svg[0]!.tag, 'svg');
+    assert.equal(svg.filter((e) => e.tag === 'polyline').length, grid.maxBatch.length);
+  });
+
+  describe("with --config: the sweep on the user's consumers", () => {
+    let config: string;
+    let userStore: string;
+
+    before(() => {
+      userStore = dir.file('user-store');
+      config = dir.file('eventrail.json');
+      writeFileSync(config, JSON.stringify({ store: { kind: 'lmdb', path: userStore }, consumers: [fixture('cli-counter')], pool: { maxThreads: 3 } }));
+    });
+
+    test('one result per combination, on events of the types the consumers subscribe to; the user\'s store is left alone', async () => {
+      const r = await cli(['bench', '--config', config, '--threads', '1,2', '--batch', '64,256', '--quick', '--events', '1000', '--json']);
+      assert.equal(r.code, 0, r.stderr.slice(-3000));
+      const report = JSON.parse(r.stdout) as BenchReport;
+      assert.deepEqual(report.scenarios, []);
+      assert.deepEqual(report.config.suites, ['sweep']);
+      assert.deepEqual(report.config.grid, { threads: [1, 2], maxBatch: [64, 256], lanes: [8] });
+      assert.deepEqual(
+        report.sweep.map((c) => [c.threads, c.maxBatch, c.lanes]),
+        [
+          [1, 64, 8],
+          [1, 256, 8],
+          [2, 64, 8],
+          [2, 256, 8],
+        ],
+      );
+      for (const c of report.sweep) {
+        assert.equal(c.status, 'ok', c.error);
+        assert.equal(c.events, 1000);
+        assert.ok(c.eventsPerSec > 0 && c.timing !== null && c.timing.samples >= 1);
+        assert.ok(c.latency !== null && Number.isFinite(c.latency.p50Ms) && Number.isFinite(c.latency.p99Ms));
+        assert.equal(c.failedDeliveries, 0);
+      }
+      assert.deepEqual(report.config.eventTypes, ['UserLoggedIn', 'Custom:OrderPlaced']);
+      assert.equal(report.config.source, 'synthetic');
+      assert.equal(report.config.configFile, config);
+      const best = report.best!;
+      assert.ok(report.sweep.some((c) => c.threads === best.threads && c.maxBatch === best.maxBatch && c.lanes === best.lanes));
+      assert.deepEqual(best.config, { pool: { maxThreads: best.threads }, dispatch: { maxBatch: best.maxBatch, lanes: best.lanes } });
+      assert.equal(existsSync(userStore), false, 'the bench ran on a temporary store');
+    });
+
+    test('--from-store replays the user\'s stored events; without --json the tables and the snippet go to stdout', async () => {
+      const bus = await createBus({ store: { kind: 'lmdb', path: userStore }, consumers: [] });
+      const user = uuid();
+      await bus.emitMany(
+        Array.from({ length: 50 }, (_, i) => ({
+          event_type: i % 2 === 0 ? ('UserLoggedIn' as const) : { Custom: 'OrderPlaced' },
+          payload: { i },
+          metadata: { source: 'shop', user_id: user },
+        })),
+      );
+      await bus.close();
+      const r = await cli(['bench', '--config', config, '--from-store', '--threads', '1', '--quick', '--events', '500']);
+      assert.equal(r.code, 0, r.stderr.slice(-3000));
+      assert.match(r.stdout, /Sweep: 1 consumer module\(s\), store events/);
+      assert.match(r.stdout, /threads\s+maxBatch\s+lanes\s+events\/s \(median\)/);
+      assert.match(r.stdout, /Best setting: 1 thread\(s\), maxBatch \d+, 8 lanes/);
+      const snippet = /Paste into your config file:\n(\{[\s\S]*?\n\})/.exec(r.stdout)?.[1];
+      assert.ok(snippet, r.stdout);
+      assert.deepEqual(JSON.parse(snippet), { pool: { maxThreads: 1 }, dispatch: { maxBatch: 1024, lanes: 8 } });
+      assert.match(r.stdout, /The store held 50 events/);
+    });
+  });
+});
