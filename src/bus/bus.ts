@@ -19,6 +19,7 @@ import {
   type WorkerCrashedError,
 } from '../errors.js';
 import { eventTypeKey, type AuditEntry, type Event, type EventInput, type EventType } from '../event/event.js';
+import { decodeAuditRecord } from '../event/audit.js';
 import { resolveOptions, type BusOptions, type ResolvedOptions } from '../options.js';
 import type { ConsumerDescriptor, DescribeResult, FollowUp, WorkerInit } from '../protocol.js';
 import { openStore } from '../store/open.js';
@@ -254,7 +255,7 @@ export class EventBus {
     let yielded = 0;
     for await (const stored of store.readAudit({ fromMs: toMs(query.from, 'from'), toMs: toMs(query.to, 'to'), tenantId: query.tenantId })) {
       if (query.limit !== undefined && yielded >= query.limit) return;
-      const entry = codec.decode<AuditEntry>(stored.bytes);
+      const entry = decodeAuditRecord(codec, stored.bytes);
       if (query.userId !== undefined && entry.metadata.user_id !== query.userId.toLowerCase()) continue;
       if (query.tenantId !== undefined && entry.metadata.tenant_id !== query.tenantId.toLowerCase()) continue;
       if (types !== null && !types.has(entry.event_type)) continue;

@@ -14,7 +14,8 @@ import {
   InvalidEventError,
   StoreWriteError,
 } from '../errors.js';
-import { debugEventType, eventTypeKey, type AuditEntry, type Event, type EventInput } from '../event/event.js';
+import { encodeAuditRecord } from '../event/audit.js';
+import { eventTypeKey, type Event, type EventInput } from '../event/event.js';
 import { IdSource, completeEvent, eventInputSchema, toIssues, type EventInputSchema } from '../event/schema.js';
 import type { ResolvedOptions } from '../options.js';
 import { POSITION_BYTES, positionToString, type AppendResult, type EventStore, type Position } from '../store/store.js';
@@ -192,17 +193,7 @@ export class Intake {
     const item = new Accepted(event.event_id, bytes, typeKey, this.#partitionKey(event), event.metadata.tenant_id, performance.now());
     item.timestampMs = generatedTime ? this.#ids.nowMs : Date.parse(event.timestamp);
     item.checkDuplicate = parsed.data.event_id !== undefined;
-    if (this.#deps.store !== null && this.#auditTypes.has(typeKey)) {
-      const entry: AuditEntry = {
-        audit_id: this.#ids.uuid(),
-        event_id: event.event_id,
-        event_type: debugEventType(event.event_type),
-        timestamp: event.timestamp,
-        payload: event.payload,
-        metadata: event.metadata,
-      };
-      item.audit = this.#deps.codec.encode(entry);
-    }
+    if (this.#deps.store !== null && this.#auditTypes.has(typeKey)) item.audit = encodeAuditRecord(this.#ids.uuid(), bytes);
     return item;
   }
 

@@ -1,4 +1,5 @@
 /** `eventrail audit`: the audit log (the seed's AuditEntry records), one JSON line each. */
+import { decodeAuditRecord } from '../event/audit.js';
 import { debugEventType, type AuditEntry } from '../event/event.js';
 import { HELP_OPTION, STORE_OPTIONS, eventTypes, parse, positiveInt, timeBound, uuid } from './args.js';
 import type { Output } from './output.js';
@@ -56,7 +57,7 @@ export async function auditCommand(args: readonly string[], out: Output): Promis
     for await (const stored of store.readAudit({ fromMs, toMs, tenantId })) {
       if (limit !== undefined && printed >= limit) break;
       if (!out.open) break;
-      const entry = codec.decode<AuditEntry>(stored.bytes);
+      const entry: AuditEntry = decodeAuditRecord(codec, stored.bytes);
       if (userId !== undefined && entry.metadata.user_id !== userId) continue;
       if (tenantId !== undefined && entry.metadata.tenant_id !== tenantId) continue;
       if (wanted !== null && !wanted.has(entry.event_type)) continue;
