@@ -15,7 +15,7 @@ export function renderMarkdown(report: BenchReport, options: { chart?: string } 
   out.push(`## eventrail bench${report.config.quick ? ' (--quick)' : ''}`, '');
   out.push(`- Machine: ${machineLine(report)}`);
   out.push(`- Packages: ${packagesLine(report)}`);
-  out.push(`- Run: ${report.startedAt}, ${report.seconds} s; ${rate(report.config.events)} events per iteration; warm-up ${report.config.settings.warmupMs} ms, then at least ${report.config.settings.minIterations} iterations and ${report.config.settings.timeMs} ms per scenario`);
+  out.push(`- Run: ${report.startedAt}, ${report.seconds} s; ${rate(report.config.events)} events per iteration; warm-up ${report.config.settings.warmupMs} ms, then at least ${report.config.settings.minIterations} iterations and ${report.config.settings.timeMs} ms per scenario${report.config.settings.rounds > 1 ? `, in ${report.config.settings.rounds} interleaved rounds` : ''}`);
   if (options.chart) out.push('', `![events/s against threads](${options.chart})`);
   for (const t of reportTables(report)) out.push('', markdownTable(t));
   const snippet = configSnippet(report);

@@ -145,7 +145,8 @@ export interface BenchConfigRecord {
   readonly suites: readonly SuiteName[];
   /** Events per iteration of the eventrail scenarios and the sweep. */
   readonly events: number;
-  readonly settings: { readonly timeMs: number; readonly minIterations: number; readonly warmupMs: number; readonly warmupIterations: number };
+  /** tinybench's settings per scenario; `rounds` interleaved rounds share them out (see scenario.ts). */
+  readonly settings: { readonly timeMs: number; readonly minIterations: number; readonly warmupMs: number; readonly warmupIterations: number; readonly rounds: number };
   readonly grid: { readonly threads: readonly number[]; readonly maxBatch: readonly number[]; readonly lanes: readonly number[] };
   /** The consumers the sweep ran. */
   readonly consumers: readonly string[];

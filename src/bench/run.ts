@@ -19,13 +19,13 @@ import { inChild } from './memory-child.js';
 import { bullmqMissing } from './peers/bullmq.js';
 import { Progress } from './progress.js';
 import type { BenchReport, OverloadResult, RatioResult, ReplayResult, ScenarioResult, SuiteName, SweepResult } from './results.js';
-import { runScenario, type RatioSpec, type Suite, type SuiteContext } from './scenario.js';
+import { runInterleaved, stepsOf, type RatioSpec, type Suite, type SuiteContext } from './scenario.js';
 import { codecSuite } from './suites/codec.js';
 import { dispatchSuite } from './suites/dispatch.js';
 import { durableSuite } from './suites/durable.js';
 import { peersSuite } from './suites/peers.js';
 import { storeSuite } from './suites/store.js';
-import { bestSetting, combinations, runCombination, type Combination, type Grid } from './sweep.js';
+import { bestSetting, combinations, runSweep, type Combination, type Grid, type SweepPlan } from './sweep.js';
 import { TempFolders } from './temp.js';
 
 export interface BenchOptions {
@@ -52,6 +52,9 @@ export function defaultGrid(): Grid {
 }
 
 export const defaultEvents = (quick: boolean) => (quick ? 5_000 : 20_000);
+
+/** Rounds of a full run's suites (interleaved, see runInterleaved); a quick run measures once. */
+export const FULL_ROUNDS = 3;
 
 interface SweepSource {
   readonly consumers: readonly string[];
@@ -98,40 +101,34 @@ export async function runBench(options: BenchOptions, progress: Progress = new P
     if (suites.includes('peers')) planned.push(peersSuite(ctx, await bullmqMissing()));
     const combos = sweepSource ? combinations(sweepSource.grid) : [];
     const memorySteps = suites.includes('memory') ? 2 : 0;
-    progress.total = planned.reduce((n, s) => n + s.scenarios.length, 0) + combos.length + memorySteps;
+    const rounds = quick ? 1 : FULL_ROUNDS;
+    progress.total = planned.reduce((n, s) => n + stepsOf(s.scenarios, rounds), 0) + combos.length * rounds + memorySteps;
 
     const scenarios: ScenarioResult[] = [];
-    for (const suite of planned) for (const s of suite.scenarios) scenarios.push(await runScenario(s, settings, progress));
+    for (const suite of planned) scenarios.push(...(await runInterleaved(suite.scenarios, settings, rounds, progress)));
     for (const s of scenarios) if (s.status === 'skipped') notes.push(`${s.name} was skipped: ${s.reason}`);
 
     const sweep: SweepResult[] = [];
     if (sweepSource) {
       const folderOf = new Map<Combination, string>();
-      for (const c of combos) {
-        sweep.push(
-          await runCombination(
-            {
-              grid: sweepSource.grid,
-              inputs: sweepSource.inputs,
-              settings,
-              latencyMs: quick ? 300 : 1500,
-              options: (combo) => {
-                const base = sweepSource.base;
-                if (base.store?.kind === 'none') return base;
-                const path = folders.make('sweep');
-                folderOf.set(combo, path);
-                return { ...base, store: { kind: 'lmdb', path } };
-              },
-              finished: (combo) => {
-                const path = folderOf.get(combo);
-                if (path !== undefined) folders.remove(path);
-              },
-            },
-            c,
-            progress,
-          ),
-        );
-      }
+      const plan: SweepPlan = {
+        grid: sweepSource.grid,
+        inputs: sweepSource.inputs,
+        settings,
+        latencyMs: quick ? 300 : 1500,
+        options: (combo) => {
+          const base = sweepSource.base;
+          if (base.store?.kind === 'none') return base;
+          const path = folders.make('sweep');
+          folderOf.set(combo, path);
+          return { ...base, store: { kind: 'lmdb', path } };
+        },
+        finished: (combo) => {
+          const path = folderOf.get(combo);
+          if (path !== undefined) folders.remove(path);
+        },
+      };
+      sweep.push(...(await runSweep(plan, combos, rounds, progress)));
       const failed = sweep.reduce((n, r) => n + r.failedDeliveries, 0);
       if (failed > 0) {
         notes.push(
@@ -170,7 +167,7 @@ export async function runBench(options: BenchOptions, progress: Progress = new P
         quick,
         suites,
         events,
-        settings: { ...settings },
+        settings: { ...settings, rounds },
         grid: sweepSource?.grid ?? { threads: [], maxBatch: [], lanes: [] },
         consumers: sweepSource?.consumers ?? [...TRIVIAL_CONSUMERS],
         source: sweepSource?.source ?? 'synthetic',

@@ -4,7 +4,7 @@
  * once, outside the timed iterations and the warm-up.
  */
 import type { EventInput } from '../event/event.js';
-import { measure, perSecond, type MeasureSettings } from './measure.js';
+import { measureSamples, perSecond, roundSettings, summarize, type MeasureSettings } from './measure.js';
 import type { Progress } from './progress.js';
 import type { ScenarioResult, SuiteName } from './results.js';
 
@@ -61,39 +61,80 @@ const head = (s: ScenarioHead): ScenarioHead => ({ id: s.id, suite: s.suite, nam
 
 const describeError = (err: unknown) => (err instanceof Error ? `${err.name}: ${err.message}` : String(err));
 
-/** Sets up, measures and tears down one scenario; a failure is recorded, never thrown. */
-export async function runScenario(planned: Planned, settings: MeasureSettings, progress: Progress): Promise<ScenarioResult> {
-  progress.step(`${planned.suite}: ${planned.name}`);
-  if (isUnavailable(planned)) {
-    progress.note(`skipped: ${planned.unavailable}`);
-    return { ...head(planned), status: 'skipped', reason: planned.unavailable };
-  }
-  const s = planned;
+/** Progress steps a suite takes: one per scenario and round (one for a skipped scenario). */
+export const stepsOf = (planned: readonly Planned[], rounds: number) => planned.reduce((n, p) => n + (isUnavailable(p) ? 1 : rounds), 0);
+
+/**
+ * Runs a suite's scenarios interleaved: every scenario is set up first, then
+ * measured in `rounds` rounds of A, B, C, A, B, C, ..., and its samples of all
+ * rounds are pooled. On a shared machine whose load drifts, neighbours in time
+ * see the same load, so the ratios between them hold better than those of
+ * scenarios measured one whole block after another. A failure is recorded,
+ * never thrown.
+ */
+export async function runInterleaved(planned: readonly Planned[], settings: MeasureSettings, rounds: number, progress: Progress): Promise<ScenarioResult[]> {
+  const results = new Map<Planned, ScenarioResult>();
+  const samples = new Map<Scenario, number[]>();
+  const live: Scenario[] = [];
+  const fail = (s: Scenario, err: unknown) => {
+    progress.note(`${s.name} failed: ${describeError(err)}`);
+    results.set(s, { ...head(s), status: 'failed', error: describeError(err) });
+    samples.delete(s);
+  };
   try {
-    await s.setup?.();
-    const timing = await measure(s.name, () => s.run(), settings);
-    const result: ScenarioResult = {
-      ...head(s),
-      status: 'ok',
-      events: s.events,
-      timing,
-      eventsPerSec: perSecond(s.events, timing.medianMs),
-      eventsPerSecP99: perSecond(s.events, timing.p99Ms),
-      extras: s.extras?.() ?? {},
-    };
-    progress.note(`${formatRate(result.eventsPerSec)} events/s (median of ${timing.samples}; p99 iteration ${formatRate(result.eventsPerSecP99)})`);
-    return result;
-  } catch (err) {
-    progress.note(`failed: ${describeError(err)}`);
-    return { ...head(s), status: 'failed', error: describeError(err) };
+    for (const p of planned) {
+      if (isUnavailable(p)) {
+        progress.step(`${p.suite}: ${p.name}`);
+        progress.note(`skipped: ${p.unavailable}`);
+        results.set(p, { ...head(p), status: 'skipped', reason: p.unavailable });
+        continue;
+      }
+      live.push(p);
+      try {
+        await p.setup?.();
+        samples.set(p, []);
+      } catch (err) {
+        fail(p, err);
+      }
+    }
+    for (let round = 0; round < rounds; round++) {
+      for (const s of live) {
+        const pooled = samples.get(s);
+        if (pooled === undefined) continue;
+        progress.step(`${s.suite}: ${s.name}${rounds > 1 ? ` (round ${round + 1} of ${rounds})` : ''}`);
+        try {
+          pooled.push(...(await measureSamples(s.name, () => s.run(), roundSettings(settings, round, rounds))));
+        } catch (err) {
+          fail(s, err);
+          continue;
+        }
+        if (round === rounds - 1) {
+          const timing = summarize(pooled);
+          const result: ScenarioResult = {
+            ...head(s),
+            status: 'ok',
+            events: s.events,
+            timing,
+            eventsPerSec: perSecond(s.events, timing.medianMs),
+            eventsPerSecP99: perSecond(s.events, timing.p99Ms),
+            extras: s.extras?.() ?? {},
+          };
+          results.set(s, result);
+          progress.note(`${formatRate(result.eventsPerSec)} events/s (median of ${timing.samples}; p99 iteration ${formatRate(result.eventsPerSecP99)})`);
+        }
+      }
+    }
   } finally {
     // Also after a failed setup: teardowns undo whatever part of the setup ran.
-    try {
-      await s.teardown?.();
-    } catch (err) {
-      progress.note(`teardown failed: ${describeError(err)}`);
+    for (const s of live) {
+      try {
+        await s.teardown?.();
+      } catch (err) {
+        progress.note(`${s.name}: teardown failed: ${describeError(err)}`);
+      }
     }
   }
+  return planned.map((p) => results.get(p)!);
 }
 
 export function formatRate(n: number): string {

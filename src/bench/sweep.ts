@@ -1,15 +1,15 @@
 /**
  * The sweep: every combination of pool threads, batch size and lanes, on the
- * given consumers and events, each on a fresh bus (and a fresh store
- * folder). For each: events/s from tinybench iterations (emit N, flush), then
- * emit-to-handled latency while emitting at half that rate.
+ * given consumers and events, each on its own bus and store folder. For each:
+ * events/s from tinybench iterations (emit N, flush), then emit-to-handled
+ * latency while emitting at half that rate.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createBus, type EventBus } from '../bus/bus.js';
 import type { EventInput } from '../event/event.js';
 import type { BusOptions } from '../options.js';
 import { observations, parseHistogram, quantile, subtract } from './latency.js';
-import { measure, perSecond, type MeasureSettings } from './measure.js';
+import { measureSamples, perSecond, roundSettings, summarize, type MeasureSettings } from './measure.js';
 import type { Progress } from './progress.js';
 import type { BestSetting, LatencyResult, SweepResult } from './results.js';
 import { formatRate } from './scenario.js';
@@ -34,7 +34,7 @@ export interface SweepPlan {
   readonly settings: MeasureSettings;
   /** How long to emit at half rate for the latency figures, ms. */
   readonly latencyMs: number;
-  /** Called after each combination (its store folder can go). */
+  /** Called once a combination is done with (its store folder can go). */
   readonly finished?: (combination: Combination) => void;
 }
 
@@ -57,50 +57,66 @@ export function withCombination(base: BusOptions, c: Combination): BusOptions {
   };
 }
 
-export async function runCombination(plan: SweepPlan, c: Combination, progress: Progress): Promise<SweepResult> {
-  progress.step(`sweep: ${describeCombination(c)}`);
+/**
+ * Runs every combination, interleaved in `rounds` rounds as the suites are
+ * (see runInterleaved): each round builds a fresh bus per combination (on the
+ * same store folder), measures it and closes it, so at most one bus is up at a
+ * time; the latency phase runs in the last round. Samples of all rounds are
+ * pooled.
+ */
+export async function runSweep(plan: SweepPlan, combos: readonly Combination[], rounds: number, progress: Progress): Promise<SweepResult[]> {
   const events = plan.inputs.length;
-  let bus: EventBus | undefined;
+  const samples = new Map<Combination, number[]>(combos.map((c) => [c, []]));
+  const results = new Map<Combination, SweepResult>();
+  const options = new Map<Combination, BusOptions>();
   try {
-    bus = await createBus(withCombination(plan.options(c), c));
-    const b = bus;
-    let failure: unknown = null;
-    const fail = (err: unknown) => void (failure ??= err);
-    const timing = await measure(
-      describeCombination(c),
-      async () => {
-        for (const input of plan.inputs) b.emit(input).then(undefined, fail);
-        await b.flush();
-        if (failure !== null) throw failure;
-      },
-      plan.settings,
-    );
-    const eventsPerSec = perSecond(events, timing.medianMs);
-    const latency = await pacedLatency(b, plan.inputs, eventsPerSec / 2, plan.latencyMs);
-    const failedDeliveries = sumSeries(await b.metrics(), 'eventrail_delivery_failures_total');
-    const result: SweepResult = {
-      ...c,
-      status: 'ok',
-      events,
-      timing,
-      eventsPerSec,
-      eventsPerSecP99: perSecond(events, timing.p99Ms),
-      latency,
-      failedDeliveries,
-    };
-    progress.note(
-      `${formatRate(eventsPerSec)} events/s; emit-to-handled p50 ${formatMs(latency?.p50Ms)}, p99 ${formatMs(latency?.p99Ms)}` +
-        (failedDeliveries > 0 ? `; ${failedDeliveries} failed deliveries` : ''),
-    );
-    return result;
-  } catch (err) {
-    const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-    progress.note(`failed: ${message}`);
-    return { ...c, status: 'failed', error: message, events, timing: null, eventsPerSec: 0, eventsPerSecP99: 0, latency: null, failedDeliveries: 0 };
+    for (let round = 0; round < rounds; round++) {
+      for (const c of combos) {
+        const pooled = samples.get(c);
+        if (pooled === undefined) continue;
+        progress.step(`sweep: ${describeCombination(c)}${rounds > 1 ? ` (round ${round + 1} of ${rounds})` : ''}`);
+        let bus: EventBus | undefined;
+        try {
+          if (!options.has(c)) options.set(c, withCombination(plan.options(c), c));
+          bus = await createBus(options.get(c)!);
+          const b = bus;
+          let failure: unknown = null;
+          const fail = (err: unknown) => void (failure ??= err);
+          pooled.push(
+            ...(await measureSamples(
+              describeCombination(c),
+              async () => {
+                for (const input of plan.inputs) b.emit(input).then(undefined, fail);
+                await b.flush();
+                if (failure !== null) throw failure;
+              },
+              roundSettings(plan.settings, round, rounds),
+            )),
+          );
+          if (round < rounds - 1) continue;
+          const timing = summarize(pooled);
+          const eventsPerSec = perSecond(events, timing.medianMs);
+          const latency = await pacedLatency(b, plan.inputs, eventsPerSec / 2, plan.latencyMs);
+          const failedDeliveries = sumSeries(await b.metrics(), 'eventrail_delivery_failures_total');
+          results.set(c, { ...c, status: 'ok', events, timing, eventsPerSec, eventsPerSecP99: perSecond(events, timing.p99Ms), latency, failedDeliveries });
+          progress.note(
+            `${formatRate(eventsPerSec)} events/s (median of ${timing.samples}); emit-to-handled p50 ${formatMs(latency?.p50Ms)}, p99 ${formatMs(latency?.p99Ms)}` +
+              (failedDeliveries > 0 ? `; ${failedDeliveries} failed deliveries` : ''),
+          );
+        } catch (err) {
+          const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+          progress.note(`failed: ${message}`);
+          samples.delete(c);
+          results.set(c, { ...c, status: 'failed', error: message, events, timing: null, eventsPerSec: 0, eventsPerSecP99: 0, latency: null, failedDeliveries: 0 });
+        } finally {
+          await bus?.close().catch(() => undefined);
+        }
+      }
+    }
   } finally {
-    await bus?.close().catch(() => undefined);
-    plan.finished?.(c);
+    for (const c of combos) plan.finished?.(c);
   }
+  return combos.map((c) => results.get(c)!);
 }
 
 /** Emits at `rate` events/s for `ms`, in 1 ms ticks, and reads the latency histogram's change. */
