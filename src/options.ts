@@ -76,6 +76,8 @@ export const optionsSchema = section({
     maxThreads: positiveInt(1024).default(Math.max(1, Math.min(4, cpus - 1))),
     concurrentTasksPerWorker: positiveInt(1024).default(4),
     idleTimeout: nonNegativeInt().default(30_000),
+    /** piscina's: 'async' lets an idle worker's event loop run (consumers' background work goes on); 'sync' parks it. */
+    atomics: oneOf(['async', 'sync', 'disabled']).default('async'),
     resourceLimits: section({
       maxOldGenerationSizeMb: positiveInt().optional(),
       maxYoungGenerationSizeMb: positiveInt().optional(),
@@ -193,6 +195,7 @@ const ENV_PATHS: ReadonlyArray<readonly string[]> = [
   ['pool', 'maxThreads'],
   ['pool', 'concurrentTasksPerWorker'],
   ['pool', 'idleTimeout'],
+  ['pool', 'atomics'],
   ['pool', 'resourceLimits', 'maxOldGenerationSizeMb'],
   ['pool', 'resourceLimits', 'maxYoungGenerationSizeMb'],
   ['pool', 'resourceLimits', 'codeRangeSizeMb'],

@@ -29,7 +29,7 @@ import { CommitGroup as Group } from './accepted.js';
 import { Checkpoints, recoveryStart } from './checkpoints.js';
 import { DeadLetterBox, type DeadLetter, type DeadLetterFilter } from './dead-letters.js';
 import { Dispatcher, type Delivery } from './dispatcher.js';
-import { Intake, type Receipt } from './intake.js';
+import { Intake, unreadableInput, type Receipt } from './intake.js';
 import { BusMetrics } from './metrics.js';
 
 /** A point in time for queries: a Date, an RFC 3339 string, or ms since the epoch. */
@@ -174,11 +174,19 @@ export class EventBus {
       input !== null && typeof input === 'object'
         ? ({ ...input, metadata: { ...(input.metadata ?? {}), source } } as EventInput)
         : (input as EventInput);
+    // Copying the input reads it: a getter or proxy that throws there is a rejected emit, as in emit() itself.
+    const guarded = <T>(call: () => Promise<T>): Promise<T> => {
+      try {
+        return call();
+      } catch (err) {
+        return Promise.reject(unreadableInput(err));
+      }
+    };
     return Object.freeze({
       source,
-      emit: (input: ProducerInput) => this.emit(withSource(input)),
+      emit: (input: ProducerInput) => guarded(() => this.emit(withSource(input))),
       emitMany: (inputs: readonly ProducerInput[]) =>
-        Array.isArray(inputs) ? this.emitMany(inputs.map(withSource)) : this.emitMany(inputs as never),
+        guarded(() => (Array.isArray(inputs) ? this.emitMany(inputs.map(withSource)) : this.emitMany(inputs as never))),
     });
   }
 
@@ -353,6 +361,9 @@ export async function createBus(options?: BusOptions | string): Promise<EventBus
     concurrentTasksPerWorker: resolved.pool.concurrentTasksPerWorker,
     idleTimeout: resolved.pool.idleTimeout,
     resourceLimits: resolved.pool.resourceLimits,
+    // The default, 'async': 'sync' parks an idle worker in Atomics.wait, which also stops its event loop,
+    // so a consumer's background work (timers, sockets, flushes after handle resolved) would stall.
+    atomics: resolved.pool.atomics,
     workerData: init,
   });
   let store: EventStore | null = null;
