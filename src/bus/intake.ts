@@ -16,7 +16,7 @@ import {
 } from '../errors.js';
 import { encodeAuditRecord } from '../event/audit.js';
 import { eventTypeKey, type Event, type EventInput } from '../event/event.js';
-import { IdSource, completeEvent, eventInputSchema, toIssues, type EventInputSchema } from '../event/schema.js';
+import { IdSource, completeEvent, describe, eventInputSchema, toIssues, type EventInputSchema } from '../event/schema.js';
 import type { ResolvedOptions } from '../options.js';
 import { POSITION_BYTES, positionToString, type AppendResult, type EventStore, type Position } from '../store/store.js';
 import { Accepted, CommitGroup } from './accepted.js';
@@ -29,6 +29,20 @@ export interface Receipt {
   readonly position: string;
   /** True when this event_id was already stored: it was not stored or delivered again. */
   readonly duplicate: boolean;
+}
+
+/**
+ * An input that threw while it was read (a getter, a proxy) or encoded: emit
+ * rejects it like any invalid event instead of throwing at the caller.
+ */
+export function unreadableInput(err: unknown): InvalidEventError {
+  let reason: string;
+  try {
+    reason = err instanceof Error ? err.message : describe(err);
+  } catch {
+    reason = 'a value that cannot be described';
+  }
+  return new InvalidEventError([{ path: '', message: `the event could not be read: ${reason}` }]);
 }
 
 interface Batch {
@@ -92,19 +106,24 @@ export class Intake {
 
   /** Validates every input first: one bad input rejects the call and nothing is accepted. */
   emitMany(inputs: readonly unknown[]): Promise<Receipt[]> {
-    if (!Array.isArray(inputs)) {
-      return this.#rejected(new InvalidEventError([{ path: '', message: 'emitMany() takes an array of events' }]));
-    }
     const prepared: Accepted[] = [];
-    for (let i = 0; i < inputs.length; i++) {
-      const p = this.#prepare(inputs[i]);
-      if (p instanceof EventrailError) {
-        if (p instanceof InvalidEventError) {
-          return this.#rejected(new InvalidEventError(p.issues.map((issue) => ({ ...issue, message: `[${i}] ${issue.message}` }))));
-        }
-        return this.#rejected(p);
+    try {
+      if (!Array.isArray(inputs)) {
+        return this.#rejected(new InvalidEventError([{ path: '', message: 'emitMany() takes an array of events' }]));
       }
-      prepared.push(p);
+      for (let i = 0; i < inputs.length; i++) {
+        const p = this.#prepare(inputs[i]);
+        if (p instanceof EventrailError) {
+          if (p instanceof InvalidEventError) {
+            return this.#rejected(new InvalidEventError(p.issues.map((issue) => ({ ...issue, message: `[${i}] ${issue.message}` }))));
+          }
+          return this.#rejected(p);
+        }
+        prepared.push(p);
+      }
+    } catch (err) {
+      // Reading the array itself threw (a proxy): a rejected call, not a throw.
+      return this.#rejected(unreadableInput(err));
     }
     // All or nothing under 'reject' too: admitting the part that fits would deliver events whose call rejected.
     if (this.#reject && prepared.length > 0 && (this.#pending + prepared.length > this.#maxPending || this.#waiters.length > 0)) {
@@ -181,6 +200,14 @@ export class Intake {
   }
 
   #prepare(input: unknown): Accepted | EventrailError {
+    try {
+      return this.#build(input);
+    } catch (err) {
+      return unreadableInput(err);
+    }
+  }
+
+  #build(input: unknown): Accepted | EventrailError {
     const parsed = this.#schema.safeParse(input);
     if (!parsed.success) return new InvalidEventError(toIssues(parsed.error));
     const generatedTime = parsed.data.timestamp === undefined;
