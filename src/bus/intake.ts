@@ -31,6 +31,27 @@ export interface Receipt {
   readonly duplicate: boolean;
 }
 
+/** A receipt whose position is turned into hex only when someone reads it (most callers never do). */
+class StoredReceipt implements Receipt {
+  readonly event_id: string;
+  readonly duplicate: boolean;
+  readonly #position: Position;
+
+  constructor(eventId: string, position: Position, duplicate: boolean) {
+    this.event_id = eventId;
+    this.#position = position;
+    this.duplicate = duplicate;
+  }
+
+  get position(): string {
+    return positionToString(this.#position);
+  }
+
+  toJSON(): { event_id: string; position: string; duplicate: boolean } {
+    return { event_id: this.event_id, position: this.position, duplicate: this.duplicate };
+  }
+}
+
 /**
  * An input that threw while it was read (a getter, a proxy) or encoded: emit
  * rejects it like any invalid event instead of throwing at the caller.
@@ -298,7 +319,7 @@ export class Intake {
       const position = result.positions[i]!;
       item.position = position;
       const duplicate = result.duplicate[i] === true;
-      batch.resolvers[i]!({ event_id: item.eventId, position: positionToString(position), duplicate });
+      batch.resolvers[i]!(new StoredReceipt(item.eventId, position, duplicate));
       if (duplicate) {
         duplicates++;
         continue;
