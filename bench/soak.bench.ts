@@ -41,7 +41,8 @@ const bus = await createBus({
 });
 
 const rssStart = process.memoryUsage.rss() / MiB;
-const timeline: Array<{ second: number; emittedPerSec: number; deliveredPerSec: number; rssMiB: number; pending: number }> = [];
+const heapStart = process.memoryUsage().heapUsed / MiB;
+const timeline: Array<{ second: number; emittedPerSec: number; deliveredPerSec: number; rssMiB: number; heapUsedMiB: number; pending: number }> = [];
 let seq = 0;
 let ackedCount = 0;
 let rejected = 0;
@@ -76,6 +77,8 @@ while (performance.now() - started < seconds * 1000) {
       emittedPerSec: Math.round((seq - lastMark.emitted) / dt),
       deliveredPerSec: Math.round((deliveredCount - lastMark.delivered) / dt),
       rssMiB: Math.round(process.memoryUsage.rss() / MiB),
+      // RSS includes lmdb's memory-mapped data file, which grows with the log; the JS heap must not.
+      heapUsedMiB: Math.round(process.memoryUsage().heapUsed / MiB),
       pending: bus.pending,
     });
     process.stderr.write(`soak: ${JSON.stringify(timeline[timeline.length - 1])}\n`);
@@ -101,6 +104,8 @@ const report = {
   lostAcknowledged: lost,
   rssStartMiB: Math.round(rssStart),
   rssEndMiB: Math.round(process.memoryUsage.rss() / MiB),
+  heapUsedStartMiB: Math.round(heapStart),
+  heapUsedEndMiB: Math.round(process.memoryUsage().heapUsed / MiB),
   timeline,
 };
 await bus.close();
