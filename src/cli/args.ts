@@ -3,7 +3,7 @@
  * checks. Every mistake is a UsageError, which main.ts prints with a pointer
  * to `--help` and turns into exit code 2.
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
 import { BUILTIN_EVENT_TYPES, type EventType } from '../event/event.js';
 
 export class UsageError extends Error {
@@ -26,10 +26,15 @@ export const STORE_OPTIONS = {
 
 export const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const satisfies Options;
 
-export function parse<const O extends Options>(command: string, args: readonly string[], options: O, positionals = 0) {
-  let parsed;
+/**
+ * `parseArgs` in strict mode (unknown flags and missing values are errors),
+ * with its errors as UsageErrors: `parse('stats', () => parseArgs({ args, options, strict: true }))`.
+ * The call stays at the command so that its values keep their precise types.
+ */
+export function parse<T extends { readonly positionals: readonly string[] }>(command: string, run: () => T, positionals = 0): T {
+  let parsed: T;
   try {
-    parsed = parseArgs({ args: [...args], options, strict: true, allowPositionals: positionals > 0 });
+    parsed = run();
   } catch (err) {
     throw new UsageError(command, plainParseError(err));
   }

@@ -1,4 +1,5 @@
 /** `eventrail audit`: the audit log (the seed's AuditEntry records), one JSON line each. */
+import { parseArgs } from 'node:util';
 import { decodeAuditRecord } from '../event/audit.js';
 import { debugEventType, type AuditEntry } from '../event/event.js';
 import { HELP_OPTION, STORE_OPTIONS, eventTypes, parse, positiveInt, timeBound, uuid } from './args.js';
@@ -38,7 +39,7 @@ const OPTIONS = {
 } as const;
 
 export async function auditCommand(args: readonly string[], out: Output): Promise<number> {
-  const { values } = parse('audit', args, OPTIONS);
+  const { values } = parse('audit', () => parseArgs({ args: [...args], options: OPTIONS, strict: true }));
   if (values.help) {
     await out.write(AUDIT_HELP);
     return 0;

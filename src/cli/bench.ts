@@ -1,4 +1,5 @@
 /** `eventrail bench`: the benchmark suites and the tuning sweep (see src/bench/). */
+import { parseArgs } from 'node:util';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { benchChartSvg } from '../bench/chart.js';
@@ -83,7 +84,7 @@ function checkFile(flag: string, value: string | undefined, extension: string): 
 }
 
 export async function benchCommand(args: readonly string[], out: Output): Promise<number> {
-  const { values } = parse('bench', args, OPTIONS);
+  const { values } = parse('bench', () => parseArgs({ args: [...args], options: OPTIONS, strict: true }));
   if (values.help) {
     await out.write(BENCH_HELP);
     return 0;

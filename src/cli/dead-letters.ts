@@ -1,4 +1,5 @@
 /** `eventrail dead-letters list|redrive`: deliveries given up after delivery.maxAttempts. */
+import { parseArgs } from 'node:util';
 import { createBus } from '../bus/bus.js';
 import { DeadLetterBox, type DeadLetterFilter } from '../bus/dead-letters.js';
 import { positionToString } from '../store/store.js';
@@ -39,7 +40,7 @@ const OPTIONS = {
 } as const;
 
 export async function deadLettersCommand(args: readonly string[], out: Output): Promise<number> {
-  const { values, positionals } = parse('dead-letters', args, OPTIONS, 1);
+  const { values, positionals } = parse('dead-letters', () => parseArgs({ args: [...args], options: OPTIONS, strict: true, allowPositionals: true }), 1);
   if (values.help) {
     await out.write(DEAD_LETTERS_HELP);
     return 0;

@@ -1,4 +1,5 @@
 /** `eventrail replay`: stored events in store order, one JSON line each (serde's form of the seed's Event). */
+import { parseArgs } from 'node:util';
 import { eventTypeKey, type Event } from '../event/event.js';
 import { positionFromString } from '../store/store.js';
 import { HELP_OPTION, STORE_OPTIONS, UsageError, eventTypes, parse, positiveInt, timeBound, uuid } from './args.js';
@@ -38,7 +39,7 @@ const OPTIONS = {
 } as const;
 
 export async function replayCommand(args: readonly string[], out: Output): Promise<number> {
-  const { values } = parse('replay', args, OPTIONS);
+  const { values } = parse('replay', () => parseArgs({ args: [...args], options: OPTIONS, strict: true }));
   if (values.help) {
     await out.write(REPLAY_HELP);
     return 0;

@@ -3,6 +3,7 @@
  * lag need one pass over the events (read page by page, memory stays flat);
  * the totals and the size come from the store's counters.
  */
+import { parseArgs } from 'node:util';
 import { BUS_CHECKPOINT } from '../bus/checkpoints.js';
 import { eventTypeKey, type Event } from '../event/event.js';
 import { positionToString } from '../store/store.js';
@@ -39,7 +40,7 @@ export interface StoreReport {
 }
 
 export async function statsCommand(args: readonly string[], out: Output): Promise<number> {
-  const { values } = parse('stats', args, OPTIONS);
+  const { values } = parse('stats', () => parseArgs({ args: [...args], options: OPTIONS, strict: true }));
   if (values.help) {
     await out.write(STATS_HELP);
     return 0;
