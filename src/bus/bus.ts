@@ -206,7 +206,7 @@ export class EventBus {
       after: query.after === undefined ? undefined : positionFromString(query.after),
       fromMs: toMs(query.from, 'from'),
       toMs: toMs(query.to, 'to'),
-      tenantId: query.tenantId,
+      tenantId: lowerId(query.tenantId),
     })) {
       if (query.limit !== undefined && yielded >= query.limit) return;
       const event = this.#decodeStored(stored, onCorrupt);
@@ -261,7 +261,7 @@ export class EventBus {
     if (store === null) throw new StoreUnavailableError("the audit log needs a store: this bus runs with store { kind: 'none' }");
     const types = query.types === undefined ? null : new Set(query.types.map(debugName));
     let yielded = 0;
-    for await (const stored of store.readAudit({ fromMs: toMs(query.from, 'from'), toMs: toMs(query.to, 'to'), tenantId: query.tenantId })) {
+    for await (const stored of store.readAudit({ fromMs: toMs(query.from, 'from'), toMs: toMs(query.to, 'to'), tenantId: lowerId(query.tenantId) })) {
       if (query.limit !== undefined && yielded >= query.limit) return;
       const entry = decodeAuditRecord(codec, stored.bytes);
       if (query.userId !== undefined && entry.metadata.user_id !== query.userId.toLowerCase()) continue;
@@ -335,8 +335,11 @@ function toMs(bound: TimeBound | undefined, name: string): number | undefined {
 function checkFilter(filter: DeadLetterFilter | undefined): DeadLetterFilter {
   if (filter === undefined) return {};
   if (filter === null || typeof filter !== 'object') throw new TypeError('a dead-letter filter must be an object');
-  return filter;
+  return filter.tenantId === undefined ? filter : { ...filter, tenantId: lowerId(filter.tenantId) };
 }
+
+/** Stored uuids are lowercase (emit lowercases them), and a query may spell one in any case. */
+const lowerId = (id: string | undefined): string | undefined => (typeof id === 'string' ? id.toLowerCase() : id);
 
 /** Consumer specifiers as URLs a worker can import: paths resolve against the working directory. */
 function toModuleUrl(specifier: string): string {
