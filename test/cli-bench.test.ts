@@ -96,7 +96,9 @@ describe('eventrail bench', () => {
 
     const { overload, replay } = report.memory;
     assert.equal(overload?.status, 'ok', overload?.error);
-    assert.ok(overload.rssPeakMiB >= overload.rssStartMiB && overload.maxPendingSeen <= overload.maxPending);
+    assert.ok(overload.memory !== null && overload.memory.rss.peak >= overload.memory.rss.start && overload.maxPendingSeen <= overload.maxPending);
+    assert.deepEqual(Object.keys(overload.memory.along), ['10%', '50%', '90%']);
+    if (process.platform === 'linux') assert.ok(replay?.memory?.anonRss !== null, 'anonymous RSS is read on Linux');
     assert.equal(replay?.status, 'ok', replay?.error);
     assert.ok(replay.eventsPerSec > 0 && replay.timing !== null);
 
@@ -112,6 +114,32 @@ describe('eventrail bench', () => {
     const svg = parseSvg(readFileSync(files.chart, 'utf8'));
     assert.equal(svg[0]!.tag, 'svg');
     assert.equal(svg.filter((e) => e.tag === 'polyline').length, grid.maxBatch.length);
+  });
+
+  test('without redis-server on the PATH, the BullMQ peers are skipped with the reason, and the rest runs', async () => {
+    const r = await cli(['bench', '--suite', 'peers', '--quick', '--events', '500', '--json'], { env: { PATH: dir.file('no-such-bin') } });
+    assert.equal(r.code, 0, r.stderr.slice(-3000));
+    const report = JSON.parse(r.stdout) as BenchReport;
+    const byId = new Map(report.scenarios.map((s) => [s.id, s]));
+    assert.equal(byId.get('peers.eventrail')?.status, 'ok');
+    for (const id of ['peers.bullmq-add', 'peers.bullmq-bulk']) {
+      const s = byId.get(id);
+      assert.equal(s?.status, 'skipped');
+      assert.match(s.reason, /redis-server is not installed/);
+    }
+    assert.match(r.stderr, /skipped: redis-server is not installed/);
+    assert.ok(report.ratios.every((x) => x.value === null));
+  });
+
+  test("what a consumer prints goes to stderr: stdout holds the JSON report alone", async () => {
+    const config = dir.file('chatty.json');
+    writeFileSync(config, JSON.stringify({ store: { kind: 'none' }, consumers: [fixture('cli-chatty')] }));
+    const r = await cli(['bench', '--config', config, '--threads', '1', '--quick', '--events', '200', '--json']);
+    assert.equal(r.code, 0, r.stderr.slice(-3000));
+    const report = JSON.parse(r.stdout) as BenchReport;
+    assert.equal(report.sweep.length, 1);
+    assert.equal(report.config.store, 'none (as in the config)');
+    assert.match(r.stderr, /^handled [0-9a-f-]{36}$/m);
   });
 
   describe("with --config: the sweep on the user's consumers", () => {

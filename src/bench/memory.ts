@@ -7,18 +7,82 @@
  * - replay: the time to read back every stored event through `bus.replay()`,
  *   with RSS sampled as it goes: it must stay flat.
  */
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createBus } from '../bus/bus.js';
 import type { EventInput } from '../event/event.js';
 import { SLOW_CONSUMER } from './consumers/paths.js';
 import { syntheticInputs } from './inputs.js';
 import { measure, perSecond, type MeasureSettings } from './measure.js';
-import type { OverloadResult, ReplayResult } from './results.js';
+import type { MemoryRange, MemoryTrace, OverloadResult, ReplayResult } from './results.js';
 
 const MiB = 2 ** 20;
-const rss = () => process.memoryUsage.rss() / MiB;
 const round1 = (n: number) => Math.round(n * 10) / 10;
+const round2 = (n: number) => Math.round(n * 100) / 100;
+
+/** Linux's RssAnon in MiB, or null where /proc is not there. */
+function anonRss(): number | null {
+  try {
+    const kB = /^RssAnon:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+    return kB === undefined ? null : Number(kB) / 1024;
+  } catch {
+    return null;
+  }
+}
+
+class Range {
+  start: number;
+  peak: number;
+  end: number;
+  constructor(value: number) {
+    this.start = this.peak = this.end = value;
+  }
+  see(value: number): void {
+    this.peak = Math.max(this.peak, value);
+    this.end = value;
+  }
+  toJSON(): MemoryRange {
+    return { start: round1(this.start), peak: round1(this.peak), end: round1(this.end) };
+  }
+}
+
+/**
+ * Samples memory at the caller's pace: a loop that reads stored pages yields
+ * through microtasks only, so a timer would never fire in it.
+ */
+class MemorySampler {
+  readonly #rss: Range;
+  readonly #anon: Range | null;
+  readonly #heap: Range;
+  readonly #along: Record<string, number> = {};
+
+  constructor() {
+    global.gc?.();
+    const anon = anonRss();
+    this.#rss = new Range(process.memoryUsage.rss() / MiB);
+    this.#anon = anon === null ? null : new Range(anon);
+    this.#heap = new Range(process.memoryUsage().heapUsed / MiB);
+  }
+
+  sample(): number {
+    const rss = process.memoryUsage.rss() / MiB;
+    this.#rss.see(rss);
+    this.#heap.see(process.memoryUsage().heapUsed / MiB);
+    const anon = this.#anon === null ? null : anonRss();
+    if (anon !== null) this.#anon?.see(anon);
+    return anon ?? rss;
+  }
+
+  /** Records the memory at a mark (`10%`), once. */
+  mark(label: string): void {
+    this.#along[label] ??= round1(this.sample());
+  }
+
+  trace(): MemoryTrace {
+    this.sample();
+    return { rss: this.#rss.toJSON(), anonRss: this.#anon?.toJSON() ?? null, heapUsed: this.#heap.toJSON(), along: { ...this.#along } };
+  }
+}
 
 export interface OverloadOptions {
   readonly events: number;
@@ -44,11 +108,8 @@ export async function overload(options: OverloadOptions, report: Report): Promis
       payload: { seq, session_id: user },
       metadata: { source: 'overload', user_id: seq % 2 === 0 ? user : null },
     });
-    global.gc?.();
-    const start = rss();
-    let peak = start;
+    const memory = new MemorySampler();
     let maxPendingSeen = 0;
-    const marks: Record<string, number> = {};
     const tenth = Math.max(1, Math.floor(events / 10));
     let failure: unknown = null;
     const started = performance.now();
@@ -57,32 +118,28 @@ export async function overload(options: OverloadOptions, report: Report): Promis
       // The producer waits for one receipt in 1000: as fast as backpressure lets it go, with a bounded number of waiting emits.
       if (i % 1000 === 999) {
         await receipt.catch((err: unknown) => (failure ??= err));
-        peak = Math.max(peak, rss());
+        memory.sample();
         maxPendingSeen = Math.max(maxPendingSeen, bus.pending);
       } else {
         receipt.catch((err: unknown) => (failure ??= err));
       }
       if ((i + 1) % tenth === 0) {
         const pct = Math.round(((i + 1) / events) * 100);
-        if (pct === 10 || pct === 50 || pct === 90) marks[`${pct}%`] = round1(rss());
-        report(`overload: ${pct}% emitted, RSS ${rss().toFixed(0)} MiB, pending ${bus.pending}`);
+        if (pct === 10 || pct === 50 || pct === 90) memory.mark(`${pct}%`);
+        report(`overload: ${pct}% emitted, memory ${memory.sample().toFixed(0)} MiB, pending ${bus.pending}`);
       }
     }
     await bus.flush();
     if (failure !== null) throw failure;
     const seconds = (performance.now() - started) / 1000;
-    const end = rss();
     return {
       status: 'ok',
       events,
       maxPending,
       slowConsumerMicros: options.slowConsumerMicros,
-      seconds: round1(seconds * 10) / 10,
+      seconds: round2(seconds),
       eventsPerSec: events / seconds,
-      rssStartMiB: round1(start),
-      rssPeakMiB: round1(Math.max(peak, end)),
-      rssEndMiB: round1(end),
-      rssAtMiB: marks,
+      memory: memory.trace(),
       maxPendingSeen,
     };
   } finally {
@@ -122,10 +179,7 @@ export async function replay(options: ReplayOptions, report: Report): Promise<Re
     const fillSeconds = (performance.now() - fillStarted) / 1000;
     const storeMiB = statSync(join(folder, 'data.mdb')).size / MiB;
 
-    global.gc?.();
-    const start = rss();
-    let peak = start;
-    const marks: Record<string, number> = {};
+    const memory = new MemorySampler();
     let pass = 0;
     const timing = await measure(
       'replay',
@@ -134,13 +188,10 @@ export async function replay(options: ReplayOptions, report: Report): Promise<Re
         let n = 0;
         for await (const event of bus.replay()) {
           if (event.event_id.length === 0) throw new Error('an event without an id');
-          // Sampled inline: a replay of stored pages yields through microtasks only, so a timer would not fire.
           if (++n % 16384 === 0) {
-            peak = Math.max(peak, rss());
-            if (pass === 1) {
-              const pct = Math.floor((n / events) * 10) * 10;
-              if ((pct === 10 || pct === 50 || pct === 90) && marks[`${pct}%`] === undefined) marks[`${pct}%`] = round1(rss());
-            }
+            memory.sample();
+            const pct = Math.floor((n / events) * 10) * 10;
+            if (pass === 1 && (pct === 10 || pct === 50 || pct === 90)) memory.mark(`${pct}%`);
           }
         }
         if (n !== events) throw new Error(`replay read ${n} events, ${events} were stored`);
@@ -148,19 +199,15 @@ export async function replay(options: ReplayOptions, report: Report): Promise<Re
       },
       options.settings,
     );
-    const end = rss();
     return {
       status: 'ok',
       events,
-      fillSeconds: round1(fillSeconds * 10) / 10,
+      fillSeconds: round2(fillSeconds),
       storeMiB: round1(storeMiB),
       timing,
       eventsPerSec: perSecond(events, timing.medianMs),
       eventsPerSecP99: perSecond(events, timing.p99Ms),
-      rssStartMiB: round1(start),
-      rssPeakMiB: round1(Math.max(peak, end)),
-      rssEndMiB: round1(end),
-      rssAtMiB: marks,
+      memory: memory.trace(),
     };
   } finally {
     await bus.close();

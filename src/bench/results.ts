@@ -97,6 +97,23 @@ export interface BestSetting {
   readonly config: { readonly pool: { readonly maxThreads: number }; readonly dispatch: { readonly maxBatch: number; readonly lanes: number } };
 }
 
+/** Start, peak and end of one memory figure, MiB. */
+export interface MemoryRange {
+  readonly start: number;
+  readonly peak: number;
+  readonly end: number;
+}
+
+export interface MemoryTrace {
+  /** Resident set size. For a replay it includes the pages of the lmdb file the read maps (file-backed and reclaimable, not the process's own). */
+  readonly rss: MemoryRange;
+  /** Anonymous resident memory (Linux's RssAnon): the process's own heap and buffers, the figure that must stay flat. null elsewhere. */
+  readonly anonRss: MemoryRange | null;
+  readonly heapUsed: MemoryRange;
+  /** Anonymous RSS (RSS where it is not known) when 10 %, 50 % and 90 % of the work was done. */
+  readonly along: Readonly<Record<string, number>>;
+}
+
 export interface OverloadResult {
   readonly status: 'ok' | 'failed';
   readonly error?: string;
@@ -105,11 +122,8 @@ export interface OverloadResult {
   readonly slowConsumerMicros: number;
   readonly seconds: number;
   readonly eventsPerSec: number;
-  readonly rssStartMiB: number;
-  readonly rssPeakMiB: number;
-  readonly rssEndMiB: number;
-  /** RSS when 10 %, 50 %, 90 % of the events had been emitted. */
-  readonly rssAtMiB: Readonly<Record<string, number>>;
+  /** Along the emits: `along` at 10 %, 50 %, 90 % of them. */
+  readonly memory: MemoryTrace | null;
   readonly maxPendingSeen: number;
 }
 
@@ -122,11 +136,8 @@ export interface ReplayResult {
   readonly timing: Timing | null;
   readonly eventsPerSec: number;
   readonly eventsPerSecP99: number;
-  readonly rssStartMiB: number;
-  readonly rssPeakMiB: number;
-  readonly rssEndMiB: number;
-  /** RSS when 10 %, 50 %, 90 % of the first pass had been read. */
-  readonly rssAtMiB: Readonly<Record<string, number>>;
+  /** Along the timed passes (after the store was filled): `along` at 10 %, 50 %, 90 % of the first. */
+  readonly memory: MemoryTrace | null;
 }
 
 export interface MachineInfo {

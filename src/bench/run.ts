@@ -18,7 +18,7 @@ import { FULL_SETTINGS, QUICK_SETTINGS, type MeasureSettings } from './measure.j
 import { inChild } from './memory-child.js';
 import { bullmqMissing } from './peers/bullmq.js';
 import { Progress } from './progress.js';
-import type { BenchReport, OverloadResult, RatioResult, ReplayResult, ScenarioResult, SuiteName, SweepResult } from './results.js';
+import type { BenchReport, MemoryTrace, OverloadResult, RatioResult, ReplayResult, ScenarioResult, SuiteName, SweepResult } from './results.js';
 import { runInterleaved, stepsOf, type RatioSpec, type Suite, type SuiteContext } from './scenario.js';
 import { codecSuite } from './suites/codec.js';
 import { dispatchSuite } from './suites/dispatch.js';
@@ -146,13 +146,13 @@ export async function runBench(options: BenchOptions, progress: Progress = new P
       overload = await inChild<OverloadResult>('overload', { events: memoryEvents, maxPending: 10_000, slowConsumerMicros: 5 }, (t) => progress.note(t)).catch(
         (err: Error) => failedOverload(memoryEvents, err),
       );
-      if (overload.status === 'ok') progress.note(`peak RSS ${overload.rssPeakMiB} MiB (start ${overload.rssStartMiB} MiB), ${Math.round(overload.eventsPerSec).toLocaleString('en-US')} events/s`);
+      if (overload.status === 'ok') progress.note(`${Math.round(overload.eventsPerSec).toLocaleString('en-US')} events/s; ${memoryNote(overload.memory)}`);
       progress.step(`memory: replay ${memoryEvents.toLocaleString('en-US')} stored events`);
       const replaySettings: MeasureSettings = { timeMs: 0, minIterations: quick ? 2 : 3, warmupMs: 0, warmupIterations: 1 };
       replay = await inChild<ReplayResult>('replay', { events: memoryEvents, folder: folders.make('replay'), settings: replaySettings }, (t) => progress.note(t)).catch(
         (err: Error) => failedReplay(memoryEvents, err),
       );
-      if (replay.status === 'ok') progress.note(`${Math.round(replay.eventsPerSec).toLocaleString('en-US')} events/s, peak RSS ${replay.rssPeakMiB} MiB (start ${replay.rssStartMiB} MiB)`);
+      if (replay.status === 'ok') progress.note(`${Math.round(replay.eventsPerSec).toLocaleString('en-US')} events/s; ${memoryNote(replay.memory)}`);
     }
 
     const byId = new Map(scenarios.map((s) => [s.id, s]));
@@ -185,6 +185,12 @@ export async function runBench(options: BenchOptions, progress: Progress = new P
   } finally {
     folders.removeAll();
   }
+}
+
+function memoryNote(m: MemoryTrace | null): string {
+  if (m === null) return '';
+  const own = m.anonRss === null ? '' : `, anonymous RSS ${m.anonRss.start} → peak ${m.anonRss.peak} MiB`;
+  return `RSS ${m.rss.start} → peak ${m.rss.peak} MiB${own}`;
 }
 
 function ratioOf(spec: RatioSpec, byId: ReadonlyMap<string, ScenarioResult>): RatioResult {
@@ -283,13 +289,13 @@ function definedOnly(grid: Partial<Grid> | undefined): Partial<Grid> {
 function failedOverload(events: number, err: Error): OverloadResult {
   return {
     status: 'failed', error: err.message, events, maxPending: 10_000, slowConsumerMicros: 5, seconds: 0, eventsPerSec: 0,
-    rssStartMiB: 0, rssPeakMiB: 0, rssEndMiB: 0, rssAtMiB: {}, maxPendingSeen: 0,
+    memory: null, maxPendingSeen: 0,
   };
 }
 
 function failedReplay(events: number, err: Error): ReplayResult {
   return {
     status: 'failed', error: err.message, events, fillSeconds: 0, storeMiB: 0, timing: null, eventsPerSec: 0, eventsPerSecP99: 0,
-    rssStartMiB: 0, rssPeakMiB: 0, rssEndMiB: 0, rssAtMiB: {},
+    memory: null,
   };
 }

@@ -2,7 +2,7 @@
  * The report as tables: the terminal output and the Markdown file render the
  * same tables, so they always say the same thing.
  */
-import type { BenchReport, MeasuredScenario, ScenarioResult, SuiteName } from './results.js';
+import type { BenchReport, MeasuredScenario, MemoryRange, MemoryTrace, ScenarioResult, SuiteName } from './results.js';
 import { formatMs } from './sweep.js';
 
 export interface Table {
@@ -95,10 +95,9 @@ export function reportTables(report: BenchReport): Table[] {
           ? [
               `overload: ${rate(overload.events)} events into a ${overload.slowConsumerMicros} µs/event consumer, maxPending ${rate(overload.maxPending)}`,
               `${rate(overload.eventsPerSec)} events/s`,
-              `${overload.rssStartMiB} → peak ${overload.rssPeakMiB} → ${overload.rssEndMiB} MiB`,
-              Object.entries(overload.rssAtMiB).map(([k, v]) => `${k}: ${v}`).join(', '),
+              ...memoryCells(overload.memory),
             ]
-          : ['overload', 'failed', '', overload.error ?? ''],
+          : ['overload', 'failed', '', '', overload.error ?? ''],
       );
     }
     if (replay) {
@@ -107,15 +106,26 @@ export function reportTables(report: BenchReport): Table[] {
           ? [
               `replay: ${rate(replay.events)} stored events (${replay.storeMiB} MiB store) through bus.replay()`,
               `${rate(replay.eventsPerSec)} events/s`,
-              `${replay.rssStartMiB} → peak ${replay.rssPeakMiB} → ${replay.rssEndMiB} MiB`,
-              Object.entries(replay.rssAtMiB).map(([k, v]) => `${k}: ${v}`).join(', '),
+              ...memoryCells(replay.memory),
             ]
-          : ['replay', 'failed', '', replay.error ?? ''],
+          : ['replay', 'failed', '', '', replay.error ?? ''],
       );
     }
-    tables.push({ title: SUITE_TITLES.memory, headers: ['measurement', 'rate', 'RSS start → peak → end', 'RSS along the way (MiB)'], align: ['l', 'r', 'l', 'l'], rows });
+    tables.push({
+      title: SUITE_TITLES.memory,
+      headers: ['measurement', 'rate', 'RSS start → peak → end', 'anonymous RSS start → peak → end', 'anonymous RSS at 10 %, 50 %, 90 %'],
+      align: ['l', 'r', 'l', 'l', 'l'],
+      rows,
+    });
   }
   return tables;
+}
+
+const range = (r: MemoryRange | null) => (r === null ? 'n/a' : `${r.start} → ${r.peak} → ${r.end} MiB`);
+
+function memoryCells(m: MemoryTrace | null): string[] {
+  if (m === null) return ['', '', ''];
+  return [range(m.rss), range(m.anonRss), Object.values(m.along).join(', ')];
 }
 
 /** The best setting as the JSON to paste into a config file. */

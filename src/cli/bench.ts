@@ -101,18 +101,27 @@ export async function benchCommand(args: readonly string[], out: Output): Promis
     throw new UsageError('bench', '--threads, --batch and --lanes set the sweep: add sweep to --suite');
   }
 
-  const report: BenchReport = await runBench(
-    {
-      quick: values.quick ?? false,
-      suites,
-      events,
-      grid: { ...(threads ? { threads } : {}), ...(maxBatch ? { maxBatch } : {}), ...(lanes ? { lanes } : {}) },
-      configFile: values.config === undefined ? undefined : resolve(values.config),
-      fromStore: values['from-store'] ?? false,
-      storePath: values.store === undefined ? undefined : resolve(values.store),
-    },
-    new Progress(),
-  );
+  // stdout is for the result alone: whatever else writes there while the bench runs (a consumer's
+  // console.log in a worker is piped to this process's stdout) goes to stderr with the progress.
+  const stdoutWrite = process.stdout.write;
+  process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
+  let report: BenchReport;
+  try {
+    report = await runBench(
+      {
+        quick: values.quick ?? false,
+        suites,
+        events,
+        grid: { ...(threads ? { threads } : {}), ...(maxBatch ? { maxBatch } : {}), ...(lanes ? { lanes } : {}) },
+        configFile: values.config === undefined ? undefined : resolve(values.config),
+        fromStore: values['from-store'] ?? false,
+        storePath: values.store === undefined ? undefined : resolve(values.store),
+      },
+      new Progress(),
+    );
+  } finally {
+    process.stdout.write = stdoutWrite;
+  }
 
   const write = (file: string, text: string) => {
     mkdirSync(dirname(file), { recursive: true });
