@@ -135,6 +135,6 @@ describe('benchChartSvg', () => {
     assert.ok(texts.includes('maxBatch 256') && texts.includes('maxBatch 1024'));
     assert.ok(texts.includes('pool.maxThreads'));
     assert.equal(elements.filter((e) => e.tag === 'line' && e.attrs.class === 'reference').length, 2);
-    assert.ok(texts.some((t) => t.startsWith('literal design')));
+    assert.ok(texts.some((t) => t.startsWith('put + run() per event')));
   });
 });

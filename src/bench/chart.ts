@@ -8,9 +8,9 @@ import { lineChartSvg, type LineSeries, type ReferenceLine } from './svg.js';
 
 /** Peers worth a line (one thread each), with short legend labels. */
 const REFERENCES: ReadonlyArray<readonly [id: string, label: string]> = [
-  ['durable.literal', 'literal design: put + run() per event'],
-  ['durable.literal-tuned', 'literal design, 16 tasks per worker'],
-  ['peers.bullmq-bulk', 'BullMQ addBulk (redis, no fsync)'],
+  ['durable.literal', 'put + run() per event'],
+  ['durable.literal-tuned', 'put + run(), 16 tasks/worker'],
+  ['peers.bullmq-bulk', 'BullMQ addBulk, no fsync'],
 ];
 
 export function benchChartSvg(report: BenchReport): string {

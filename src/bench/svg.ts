@@ -98,7 +98,7 @@ export function lineChartSvg(chart: LineChart): string {
   const minPositive = positive.length > 0 ? Math.min(...positive) : 1;
   const log = chart.yScale === 'log' || ((chart.yScale ?? 'auto') === 'auto' && positive.length === values.length && maxY / minPositive > 20);
 
-  const legendWidth = 250;
+  const legendWidth = 270;
   const margin = { top: chart.subtitle ? 64 : 48, right: legendWidth + 16, bottom: 56, left: 72 };
   const plotW = width - margin.left - margin.right;
   const plotH = height - margin.top - margin.bottom;
