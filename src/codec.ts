@@ -5,9 +5,17 @@
  * structure tables: events and metadata use the short shared form, and other
  * shapes (payload objects) are written in-band. Each Codec owns its Packr; the
  * bus and each worker keep one.
+ *
+ * Events, the hot path, have their own writer (`encodeEvent`): the envelope
+ * and metadata records are written directly and the payload (a JSON value,
+ * already validated) as plain msgpack maps and arrays. msgpackr would define
+ * each payload shape in-band again for every event (its transitions are
+ * rebuilt per call for shapes that are not shared), and its per-call set-up
+ * costs more than a small payload: together most of the cost of an event.
+ * Any msgpack decoder with the same shared structures reads both forms.
  */
 import { Packr } from 'msgpackr';
-import { AUDIT_ENTRY_KEYS, EVENT_KEYS, METADATA_KEYS } from './event/event.js';
+import { AUDIT_ENTRY_KEYS, EVENT_KEYS, METADATA_KEYS, type Event } from './event/event.js';
 
 const DEAD_LETTER_KEYS = ['event', 'consumer', 'error', 'attempts', 'failed_at'] as const;
 const ERROR_KEYS = ['code', 'name', 'message', 'stack'] as const;
@@ -18,8 +26,19 @@ const SHARED_STRUCTURES: readonly (readonly string[])[] = [EVENT_KEYS, METADATA_
 /** Bytes per encoding arena. */
 const ARENA_BYTES = 1 << 20;
 
+/** msgpackr's reference to shared structure i is the byte 0x40 + i. */
+const EVENT_RECORD = 0x40;
+const METADATA_RECORD = 0x41;
+const NIL = 0xc0;
+const STR8 = 0xd9;
+const STR16 = 0xda;
+const STR32 = 0xdb;
+const FIXMAP_1 = 0x81;
+
 export class Codec {
   readonly #packr: Packr;
+  #arena = Buffer.allocUnsafeSlow(ARENA_BYTES);
+  #at = 0;
 
   constructor() {
     this.#packr = new Packr({
@@ -51,6 +70,26 @@ export class Codec {
     return this.#packr.pack(value);
   }
 
+  /**
+   * Encodes an event into the codec's own arena and returns a view of it (the
+   * same guarantee as `encodeView`: the range is never written over).
+   */
+  encodeEvent(event: Event): Buffer {
+    for (;;) {
+      const end = writeEvent(this.#arena, this.#at, event);
+      if (end >= 0) {
+        const view = this.#arena.subarray(this.#at, end);
+        // Keep the next value word-aligned, as msgpackr does, so copies of these views stay cheap.
+        this.#at = (end + 7) & ~7;
+        return view;
+      }
+      // Did not fit: continue in a new arena, larger than the event could be if it is a big one.
+      const tried = this.#arena.length - this.#at;
+      this.#arena = Buffer.allocUnsafeSlow(Math.max(ARENA_BYTES, tried * 2));
+      this.#at = 0;
+    }
+  }
+
   decode<T = unknown>(bytes: Uint8Array): T {
     return this.#packr.unpack(bytes) as T;
   }
@@ -59,4 +98,199 @@ export class Codec {
   decodeMany<T = unknown>(bytes: Uint8Array): T[] {
     return this.#packr.unpackMultiple(bytes) as T[];
   }
+}
+
+/** Thrown inside the writers when the arena is full; encodeEvent() starts again in a new one. */
+const FULL = new Error('arena full');
+
+/** Writes an event at `at`; returns where it ends, or -1 when it does not fit. */
+function writeEvent(out: Buffer, at: number, event: Event): number {
+  try {
+    need(out, at, 1);
+    out[at++] = EVENT_RECORD;
+    at = writeString(out, at, event.event_id);
+    at = writeString(out, at, event.timestamp);
+    const type = event.event_type;
+    if (typeof type === 'string') {
+      at = writeString(out, at, type);
+    } else {
+      need(out, at, 1);
+      out[at++] = FIXMAP_1;
+      at = writeString(out, at, 'Custom');
+      at = writeString(out, at, type.Custom);
+    }
+    at = writeJson(out, at, event.payload);
+    const md = event.metadata;
+    need(out, at, 1);
+    out[at++] = METADATA_RECORD;
+    at = writeString(out, at, md.correlation_id);
+    at = writeNullable(out, at, md.causation_id);
+    at = writeNullable(out, at, md.user_id);
+    at = writeNullable(out, at, md.tenant_id);
+    return writeString(out, at, md.source);
+  } catch (err) {
+    if (err === FULL) return -1;
+    throw err;
+  }
+}
+
+function need(out: Buffer, at: number, bytes: number): void {
+  if (at + bytes > out.length) throw FULL;
+}
+
+function writeNullable(out: Buffer, at: number, value: string | null): number {
+  if (value === null) {
+    need(out, at, 1);
+    out[at] = NIL;
+    return at + 1;
+  }
+  return writeString(out, at, value);
+}
+
+/**
+ * A msgpack string. ASCII up to 31 bytes, as uuids and timestamps are, gets
+ * the one-byte fixstr header like msgpackr writes; longer or non-ASCII text
+ * is written as UTF-8 behind a header sized for its worst case.
+ */
+function writeString(out: Buffer, at: number, value: string): number {
+  const n = value.length;
+  need(out, at, 5 + n * 3);
+  if (n < 32) {
+    let ascii = true;
+    for (let i = 0; i < n; i++) {
+      const c = value.charCodeAt(i);
+      if (c >= 0x80) {
+        ascii = false;
+        break;
+      }
+      out[at + 1 + i] = c;
+    }
+    if (ascii) {
+      out[at] = 0xa0 | n;
+      return at + 1 + n;
+    }
+  }
+  const worst = n * 3;
+  if (worst < 0x100) {
+    const written = out.write(value, at + 2, 'utf8');
+    out[at] = STR8;
+    out[at + 1] = written;
+    return at + 2 + written;
+  }
+  if (worst < 0x10000) {
+    const written = out.write(value, at + 3, 'utf8');
+    out[at] = STR16;
+    out.writeUInt16BE(written, at + 1);
+    return at + 3 + written;
+  }
+  const written = out.write(value, at + 5, 'utf8');
+  out[at] = STR32;
+  out.writeUInt32BE(written, at + 1);
+  return at + 5 + written;
+}
+
+/**
+ * A JSON value (validated before: plain objects, arrays, strings, finite
+ * numbers, booleans, null). Numbers follow msgpackr's choices, including the
+ * one that matters with records: positive integers from 0x40 to 0x7f are not
+ * written as fixints, whose bytes a record-aware decoder reads as record
+ * references.
+ */
+function writeJson(out: Buffer, at: number, value: unknown): number {
+  switch (typeof value) {
+    case 'string':
+      return writeString(out, at, value);
+    case 'number':
+      return writeNumber(out, at, value);
+    case 'boolean':
+      need(out, at, 1);
+      out[at] = value ? 0xc3 : 0xc2;
+      return at + 1;
+    case 'object': {
+      if (value === null) {
+        need(out, at, 1);
+        out[at] = NIL;
+        return at + 1;
+      }
+      if (Array.isArray(value)) {
+        at = writeLength(out, at, value.length, 0x90, 0xdc, 0xdd);
+        for (let i = 0; i < value.length; i++) at = writeJson(out, at, value[i]);
+        return at;
+      }
+      const record = value as Record<string, unknown>;
+      let count = 0;
+      for (const key in record) if (Object.hasOwn(record, key)) count++;
+      at = writeLength(out, at, count, 0x80, 0xde, 0xdf);
+      for (const key in record) {
+        if (!Object.hasOwn(record, key)) continue;
+        at = writeString(out, at, key);
+        at = writeJson(out, at, record[key]);
+      }
+      return at;
+    }
+    default:
+      throw new TypeError(`not a JSON value: ${typeof value}`);
+  }
+}
+
+/** An array or map header: fix form under 16, else 16 or 32 bits. */
+function writeLength(out: Buffer, at: number, n: number, fix: number, x16: number, x32: number): number {
+  need(out, at, 5);
+  if (n < 16) {
+    out[at] = fix | n;
+    return at + 1;
+  }
+  if (n < 0x10000) {
+    out[at] = x16;
+    out.writeUInt16BE(n, at + 1);
+    return at + 3;
+  }
+  out[at] = x32;
+  out.writeUInt32BE(n, at + 1);
+  return at + 5;
+}
+
+function writeNumber(out: Buffer, at: number, n: number): number {
+  need(out, at, 9);
+  if (n >>> 0 === n) {
+    if (n < 0x40) {
+      out[at] = n;
+      return at + 1;
+    }
+    if (n < 0x100) {
+      out[at] = 0xcc;
+      out[at + 1] = n;
+      return at + 2;
+    }
+    if (n < 0x10000) {
+      out[at] = 0xcd;
+      out.writeUInt16BE(n, at + 1);
+      return at + 3;
+    }
+    out[at] = 0xce;
+    out.writeUInt32BE(n, at + 1);
+    return at + 5;
+  }
+  if (n >> 0 === n) {
+    if (n >= -0x20) {
+      out[at] = 0x100 + n;
+      return at + 1;
+    }
+    if (n >= -0x80) {
+      out[at] = 0xd0;
+      out.writeInt8(n, at + 1);
+      return at + 2;
+    }
+    if (n >= -0x8000) {
+      out[at] = 0xd1;
+      out.writeInt16BE(n, at + 1);
+      return at + 3;
+    }
+    out[at] = 0xd2;
+    out.writeInt32BE(n, at + 1);
+    return at + 5;
+  }
+  out[at] = 0xcb;
+  out.writeDoubleBE(n, at + 1);
+  return at + 9;
 }

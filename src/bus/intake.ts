@@ -233,7 +233,7 @@ export class Intake {
     if (!parsed.success) return new InvalidEventError(toIssues(parsed.error));
     const generatedTime = parsed.data.timestamp === undefined;
     const event = completeEvent(parsed.data, this.#ids);
-    const bytes = this.#deps.codec.encodeView(event);
+    const bytes = this.#deps.codec.encodeEvent(event);
     if (bytes.length > this.#maxEventBytes) {
       return new EventTooLargeError(`the event encodes to ${bytes.length} bytes, over limits.maxEventBytes (${this.#maxEventBytes})`);
     }
