@@ -36,7 +36,7 @@ export function benchChartSvg(report: BenchReport): string {
   const m = report.machine;
   return lineChartSvg({
     title: `eventrail: events/s against pool threads${report.config.quick ? ' (--quick)' : ''}`,
-    subtitle: `${m.cores} cores, ${m.cpuModel}, Node ${m.node}, load ${m.loadAverage.start[0]}; store ${report.config.store.split(',')[0]}; median of each setting`,
+    subtitle: `${m.cores} cores, ${m.cpuModel}, Node ${m.node}, load average ${m.loadAverage.start[0]} → ${m.loadAverage.end[0]}; store ${report.config.store.split(',')[0]}; median of each setting`,
     xLabel: 'pool.maxThreads',
     yLabel: 'events/s (median)',
     series,

@@ -225,9 +225,14 @@ async function prepareSweep(options: BenchOptions, events: number, notes: string
     maxBatch: options.grid?.maxBatch ?? [resolved.dispatch.maxBatch],
     lanes: options.grid?.lanes ?? [resolved.dispatch.lanes],
   };
-  const base = structuredClone(resolved) as unknown as BusOptions & { delivery: { maxAttempts: number } };
+  const base = structuredClone(resolved) as unknown as BusOptions & { delivery: { maxAttempts: number }; backpressure: { onOverflow: string } };
   base.delivery.maxAttempts = 1;
   notes.push('The sweep ran with delivery.maxAttempts 1: a failing consumer is counted, not retried with backoff.');
+  if (base.backpressure.onOverflow === 'reject') {
+    // The bench emits each iteration in one burst; with 'reject' the burst itself would be refused.
+    base.backpressure.onOverflow = 'wait';
+    notes.push("The sweep ran with backpressure.onOverflow 'wait' (the config says 'reject'): each iteration emits its events in one burst.");
+  }
   const storeLabel = resolved.store.kind === 'none' ? 'none (as in the config)' : 'lmdb, in a temporary folder (your store is only read, with --from-store)';
   if (resolved.store.kind === 'fdb') notes.push('The config uses FoundationDB: the sweep ran on lmdb in a temporary folder, so store costs differ from production.');
 
