@@ -133,12 +133,14 @@ describe('eventrail bench', () => {
 
   test("what a consumer prints goes to stderr: stdout holds the JSON report alone", async () => {
     const config = dir.file('chatty.json');
-    writeFileSync(config, JSON.stringify({ store: { kind: 'none' }, consumers: [fixture('cli-chatty')] }));
+    writeFileSync(config, JSON.stringify({ store: { kind: 'none' }, consumers: [fixture('cli-chatty')], backpressure: { onOverflow: 'reject' } }));
     const r = await cli(['bench', '--config', config, '--threads', '1', '--quick', '--events', '200', '--json']);
     assert.equal(r.code, 0, r.stderr.slice(-3000));
     const report = JSON.parse(r.stdout) as BenchReport;
     assert.equal(report.sweep.length, 1);
     assert.equal(report.config.store, 'none (as in the config)');
+    assert.ok(report.notes.some((n) => n.includes("backpressure.onOverflow 'wait'")), report.notes.join('\n'));
+    assert.equal(report.sweep[0]!.status, 'ok');
     assert.match(r.stderr, /^handled [0-9a-f-]{36}$/m);
   });
 

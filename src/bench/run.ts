@@ -17,6 +17,7 @@ import { eventrailVersion, loadAverage, machineInfo, packageVersions } from './m
 import { FULL_SETTINGS, QUICK_SETTINGS, type MeasureSettings } from './measure.js';
 import { inChild } from './memory-child.js';
 import { bullmqMissing } from './peers/bullmq.js';
+import { killRedisServers } from './peers/redis-server.js';
 import { Progress } from './progress.js';
 import type { BenchReport, MemoryTrace, OverloadResult, RatioResult, ReplayResult, ScenarioResult, SuiteName, SweepResult } from './results.js';
 import { runInterleaved, stepsOf, type RatioSpec, type Suite, type SuiteContext } from './scenario.js';
@@ -75,6 +76,18 @@ export async function runBench(options: BenchOptions, progress: Progress = new P
   const suites: SuiteName[] = [...(options.suites ?? (options.configFile ? ['sweep'] : ['codec', 'dispatch', 'store', 'durable', 'peers', 'sweep', 'memory']))];
   const notes: string[] = [];
   const folders = new TempFolders();
+  // Ctrl-C leaves no store folders or redis-server behind. The signal is then raised again with its
+  // default action: process.exit() would run native teardown under live lmdb and worker threads.
+  const interrupted = (signal: NodeJS.Signals) => {
+    killRedisServers();
+    folders.removeAll();
+    process.stderr.write(`\neventrail bench: stopped by ${signal}\n`);
+    process.removeListener('SIGINT', interrupted);
+    process.removeListener('SIGTERM', interrupted);
+    process.kill(process.pid, signal);
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
 
   for (const name of SWEPT_ENV) {
     if (process.env[name] !== undefined && suites.includes('sweep')) {
@@ -183,6 +196,8 @@ export async function runBench(options: BenchOptions, progress: Progress = new P
       notes,
     };
   } finally {
+    process.removeListener('SIGINT', interrupted);
+    process.removeListener('SIGTERM', interrupted);
     folders.removeAll();
   }
 }

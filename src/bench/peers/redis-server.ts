@@ -35,6 +35,15 @@ function freePort(): Promise<number> {
   });
 }
 
+/** Servers started and not yet stopped: a bench stopped by a signal kills them before it goes. */
+const running = new Set<ChildProcess>();
+
+/** Kills every redis-server this process started (on SIGINT/SIGTERM, where 'exit' handlers do not run). */
+export function killRedisServers(): void {
+  for (const child of running) child.kill('SIGKILL');
+  running.clear();
+}
+
 export async function startRedisServer(timeoutMs = 10_000): Promise<RedisServer> {
   const port = await freePort();
   const child: ChildProcess = spawn(
@@ -44,12 +53,14 @@ export async function startRedisServer(timeoutMs = 10_000): Promise<RedisServer>
   );
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
+  running.add(child);
   let output = '';
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const stop = async () => {
     process.removeListener('exit', killOnExit);
+    running.delete(child);
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
       await exited;
