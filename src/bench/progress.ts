@@ -39,6 +39,3 @@ export class Progress {
     return `${((performance.now() - this.#started) / 1000).toFixed(1).padStart(5)}s`;
   }
 }
-
-/** Progress that goes nowhere (library use, tests). */
-export const silentProgress = (): Progress => new Progress(() => {});

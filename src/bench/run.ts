@@ -89,6 +89,7 @@ export async function runBench(options: BenchOptions, progress: Progress = new P
   process.once('SIGINT', interrupted);
   process.once('SIGTERM', interrupted);
 
+  // createBus reads EVENTRAIL_* on top of its options: left set, these would silently override the grid.
   for (const name of SWEPT_ENV) {
     if (process.env[name] !== undefined && suites.includes('sweep')) {
       notes.push(`${name}=${process.env[name]} was ignored: the sweep sets that option itself`);
@@ -102,7 +103,6 @@ export async function runBench(options: BenchOptions, progress: Progress = new P
 
     const ctx: SuiteContext = {
       quick,
-      events,
       inputs: syntheticInputs(events, ['UserLoggedIn']),
       folder: (label) => folders.make(label),
     };
@@ -125,7 +125,6 @@ export async function runBench(options: BenchOptions, progress: Progress = new P
     if (sweepSource) {
       const folderOf = new Map<Combination, string>();
       const plan: SweepPlan = {
-        grid: sweepSource.grid,
         inputs: sweepSource.inputs,
         settings,
         latencyMs: quick ? 300 : 1500,

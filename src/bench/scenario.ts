@@ -47,8 +47,6 @@ export interface Suite {
 /** What every suite is built from. */
 export interface SuiteContext {
   readonly quick: boolean;
-  /** Events per iteration of the eventrail scenarios. */
-  readonly events: number;
   /** The events the dispatch and durable scenarios emit (UserLoggedIn: both trivial consumers run for each). */
   readonly inputs: readonly EventInput[];
   /** A new temporary folder, removed when the run ends. */

@@ -27,7 +27,6 @@ export interface Combination {
 }
 
 export interface SweepPlan {
-  readonly grid: Grid;
   readonly inputs: readonly EventInput[];
   /** The options every combination starts from (the user's config, or the bench's), store and consumers included. */
   readonly options: (combination: Combination) => BusOptions;
