@@ -45,6 +45,11 @@ export interface BenchOptions {
   readonly storePath?: string;
 }
 
+/** Something the bench cannot do with what it was given (no events to replay, say): told in one line, not as a bug. */
+export class BenchError extends Error {
+  override readonly name = 'BenchError';
+}
+
 const SWEPT_ENV = ['EVENTRAIL_POOL_MAX_THREADS', 'EVENTRAIL_POOL_MIN_THREADS', 'EVENTRAIL_DISPATCH_MAX_BATCH', 'EVENTRAIL_DISPATCH_LANES'];
 
 /** The bench's grid when none is given: 1 and 2 threads (and 4 with 4+ cores), batches of 256 and 1024, 8 lanes. */
@@ -218,7 +223,7 @@ function ratioOf(spec: RatioSpec, byId: ReadonlyMap<string, ScenarioResult>): Ra
 /** Consumers, options, events and grid of the sweep: the user's from their config, or the bench's own. */
 async function prepareSweep(options: BenchOptions, events: number, notes: string[], progress: Progress): Promise<SweepSource> {
   if (options.configFile === undefined) {
-    if (options.fromStore) throw new InvalidOptionsError([{ path: '--from-store', message: '--from-store needs --config (the store to read and the consumers to run)' }]);
+    if (options.fromStore) throw new BenchError('--from-store needs a config file (the store to read and the consumers to run)');
     const grid = { ...defaultGrid(), ...definedOnly(options.grid) };
     return {
       consumers: [...TRIVIAL_CONSUMERS],
@@ -232,7 +237,7 @@ async function prepareSweep(options: BenchOptions, events: number, notes: string
   }
   const resolved = resolveOptions(options.configFile);
   if (resolved.consumers.length === 0) {
-    throw new InvalidOptionsError([{ path: 'consumers', message: `${options.configFile} names no consumers: there is nothing to tune` }], options.configFile);
+    throw new InvalidOptionsError([{ path: 'consumers', message: 'consumers is empty: there is nothing to tune (list your consumer modules in "consumers")' }], options.configFile);
   }
   const grid: Grid = {
     threads: options.grid?.threads ?? [resolved.pool.maxThreads],
@@ -257,7 +262,7 @@ async function prepareSweep(options: BenchOptions, events: number, notes: string
     const path = options.storePath ?? (resolved.store.kind === 'lmdb' ? resolved.store.path : undefined);
     progress.line(`reading up to ${events.toLocaleString('en-US')} events from ${path ?? 'the configured store'}`);
     inputs = await inputsFromStore(resolved, path, events);
-    if (inputs.length === 0) throw new InvalidOptionsError([{ path: '--from-store', message: `the store ${path ?? ''} holds no events to replay` }], options.configFile);
+    if (inputs.length === 0) throw new BenchError(`the store ${path ?? ''} holds no events to emit`);
     types = [...new Set(inputs.map((i) => eventTypeKey(i.event_type)))];
     source = 'store';
     if (inputs.length < events) notes.push(`The store held ${inputs.length} events: each iteration emits those.`);
@@ -277,7 +282,7 @@ async function prepareSweep(options: BenchOptions, events: number, notes: string
 /** Up to `limit` stored events as inputs: ids and timestamps are left out, so every emit stores a new event. */
 async function inputsFromStore(resolved: ResolvedOptions, path: string | undefined, limit: number): Promise<EventInput[]> {
   const storeOptions = path === undefined ? resolved.store : { kind: 'lmdb' as const, path, prefix: resolved.store.kind === 'lmdb' ? resolved.store.prefix : 'eventrail' };
-  if (storeOptions.kind === 'none') throw new InvalidOptionsError([{ path: '--from-store', message: "the config's store is { kind: 'none' }: give --store PATH" }]);
+  if (storeOptions.kind === 'none') throw new BenchError("the config's store is { kind: 'none' }, which keeps no events: give --store PATH");
   const store = await openStore(storeOptions);
   const codec = new Codec();
   const inputs: EventInput[] = [];

@@ -4,6 +4,7 @@
  * missing store, a scenario that failed), 2 a usage error (an unknown flag,
  * a bad value, a bad config file).
  */
+import { BenchError } from '../bench/run.js';
 import { ConfigFileError, EventrailError, InvalidOptionsError } from '../errors.js';
 import { UsageError } from './args.js';
 import { auditCommand } from './audit.js';
@@ -75,7 +76,8 @@ export async function main(argv: readonly string[], out = new Output()): Promise
     }
     process.stderr.write(`eventrail ${command}: ${err instanceof Error ? err.message : String(err)}\n`);
     // Expected failures (a missing store, a store error) are told in one line; anything else is a bug worth its stack.
-    if (err instanceof Error && !(err instanceof EventrailError) && !(err instanceof CommandError) && err.stack) process.stderr.write(`${err.stack}\n`);
+    const expected = err instanceof EventrailError || err instanceof CommandError || err instanceof BenchError;
+    if (err instanceof Error && !expected && err.stack) process.stderr.write(`${err.stack}\n`);
     return 1;
   }
 }
