@@ -16,7 +16,7 @@ import {
 } from '../errors.js';
 import { encodeAuditRecord } from '../event/audit.js';
 import { eventTypeKey, type Event, type EventInput } from '../event/event.js';
-import { IdSource, completeEvent, describe, eventInputSchema, toIssues, type EventInputSchema } from '../event/schema.js';
+import { IdSource, completeEvent, describe, eventInputSchema, quickParse, toIssues, type EventInputSchema, type PayloadLimits } from '../event/schema.js';
 import type { ResolvedOptions } from '../options.js';
 import { POSITION_BYTES, positionToString, type AppendResult, type EventStore, type Position } from '../store/store.js';
 import { Accepted, CommitGroup } from './accepted.js';
@@ -85,6 +85,7 @@ export interface IntakeDeps {
 export class Intake {
   readonly #deps: IntakeDeps;
   readonly #schema: EventInputSchema;
+  readonly #limits: PayloadLimits;
   readonly #ids = new IdSource();
   readonly #auditTypes: Set<string>;
   readonly #maxPending: number;
@@ -104,7 +105,8 @@ export class Intake {
   constructor(deps: IntakeDeps) {
     this.#deps = deps;
     const { limits, backpressure, dispatch, audit } = deps.options;
-    this.#schema = eventInputSchema({ maxDepth: limits.maxDepth });
+    this.#limits = { maxDepth: limits.maxDepth };
+    this.#schema = eventInputSchema(this.#limits);
     this.#auditTypes = new Set(audit.eventTypes.map(eventTypeKey));
     this.#maxPending = backpressure.maxPending;
     this.#reject = backpressure.onOverflow === 'reject';
@@ -229,10 +231,14 @@ export class Intake {
   }
 
   #build(input: unknown): Accepted | EventrailError {
-    const parsed = this.#schema.safeParse(input);
-    if (!parsed.success) return new InvalidEventError(toIssues(parsed.error));
-    const generatedTime = parsed.data.timestamp === undefined;
-    const event = completeEvent(parsed.data, this.#ids);
+    let data = quickParse(input, this.#limits);
+    if (data === null) {
+      const parsed = this.#schema.safeParse(input);
+      if (!parsed.success) return new InvalidEventError(toIssues(parsed.error));
+      data = parsed.data;
+    }
+    const generatedTime = data.timestamp === undefined;
+    const event = completeEvent(data, this.#ids);
     const bytes = this.#deps.codec.encodeEvent(event);
     if (bytes.length > this.#maxEventBytes) {
       return new EventTooLargeError(`the event encodes to ${bytes.length} bytes, over limits.maxEventBytes (${this.#maxEventBytes})`);
@@ -240,7 +246,7 @@ export class Intake {
     const typeKey = eventTypeKey(event.event_type);
     const item = new Accepted(event.event_id, bytes, typeKey, this.#partitionKey(event), event.metadata.tenant_id, performance.now());
     item.timestampMs = generatedTime ? this.#ids.nowMs : Date.parse(event.timestamp);
-    item.checkDuplicate = parsed.data.event_id !== undefined;
+    item.checkDuplicate = data.event_id !== undefined;
     if (this.#deps.store !== null && this.#auditTypes.has(typeKey)) item.audit = encodeAuditRecord(this.#ids.uuid(), bytes);
     return item;
   }

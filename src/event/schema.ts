@@ -144,6 +144,59 @@ export function eventInputSchema(limits: PayloadLimits) {
 
 export type EventInputSchema = ReturnType<typeof eventInputSchema>;
 
+const INPUT_KEYS: ReadonlySet<string> = new Set(['event_id', 'timestamp', 'event_type', 'payload', 'metadata']);
+const METADATA_INPUT_KEYS: ReadonlySet<string> = new Set(['correlation_id', 'causation_id', 'user_id', 'tenant_id', 'source']);
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (v === null || typeof v !== 'object') return false;
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+const isUuid = (v: unknown): v is string => typeof v === 'string' && v.length === 36 && UUID_RE.test(v);
+const isUuidOrAbsent = (v: unknown) => v === undefined || isUuid(v);
+const isUuidNullOrAbsent = (v: unknown) => v === undefined || v === null || isUuid(v);
+
+/** Own enumerable keys all in `allowed`. */
+function onlyKeys(value: Record<string, unknown>, allowed: ReadonlySet<string>): boolean {
+  for (const key in value) if (!allowed.has(key) || !Object.hasOwn(value, key)) return false;
+  return true;
+}
+
+/**
+ * The common case of `eventInputSchema(limits).safeParse(input)`, without zod's
+ * per-call machinery, which cost as much as the rest of emit together. It
+ * answers only for plainly valid inputs: plain objects with known keys, uuids,
+ * a builtin or custom type, a JSON payload (the same checks the schema calls),
+ * no timestamp (whose normalisation stays with the schema). For anything else
+ * it returns null and the caller runs the zod schema, which stays the one
+ * definition of what is valid and the one source of error messages. A
+ * property test holds the two to the same answers (test/validation-fast-path).
+ */
+export function quickParse(input: unknown, limits: PayloadLimits): z.output<EventInputSchema> | null {
+  if (!isPlainObject(input) || !onlyKeys(input, INPUT_KEYS)) return null;
+  const { event_id, timestamp, event_type, payload, metadata } = input;
+  if (timestamp !== undefined || !isUuidOrAbsent(event_id) || eventTypeProblem(event_type) !== null) return null;
+  if (!isPlainObject(metadata) || !onlyKeys(metadata, METADATA_INPUT_KEYS)) return null;
+  const { correlation_id, causation_id, user_id, tenant_id, source } = metadata;
+  if (typeof source !== 'string' || source.length === 0 || !isWellFormed(source)) return null;
+  if (!isUuidOrAbsent(correlation_id) || !isUuidNullOrAbsent(causation_id) || !isUuidNullOrAbsent(user_id) || !isUuidNullOrAbsent(tenant_id)) {
+    return null;
+  }
+  if (checkJson(payload, limits.maxDepth) !== null) return null;
+  return {
+    event_id: event_id as string | undefined,
+    event_type: event_type as EventType,
+    payload,
+    metadata: {
+      correlation_id: correlation_id as string | undefined,
+      causation_id: causation_id as string | null | undefined,
+      user_id: user_id as string | null | undefined,
+      tenant_id: tenant_id as string | null | undefined,
+      source,
+    },
+  };
+}
+
 /**
  * Checks that a payload is a JSON value (what serde_json::Value can hold): no
  * functions, symbols, BigInts, undefined, non-finite numbers, class instances,
