@@ -52,6 +52,7 @@ import {
   StoreWriteError,
 } from '../errors.js';
 import { FDB_MAX_TRANSACTION_BYTES, allIds, earlierCommit, limitProblem, splitBatch } from './fdb-batches.js';
+import { keyAfter, pageSizeOf, pushIfWithin, resolveBounds, widen, withinPositions, withinTime, type Bounds } from './bounds.js';
 import {
   DecodedBlock,
   decodeBlockOrReport,
@@ -71,7 +72,6 @@ import {
   joinChunks,
   patchStamp,
   positionOf,
-  stampOf,
   tupleString,
   type AppendPlan,
   type CountName,
@@ -115,7 +115,6 @@ export type FdbLoadResult = { readonly ok: true; readonly fdb: FdbModule } | { r
 
 const DEFAULT_API_VERSION = 720;
 const DEFAULT_MAX_TRANSACTION_BYTES = 1_000_000;
-const DEFAULT_PAGE_SIZE = 1024;
 /** Bytes of values read per page transaction: a page stays a few milliseconds of reading, far under 5 s. */
 const PAGE_BYTES = 4_000_000;
 /** Keys per read while scanning the time index for the stamps a time range covers. */
@@ -134,11 +133,7 @@ const TRANSACTION_OPTIONS: TransactionOptions = { timeout: 30_000 };
 const ESTIMATE_API_VERSION = 630;
 const PLACEHOLDER_STAMP: Stamp = Buffer.alloc(STAMP_BYTES);
 
-/** The smallest key after `key`. */
-const keyAfter = (key: Buffer): Buffer => Buffer.concat([key, Buffer.from([0x00])]);
 
-const maxStamp = (a: Stamp | undefined, b: Stamp | undefined) => (a === undefined ? b : b === undefined || a.compare(b) >= 0 ? a : b);
-const minStamp = (a: Stamp | undefined, b: Stamp | undefined) => (a === undefined ? b : b === undefined || a.compare(b) <= 0 ? a : b);
 
 /** An error's message, with FoundationDB's numeric code when it has one. */
 function describe(err: unknown): string {
@@ -173,16 +168,6 @@ export async function loadFoundationDb(): Promise<FdbLoadResult> {
   }
 }
 
-/** What limits a read of events or audit entries, with every bound resolved to stamps. */
-interface Bounds {
-  readonly after: Position | undefined;
-  readonly until: Position | undefined;
-  /** Blocks to read: from `fromStamp` to `untilStamp`, inclusive. */
-  readonly fromStamp: Stamp | undefined;
-  readonly untilStamp: Stamp | undefined;
-  readonly fromMs: number | undefined;
-  readonly toMs: number | undefined;
-}
 
 /** What one attempt of an append transaction decided. */
 interface PartOutcome {
@@ -597,38 +582,22 @@ export class FdbStore implements EventStore {
    * stamp its `ts` index keys name, and the blocks between are filtered by the
    * timestamps in their headers, so memory stays one page.
    */
-  async #bounds(query: ReadEventsQuery): Promise<Bounds | null> {
-    const after = query.after === undefined ? undefined : checkPosition(query.after, 'after');
-    const until = query.until === undefined ? undefined : checkPosition(query.until, 'until');
-    let fromStamp = after && stampOf(after);
-    let untilStamp = until && stampOf(until);
-    const { fromMs, toMs } = query;
-    if (fromMs !== undefined || toMs !== undefined) {
-      if (fromMs !== undefined && toMs !== undefined && !(fromMs < toMs)) return null;
-      const covered = await this.#stampsInTime(fromMs, toMs);
-      if (!covered) return null;
-      fromStamp = maxStamp(fromStamp, covered.first);
-      untilStamp = minStamp(untilStamp, covered.last);
-    }
-    if (fromStamp && untilStamp && fromStamp.compare(untilStamp) > 0) return null;
-    return { after, until, fromStamp, untilStamp, fromMs, toMs };
+  #bounds(query: ReadEventsQuery): Promise<Bounds | null> {
+    return resolveBounds(query, (fromMs, toMs) => this.#stampsInTime(fromMs, toMs));
   }
 
   async #stampsInTime(fromMs: number | undefined, toMs: number | undefined): Promise<{ first: Stamp; last: Stamp } | null> {
     let range = this.#layout.timeRange(fromMs, toMs);
-    let first: Stamp | undefined;
-    let last: Stamp | undefined;
+    const seen: { first: Stamp | undefined; last: Stamp | undefined } = { first: undefined, last: undefined };
     while (true) {
       const { entries, more } = await this.#read((tn) => readPage(tn, range, TIME_SCAN_PAGE));
       for (const [key] of entries) {
-        const stamp = this.#layout.stampOfIndexKey(key);
-        if (first === undefined || stamp.compare(first) < 0) first = stamp;
-        if (last === undefined || stamp.compare(last) > 0) last = stamp;
+        widen(seen, this.#layout.stampOfIndexKey(key));
       }
       if (!more || entries.length === 0) break;
       range = { start: keyAfter(entries[entries.length - 1]![0]), end: range.end };
     }
-    return first && last ? { first, last } : null;
+    return seen.first && seen.last ? { first: seen.first, last: seen.last } : null;
   }
 
   /**
@@ -796,22 +765,3 @@ async function readEventsOf(tn: Tn, layout: StoreLayout, stamp: Stamp, indices: 
   });
 }
 
-function pageSizeOf(pageSize: number | undefined): number {
-  if (pageSize === undefined) return DEFAULT_PAGE_SIZE;
-  if (!Number.isSafeInteger(pageSize) || pageSize < 1) throw new RangeError(`pageSize must be a positive integer, got ${pageSize}`);
-  return pageSize;
-}
-
-function withinTime(bounds: Bounds, timestampMs: number): boolean {
-  return (bounds.fromMs === undefined || timestampMs >= bounds.fromMs) && (bounds.toMs === undefined || timestampMs < bounds.toMs);
-}
-
-function withinPositions(bounds: Bounds, position: Position): boolean {
-  return (bounds.after === undefined || position.compare(bounds.after) > 0) && (bounds.until === undefined || position.compare(bounds.until) <= 0);
-}
-
-function pushIfWithin(page: StoredEvent[], bounds: Bounds, stamp: Stamp, index: number, block: DecodedBlock): void {
-  if (!withinTime(bounds, block.timestampMs(index))) return;
-  const position = positionOf(stamp, index);
-  if (withinPositions(bounds, position)) page.push({ position, bytes: block.bytes(index) });
-}

@@ -23,6 +23,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { open, type RootDatabase } from 'lmdb';
 import { Codec } from '../codec.js';
 import { StoreCorruptError, StoreReadError, StoreUnavailableError, StoreWriteError } from '../errors.js';
+import { keyAfter, pageSizeOf, pushIfWithin, resolveBounds, widen, withinPositions, withinTime, type Bounds } from './bounds.js';
 import {
   DecodedBlock,
   decodeBlockOrReport,
@@ -44,7 +45,6 @@ import {
   patchStamp,
   positionOf,
   stampFromCounter,
-  stampOf,
   type AppendPlan,
   type CountName,
   type KeyRange,
@@ -75,31 +75,16 @@ export interface LmdbStoreOptions {
   readonly codec?: Codec;
 }
 
-const DEFAULT_PAGE_SIZE = 1024;
 const PLACEHOLDER_STAMP: Stamp = Buffer.alloc(10);
 /** Keys per read while scanning the time index for the stamps a time range covers. */
 const TIME_SCAN_PAGE = 4096;
 
 type Db = RootDatabase<Buffer, Buffer>;
 
-/** The smallest key after `key`. */
-const keyAfter = (key: Buffer): Buffer => Buffer.concat([key, Buffer.from([0x00])]);
 
-const maxStamp = (a: Stamp | undefined, b: Stamp | undefined) => (a === undefined ? b : b === undefined || a.compare(b) >= 0 ? a : b);
-const minStamp = (a: Stamp | undefined, b: Stamp | undefined) => (a === undefined ? b : b === undefined || a.compare(b) <= 0 ? a : b);
 
 const describe = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
-/** What limits a read of events or audit entries, with every bound resolved to stamps. */
-interface Bounds {
-  readonly after: Position | undefined;
-  readonly until: Position | undefined;
-  /** Blocks to read: from `fromStamp` to `untilStamp`, inclusive. */
-  readonly fromStamp: Stamp | undefined;
-  readonly untilStamp: Stamp | undefined;
-  readonly fromMs: number | undefined;
-  readonly toMs: number | undefined;
-}
 
 export class LmdbStore implements EventStore {
   readonly kind = 'lmdb' as const;
@@ -450,39 +435,23 @@ export class LmdbStore implements EventStore {
    * without holding its whole result; this way memory stays one page, at the
    * cost of reading the index keys (one per millisecond per block) once.
    */
-  async #bounds(query: ReadEventsQuery): Promise<Bounds | null> {
-    const after = query.after === undefined ? undefined : checkPosition(query.after, 'after');
-    const until = query.until === undefined ? undefined : checkPosition(query.until, 'until');
-    let fromStamp = after && stampOf(after);
-    let untilStamp = until && stampOf(until);
-    const { fromMs, toMs } = query;
-    if (fromMs !== undefined || toMs !== undefined) {
-      if (fromMs !== undefined && toMs !== undefined && !(fromMs < toMs)) return null;
-      const covered = await this.#stampsInTime(fromMs, toMs);
-      if (!covered) return null;
-      fromStamp = maxStamp(fromStamp, covered.first);
-      untilStamp = minStamp(untilStamp, covered.last);
-    }
-    if (fromStamp && untilStamp && fromStamp.compare(untilStamp) > 0) return null;
-    return { after, until, fromStamp, untilStamp, fromMs, toMs };
+  #bounds(query: ReadEventsQuery): Promise<Bounds | null> {
+    return resolveBounds(query, (fromMs, toMs) => this.#stampsInTime(fromMs, toMs));
   }
 
   async #stampsInTime(fromMs: number | undefined, toMs: number | undefined): Promise<{ first: Stamp; last: Stamp } | null> {
     let range = this.#layout.timeRange(fromMs, toMs);
-    let first: Stamp | undefined;
-    let last: Stamp | undefined;
+    const seen: { first: Stamp | undefined; last: Stamp | undefined } = { first: undefined, last: undefined };
     while (true) {
       const keys = this.#read(() => [...this.#db.getKeys({ start: range.start, end: range.end, limit: TIME_SCAN_PAGE })]);
       for (const key of keys) {
-        const stamp = this.#layout.stampOfIndexKey(key);
-        if (first === undefined || stamp.compare(first) < 0) first = stamp;
-        if (last === undefined || stamp.compare(last) > 0) last = stamp;
+        widen(seen, this.#layout.stampOfIndexKey(key));
       }
       if (keys.length < TIME_SCAN_PAGE) break;
       range = { start: keyAfter(keys[keys.length - 1]!), end: range.end };
       await nextTurn(); // a long index scan must not hold the event loop
     }
-    return first && last ? { first, last } : null;
+    return seen.first && seen.last ? { first: seen.first, last: seen.last } : null;
   }
 
   /**
@@ -556,22 +525,3 @@ async function commitErrorOf(err: unknown): Promise<unknown> {
   return cause ?? err;
 }
 
-function pageSizeOf(pageSize: number | undefined): number {
-  if (pageSize === undefined) return DEFAULT_PAGE_SIZE;
-  if (!Number.isSafeInteger(pageSize) || pageSize < 1) throw new RangeError(`pageSize must be a positive integer, got ${pageSize}`);
-  return pageSize;
-}
-
-function withinTime(bounds: Bounds, timestampMs: number): boolean {
-  return (bounds.fromMs === undefined || timestampMs >= bounds.fromMs) && (bounds.toMs === undefined || timestampMs < bounds.toMs);
-}
-
-function withinPositions(bounds: Bounds, position: Position): boolean {
-  return (bounds.after === undefined || position.compare(bounds.after) > 0) && (bounds.until === undefined || position.compare(bounds.until) <= 0);
-}
-
-function pushIfWithin(page: StoredEvent[], bounds: Bounds, stamp: Stamp, index: number, block: DecodedBlock): void {
-  if (!withinTime(bounds, block.timestampMs(index))) return;
-  const position = positionOf(stamp, index);
-  if (withinPositions(bounds, position)) page.push({ position, bytes: block.bytes(index) });
-}
