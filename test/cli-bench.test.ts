@@ -17,8 +17,10 @@ import { parseSvg } from './fixtures/cli-svg.js';
 const SCENARIOS = [
   'codec.json-event',
   'codec.msgpackr-event',
+  'codec.event-writer-event',
   'codec.json-batch',
   'codec.msgpackr-batch',
+  'codec.event-writer-batch',
   'dispatch.eventrail',
   'dispatch.per-event',
   'dispatch.per-event-tuned',
@@ -71,6 +73,7 @@ describe('eventrail bench', () => {
     }
     const bytes = (id: string) => (report.scenarios.find((s) => s.id === id) as MeasuredScenario).extras.bytesPerEvent as number;
     assert.ok(bytes('codec.msgpackr-event') < bytes('codec.json-event'), 'msgpackr records are smaller than JSON');
+    assert.ok(bytes('codec.event-writer-event') < bytes('codec.json-event'), "the bus's event writer is smaller than JSON");
 
     const ratio = (name: string) => report.ratios.find((x) => x.name === name);
     for (const [name, target] of [
