@@ -54,7 +54,7 @@ export function compactNumber(n: number): string {
 }
 
 /** Round tick values from 0 to at least `max`: steps of 1, 2 or 5 × 10^k. */
-export function linearTicks(max: number, target = 5): number[] {
+export function linearTicks(max: number, target = 6): number[] {
   if (!(max > 0)) return [0, 1];
   const raw = max / target;
   const magnitude = 10 ** Math.floor(Math.log10(raw));
