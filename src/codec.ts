@@ -148,14 +148,15 @@ function writeNullable(out: Buffer, at: number, value: string | null): number {
 }
 
 /**
- * A msgpack string. ASCII up to 31 bytes, as uuids and timestamps are, gets
- * the one-byte fixstr header like msgpackr writes; longer or non-ASCII text
- * is written as UTF-8 behind a header sized for its worst case.
+ * A msgpack string. ASCII text (uuids, timestamps, most names) is copied byte
+ * by byte behind a fixstr or str8 header, as msgpackr writes it; longer or
+ * non-ASCII text is written as UTF-8 behind a header sized for its worst case.
  */
 function writeString(out: Buffer, at: number, value: string): number {
   const n = value.length;
   need(out, at, 5 + n * 3);
-  if (n < 32) {
+  if (n < 0x100) {
+    const head = n < 32 ? 1 : 2;
     let ascii = true;
     for (let i = 0; i < n; i++) {
       const c = value.charCodeAt(i);
@@ -163,11 +164,16 @@ function writeString(out: Buffer, at: number, value: string): number {
         ascii = false;
         break;
       }
-      out[at + 1 + i] = c;
+      out[at + head + i] = c;
     }
     if (ascii) {
-      out[at] = 0xa0 | n;
-      return at + 1 + n;
+      if (head === 1) {
+        out[at] = 0xa0 | n;
+      } else {
+        out[at] = STR8;
+        out[at + 1] = n;
+      }
+      return at + head + n;
     }
   }
   const worst = n * 3;

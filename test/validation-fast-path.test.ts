@@ -8,7 +8,11 @@ const wellFormed = (s: string) => (s as unknown as { isWellFormed(): boolean }).
 const schema = eventInputSchema(limits);
 const absent = fc.constant(undefined);
 const uuid = fc.uuid().chain((u) => fc.constantFrom(u, u.toUpperCase()));
-const notUuid = fc.oneof(fc.string({ maxLength: 40 }), fc.constantFrom(null, 42, '', '00000000-0000-0000-0000-00000000000g', ' 00000000-0000-0000-0000-000000000000'));
+const notUuid = fc.oneof(
+  fc.string({ maxLength: 40 }),
+  fc.string({ minLength: 36, maxLength: 36, unit: fc.constantFrom(...'0123456789abcdefABCDEFgG-_ :/@`０'.split('')) }),
+  fc.constantFrom(null, 42, '', '00000000-0000-0000-0000-00000000000g', '00000000-0000-0000-0000-00000000000G', ' 00000000-0000-0000-0000-000000000000', '000000000-000-0000-0000-000000000000', '00000000-0000-0000-0000-000000000000\n'),
+);
 const text = fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom('', 'a\uD800b', 'login_handler', 'ü'));
 const eventType = fc.oneof(
   fc.constantFrom('UserLoggedIn', 'WorkflowFailed', 'Nope', 'userLoggedIn', null, 42),
