@@ -28,7 +28,8 @@ const event: fc.Arbitrary<Event> = fc.record({
   event_id: uuid,
   timestamp: fc.constantFrom('2026-11-28T16:24:56.123Z', '2026-11-28T16:24:56Z'),
   event_type: fc.oneof(fc.constantFrom('UserLoggedIn' as const, 'WorkflowStateChanged' as const), text.map((Custom) => ({ Custom }))),
-  payload: json,
+  // Validation rejects payload keys named __proto__ before anything is encoded (they cannot round-trip).
+  payload: json.filter((v) => !JSON.stringify(v).includes('"__proto__"')),
   metadata: fc.record({
     correlation_id: uuid,
     causation_id: fc.option(uuid, { nil: null }),
