@@ -34,6 +34,19 @@ const STR8 = 0xd9;
 const STR16 = 0xda;
 const STR32 = 0xdb;
 const FIXMAP_1 = 0x81;
+const DEFAULT_MAX_DEPTH = 64;
+
+/**
+ * What the event writer found while writing a payload that is not a JSON value.
+ * Validation checked the payload before, but an accessor or a proxy can answer
+ * differently the second time it is read: what is written is checked again, as
+ * it is written, so nothing but JSON is ever stored.
+ */
+export class NotJsonError extends Error {
+  override readonly name = 'NotJsonError';
+}
+
+const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
 
 export class Codec {
   readonly #packr: Packr;
@@ -74,9 +87,9 @@ export class Codec {
    * Encodes an event into the codec's own arena and returns a view of it (the
    * same guarantee as `encodeView`: the range is never written over).
    */
-  encodeEvent(event: Event): Buffer {
+  encodeEvent(event: Event, maxDepth = DEFAULT_MAX_DEPTH): Buffer {
     for (;;) {
-      const end = writeEvent(this.#arena, this.#at, event);
+      const end = writeEvent(this.#arena, this.#at, event, maxDepth);
       if (end >= 0) {
         const view = this.#arena.subarray(this.#at, end);
         // Keep the next value word-aligned, as msgpackr does, so copies of these views stay cheap.
@@ -104,7 +117,7 @@ export class Codec {
 const FULL = new Error('arena full');
 
 /** Writes an event at `at`; returns where it ends, or -1 when it does not fit. */
-function writeEvent(out: Buffer, at: number, event: Event): number {
+function writeEvent(out: Buffer, at: number, event: Event, maxDepth: number): number {
   try {
     need(out, at, 1);
     out[at++] = EVENT_RECORD;
@@ -119,7 +132,7 @@ function writeEvent(out: Buffer, at: number, event: Event): number {
       at = writeString(out, at, 'Custom');
       at = writeString(out, at, type.Custom);
     }
-    at = writeJson(out, at, event.payload);
+    at = writeJson(out, at, event.payload, maxDepth, 'payload');
     const md = event.metadata;
     need(out, at, 1);
     out[at++] = METADATA_RECORD;
@@ -153,6 +166,7 @@ function writeNullable(out: Buffer, at: number, value: string | null): number {
  * non-ASCII text is written as UTF-8 behind a header sized for its worst case.
  */
 function writeString(out: Buffer, at: number, value: string): number {
+  if (typeof value !== 'string') throw new NotJsonError(`a string field holds a ${typeof value}`);
   const n = value.length;
   need(out, at, 5 + n * 3);
   if (n < 0x100) {
@@ -202,11 +216,13 @@ function writeString(out: Buffer, at: number, value: string): number {
  * written as fixints, whose bytes a record-aware decoder reads as record
  * references.
  */
-function writeJson(out: Buffer, at: number, value: unknown): number {
+function writeJson(out: Buffer, at: number, value: unknown, depthLeft: number, path: string): number {
   switch (typeof value) {
     case 'string':
+      if (!isWellFormed(value)) throw new NotJsonError(`${path} has a lone surrogate`);
       return writeString(out, at, value);
     case 'number':
+      if (!Number.isFinite(value)) throw new NotJsonError(`${path} is the number ${value}, not JSON`);
       return writeNumber(out, at, value);
     case 'boolean':
       need(out, at, 1);
@@ -218,24 +234,31 @@ function writeJson(out: Buffer, at: number, value: unknown): number {
         out[at] = NIL;
         return at + 1;
       }
+      if (depthLeft <= 0) throw new NotJsonError(`${path} nests too deep`);
       if (Array.isArray(value)) {
-        at = writeLength(out, at, value.length, 0x90, 0xdc, 0xdd);
-        for (let i = 0; i < value.length; i++) at = writeJson(out, at, value[i]);
+        const n = value.length;
+        at = writeLength(out, at, n, 0x90, 0xdc, 0xdd);
+        for (let i = 0; i < n; i++) at = writeJson(out, at, value[i], depthLeft - 1, path);
         return at;
       }
+      const proto = Object.getPrototypeOf(value) as unknown;
+      if (proto !== Object.prototype && proto !== null) throw new NotJsonError(`${path} holds an object that is not plain`);
       const record = value as Record<string, unknown>;
-      let count = 0;
-      for (const key in record) if (Object.hasOwn(record, key)) count++;
-      at = writeLength(out, at, count, 0x80, 0xde, 0xdf);
+      const keys: string[] = [];
       for (const key in record) {
         if (!Object.hasOwn(record, key)) continue;
+        if (key === '__proto__' || !isWellFormed(key)) throw new NotJsonError(`${path} has a key that cannot be stored`);
+        keys.push(key);
+      }
+      at = writeLength(out, at, keys.length, 0x80, 0xde, 0xdf);
+      for (const key of keys) {
         at = writeString(out, at, key);
-        at = writeJson(out, at, record[key]);
+        at = writeJson(out, at, record[key], depthLeft - 1, path);
       }
       return at;
     }
     default:
-      throw new TypeError(`not a JSON value: ${typeof value}`);
+      throw new NotJsonError(`${path} holds a ${typeof value}, not JSON`);
   }
 }
 

@@ -880,7 +880,6 @@ describe('hostile input', { timeout: 180_000 }, () => {
 
   it(
     'a getter that returns a JSON value when validated and something else when encoded',
-    { todo: 'known gap: the payload is read twice (validation, then encoding), so an accessor can change it in between; closing it needs a copy or an accessor check per key on the hot path' },
     async () => {
       const later = [10n, () => 1, JSON.parse('{"__proto__":{"polluted":true}}') as unknown, NaN, new Date(0)];
       for (const value of later) {

@@ -6,7 +6,7 @@
  * batch resolve together once it is durable.
  */
 import { v5 as uuidv5 } from 'uuid';
-import type { Codec } from '../codec.js';
+import { NotJsonError, type Codec } from '../codec.js';
 import {
   BackpressureError,
   EventTooLargeError,
@@ -16,7 +16,7 @@ import {
 } from '../errors.js';
 import { encodeAuditRecord } from '../event/audit.js';
 import { eventTypeKey, type Event, type EventInput } from '../event/event.js';
-import { IdSource, completeEvent, describe, eventInputSchema, quickParse, toIssues, type EventInputSchema, type PayloadLimits } from '../event/schema.js';
+import { IdSource, completeEvent, describe, eventInputSchema, eventTypeProblem, quickParse, toIssues, type EventInputSchema, type PayloadLimits } from '../event/schema.js';
 import type { ResolvedOptions } from '../options.js';
 import { POSITION_BYTES, positionToString, type AppendResult, type EventStore, type Position } from '../store/store.js';
 import { Accepted, CommitGroup } from './accepted.js';
@@ -239,7 +239,16 @@ export class Intake {
     }
     const generatedTime = data.timestamp === undefined;
     const event = completeEvent(data, this.#ids);
-    const bytes = this.#deps.codec.encodeEvent(event);
+    // completeEvent read a custom type's name once more: check what it read.
+    const typeProblem = typeof event.event_type === 'string' ? null : eventTypeProblem(event.event_type);
+    if (typeProblem !== null) return new InvalidEventError([{ path: 'event_type', message: `event_type ${typeProblem}` }]);
+    let bytes: Buffer;
+    try {
+      bytes = this.#deps.codec.encodeEvent(event, this.#limits.maxDepth);
+    } catch (err) {
+      if (err instanceof NotJsonError) return new InvalidEventError([{ path: 'payload', message: `${err.message} (it changed after validation)` }]);
+      throw err;
+    }
     if (bytes.length > this.#maxEventBytes) {
       return new EventTooLargeError(`the event encodes to ${bytes.length} bytes, over limits.maxEventBytes (${this.#maxEventBytes})`);
     }
