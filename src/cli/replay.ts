@@ -64,6 +64,11 @@ export async function replayCommand(args: readonly string[], out: Output): Promi
     for await (const stored of store.readEvents({ after, fromMs, toMs, tenantId })) {
       if (limit !== undefined && printed >= limit) break;
       if (!out.open) break;
+      if (stored.corrupt !== undefined) {
+        // Reported and skipped, as bus.replay() does: the rest of the log is still printed.
+        process.stderr.write(`eventrail replay: skipped: ${stored.corrupt.message}\n`);
+        continue;
+      }
       const event = codec.decode<Event>(stored.bytes);
       if (wanted !== null && !wanted.has(eventTypeKey(event.event_type))) continue;
       printed++;
