@@ -15,7 +15,7 @@
  * Any msgpack decoder with the same shared structures reads both forms.
  */
 import { Packr } from 'msgpackr';
-import { AUDIT_ENTRY_KEYS, EVENT_KEYS, METADATA_KEYS, type Event } from './event/event.js';
+import { AUDIT_ENTRY_KEYS, EVENT_KEYS, METADATA_KEYS, isWellFormed, type Event } from './event/event.js';
 
 const DEAD_LETTER_KEYS = ['event', 'consumer', 'error', 'attempts', 'failed_at'] as const;
 const ERROR_KEYS = ['code', 'name', 'message', 'stack'] as const;
@@ -46,7 +46,6 @@ export class NotJsonError extends Error {
   override readonly name = 'NotJsonError';
 }
 
-const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
 
 export class Codec {
   readonly #packr: Packr;

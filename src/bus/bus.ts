@@ -18,7 +18,7 @@ import {
   type SerializedError,
   type WorkerCrashedError,
 } from '../errors.js';
-import { eventTypeKey, type AuditEntry, type Event, type EventInput, type EventType } from '../event/event.js';
+import { debugEventType, eventTypeKey, type AuditEntry, type Event, type EventInput, type EventType } from '../event/event.js';
 import { decodeAuditRecord } from '../event/audit.js';
 import { resolveOptions, type BusOptions, type ResolvedOptions } from '../options.js';
 import type { ConsumerDescriptor, DescribeResult, FollowUp, WorkerInit } from '../protocol.js';
@@ -259,7 +259,7 @@ export class EventBus {
   async *#auditQuery(query: AuditQuery): AsyncGenerator<AuditEntry> {
     const { store, codec } = this.#engine;
     if (store === null) throw new StoreUnavailableError("the audit log needs a store: this bus runs with store { kind: 'none' }");
-    const types = query.types === undefined ? null : new Set(query.types.map(debugName));
+    const types = query.types === undefined ? null : new Set(query.types.map(debugEventType));
     let yielded = 0;
     for await (const stored of store.readAudit({ fromMs: toMs(query.from, 'from'), toMs: toMs(query.to, 'to'), tenantId: lowerId(query.tenantId) })) {
       if (query.limit !== undefined && yielded >= query.limit) return;
@@ -322,8 +322,6 @@ export class EventBus {
     return count;
   }
 }
-
-const debugName = (type: EventType) => (typeof type === 'string' ? type : `Custom(${JSON.stringify(type.Custom)})`);
 
 function toMs(bound: TimeBound | undefined, name: string): number | undefined {
   if (bound === undefined) return undefined;

@@ -92,6 +92,13 @@ export function debugEventType(type: EventType): string {
   return typeof type === 'string' ? type : `Custom(${JSON.stringify(type.Custom)})`;
 }
 
+/**
+ * No lone surrogates: the store and the wire carry strings as UTF-8, where a
+ * lone surrogate becomes U+FFFD, so such a string would not come back as it
+ * was. (The cast: ES2024 typings are not in this project's lib.)
+ */
+export const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
+
 /** Freezes an event and everything in it (events are immutable once created). */
 export function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {

@@ -5,7 +5,7 @@
 import { randomFillSync } from 'node:crypto';
 import { z } from 'zod';
 import type { ValidationIssue } from '../errors.js';
-import { BUILTIN_EVENT_TYPES, type Event, type EventMetadata, type EventType, type JsonValue } from './event.js';
+import { BUILTIN_EVENT_TYPES, isWellFormed, type Event, type EventMetadata, type EventType, type JsonValue } from './event.js';
 
 const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
@@ -19,12 +19,6 @@ export const uuidSchema = z
 
 const BUILTIN_SET: ReadonlySet<unknown> = new Set(BUILTIN_EVENT_TYPES);
 
-/**
- * No lone surrogates: the store and the wire carry strings as UTF-8, where a
- * lone surrogate becomes U+FFFD, so such a string would replay changed. (Cheap:
- * V8 answers at once for one-byte strings.) The cast: ES2024 typings are not in this project's lib.
- */
-const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
 const NOT_WELL_FORMED = 'has a lone surrogate (not well-formed UTF-16), which cannot be stored unchanged';
 
 /** Why a value is not an EventType, or null when it is one. One check instead of a zod union: it is on the hot path. */
