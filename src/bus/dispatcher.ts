@@ -106,7 +106,6 @@ export class Dispatcher {
   readonly #matching = new Map<string, readonly number[]>();
   readonly #retries = new Set<ScheduledRetry>();
   #roundRobin = 0;
-  #tasksInFlight = 0;
   #draining = false;
   readonly #watched = new Set<Watched>();
   readonly #stallMs: number;
@@ -162,14 +161,6 @@ export class Dispatcher {
       entry.stuck = { event: Atomics.load(entry.progress, PROGRESS_EVENT), consumer: Atomics.load(entry.progress, PROGRESS_CONSUMER) };
       entry.controller.abort(new Error(`no progress for ${Math.round(now - entry.since)} ms`));
     }
-  }
-
-  get tasksInFlight(): number {
-    return this.#tasksInFlight;
-  }
-
-  get scheduledRetries(): number {
-    return this.#retries.size;
   }
 
   /** The consumers subscribed to an event type. */
@@ -266,7 +257,6 @@ export class Dispatcher {
     const task: BatchTask = { kind: 'batch', buffer, count: items.length, targets: triples, progress };
     this.#deps.metrics.batchSize.observe(items.length);
     const watched: Watched = { progress, controller: new AbortController(), beats: 0, since: performance.now(), stuck: null };
-    this.#tasksInFlight++;
     this.#watch(watched);
     try {
       let result: BatchResult;
@@ -283,7 +273,6 @@ export class Dispatcher {
     } catch (err) {
       this.#deps.warn('internal error while applying batch outcomes', err);
     } finally {
-      this.#tasksInFlight--;
       this.#unwatch(watched);
     }
   }
