@@ -49,6 +49,9 @@ export class NotJsonError extends Error {
 
 export class Codec {
   readonly #packr: Packr;
+  /** The structure table msgpackr decodes with, and its shared entries as declared. */
+  readonly #structures: unknown[];
+  readonly #shared: readonly unknown[];
   #arena = Buffer.allocUnsafeSlow(ARENA_BYTES);
   #at = 0;
 
@@ -62,6 +65,8 @@ export class Codec {
     });
     // Large arenas: one allocation per ~3000 events instead of one per ~25.
     this.#packr.useBuffer(Buffer.allocUnsafeSlow(ARENA_BYTES));
+    this.#structures = (this.#packr as unknown as { structures: unknown[] }).structures;
+    this.#shared = [...this.#structures];
   }
 
   /** Encodes into a buffer the caller owns (msgpackr's own result is a view of a reused buffer). */
@@ -103,12 +108,35 @@ export class Codec {
   }
 
   decode<T = unknown>(bytes: Uint8Array): T {
-    return this.#packr.unpack(bytes) as T;
+    try {
+      return this.#packr.unpack(bytes) as T;
+    } finally {
+      this.#restoreStructures();
+    }
   }
 
   /** Decodes a buffer holding several values back to back. */
   decodeMany<T = unknown>(bytes: Uint8Array): T[] {
-    return this.#packr.unpackMultiple(bytes) as T[];
+    try {
+      return this.#packr.unpackMultiple(bytes) as T[];
+    } finally {
+      this.#restoreStructures();
+    }
+  }
+
+  /**
+   * Puts the structure table back as declared after a decode. msgpackr keeps
+   * a record definition met in the input, even one that redefines a shared
+   * structure (it only restores those when the shared table is loaded through
+   * `getStructures`, and never in `unpackMultiple`): one garbled byte that turns
+   * a reference into a definition would then make every later value decode
+   * wrongly. What the bytes define lives only as long as the bytes.
+   */
+  #restoreStructures(): void {
+    const table = this.#structures;
+    const shared = this.#shared;
+    if (table.length !== shared.length) table.length = shared.length;
+    for (let i = 0; i < shared.length; i++) if (table[i] !== shared[i]) table[i] = shared[i];
   }
 }
 

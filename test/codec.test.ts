@@ -61,4 +61,28 @@ describe('the event codec', () => {
     const all = Buffer.concat(kept.map((k) => k.bytes));
     assert.deepStrictEqual(reader.decodeMany(all), kept.map((k) => k.event));
   });
+
+  it('bytes that redefine a shared structure never change how later values decode', () => {
+    const codec = new Codec();
+    const sample: Event = {
+      event_id: '0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b',
+      timestamp: '2026-11-28T16:24:56.123Z',
+      event_type: 'UserLoggedIn',
+      payload: { ip: '10.0.0.1' },
+      metadata: { correlation_id: '0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2c', causation_id: null, user_id: null, tenant_id: null, source: 'codec-test' },
+    };
+    const good = Buffer.from(codec.encodeEvent(sample));
+    // A record definition (ext 0x72) of id 0x40, the event structure, as ['a'], then its value { a: 1 }:
+    // what one garbled byte in a batch can turn a reference into.
+    const redefinition = Uint8Array.from([0xd4, 0x72, 0x40, 0x91, 0xa1, 0x61, 0x01]);
+    assert.deepStrictEqual(codec.decode(redefinition), { a: 1 }, 'the redefinition itself decodes');
+    assert.deepStrictEqual(codec.decode(good), sample, 'a single value decodes as declared afterwards');
+    assert.deepStrictEqual(codec.decodeMany(Buffer.concat([redefinition, redefinition])), [{ a: 1 }, { a: 1 }]);
+    assert.deepStrictEqual(codec.decodeMany(Buffer.concat([good, good])), [sample, sample], 'so does a batch');
+    // The same when the redefining input is cut short and fails to decode.
+    assert.throws(() => codec.decodeMany(Buffer.concat([redefinition, good.subarray(0, 10)])));
+    assert.deepStrictEqual(codec.decodeMany(good), [sample]);
+    // Objects of other shapes still round-trip after all this (they define their structures in-band).
+    assert.deepStrictEqual(codec.decode(codec.encode({ x: 1, y: [2] })), { x: 1, y: [2] });
+  });
 });

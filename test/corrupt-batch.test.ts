@@ -168,6 +168,17 @@ describe('corrupt batches in a worker', () => {
     await goodBatchStillWorks();
   });
 
+  it('a garbled byte that redefines the event structure does not change how later batches decode', async () => {
+    // A record definition (ext 0x72) of id 0x40, the shared event structure, as ['a'], with the value { a: 1 }:
+    // one byte changed in a reference to an in-band structure makes exactly this.
+    const redefinition = Uint8Array.from([0xd4, 0x72, 0x40, 0x91, 0xa1, 0x61, 0x01]);
+    const events = [event(0), event(1)];
+    const delivered = out.read().length;
+    assertCorrupt(await run(task(Buffer.concat([redefinition, encodeBatch(codec, events)]), 3)), 'a redefinition, then events');
+    assert.equal(out.read().length, delivered, 'nothing was delivered');
+    await goodBatchStillWorks();
+  });
+
   it('random bytes are reported as corrupt', async () => {
     const delivered = out.read().length;
     await fc.assert(
