@@ -196,6 +196,18 @@ function writeString(out: Buffer, at: number, value: string): number {
   if (typeof value !== 'string') throw new NotJsonError(`a string field holds a ${typeof value}`);
   const n = value.length;
   need(out, at, 5 + n * 3);
+  if (n >= 16 && n < 0x100) {
+    const head = n < 32 ? 1 : 2;
+    const written = out.write(value, at + head);
+    if (written === n) {
+      if (head === 1) out[at] = 0xa0 | n;
+      else {
+        out[at] = STR8;
+        out[at + 1] = n;
+      }
+      return at + head + n;
+    }
+  }
   if (n < 0x100) {
     const head = n < 32 ? 1 : 2;
     let ascii = true;
@@ -271,18 +283,29 @@ function writeJson(out: Buffer, at: number, value: unknown, depthLeft: number, p
       const proto = Object.getPrototypeOf(value) as unknown;
       if (proto !== Object.prototype && proto !== null) throw new NotJsonError(`${path} holds an object that is not plain`);
       const record = value as Record<string, unknown>;
-      const keys: string[] = [];
+      // The entries are written behind a one-byte header (fixmap) and counted
+      // on the way: no list of keys per object. A map of 16 entries or more
+      // gets its longer header by moving the entries once.
+      need(out, at, 1);
+      const head = at;
+      at += 1;
+      let count = 0;
       for (const key in record) {
         if (!Object.hasOwn(record, key)) continue;
         if (key === '__proto__' || !isWellFormed(key)) throw new NotJsonError(`${path} has a key that cannot be stored`);
-        keys.push(key);
-      }
-      at = writeLength(out, at, keys.length, 0x80, 0xde, 0xdf);
-      for (const key of keys) {
         at = writeString(out, at, key);
         at = writeJson(out, at, record[key], depthLeft - 1, path);
+        count++;
       }
-      return at;
+      if (count < 16) {
+        out[head] = 0x80 | count;
+        return at;
+      }
+      const extra = count < 0x10000 ? 2 : 4;
+      need(out, at, extra);
+      out.copyWithin(head + 1 + extra, head + 1, at);
+      writeLength(out, head, count, 0x80, 0xde, 0xdf);
+      return at + extra;
     }
     default:
       throw new NotJsonError(`${path} holds a ${typeof value}, not JSON`);

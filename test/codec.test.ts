@@ -62,6 +62,25 @@ describe('the event codec', () => {
     assert.deepStrictEqual(reader.decodeMany(all), kept.map((k) => k.event));
   });
 
+  it('payload objects of every header size round-trip (fixmap, map16, map32)', () => {
+    const codec = new Codec();
+    const reader = new Codec();
+    for (const size of [0, 1, 15, 16, 17, 300, 65_535, 65_536, 70_000]) {
+      const payload: Record<string, number | string> = {};
+      for (let i = 0; i < size; i++) payload[`k${i}`] = i % 2 === 0 ? i : `v${i}`;
+      const e: Event = {
+        event_id: '0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b',
+        timestamp: '2026-11-28T16:24:56.123Z',
+        event_type: { Custom: 'Wide' },
+        payload: { before: 1, wide: payload, after: [payload, 'é'] },
+        metadata: { correlation_id: '0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2c', causation_id: null, user_id: null, tenant_id: null, source: 'codec-test' },
+      };
+      const bytes = codec.encodeEvent(e, 64);
+      assert.deepStrictEqual(reader.decode(bytes), e, `${size} keys`);
+      assert.deepStrictEqual(reader.decode(bytes), reader.decode(codec.encode(e)), `${size} keys, like the generic encoding`);
+    }
+  });
+
   it('bytes that redefine a shared structure never change how later values decode', () => {
     const codec = new Codec();
     const sample: Event = {

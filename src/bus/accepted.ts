@@ -2,7 +2,15 @@
  * One accepted event on the main thread, from the moment `emit` accepts it
  * until every consumer has handled it (or it was dead-lettered).
  */
-import type { AppendItem, Position } from '../store/store.js';
+import { POSITION_BYTES, type AppendItem, type Position } from '../store/store.js';
+
+/** A position of store `none`, shaped like a stored one: the commit number where the stamp goes, then the index. */
+export function memoryPosition(commit: number, index: number): Position {
+  const position = Buffer.alloc(POSITION_BYTES);
+  position.writeUIntBE(commit, 2, 6);
+  position.writeUInt16BE(index, 10);
+  return position;
+}
 
 /** Events stored in one commit: the checkpoint advances a whole group at a time. */
 export class CommitGroup {
@@ -28,12 +36,31 @@ export class Accepted implements AppendItem {
   checkDuplicate = false;
   timestampMs = 0;
   audit: Buffer | null = null;
-  position: Position | null = null;
+  #position: Position | null = null;
+  /** Store `none`: the in-memory commit and index the position is made of, the first time it is read. */
+  #memoryCommit = 0;
+  #memoryIndex = 0;
   /** Deliveries not yet finished (handled, or dead letter saved). */
   outstanding = 0;
   group: CommitGroup | null = null;
   /** A dead letter of this event could not be saved: see CommitGroup.poisoned. */
   poisoned = false;
+
+  /** Where the event is stored; null until it is committed. */
+  get position(): Position | null {
+    if (this.#position === null && this.#memoryCommit > 0) this.#position = memoryPosition(this.#memoryCommit, this.#memoryIndex);
+    return this.#position;
+  }
+
+  set position(position: Position | null) {
+    this.#position = position;
+  }
+
+  /** Committed without a store: the position is built only if someone reads it (a receipt, a dead letter). */
+  committedInMemory(commit: number, index: number): void {
+    this.#memoryCommit = commit;
+    this.#memoryIndex = index;
+  }
 
   constructor(eventId: string, bytes: Buffer, typeKey: string, partitionKey: string | null, tenantId: string | null, acceptedAt: number) {
     this.eventId = eventId;

@@ -18,8 +18,8 @@ import { encodeAuditRecord } from '../event/audit.js';
 import { eventTypeKey, type Event, type EventInput } from '../event/event.js';
 import { IdSource, completeEvent, describe, eventInputSchema, eventTypeProblem, quickParse, toIssues, type EventInputSchema, type PayloadLimits } from '../event/schema.js';
 import type { ResolvedOptions } from '../options.js';
-import { POSITION_BYTES, positionToString, type AppendResult, type EventStore, type Position } from '../store/store.js';
-import { Accepted, CommitGroup } from './accepted.js';
+import { positionToString, type AppendResult, type EventStore, type Position } from '../store/store.js';
+import { Accepted, CommitGroup, memoryPosition } from './accepted.js';
 import type { BusMetrics } from './metrics.js';
 
 /** What `emit` resolves with once the event is durable. */
@@ -31,19 +31,28 @@ export interface Receipt {
   readonly duplicate: boolean;
 }
 
-/** A receipt whose position is turned into hex only when someone reads it (most callers never do). */
+/**
+ * A receipt whose position is made and turned into hex only when someone
+ * reads it (most callers never do). It holds the position, or for store
+ * `none` the commit number and index it is made of: never the event itself.
+ */
 class StoredReceipt implements Receipt {
   readonly event_id: string;
   readonly duplicate: boolean;
-  readonly #position: Position;
+  #position: Position | null;
+  readonly #commit: number;
+  readonly #index: number;
 
-  constructor(eventId: string, position: Position, duplicate: boolean) {
+  constructor(eventId: string, position: Position | null, duplicate: boolean, commit = 0, index = 0) {
     this.event_id = eventId;
     this.#position = position;
     this.duplicate = duplicate;
+    this.#commit = commit;
+    this.#index = index;
   }
 
   get position(): string {
+    this.#position ??= memoryPosition(this.#commit, this.#index);
     return positionToString(this.#position);
   }
 
@@ -98,8 +107,8 @@ export class Intake {
   #pending = 0;
   readonly #waiters: Array<() => void> = [];
   #commitTail: Promise<void> = Promise.resolve();
-  /** Position counter for store `none`: same shape as stored positions. */
-  #memoryCommit = 0n;
+  /** Commit counter for store `none`: positions are made of it (see memoryPosition). */
+  #memoryCommit = 0;
   readonly #idleWaiters: Array<() => void> = [];
 
   constructor(deps: IntakeDeps) {
@@ -274,6 +283,13 @@ export class Intake {
     }
   }
 
+  /** The executor of every receipt promise: one function, not a closure per emit. */
+  readonly #enlist = (resolve: (receipt: Receipt) => void, reject: (err: Error) => void): void => {
+    const batch = this.#batch!;
+    batch.resolvers.push(resolve);
+    batch.rejecters.push(reject);
+  };
+
   #accept(prepared: Accepted): Promise<Receipt> {
     this.#pending++;
     let batch = this.#batch;
@@ -282,10 +298,7 @@ export class Intake {
       batch.timer = this.#lingerMs === 0 ? setImmediate(() => this.#commit()) : setTimeout(() => this.#commit(), this.#lingerMs);
     }
     batch.items.push(prepared);
-    const receipt = new Promise<Receipt>((resolve, reject) => {
-      batch.resolvers.push(resolve);
-      batch.rejecters.push(reject);
-    });
+    const receipt = new Promise<Receipt>(this.#enlist);
     if (batch.items.length >= this.#maxBatch) this.#commit();
     return receipt;
   }
@@ -299,8 +312,7 @@ export class Intake {
       clearImmediate(batch.timer as NodeJS.Immediate);
     }
     const store = this.#deps.store;
-    const appended: Promise<AppendResult> =
-      store === null ? Promise.resolve(this.#memoryAppend(batch.items.length)) : store.append(batch.items);
+    const appended: Promise<AppendResult | number> = store === null ? Promise.resolve(++this.#memoryCommit) : store.append(batch.items);
     // Outcomes are applied in commit order, whatever order the store settles in, so lanes see commit order.
     this.#commitTail = this.#commitTail
       .then(() => appended)
@@ -310,38 +322,31 @@ export class Intake {
       );
   }
 
-  #memoryAppend(count: number): AppendResult {
-    // One buffer for the batch; each position is a view of it.
-    const all = Buffer.alloc(POSITION_BYTES * count);
-    const commit = ++this.#memoryCommit;
-    const positions: Position[] = new Array<Position>(count);
-    for (let i = 0; i < count; i++) {
-      const at = i * POSITION_BYTES;
-      all.writeBigUInt64BE(commit, at);
-      all.writeUInt16BE(i, at + 10);
-      positions[i] = all.subarray(at, at + POSITION_BYTES);
-    }
-    return { positions, duplicate: new Array<boolean>(count).fill(false) };
-  }
-
-  #committed(batch: Batch, result: AppendResult): void {
+  /** A batch is durable (the store's result), or committed in memory (store `none`: the commit number). */
+  #committed(batch: Batch, result: AppendResult | number): void {
     const fresh: Accepted[] = [];
     const types = new Map<string, number>();
     let duplicates = 0;
     const group = new CommitGroup(0);
-    for (let i = 0; i < batch.items.length; i++) {
-      const item = batch.items[i]!;
-      const position = result.positions[i]!;
-      item.position = position;
-      const duplicate = result.duplicate[i] === true;
-      batch.resolvers[i]!(new StoredReceipt(item.eventId, position, duplicate));
-      if (duplicate) {
-        duplicates++;
-        continue;
+    const items = batch.items;
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
+      if (typeof result === 'number') {
+        item.committedInMemory(result, i);
+        batch.resolvers[i]!(new StoredReceipt(item.eventId, null, false, result, i));
+      } else {
+        const position = result.positions[i]!;
+        item.position = position;
+        const duplicate = result.duplicate[i] === true;
+        batch.resolvers[i]!(new StoredReceipt(item.eventId, position, duplicate));
+        if (duplicate) {
+          duplicates++;
+          continue;
+        }
+        group.lastPosition = position;
       }
       types.set(item.typeKey, (types.get(item.typeKey) ?? 0) + 1);
       item.group = group;
-      group.lastPosition = position;
       fresh.push(item);
     }
     group.remaining = fresh.length;

@@ -5,7 +5,7 @@
 import { randomFillSync } from 'node:crypto';
 import { z } from 'zod';
 import type { ValidationIssue } from '../errors.js';
-import { BUILTIN_EVENT_TYPES, isWellFormed, type Event, type EventMetadata, type EventType, type JsonValue } from './event.js';
+import { BUILTIN_EVENT_TYPES, isWellFormed, type Event, type EventType } from './event.js';
 
 const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
@@ -189,8 +189,10 @@ export function quickParse(input: unknown, limits: PayloadLimits): z.output<Even
     return null;
   }
   if (checkJson(payload, limits.maxDepth) !== null) return null;
+  // Built in the Event's own shape and order: completeEvent() fills it in place.
   return {
     event_id: event_id as string | undefined,
+    timestamp: undefined,
     event_type: event_type as EventType,
     payload,
     metadata: {
@@ -357,26 +359,29 @@ type ParsedInput = z.output<EventInputSchema>;
 /** serde writes uuids in lowercase. */
 const lower = (s: string | null | undefined): string | null | undefined => (typeof s === 'string' ? s.toLowerCase() : s);
 
-/** Builds the immutable Event from validated input, in serde's field order. */
-export function completeEvent(input: ParsedInput, ids: IdSource, inherited?: Partial<EventMetadata>): Event {
-  const md = input.metadata;
-  const metadata: EventMetadata = {
-    correlation_id: lower(md.correlation_id ?? inherited?.correlation_id) ?? ids.uuid(),
-    causation_id: lower(md.causation_id ?? inherited?.causation_id) ?? null,
-    user_id: lower(md.user_id) ?? null,
-    tenant_id: lower(md.tenant_id) ?? null,
-    source: md.source,
-  };
-  const type = input.event_type;
-  return {
-    event_id: lower(input.event_id) ?? ids.uuid(),
-    timestamp: input.timestamp ?? ids.now(),
-    // A fresh object for custom types: the caller's object must not become part of a frozen event.
-    event_type: typeof type === 'string' ? type : { Custom: type.Custom },
-    payload: (input.payload === undefined ? {} : input.payload) as JsonValue,
-    metadata,
-  };
+/**
+ * Turns validated input into the Event, in place: the input is the fresh
+ * object a parse built (quickParse or the zod schema), owned by the caller,
+ * so filling it in spares two allocations per emit. Uuids are lowercased
+ * (serde writes them so) and the generated fields filled.
+ */
+export function completeEvent(input: ParsedInput, ids: IdSource): Event {
+  const md = input.metadata as Mutable<ParsedInput['metadata']>;
+  md.correlation_id = lower(md.correlation_id) ?? ids.uuid();
+  md.causation_id = lower(md.causation_id) ?? null;
+  md.user_id = lower(md.user_id) ?? null;
+  md.tenant_id = lower(md.tenant_id) ?? null;
+  const event = input as Mutable<ParsedInput>;
+  event.event_id = lower(event.event_id) ?? ids.uuid();
+  event.timestamp ??= ids.now();
+  const type = event.event_type;
+  // A fresh object for custom types: the caller's object must not become part of the event.
+  if (typeof type !== 'string') event.event_type = { Custom: type.Custom };
+  if (event.payload === undefined) event.payload = {};
+  return event as Event;
 }
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** A complete, stored event (what replay returns), as one schema: for users who validate events they receive elsewhere. */
 export const eventSchema = z.strictObject({
