@@ -240,5 +240,13 @@ describe('the event as JSON', () => {
     assert.equal(Object.isFrozen(input.event_type), false);
     assert.equal(Object.isFrozen(input.payload.a), false);
     assert.deepEqual(input, { event_type: { Custom: 'Mine' }, payload: { a: { b: 1 } }, metadata: { source: 'test' } });
+    // The same through the schema's path (a timestamp to normalise, uuids to lowercase): the event is built
+    // from what validation made, never from the caller's objects.
+    const upper = uuid().toUpperCase();
+    const full = { event_type: 'UserLoggedIn', timestamp: '2026-01-31T13:00:00+01:00', payload: {}, metadata: { source: 'test', user_id: upper } };
+    const copy = structuredClone(full);
+    await bus.emit(full as EventInput);
+    await bus.flush();
+    assert.deepEqual(full, copy);
   });
 });
