@@ -101,13 +101,24 @@ export const isWellFormed = (s: string): boolean => (s as unknown as { isWellFor
 
 /** Freezes an event and everything in it (events are immutable once created). */
 export function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    if (Array.isArray(value)) {
-      for (let i = 0; i < value.length; i++) deepFreeze(value[i]);
-    } else {
-      for (const key in value) deepFreeze((value as Record<string, unknown>)[key]);
+  if (isUnfrozenObject(value)) freezeTree(value);
+  return value;
+}
+
+const isUnfrozenObject = (value: unknown): value is object => value !== null && typeof value === 'object' && !Object.isFrozen(value);
+
+/** Freezes an object and the objects under it; strings and numbers (most fields) cost no call. It runs for every event a worker hands out. */
+function freezeTree(value: object): void {
+  Object.freeze(value);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (isUnfrozenObject(item)) freezeTree(item);
+    }
+  } else {
+    for (const key in value) {
+      const item = (value as Record<string, unknown>)[key];
+      if (isUnfrozenObject(item)) freezeTree(item);
     }
   }
-  return value;
 }

@@ -236,8 +236,9 @@ async function runBatch(task: BatchTask, state: Loaded): Promise<BatchResult> {
     for (const { consumer, attempt } of deliveries) {
       const def = state.consumers[consumer]!;
       const ctx = new DeliveryContext(def.name, consumer, attempt, event, i, metrics, followUps);
-      Atomics.store(progress, PROGRESS_EVENT, i);
-      Atomics.store(progress, PROGRESS_CONSUMER, consumer);
+      // Plain writes, published by the atomic add after them: the watchdog reads the beats atomically first.
+      progress[PROGRESS_EVENT] = i;
+      progress[PROGRESS_CONSUMER] = consumer;
       Atomics.add(progress, PROGRESS_BEATS, 1);
       try {
         const result = def.handle(event, ctx);
