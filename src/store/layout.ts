@@ -261,8 +261,17 @@ export class StoreLayout {
     return this.#stampRange(this.#ev, stamp, stamp);
   }
 
+  /** Built in one buffer: it runs for every event appended (uuids hold no NUL, the common case). */
   idKey(eventId: string): Buffer {
-    return concat([this.#id, tupleString(eventId)]);
+    if (eventId.includes('\0')) return concat([this.#id, tupleString(eventId)]);
+    const prefix = this.#id;
+    const length = Buffer.byteLength(eventId, 'utf8');
+    const out = Buffer.allocUnsafe(prefix.length + length + 2);
+    for (let i = 0; i < prefix.length; i++) out[i] = prefix[i]!;
+    out[prefix.length] = TUPLE_STRING;
+    (out as unknown as { utf8Write(text: string, offset: number): number }).utf8Write(eventId, prefix.length + 1);
+    out[out.length - 1] = 0x00;
+    return out;
   }
 
   tenantKey(tenantId: string, stamp: Stamp): Buffer {
@@ -641,12 +650,15 @@ export interface AuditFrame {
 }
 
 export function encodeAuditBlock(entries: readonly AuditFrame[]): Buffer {
-  const tenants = entries.map((e) => (e.tenantId === null ? null : Buffer.from(e.tenantId, 'utf8')));
+  // Tenant ids are measured, then written straight into the block: no buffer per entry.
+  const tenantBytes = new Uint16Array(entries.length);
   let length = BLOCK_HEADER_BYTES;
   for (let i = 0; i < entries.length; i++) {
-    const tenant = tenants[i];
-    if (tenant && tenant.length >= NO_TENANT) throw new RangeError(`a tenant id is at most ${NO_TENANT - 1} bytes`);
-    length += 2 + 8 + 2 + (tenant?.length ?? 0) + 4 + entries[i]!.bytes.length;
+    const e = entries[i]!;
+    const bytes = e.tenantId === null ? 0 : Buffer.byteLength(e.tenantId, 'utf8');
+    if (bytes >= NO_TENANT) throw new RangeError(`a tenant id is at most ${NO_TENANT - 1} bytes`);
+    tenantBytes[i] = bytes;
+    length += 2 + 8 + 2 + bytes + 4 + e.bytes.length;
   }
   const out = Buffer.allocUnsafe(length);
   out[0] = AUDIT_FORMAT;
@@ -654,11 +666,14 @@ export function encodeAuditBlock(entries: readonly AuditFrame[]): Buffer {
   let at = BLOCK_HEADER_BYTES;
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i]!;
-    const tenant = tenants[i];
     at = out.writeUInt16BE(e.index, at);
     at = out.writeDoubleBE(e.timestampMs, at);
-    at = out.writeUInt16BE(tenant ? tenant.length : NO_TENANT, at);
-    if (tenant) at += tenant.copy(out, at);
+    if (e.tenantId === null) {
+      at = out.writeUInt16BE(NO_TENANT, at);
+    } else {
+      at = out.writeUInt16BE(tenantBytes[i]!, at);
+      at += out.write(e.tenantId, at, tenantBytes[i]!, 'utf8');
+    }
     at = out.writeUInt32BE(e.bytes.length, at);
     at += e.bytes.copy(out, at);
   }
