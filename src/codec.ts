@@ -152,12 +152,12 @@ function writeEvent(out: Buffer, at: number, event: Event, maxDepth: number): nu
     at = writeString(out, at, event.timestamp);
     const type = event.event_type;
     if (typeof type === 'string') {
-      at = writeString(out, at, type);
+      at = writeName(out, at, type);
     } else {
       need(out, at, 1);
       out[at++] = FIXMAP_1;
-      at = writeString(out, at, 'Custom');
-      at = writeString(out, at, type.Custom);
+      at = writeName(out, at, 'Custom');
+      at = writeName(out, at, type.Custom);
     }
     at = writeJson(out, at, event.payload, maxDepth, 'payload');
     const md = event.metadata;
@@ -167,7 +167,7 @@ function writeEvent(out: Buffer, at: number, event: Event, maxDepth: number): nu
     at = writeNullable(out, at, md.causation_id);
     at = writeNullable(out, at, md.user_id);
     at = writeNullable(out, at, md.tenant_id);
-    return writeString(out, at, md.source);
+    return writeName(out, at, md.source);
   } catch (err) {
     if (err === FULL) return -1;
     throw err;
@@ -185,6 +185,32 @@ interface NativeWrites {
 
 function need(out: Buffer, at: number, bytes: number): void {
   if (at + bytes > out.length) throw FULL;
+}
+
+/**
+ * Names repeat from event to event (types, sources, payload keys): their
+ * encoded form is kept and copied, a loop over bytes instead of one over
+ * characters. Besides saving the encoding, this keeps the writer fast in a
+ * process where `charCodeAt` has become slow: V8 gives up its fast path for
+ * string methods once any code subclasses String (ioredis 6 does, on import),
+ * and loops over characters then run several times slower. Bounded: past the
+ * limit, new names are written without being kept.
+ */
+const NAMES = new Map<string, Uint8Array>();
+const NAME_CACHE_LIMIT = 4096;
+const NAME_MAX_CHARS = 64;
+
+function writeName(out: Buffer, at: number, value: string): number {
+  const cached = NAMES.get(value);
+  if (cached !== undefined) {
+    const n = cached.length;
+    need(out, at, n);
+    for (let i = 0; i < n; i++) out[at + i] = cached[i]!;
+    return at + n;
+  }
+  const end = writeString(out, at, value);
+  if (NAMES.size < NAME_CACHE_LIMIT && value.length <= NAME_MAX_CHARS) NAMES.set(value, Uint8Array.prototype.slice.call(out, at, end));
+  return end;
 }
 
 function writeNullable(out: Buffer, at: number, value: string | null): number {
@@ -302,7 +328,7 @@ function writeJson(out: Buffer, at: number, value: unknown, depthLeft: number, p
       for (const key in record) {
         if (!Object.hasOwn(record, key)) continue;
         if (key === '__proto__' || !isWellFormed(key)) throw new NotJsonError(`${path} has a key that cannot be stored`);
-        at = writeString(out, at, key);
+        at = writeName(out, at, key);
         at = writeJson(out, at, record[key], depthLeft - 1, path);
         count++;
       }

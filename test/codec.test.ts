@@ -81,6 +81,24 @@ describe('the event codec', () => {
     }
   });
 
+  it('writes the same bytes for a name the first time and from its kept encoding later', () => {
+    const codec = new Codec();
+    const reader = new Codec();
+    const e = (n: number): Event => ({
+      event_id: '0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b',
+      timestamp: '2026-11-28T16:24:56.123Z',
+      event_type: { Custom: `Kept ${n} é` },
+      payload: { [`key ${n}`]: 1, ['ключ' + n]: 'v', [`${n}`.repeat(70)]: null },
+      metadata: { correlation_id: '0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2c', causation_id: null, user_id: null, tenant_id: null, source: `source-${n}` },
+    });
+    for (let n = 0; n < 50; n++) {
+      const first = Buffer.from(codec.encodeEvent(e(n)));
+      const again = Buffer.from(codec.encodeEvent(e(n)));
+      assert.deepStrictEqual(again, first, `event ${n}`);
+      assert.deepStrictEqual(reader.decode(again), e(n));
+    }
+  });
+
   it('bytes that redefine a shared structure never change how later values decode', () => {
     const codec = new Codec();
     const sample: Event = {

@@ -86,8 +86,18 @@ interface ScheduledRetry {
   timer: NodeJS.Timeout;
 }
 
-/** FNV-1a: cheap and well spread for uuid strings. */
+/**
+ * A partition key's lane number. Keys are validated uuids, whose last eight
+ * hex digits are random in v4 and v7 ids and count up in hand-made ones:
+ * either way they spread over the lanes, read as a number without a loop
+ * over characters (see writeName in codec.ts for why such loops are
+ * avoided on the hot path). Anything else is hashed (FNV-1a).
+ */
 function hashKey(key: string): number {
+  if (key.length === 36) {
+    const n = Number.parseInt(key.slice(28), 16);
+    if (n === n) return n;
+  }
   let h = 0x811c9dc5;
   for (let i = 0; i < key.length; i++) {
     h ^= key.charCodeAt(i);
