@@ -193,8 +193,8 @@ function need(out: Buffer, at: number, bytes: number): void {
  * characters. Besides saving the encoding, this keeps the writer fast in a
  * process where `charCodeAt` has become slow: V8 gives up its fast path for
  * string methods once any code subclasses String (ioredis 6 does, on import),
- * and loops over characters then run several times slower. Bounded: past the
- * limit, new names are written without being kept.
+ * and loops over characters then run several times slower. At most
+ * NAME_CACHE_LIMIT names are kept at a time.
  */
 const NAMES = new Map<string, Uint8Array>();
 const NAME_CACHE_LIMIT = 4096;
@@ -209,7 +209,12 @@ function writeName(out: Buffer, at: number, value: string): number {
     return at + n;
   }
   const end = writeString(out, at, value);
-  if (NAMES.size < NAME_CACHE_LIMIT && value.length <= NAME_MAX_CHARS) NAMES.set(value, Uint8Array.prototype.slice.call(out, at, end));
+  if (value.length <= NAME_MAX_CHARS) {
+    // Payload keys can be data (ids used as keys): when the names kept reach the limit, they are
+    // dropped and kept again as they come, so the ones that do repeat are soon back.
+    if (NAMES.size >= NAME_CACHE_LIMIT) NAMES.clear();
+    NAMES.set(value, Uint8Array.prototype.slice.call(out, at, end));
+  }
   return end;
 }
 
