@@ -16,6 +16,7 @@
  */
 import { Packr } from 'msgpackr';
 import { AUDIT_ENTRY_KEYS, EVENT_KEYS, METADATA_KEYS, isWellFormed, type Event } from './event/event.js';
+import { utf8Write } from './native-buffer.js';
 
 const DEAD_LETTER_KEYS = ['event', 'consumer', 'error', 'attempts', 'failed_at'] as const;
 const ERROR_KEYS = ['code', 'name', 'message', 'stack'] as const;
@@ -174,15 +175,6 @@ function writeEvent(out: Buffer, at: number, event: Event, maxDepth: number): nu
   }
 }
 
-/**
- * Buffer's own UTF-8 writer, without the argument handling of `write()`
- * (which costs more than the copy for a uuid). Present on every Buffer, not
- * in Node's type declarations.
- */
-interface NativeWrites {
-  utf8Write(value: string, offset: number): number;
-}
-
 function need(out: Buffer, at: number, bytes: number): void {
   if (at + bytes > out.length) throw FULL;
 }
@@ -218,6 +210,16 @@ function writeName(out: Buffer, at: number, value: string): number {
   return end;
 }
 
+/** Copies `value` at `at` one character per byte; false (with some bytes written) at the first that is not ASCII. */
+function copyAscii(out: Buffer, at: number, value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c >= 0x80) return false;
+    out[at + i] = c;
+  }
+  return true;
+}
+
 function writeNullable(out: Buffer, at: number, value: string | null): number {
   if (value === null) {
     need(out, at, 1);
@@ -228,38 +230,19 @@ function writeNullable(out: Buffer, at: number, value: string | null): number {
 }
 
 /**
- * A msgpack string. ASCII text (uuids, timestamps, most names) is copied byte
- * by byte behind a fixstr or str8 header, as msgpackr writes it; longer or
- * non-ASCII text is written as UTF-8 behind a header sized for its worst case.
+ * A msgpack string. ASCII text under 256 characters (uuids, timestamps, most
+ * names) goes behind a fixstr or str8 header, as msgpackr writes it: from 16
+ * characters through Buffer's native writer, which costs a call, below that
+ * copied by hand. Longer or non-ASCII text is written as UTF-8 behind a
+ * header sized for its worst case.
  */
 function writeString(out: Buffer, at: number, value: string): number {
   if (typeof value !== 'string') throw new NotJsonError(`a string field holds a ${typeof value}`);
   const n = value.length;
   need(out, at, 5 + n * 3);
-  if (n >= 16 && n < 0x100) {
-    const head = n < 32 ? 1 : 2;
-    const written = (out as unknown as NativeWrites).utf8Write(value, at + head);
-    if (written === n) {
-      if (head === 1) out[at] = 0xa0 | n;
-      else {
-        out[at] = STR8;
-        out[at + 1] = n;
-      }
-      return at + head + n;
-    }
-  }
   if (n < 0x100) {
     const head = n < 32 ? 1 : 2;
-    let ascii = true;
-    for (let i = 0; i < n; i++) {
-      const c = value.charCodeAt(i);
-      if (c >= 0x80) {
-        ascii = false;
-        break;
-      }
-      out[at + head + i] = c;
-    }
-    if (ascii) {
+    if (n >= 16 ? utf8Write(out, value, at + head) === n : copyAscii(out, at + head, value)) {
       if (head === 1) {
         out[at] = 0xa0 | n;
       } else {

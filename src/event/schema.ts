@@ -5,6 +5,7 @@
 import { randomFillSync } from 'node:crypto';
 import { z } from 'zod';
 import type { ValidationIssue } from '../errors.js';
+import { latin1Slice } from '../native-buffer.js';
 import { BUILTIN_EVENT_TYPES, isWellFormed, type Event, type EventType } from './event.js';
 
 const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
@@ -309,11 +310,6 @@ export function toIssues(error: z.ZodError, root = ''): ValidationIssue[] {
   });
 }
 
-/** Buffer's own latin1 reader, without the argument handling of `toString()`; not in Node's type declarations. */
-interface NativeSlices {
-  latin1Slice(start: number, end: number): string;
-}
-
 const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
 function putHex(target: Buffer, at: number, byte: number): void {
   target[at] = HEX_DIGITS[byte >> 4]!;
@@ -359,7 +355,7 @@ export class IdSource {
     putHex(t, 19, 0x80 | (r[o + 2]! & 0x3f));
     putHex(t, 21, r[o + 3]!);
     for (let k = 0; k < 6; k++) putHex(t, 24 + k * 2, r[o + 4 + k]!);
-    return (t as unknown as NativeSlices).latin1Slice(0, 36);
+    return latin1Slice(t, 0, 36);
   }
 
   /** The millisecond of the last `now()`. */
