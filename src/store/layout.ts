@@ -34,6 +34,7 @@
  * applied on every backend so the bytes match: blocks are chunked.
  */
 import { pack, unpack } from 'fdb-tuple';
+import { utf8Write } from '../native-buffer.js';
 import type { Codec } from '../codec.js';
 import { StoreCorruptError, type SerializedError } from '../errors.js';
 import { POSITION_BYTES, type AppendItem, type AppendResult, type DeadLetterRecord, type Position, type StoredEvent } from './store.js';
@@ -152,17 +153,23 @@ export function decodeCount(value: Buffer | undefined): number {
 // budget, so the keys written per event are assembled from pre-packed prefixes
 // and these encoders; test/store-layout.test.ts checks them against pack().
 
+const NO_PREFIX = Buffer.alloc(0);
+
 /** The tuple encoding of one string item: 0x02, UTF-8 with 0x00 escaped as 0x00 0xff, 0x00. */
 export function tupleString(text: string): Buffer {
-  if (!text.includes('\0')) {
-    const length = Buffer.byteLength(text, 'utf8');
-    const out = Buffer.allocUnsafe(length + 2);
-    out[0] = TUPLE_STRING;
-    out.write(text, 1, length, 'utf8');
-    out[length + 1] = 0x00;
-    return out;
-  }
-  return pack(text);
+  return withString(NO_PREFIX, text);
+}
+
+/** `prefix ‖ tupleString(text)`, built in one buffer: keys written for every event are made this way. */
+function withString(prefix: Buffer, text: string): Buffer {
+  if (text.includes('\0')) return concat([prefix, pack(text)]);
+  const length = Buffer.byteLength(text, 'utf8');
+  const out = Buffer.allocUnsafe(prefix.length + length + 2);
+  for (let i = 0; i < prefix.length; i++) out[i] = prefix[i]!;
+  out[prefix.length] = TUPLE_STRING;
+  utf8Write(out, text, prefix.length + 1);
+  out[out.length - 1] = 0x00;
+  return out;
 }
 
 /** The tuple encoding of a non-negative integer item. */
@@ -261,27 +268,18 @@ export class StoreLayout {
     return this.#stampRange(this.#ev, stamp, stamp);
   }
 
-  /** Built in one buffer: it runs for every event appended (uuids hold no NUL, the common case). */
   idKey(eventId: string): Buffer {
-    if (eventId.includes('\0')) return concat([this.#id, tupleString(eventId)]);
-    const prefix = this.#id;
-    const length = Buffer.byteLength(eventId, 'utf8');
-    const out = Buffer.allocUnsafe(prefix.length + length + 2);
-    for (let i = 0; i < prefix.length; i++) out[i] = prefix[i]!;
-    out[prefix.length] = TUPLE_STRING;
-    (out as unknown as { utf8Write(text: string, offset: number): number }).utf8Write(eventId, prefix.length + 1);
-    out[out.length - 1] = 0x00;
-    return out;
+    return withString(this.#id, eventId);
   }
 
   tenantKey(tenantId: string, stamp: Stamp): Buffer {
     checkStamp(stamp);
-    return withStamp(concat([this.#t, tupleString(tenantId)]), stamp);
+    return withStamp(withString(this.#t, tenantId), stamp);
   }
 
   /** A tenant's index keys with stamps from `from` to `until`, both inclusive. */
   tenantRange(tenantId: string, from?: Stamp, until?: Stamp): KeyRange {
-    return this.#stampRange(concat([this.#t, tupleString(tenantId)]), from, until);
+    return this.#stampRange(withString(this.#t, tenantId), from, until);
   }
 
   timeKey(timestampMs: number, stamp: Stamp): Buffer {
@@ -338,7 +336,7 @@ export class StoreLayout {
 
   deadLetterKey(consumer: string, position: Position): Buffer {
     checkPosition(position, 'a dead letter position');
-    const prefix = concat([this.#dl, tupleString(consumer)]);
+    const prefix = withString(this.#dl, consumer);
     const out = Buffer.allocUnsafe(prefix.length + VERSIONSTAMP_ITEM_BYTES);
     prefix.copy(out, 0);
     out[prefix.length] = TUPLE_VERSIONSTAMP;
@@ -355,12 +353,12 @@ export class StoreLayout {
 
   /** One consumer's dead letters, or everyone's. */
   deadLetterRange(consumer?: string): KeyRange {
-    const start = consumer === undefined ? this.#dl : concat([this.#dl, tupleString(consumer)]);
+    const start = consumer === undefined ? this.#dl : withString(this.#dl, consumer);
     return { start, end: concat([start, AFTER]) };
   }
 
   checkpointKey(name: string): Buffer {
-    return concat([this.#cp, tupleString(name)]);
+    return withString(this.#cp, name);
   }
 
   decodeCheckpointKey(key: Buffer): string {
@@ -374,7 +372,7 @@ export class StoreLayout {
   }
 
   countKey(name: CountName): Buffer {
-    return concat([this.#count, tupleString(name)]);
+    return withString(this.#count, name);
   }
 
   #stampRange(prefix: Buffer, from?: Stamp, until?: Stamp): KeyRange {
