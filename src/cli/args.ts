@@ -109,3 +109,34 @@ export function eventTypes(command: string, values: readonly string[] | undefine
       throw new UsageError(command, `--type must be one of ${BUILTIN_EVENT_TYPES.join(', ')}, or Custom:NAME for a custom type, got \`${v}\``);
     });
 }
+
+/** The read filters `replay` and `audit` share. */
+export const FILTER_OPTIONS = {
+  from: { type: 'string' },
+  to: { type: 'string' },
+  tenant: { type: 'string' },
+  type: { type: 'string', multiple: true },
+  limit: { type: 'string' },
+} as const satisfies Options;
+
+export interface Filters {
+  readonly fromMs: number | undefined;
+  readonly toMs: number | undefined;
+  readonly tenantId: string | undefined;
+  readonly types: EventType[] | undefined;
+  readonly limit: number | undefined;
+}
+
+/** The values of FILTER_OPTIONS, checked. */
+export function filtersOf(
+  command: string,
+  values: { from?: string; to?: string; tenant?: string; type?: readonly string[]; limit?: string },
+): Filters {
+  return {
+    fromMs: timeBound(command, 'from', values.from),
+    toMs: timeBound(command, 'to', values.to),
+    tenantId: uuid(command, 'tenant', values.tenant),
+    types: eventTypes(command, values.type),
+    limit: positiveInt(command, 'limit', values.limit),
+  };
+}

@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { decodeAuditRecord } from '../event/audit.js';
 import { debugEventType, type AuditEntry } from '../event/event.js';
-import { HELP_OPTION, STORE_OPTIONS, eventTypes, parse, positiveInt, timeBound, uuid } from './args.js';
+import { FILTER_OPTIONS, HELP_OPTION, STORE_OPTIONS, filtersOf, parse, uuid } from './args.js';
 import type { Output } from './output.js';
 import { openForReading } from './store.js';
 
@@ -30,12 +30,8 @@ Example:
 const OPTIONS = {
   ...STORE_OPTIONS,
   ...HELP_OPTION,
-  from: { type: 'string' },
-  to: { type: 'string' },
-  tenant: { type: 'string' },
+  ...FILTER_OPTIONS,
   user: { type: 'string' },
-  type: { type: 'string', multiple: true },
-  limit: { type: 'string' },
 } as const;
 
 export async function auditCommand(args: readonly string[], out: Output): Promise<number> {
@@ -44,12 +40,8 @@ export async function auditCommand(args: readonly string[], out: Output): Promis
     await out.write(AUDIT_HELP);
     return 0;
   }
-  const fromMs = timeBound('audit', 'from', values.from);
-  const toMs = timeBound('audit', 'to', values.to);
-  const tenantId = uuid('audit', 'tenant', values.tenant);
+  const { fromMs, toMs, tenantId, types, limit } = filtersOf('audit', values);
   const userId = uuid('audit', 'user', values.user);
-  const types = eventTypes('audit', values.type);
-  const limit = positiveInt('audit', 'limit', values.limit);
   const { store, codec } = await openForReading(values);
   try {
     // Audit entries carry the seed's Debug form of the type: `UserLoggedIn`, `Custom("name")`.

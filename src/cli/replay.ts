@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { eventTypeKey, type Event } from '../event/event.js';
 import { positionFromString } from '../store/store.js';
-import { HELP_OPTION, STORE_OPTIONS, UsageError, eventTypes, parse, positiveInt, timeBound, uuid } from './args.js';
+import { FILTER_OPTIONS, HELP_OPTION, STORE_OPTIONS, UsageError, filtersOf, parse } from './args.js';
 import type { Output } from './output.js';
 import { openForReading } from './store.js';
 
@@ -30,12 +30,8 @@ Examples:
 const OPTIONS = {
   ...STORE_OPTIONS,
   ...HELP_OPTION,
-  from: { type: 'string' },
-  to: { type: 'string' },
-  tenant: { type: 'string' },
-  type: { type: 'string', multiple: true },
+  ...FILTER_OPTIONS,
   after: { type: 'string' },
-  limit: { type: 'string' },
 } as const;
 
 export async function replayCommand(args: readonly string[], out: Output): Promise<number> {
@@ -44,11 +40,7 @@ export async function replayCommand(args: readonly string[], out: Output): Promi
     await out.write(REPLAY_HELP);
     return 0;
   }
-  const fromMs = timeBound('replay', 'from', values.from);
-  const toMs = timeBound('replay', 'to', values.to);
-  const tenantId = uuid('replay', 'tenant', values.tenant);
-  const types = eventTypes('replay', values.type);
-  const limit = positiveInt('replay', 'limit', values.limit);
+  const { fromMs, toMs, tenantId, types, limit } = filtersOf('replay', values);
   let after;
   if (values.after !== undefined) {
     try {
