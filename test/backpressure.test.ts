@@ -5,8 +5,8 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { BackpressureError, createBus, type Receipt } from '../src/index.js';
-import { fixture, recorder, tempDir, uuid } from './helpers.js';
+import { BackpressureError, type Receipt } from '../src/index.js';
+import { fixture, uuid, withBus } from './helpers.js';
 
 // Read by the Slow fixture in the workers, which copy the environment when they start.
 process.env.SLOW_MS = '20';
@@ -15,16 +15,13 @@ const MAX_PENDING = 8;
 
 describe('backpressure', () => {
   it("'reject': emits past maxPending reject with BackpressureError; the accepted ones are all delivered", async () => {
-    const dir = tempDir();
-    const out = recorder(dir);
-    const bus = await createBus({
+    await withBus({
       store: { kind: 'none' },
       consumers: [fixture('slow')],
       pool: { maxThreads: 1 },
       dispatch: { maxBatch: 4, lingerMs: 0 },
       backpressure: { maxPending: MAX_PENDING, onOverflow: 'reject' },
-    });
-    try {
+    }, async ({ bus, out }) => {
       const user = uuid();
       const outcomes: Array<Promise<{ ok: true; receipt: Receipt } | { ok: false; error: unknown }>> = [];
       let maxSeen = 0;
@@ -65,23 +62,17 @@ describe('backpressure', () => {
       const later = await bus.emit({ event_type: 'SessionExtended', payload: { seq: 99 }, metadata: { source: 'test', user_id: user } });
       await bus.flush();
       assert.ok(out.read().some((d) => d.event_id === later.event_id));
-    } finally {
-      await bus.close();
-      dir.remove();
-    }
+    });
   });
 
   it("'reject': an emitMany that does not fit is rejected whole: none of it is accepted", async () => {
-    const dir = tempDir();
-    const out = recorder(dir);
-    const bus = await createBus({
+    await withBus({
       store: { kind: 'none' },
       consumers: [fixture('slow')],
       pool: { maxThreads: 1 },
       dispatch: { maxBatch: 4, lingerMs: 0 },
       backpressure: { maxPending: MAX_PENDING, onOverflow: 'reject' },
-    });
-    try {
+    }, async ({ bus, out }) => {
       const user = uuid();
       const batch = (from: number, n: number) =>
         Array.from({ length: n }, (_, k) => ({ event_type: 'SessionExtended' as const, payload: { seq: from + k }, metadata: { source: 'test', user_id: user } }));
@@ -96,23 +87,17 @@ describe('backpressure', () => {
         [0, 1, 2, 3, 4],
         'the rejected emitMany left nothing behind',
       );
-    } finally {
-      await bus.close();
-      dir.remove();
-    }
+    });
   });
 
   it("'wait': 10 × maxPending emits without awaiting all resolve, all are delivered in order per key, pending stays ≤ maxPending", async () => {
-    const dir = tempDir();
-    const out = recorder(dir);
-    const bus = await createBus({
+    await withBus({
       store: { kind: 'none' },
       consumers: [fixture('slow')],
       pool: { maxThreads: 1, concurrentTasksPerWorker: 4 },
       dispatch: { maxBatch: 4, lingerMs: 0 },
       backpressure: { maxPending: MAX_PENDING, onOverflow: 'wait' },
-    });
-    try {
+    }, async ({ bus, out }) => {
       const users = [uuid(), uuid(), uuid()];
       const total = 10 * MAX_PENDING;
       let maxSeen = 0;
@@ -146,23 +131,17 @@ describe('backpressure', () => {
       // Receipts of waiting emits resolve in emit order too: positions increase.
       const positions = receipts.map((r) => r.position);
       assert.deepEqual([...positions].sort(), positions);
-    } finally {
-      await bus.close();
-      dir.remove();
-    }
+    });
   });
 
   it("'wait' applies to emitMany as well, without breaking its order", async () => {
-    const dir = tempDir();
-    const out = recorder(dir);
-    const bus = await createBus({
+    await withBus({
       store: { kind: 'none' },
       consumers: [fixture('slow')],
       pool: { maxThreads: 1 },
       dispatch: { maxBatch: 4, lingerMs: 0 },
       backpressure: { maxPending: MAX_PENDING, onOverflow: 'wait' },
-    });
-    try {
+    }, async ({ bus, out }) => {
       const user = uuid();
       let maxSeen = 0;
       const receipts = bus.emitMany(
@@ -177,9 +156,6 @@ describe('backpressure', () => {
         out.read().map((d) => d.seq),
         Array.from({ length: 3 * MAX_PENDING }, (_, k) => k),
       );
-    } finally {
-      await bus.close();
-      dir.remove();
-    }
+    });
   });
 });

@@ -6,10 +6,10 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createBus, type Receipt } from '../src/index.js';
+import { type EventBus, type Receipt } from '../src/index.js';
 import type { JsonDelivery } from './fixtures/json-recorder.js';
 import type { Delivered } from './fixtures/record.js';
-import { fixture, linesOf, metricValue, recorder, tempDir, uuid } from './helpers.js';
+import { fixture, linesOf, metricValue, uuid, withBus } from './helpers.js';
 
 interface EventJson {
   event_id: string;
@@ -19,14 +19,11 @@ interface EventJson {
 
 describe('follow-up events', () => {
   it('a login causes WelcomeSent, which causes WelcomeOpened; flush() waits for the chain', async () => {
-    const dir = tempDir();
-    const out = recorder(dir);
-    const bus = await createBus({
+    await withBus({
       store: { kind: 'none' },
       consumers: [fixture('follow-up'), fixture('recorder'), fixture('json-recorder')],
       pool: { maxThreads: 2 },
-    });
-    try {
+    }, async ({ bus, out }) => {
       const correlation = uuid();
       const user = uuid();
       const login = await bus.emit({ event_type: 'UserLoggedIn', payload: { seq: 0 }, metadata: { source: 'login_handler', user_id: user, correlation_id: correlation } });
@@ -57,22 +54,16 @@ describe('follow-up events', () => {
       assert.deepEqual(typesOf('Welcomer'), ['Custom:WelcomeSent', 'UserLoggedIn']);
       assert.deepEqual(typesOf('Recorder'), ['Custom:WelcomeOpened', 'Custom:WelcomeSent', 'UserLoggedIn']);
       assert.equal(bus.pending, 0);
-    } finally {
-      await bus.close();
-      dir.remove();
-    }
+    });
   });
 
   it('many logins: one chain each, and the consumer metrics reach bus.metrics()', async () => {
-    const dir = tempDir();
-    const out = recorder(dir);
-    const bus = await createBus({
+    await withBus({
       store: { kind: 'none' },
       consumers: [fixture('follow-up'), fixture('recorder')],
       pool: { maxThreads: 2, concurrentTasksPerWorker: 2 },
       dispatch: { maxBatch: 4 },
-    });
-    try {
+    }, async ({ bus, out }) => {
       const logins: Receipt[] = await bus.emitMany(
         Array.from({ length: 25 }, (_, seq) => ({
           event_type: 'UserLoggedIn' as const,
@@ -97,33 +88,24 @@ describe('follow-up events', () => {
       assert.equal(metricValue(text, 'eventrail_events_emitted_total{event_type="UserLoggedIn"}'), 25);
       assert.equal(metricValue(text, 'eventrail_events_emitted_total{event_type="Custom:WelcomeSent"}'), 25);
       assert.equal(metricValue(text, 'eventrail_events_emitted_total{event_type="Custom:WelcomeOpened"}'), 25);
-    } finally {
-      await bus.close();
-      dir.remove();
-    }
+    });
   });
 
   describe('a follow-up that cannot be accepted', () => {
-    async function withBus(run: (bus: Awaited<ReturnType<typeof createBus>>, read: () => Delivered[]) => Promise<void>) {
-      const dir = tempDir();
-      const out = recorder(dir);
-      const bus = await createBus({
+    async function withBadFollowUps(run: (bus: EventBus, read: () => Delivered[]) => Promise<void>) {
+      await withBus({
         store: { kind: 'none' },
         consumers: [fixture('bad-follow-up'), fixture('recorder')],
         pool: { maxThreads: 1 },
         delivery: { maxAttempts: 2, backoff: { initialMs: 1, maxMs: 5 } },
         limits: { maxEventBytes: 1024 },
-      });
-      try {
+      }, async ({ bus, out }) => {
         await run(bus, () => out.read());
-      } finally {
-        await bus.close();
-        dir.remove();
-      }
+      });
     }
 
     it('an invalid follow-up (ctx.emit with a bad type) fails that delivery, which ends as a dead letter', async () => {
-      await withBus(async (bus, read) => {
+      await withBadFollowUps(async (bus, read) => {
         const login = await bus.emit({ event_type: 'UserLoggedIn', payload: { mode: 'bad-type' }, metadata: { source: 'test' } });
         await bus.flush();
         const dead = await bus.deadLetters.list();
@@ -154,7 +136,7 @@ describe('follow-up events', () => {
     });
 
     it('a follow-up the main thread rejects (over limits.maxEventBytes) fails the delivery, which is not counted as delivered', async () => {
-      await withBus(async (bus, read) => {
+      await withBadFollowUps(async (bus, read) => {
         const login = await bus.emit({ event_type: 'UserLoggedIn', payload: { mode: 'too-large' }, metadata: { source: 'test' } });
         await bus.flush();
         const dead = await bus.deadLetters.list({ consumer: 'BadFollowUp' });

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createBus, type BusOptions, type EventBus } from '../src/index.js';
 import type { Delivered } from './fixtures/record.js';
 
 export function fixture(name: string): string {
@@ -20,8 +21,13 @@ export function tempDir(prefix = 'eventrail-test-'): TempDir {
   return { path, file: (name) => join(path, name), remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
+export interface Recorder {
+  readonly path: string;
+  read(): Delivered[];
+}
+
 /** A recorder output file, set as RECORDER_OUT for the consumers in the workers. */
-export function recorder(dir: TempDir): { readonly path: string; read(): Delivered[] } {
+export function recorder(dir: TempDir): Recorder {
   const path = dir.file(`deliveries-${Math.random().toString(36).slice(2)}.jsonl`);
   process.env.RECORDER_OUT = path;
   return {
@@ -37,6 +43,30 @@ export function recorder(dir: TempDir): { readonly path: string; read(): Deliver
 }
 
 export const uuid = () => crypto.randomUUID();
+
+/**
+ * Runs `body` with a bus made from `options` (given the test's temporary
+ * folder when they need it, for a store path), over a fresh folder with a
+ * delivery recorder; the bus is closed and the folder removed afterwards,
+ * whatever happens.
+ */
+export async function withBus<T>(
+  options: BusOptions | ((dir: TempDir) => BusOptions),
+  body: (ctx: { bus: EventBus; out: Recorder; dir: TempDir }) => Promise<T>,
+): Promise<T> {
+  const dir = tempDir();
+  try {
+    const out = recorder(dir);
+    const bus = await createBus(typeof options === 'function' ? options(dir) : options);
+    try {
+      return await body({ bus, out, dir });
+    } finally {
+      await bus.close();
+    }
+  } finally {
+    dir.remove();
+  }
+}
 
 /** Every JSON line of a recorder file whose `consumer` is the given name (for fixtures with their own line shape). */
 export function linesOf<T extends { consumer: string }>(path: string, consumer: string): T[] {

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { BusClosedError, createBus, type Receipt } from '../src/index.js';
 import type { JsonDelivery } from './fixtures/json-recorder.js';
-import { fixture, linesOf, recorder, tempDir, uuid, waitFor } from './helpers.js';
+import { fixture, linesOf, recorder, tempDir, uuid, waitFor, withBus } from './helpers.js';
 
 // Read by the Slow fixture in the workers, which copy the environment when they start.
 process.env.SLOW_MS = '10';
@@ -20,15 +20,12 @@ const isClosed = (err: unknown) => {
 
 describe('close()', () => {
   it('delivers every accepted event before it resolves, and refuses emits afterwards', async () => {
-    const dir = tempDir();
-    const out = recorder(dir);
-    const bus = await createBus({
+    await withBus({
       store: { kind: 'none' },
       consumers: [fixture('slow')],
       pool: { maxThreads: 1, concurrentTasksPerWorker: 2 },
       dispatch: { maxBatch: 5 },
-    });
-    try {
+    }, async ({ bus, out }) => {
       const users = [uuid(), uuid()];
       const emits: Array<Promise<Receipt>> = [];
       for (let seq = 0; seq < 30; seq++) {
@@ -53,23 +50,17 @@ describe('close()', () => {
       await bus.close();
       await bus.close();
       assert.equal(out.read().length, 30);
-    } finally {
-      await bus.close();
-      dir.remove();
-    }
+    });
   });
 
   it('delivers events still waiting for room (backpressure wait) before it resolves', async () => {
-    const dir = tempDir();
-    const out = recorder(dir);
-    const bus = await createBus({
+    await withBus({
       store: { kind: 'none' },
       consumers: [fixture('slow')],
       pool: { maxThreads: 1 },
       dispatch: { maxBatch: 2 },
       backpressure: { maxPending: 4, onOverflow: 'wait' },
-    });
-    try {
+    }, async ({ bus, out }) => {
       const user = uuid();
       const emits = Array.from({ length: 20 }, (_, seq) =>
         bus.emit({ event_type: 'SessionCreated', payload: { seq }, metadata: { source: 'test', user_id: user } }),
@@ -82,23 +73,17 @@ describe('close()', () => {
         out.read().map((d) => d.seq),
         Array.from({ length: 20 }, (_, k) => k),
       );
-    } finally {
-      await bus.close();
-      dir.remove();
-    }
+    });
   });
 
   it('runs a retry waiting out its backoff at once instead of losing it or waiting', { timeout: 15_000 }, async () => {
-    const dir = tempDir();
-    const out = recorder(dir);
-    const bus = await createBus({
+    await withBus({
       store: { kind: 'none' },
       consumers: [fixture('flaky'), fixture('recorder')],
       pool: { maxThreads: 1 },
       // A backoff far longer than the test's timeout: close() must not wait it out.
       delivery: { maxAttempts: 3, backoff: { initialMs: 600_000, maxMs: 600_000 } },
-    });
-    try {
+    }, async ({ bus, out }) => {
       const { event_id } = await bus.emit({ event_type: 'UserLoggedIn', payload: { failTimes: 1 }, metadata: { source: 'test' } });
       await waitFor('the first attempt to fail', () => out.read().some((d) => d.consumer === 'Flaky' && d.event_id === event_id));
       await bus.close();
@@ -110,19 +95,13 @@ describe('close()', () => {
         [1, 2],
       );
       assert.deepEqual(await bus.deadLetters.list(), []);
-    } finally {
-      await bus.close();
-      dir.remove();
-    }
+    });
   });
 });
 
 describe('producers and flush', () => {
   it("bus.producer('login_handler') emits with metadata.source preset", async () => {
-    const dir = tempDir();
-    const out = recorder(dir);
-    const bus = await createBus({ store: { kind: 'none' }, consumers: [fixture('json-recorder')], pool: { maxThreads: 1 } });
-    try {
+    await withBus({ store: { kind: 'none' }, consumers: [fixture('json-recorder')], pool: { maxThreads: 1 } }, async ({ bus, out }) => {
       const producer = bus.producer('login_handler');
       assert.equal(producer.source, 'login_handler');
       const user = uuid();
@@ -141,10 +120,7 @@ describe('producers and flush', () => {
       assert.throws(() => bus.producer(''), TypeError);
       // A producer's emit validates like emit.
       await assert.rejects(producer.emit({ event_type: 'Nope' as never }), /event_type/);
-    } finally {
-      await bus.close();
-      dir.remove();
-    }
+    });
   });
 
   it('flush() on an idle bus resolves, before and after traffic', { timeout: 5_000 }, async () => {

@@ -5,9 +5,9 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createBus, type EventInput, type Receipt } from '../src/index.js';
+import { type EventInput, type Receipt } from '../src/index.js';
 import type { Delivered } from './fixtures/record.js';
-import { fixture, recorder, tempDir, uuid } from './helpers.js';
+import { fixture, uuid, withBus } from './helpers.js';
 
 const CONSUMERS = ['AsyncRecorder', 'Recorder'];
 
@@ -31,15 +31,12 @@ function assertPerKeyOrder(seen: readonly Delivered[], receipts: readonly Receip
 
 describe('ordering', () => {
   it('keeps per-user order on 2 threads × 4 tasks, 8 lanes, 50 interleaved users', async () => {
-    const dir = tempDir();
-    const out = recorder(dir);
-    const bus = await createBus({
+    await withBus({
       store: { kind: 'none' },
       consumers: [fixture('async-recorder'), fixture('recorder')],
       pool: { minThreads: 2, maxThreads: 2, concurrentTasksPerWorker: 4 },
       dispatch: { lanes: 8, maxBatch: 16, lingerMs: 0 },
-    });
-    try {
+    }, async ({ bus, out }) => {
       const users = Array.from({ length: 50 }, () => uuid());
       const perKey = 40;
       const emits: Array<Promise<Receipt>> = [];
@@ -53,22 +50,16 @@ describe('ordering', () => {
       const receipts = await Promise.all(emits);
       await bus.flush();
       assertPerKeyOrder(out.read(), receipts, users, perKey);
-    } finally {
-      await bus.close();
-      dir.remove();
-    }
+    });
   });
 
   it("keeps per-tenant order with partitionBy 'tenant', whatever the users", async () => {
-    const dir = tempDir();
-    const out = recorder(dir);
-    const bus = await createBus({
+    await withBus({
       store: { kind: 'none' },
       consumers: [fixture('async-recorder'), fixture('recorder')],
       pool: { minThreads: 2, maxThreads: 2, concurrentTasksPerWorker: 4 },
       dispatch: { lanes: 8, maxBatch: 16, lingerMs: 0, partitionBy: 'tenant' },
-    });
-    try {
+    }, async ({ bus, out }) => {
       const tenants = Array.from({ length: 12 }, () => uuid());
       const perKey = 60;
       const inputs: EventInput[] = [];
@@ -81,22 +72,16 @@ describe('ordering', () => {
       const receipts = await bus.emitMany(inputs);
       await bus.flush();
       assertPerKeyOrder(out.read(), receipts, tenants, perKey);
-    } finally {
-      await bus.close();
-      dir.remove();
-    }
+    });
   });
 
   it('keeps order per correlation_id for events without a user', async () => {
-    const dir = tempDir();
-    const out = recorder(dir);
-    const bus = await createBus({
+    await withBus({
       store: { kind: 'none' },
       consumers: [fixture('async-recorder'), fixture('recorder')],
       pool: { maxThreads: 2, concurrentTasksPerWorker: 4 },
       dispatch: { lanes: 4, maxBatch: 8, lingerMs: 0 },
-    });
-    try {
+    }, async ({ bus, out }) => {
       const correlations = Array.from({ length: 10 }, () => uuid());
       const perKey = 30;
       const emits: Array<Promise<Receipt>> = [];
@@ -108,9 +93,6 @@ describe('ordering', () => {
       const receipts = await Promise.all(emits);
       await bus.flush();
       assertPerKeyOrder(out.read(), receipts, correlations, perKey);
-    } finally {
-      await bus.close();
-      dir.remove();
-    }
+    });
   });
 });

@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { BackpressureError, createBus, EventrailError, type EventBus, type Receipt } from '../src/index.js';
-import { fixture, metricValue, recorder, tempDir, uuid } from './helpers.js';
+import { fixture, metricValue, tempDir, uuid, withBus } from './helpers.js';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -117,16 +117,13 @@ describe('overload', { timeout: 180_000 }, () => {
   });
 
   it("'wait' keeps per-key order and emit order under overload (2 threads, 4 lanes)", async () => {
-    const dir = tempDir();
-    const out = recorder(dir);
-    const bus = await createBus({
+    await withBus((dir) => ({
       store: { kind: 'lmdb', path: dir.file('store') },
       consumers: [fixture('busy')],
       pool: { maxThreads: 2, concurrentTasksPerWorker: 2 },
       dispatch: { lanes: 4, maxBatch: 64 },
       backpressure: { maxPending: MAX_PENDING, onOverflow: 'wait' },
-    });
-    try {
+    }), async ({ bus, out }) => {
       const users = Array.from({ length: 10 }, () => uuid());
       const costUs = await producerCostUs(bus, uuid());
       const busyUs = Math.min(60, Math.max(10, Math.round(10 * costUs)));
@@ -153,23 +150,17 @@ describe('overload', { timeout: 180_000 }, () => {
         const seqs = delivered.filter((d) => d.key === user).map((d) => d.seq);
         assert.deepEqual(seqs, Array.from({ length: N / users.length }, (_, k) => k), `user ${user} in emit order`);
       }
-    } finally {
-      await bus.close();
-      dir.remove();
-    }
+    });
   });
 
   it("'reject': the excess is rejected with ERR_EVENTRAIL_BACKPRESSURE; accepted receipts == delivered == stored, exactly", async () => {
-    const dir = tempDir();
-    const out = recorder(dir);
-    const bus = await createBus({
+    await withBus((dir) => ({
       store: { kind: 'lmdb', path: dir.file('store') },
       consumers: [fixture('busy')],
       pool: { maxThreads: 1 },
       dispatch: { maxBatch: 128 },
       backpressure: { maxPending: MAX_PENDING, onOverflow: 'reject' },
-    });
-    try {
+    }), async ({ bus, out }) => {
       const users = Array.from({ length: 8 }, () => uuid());
       const N = 30_000;
       const accepted: Receipt[] = [];
@@ -222,10 +213,7 @@ describe('overload', { timeout: 180_000 }, () => {
 
       const metrics = await bus.metrics();
       assert.equal(metricValue(metrics, 'eventrail_emits_rejected_total{code="ERR_EVENTRAIL_BACKPRESSURE"}'), rejectedCalls, 'one rejection counted per call');
-    } finally {
-      await bus.close();
-      dir.remove();
-    }
+    });
   });
 });
 

@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createBus, type EventBus, type EventInput } from '../src/index.js';
-import { fixture, metricValue, recorder, tempDir, uuid } from './helpers.js';
+import { fixture, metricValue, recorder, tempDir, uuid, withBus } from './helpers.js';
 
 const login = (payload: Record<string, unknown>): EventInput => ({
   event_type: 'UserLoggedIn',
@@ -112,15 +112,12 @@ describe('retries and dead letters', () => {
 
 describe('redrive', () => {
   it('re-dispatches a dead letter to the failed consumer only; on success the dead letter is gone', async () => {
-    const dir = tempDir();
-    const out = recorder(dir);
-    const bus = await createBus({
+    await withBus({
       store: { kind: 'none' },
       consumers: [fixture('flaky'), fixture('recorder')],
       pool: { maxThreads: 1 },
       delivery: { maxAttempts: 3, backoff: { initialMs: 1, maxMs: 5 } },
-    });
-    try {
+    }, async ({ bus, out }) => {
       // Fails its first 3 attempts: a dead letter. The redrive is attempt 4, which succeeds.
       const healing = await bus.emit(login({ failTimes: 3, seq: 1 }));
       const hopeless = await bus.emit(login({ fail: true, seq: 2 }));
@@ -157,24 +154,18 @@ describe('redrive', () => {
       assert.equal(out.read().filter((d) => d.consumer === 'Recorder').length, 2, 'the recorder saw each event once');
 
       assert.equal(await bus.deadLetters.redrive({ consumer: 'Recorder' }), 0, 'nothing to redrive for a consumer without dead letters');
-    } finally {
-      await bus.close();
-      dir.remove();
-    }
+    });
   });
 });
 
 describe('handler timeout', () => {
   it('a handler that never settles times out into a dead letter; the rest of its batch is delivered', async () => {
-    const dir = tempDir();
-    const out = recorder(dir);
-    const bus = await createBus({
+    await withBus({
       store: { kind: 'none' },
       consumers: [fixture('hang'), fixture('recorder')],
       pool: { maxThreads: 1 },
       delivery: { handlerTimeoutMs: 200, maxAttempts: 1 },
-    });
-    try {
+    }, async ({ bus, out }) => {
       const user = uuid();
       // One user and one emitMany: one commit, one lane, one batch.
       const receipts = await bus.emitMany(
@@ -198,9 +189,6 @@ describe('handler timeout', () => {
       assert.deepEqual(seqs('Hang'), [0, 1, 2], 'the event after the hanging one was still handled');
       assert.equal(metricValue(text, 'eventrail_deliveries_total{consumer="Hang"}'), 2);
       assert.equal(metricValue(text, 'eventrail_deliveries_total{consumer="Recorder"}'), 3);
-    } finally {
-      await bus.close();
-      dir.remove();
-    }
+    });
   });
 });

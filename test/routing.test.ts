@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createBus, type EventBus } from '../src/index.js';
-import { fixture, recorder, tempDir, uuid } from './helpers.js';
+import { fixture, recorder, tempDir, uuid, withBus } from './helpers.js';
 
 describe('routing by event type', () => {
   const dir = tempDir();
@@ -59,15 +59,12 @@ describe('routing by event type', () => {
 
 describe('fan-out with a failing consumer', () => {
   it('one consumer throwing never keeps the event from the others', async () => {
-    const dir = tempDir();
-    const out = recorder(dir);
-    const bus = await createBus({
+    await withBus({
       store: { kind: 'none' },
       consumers: [fixture('flaky'), fixture('recorder'), fixture('login-recorder')],
       pool: { maxThreads: 1 },
       delivery: { maxAttempts: 1 },
-    });
-    try {
+    }, async ({ bus, out }) => {
       const events = await bus.emitMany(
         Array.from({ length: 20 }, (_, seq) => ({
           event_type: 'UserLoggedIn' as const,
@@ -88,9 +85,6 @@ describe('fan-out with a failing consumer', () => {
       assert.equal(dead.length, 10);
       assert.ok(dead.every((d) => d.consumer === 'Flaky' && d.error.message.includes('flaky failure') && d.attempts === 1));
       assert.deepEqual(new Set(dead.map((d) => (d.event.payload as { seq: number }).seq)), new Set([0, 2, 4, 6, 8, 10, 12, 14, 16, 18]));
-    } finally {
-      await bus.close();
-      dir.remove();
-    }
+    });
   });
 });
