@@ -16,7 +16,7 @@
  */
 import { Packr } from 'msgpackr';
 import { AUDIT_ENTRY_KEYS, EVENT_KEYS, METADATA_KEYS, isWellFormed, type Event } from './event/event.js';
-import { utf8Write } from './native-buffer.js';
+import { latin1Slice, utf8Write } from './native-buffer.js';
 
 const DEAD_LETTER_KEYS = ['event', 'consumer', 'error', 'attempts', 'failed_at'] as const;
 const ERROR_KEYS = ['code', 'name', 'message', 'stack'] as const;
@@ -55,6 +55,8 @@ export class Codec {
   readonly #shared: readonly unknown[];
   #arena = Buffer.allocUnsafeSlow(ARENA_BYTES);
   #at = 0;
+  #lastArena = this.#arena;
+  #lastEnd = 0;
 
   constructor() {
     this.#packr = new Packr({
@@ -93,19 +95,44 @@ export class Codec {
    * same guarantee as `encodeView`: the range is never written over).
    */
   encodeEvent(event: Event, maxDepth = DEFAULT_MAX_DEPTH): Buffer {
+    const start = this.encodeDraft(event, maxDepth, null);
+    return this.#lastArena.subarray(start, this.#lastEnd);
+  }
+
+  /**
+   * The intake's form of `encodeEvent`: no view per event. The event's bytes
+   * are `lastArena` from the offset returned to `lastEnd`; the range is never
+   * written over. With `ids`, the fields a draft leaves out (event_id,
+   * timestamp, metadata.correlation_id) are generated straight into the
+   * output, without a string to encode, and then set on the draft, which
+   * becomes the complete Event.
+   */
+  encodeDraft(draft: EventDraft, maxDepth: number, ids: GeneratedFields | null): number {
     for (;;) {
-      const end = writeEvent(this.#arena, this.#at, event, maxDepth);
+      const start = this.#at;
+      const end = writeEvent(this.#arena, start, draft, maxDepth, ids);
       if (end >= 0) {
-        const view = this.#arena.subarray(this.#at, end);
+        this.#lastArena = this.#arena;
+        this.#lastEnd = end;
         // Keep the next value word-aligned, as msgpackr does, so copies of these views stay cheap.
         this.#at = (end + 7) & ~7;
-        return view;
+        return start;
       }
       // Did not fit: continue in a new arena, larger than the event could be if it is a big one.
-      const tried = this.#arena.length - this.#at;
+      const tried = this.#arena.length - start;
       this.#arena = Buffer.allocUnsafeSlow(Math.max(ARENA_BYTES, tried * 2));
       this.#at = 0;
     }
+  }
+
+  /** The arena the last encoded event is in. */
+  get lastArena(): Buffer {
+    return this.#lastArena;
+  }
+
+  /** Where the last encoded event ends in `lastArena`. */
+  get lastEnd(): number {
+    return this.#lastEnd;
   }
 
   decode<T = unknown>(bytes: Uint8Array): T {
@@ -144,13 +171,61 @@ export class Codec {
 /** Thrown inside the writers when the arena is full; encodeEvent() starts again in a new one. */
 const FULL = new Error('arena full');
 
+/**
+ * What the event writer generates in place when a draft leaves it out: the
+ * ASCII bytes written straight into the output, and the same text as a string.
+ */
+export interface GeneratedFields {
+  /** Writes a fresh uuid v7 (36 ASCII bytes) at `at`. */
+  writeUuid(out: Buffer, at: number): void;
+  /** Writes the current time (RFC 3339 UTC, under 32 ASCII bytes) at `at`; returns its length. */
+  writeNow(out: Buffer, at: number): number;
+  /** The text `writeNow` wrote last. */
+  readonly lastNow: string;
+}
+
+/** An event whose generated fields may still be missing (see Codec.encodeDraft). */
+export interface EventDraft {
+  event_id: string | undefined;
+  timestamp: string | undefined;
+  readonly event_type: Event['event_type'];
+  readonly payload: Event['payload'];
+  readonly metadata: { correlation_id: string | undefined } & Omit<Event['metadata'], 'correlation_id'>;
+}
+
+const UUID_CHARS = 36;
+
+/** A uuid generated at `at` behind its str8 header; returns where it ends. */
+function writeNewUuid(out: Buffer, at: number, ids: GeneratedFields): number {
+  need(out, at, 2 + UUID_CHARS);
+  out[at] = STR8;
+  out[at + 1] = UUID_CHARS;
+  ids.writeUuid(out, at + 2);
+  return at + 2 + UUID_CHARS;
+}
+
 /** Writes an event at `at`; returns where it ends, or -1 when it does not fit. */
-function writeEvent(out: Buffer, at: number, event: Event, maxDepth: number): number {
+function writeEvent(out: Buffer, at: number, event: EventDraft, maxDepth: number, ids: GeneratedFields | null): number {
   try {
     need(out, at, 1);
     out[at++] = EVENT_RECORD;
-    at = writeString(out, at, event.event_id);
-    at = writeString(out, at, event.timestamp);
+    let idAt = -1;
+    if (event.event_id === undefined) {
+      idAt = at + 2;
+      at = writeNewUuid(out, at, required(ids));
+    } else {
+      at = writeString(out, at, event.event_id);
+    }
+    let generatedTime = false;
+    if (event.timestamp === undefined) {
+      need(out, at, 32);
+      const n = required(ids).writeNow(out, at + 1);
+      out[at] = 0xa0 | n;
+      at += 1 + n;
+      generatedTime = true;
+    } else {
+      at = writeString(out, at, event.timestamp);
+    }
     const type = event.event_type;
     if (typeof type === 'string') {
       at = writeName(out, at, type);
@@ -164,15 +239,31 @@ function writeEvent(out: Buffer, at: number, event: Event, maxDepth: number): nu
     const md = event.metadata;
     need(out, at, 1);
     out[at++] = METADATA_RECORD;
-    at = writeString(out, at, md.correlation_id);
+    let correlationAt = -1;
+    if (md.correlation_id === undefined) {
+      correlationAt = at + 2;
+      at = writeNewUuid(out, at, required(ids));
+    } else {
+      at = writeString(out, at, md.correlation_id);
+    }
     at = writeNullable(out, at, md.causation_id);
     at = writeNullable(out, at, md.user_id);
     at = writeNullable(out, at, md.tenant_id);
-    return writeName(out, at, md.source);
+    at = writeName(out, at, md.source);
+    // Only once the whole event fit: a retry in a new arena generates again.
+    if (idAt >= 0) event.event_id = latin1Slice(out, idAt, idAt + UUID_CHARS);
+    if (generatedTime) event.timestamp = ids!.lastNow;
+    if (correlationAt >= 0) md.correlation_id = latin1Slice(out, correlationAt, correlationAt + UUID_CHARS);
+    return at;
   } catch (err) {
     if (err === FULL) return -1;
     throw err;
   }
+}
+
+function required(ids: GeneratedFields | null): GeneratedFields {
+  if (ids === null) throw new TypeError('the event has no event_id, timestamp or correlation_id to encode, and nothing to generate them');
+  return ids;
 }
 
 function need(out: Buffer, at: number, bytes: number): void {

@@ -27,7 +27,10 @@ export class CommitGroup {
 /** It is also what the store appends, so a batch goes to the store without a copy per event. */
 export class Accepted implements AppendItem {
   readonly eventId: string;
-  readonly bytes: Buffer;
+  /** The encoded event is bytes #start to #end of #source (the codec's arena, or a buffer of its own): no view per event. */
+  readonly #source: Buffer;
+  readonly #start: number;
+  readonly #end: number;
   readonly typeKey: string;
   readonly partitionKey: string | null;
   readonly tenantId: string | null;
@@ -46,6 +49,20 @@ export class Accepted implements AppendItem {
   /** A dead letter of this event could not be saved: see CommitGroup.poisoned. */
   poisoned = false;
 
+  /** The encoded event (a view made on each read: hot paths use byteLength and copyBytes). */
+  get bytes(): Buffer {
+    return this.#source.subarray(this.#start, this.#end);
+  }
+
+  get byteLength(): number {
+    return this.#end - this.#start;
+  }
+
+  /** Copies the encoded event to `target` at `at`; returns the bytes copied. */
+  copyBytes(target: Buffer, at: number): number {
+    return this.#source.copy(target, at, this.#start, this.#end);
+  }
+
   /** Where the event is stored; null until it is committed. */
   get position(): Position | null {
     if (this.#position === null && this.#memoryCommit > 0) this.#position = memoryPosition(this.#memoryCommit, this.#memoryIndex);
@@ -62,9 +79,11 @@ export class Accepted implements AppendItem {
     this.#memoryIndex = index;
   }
 
-  constructor(eventId: string, bytes: Buffer, typeKey: string, partitionKey: string | null, tenantId: string | null, acceptedAt: number) {
+  constructor(eventId: string, source: Buffer, start: number, end: number, typeKey: string, partitionKey: string | null, tenantId: string | null, acceptedAt: number) {
     this.eventId = eventId;
-    this.bytes = bytes;
+    this.#source = source;
+    this.#start = start;
+    this.#end = end;
     this.typeKey = typeKey;
     this.partitionKey = partitionKey;
     this.tenantId = tenantId;

@@ -245,15 +245,12 @@ export class Dispatcher {
   /** Runs one batch task and applies its outcomes. Never rejects. */
   async #run(items: readonly Accepted[], targets: readonly Delivery[] | null, indexOf?: Map<Accepted, number>): Promise<void> {
     let total = 0;
-    for (const item of items) total += item.bytes.length;
+    for (const item of items) total += item.byteLength;
     // A buffer of our own, so it can be transferred to the worker without a copy.
     const buffer = new ArrayBuffer(total);
-    const view = new Uint8Array(buffer);
+    const view = Buffer.from(buffer);
     let offset = 0;
-    for (const item of items) {
-      view.set(item.bytes, offset);
-      offset += item.bytes.length;
-    }
+    for (const item of items) offset += item.copyBytes(view, offset);
     let triples: Uint32Array | null = null;
     if (targets !== null) {
       triples = new Uint32Array(targets.length * 3);

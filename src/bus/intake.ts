@@ -183,6 +183,8 @@ export class Intake {
     const item = new Accepted(
       event.event_id,
       bytes,
+      0,
+      bytes.length,
       eventTypeKey(event.event_type),
       this.#partitionKey(event),
       event.metadata.tenant_id,
@@ -246,26 +248,33 @@ export class Intake {
       if (!parsed.success) return new InvalidEventError(toIssues(parsed.error));
       data = parsed.data;
     }
-    const generatedTime = data.timestamp === undefined;
-    const event = completeEvent(data, this.#ids);
+    const draft = completeEvent(data);
     // completeEvent read a custom type's name once more: check what it read.
-    const typeProblem = typeof event.event_type === 'string' ? null : eventTypeProblem(event.event_type);
+    const typeProblem = typeof draft.event_type === 'string' ? null : eventTypeProblem(draft.event_type);
     if (typeProblem !== null) return new InvalidEventError([{ path: 'event_type', message: `event_type ${typeProblem}` }]);
-    let bytes: Buffer;
+    const generatedTime = draft.timestamp === undefined;
+    // Only ids the caller supplied can repeat (generated ids are fresh uuid v7s).
+    const suppliedId = draft.event_id !== undefined;
+    const codec = this.#deps.codec;
+    let start: number;
     try {
-      bytes = this.#deps.codec.encodeEvent(event, this.#limits.maxDepth);
+      start = codec.encodeDraft(draft, this.#limits.maxDepth, this.#ids);
     } catch (err) {
       if (err instanceof NotJsonError) return new InvalidEventError([{ path: 'payload', message: `${err.message} (it changed after validation)` }]);
       throw err;
     }
-    if (bytes.length > this.#maxEventBytes) {
-      return new EventTooLargeError(`the event encodes to ${bytes.length} bytes, over limits.maxEventBytes (${this.#maxEventBytes})`);
+    // The writer generated what the draft left out: it is the complete event now.
+    const event = draft as Event;
+    const arena = codec.lastArena;
+    const end = codec.lastEnd;
+    if (end - start > this.#maxEventBytes) {
+      return new EventTooLargeError(`the event encodes to ${end - start} bytes, over limits.maxEventBytes (${this.#maxEventBytes})`);
     }
     const typeKey = eventTypeKey(event.event_type);
-    const item = new Accepted(event.event_id, bytes, typeKey, this.#partitionKey(event), event.metadata.tenant_id, performance.now());
+    const item = new Accepted(event.event_id, arena, start, end, typeKey, this.#partitionKey(event), event.metadata.tenant_id, performance.now());
     item.timestampMs = generatedTime ? this.#ids.nowMs : Date.parse(event.timestamp);
-    item.checkDuplicate = data.event_id !== undefined;
-    if (this.#deps.store !== null && this.#auditTypes.has(typeKey)) item.audit = encodeAuditRecord(this.#ids.uuid(), bytes);
+    item.checkDuplicate = suppliedId;
+    if (this.#deps.store !== null && this.#auditTypes.has(typeKey)) item.audit = encodeAuditRecord(this.#ids.uuid(), item.bytes);
     return item;
   }
 

@@ -5,8 +5,9 @@
 import { randomFillSync } from 'node:crypto';
 import { z } from 'zod';
 import type { ValidationIssue } from '../errors.js';
+import type { EventDraft, GeneratedFields } from '../codec.js';
 import { latin1Slice } from '../native-buffer.js';
-import { BUILTIN_EVENT_TYPES, EVENT_KEYS, METADATA_KEYS, isWellFormed, type Event, type EventType } from './event.js';
+import { BUILTIN_EVENT_TYPES, EVENT_KEYS, METADATA_KEYS, isWellFormed, type EventType } from './event.js';
 
 const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
@@ -295,14 +296,16 @@ function putHex(target: Buffer, at: number, byte: number): void {
 /**
  * Generates ids and timestamps fast: uuid v7 formatted from random bytes drawn
  * from a pooled buffer (uuid's v7() costs ~10x more per id here), and the ISO string
- * of the current millisecond computed once per millisecond.
+ * of the current millisecond computed once per millisecond. The event writer
+ * has both written straight into its output (GeneratedFields).
  */
-export class IdSource {
+export class IdSource implements GeneratedFields {
   #pool = Buffer.allocUnsafe(10 * 1024);
-  readonly #text = Buffer.from('00000000-0000-7000-8000-000000000000', 'latin1');
+  readonly #text = Buffer.allocUnsafe(36);
   #offset = this.#pool.length;
   #lastMs = -1;
   #lastIso = '';
+  readonly #isoBytes = new Uint8Array(32);
 
   /**
    * A uuid v7: 48-bit ms timestamp, version 7, variant 10, 74 random bits.
@@ -310,6 +313,12 @@ export class IdSource {
    * concatenating 20 pieces would allocate 20 intermediate strings per id.
    */
   uuid(): string {
+    this.writeUuid(this.#text, 0);
+    return latin1Slice(this.#text, 0, 36);
+  }
+
+  /** Writes a uuid v7 as 36 ASCII bytes (lowercase hex, dashes at 8, 13, 18, 23) at `at`. */
+  writeUuid(t: Buffer, at: number): void {
     if (this.#offset + 10 > this.#pool.length) {
       randomFillSync(this.#pool);
       this.#offset = 0;
@@ -318,38 +327,60 @@ export class IdSource {
     const o = this.#offset;
     this.#offset += 10;
     const ms = Date.now();
-    const t = this.#text;
     const hi = Math.floor(ms / 0x10000); // top 32 bits of the 48-bit time
-    putHex(t, 0, (hi >>> 24) & 0xff);
-    putHex(t, 2, (hi >>> 16) & 0xff);
-    putHex(t, 4, (hi >>> 8) & 0xff);
-    putHex(t, 6, hi & 0xff);
-    putHex(t, 9, (ms >>> 8) & 0xff);
-    putHex(t, 11, ms & 0xff);
-    putHex(t, 14, 0x70 | (r[o]! & 0x0f));
-    putHex(t, 16, r[o + 1]!);
-    putHex(t, 19, 0x80 | (r[o + 2]! & 0x3f));
-    putHex(t, 21, r[o + 3]!);
-    for (let k = 0; k < 6; k++) putHex(t, 24 + k * 2, r[o + 4 + k]!);
-    return latin1Slice(t, 0, 36);
+    putHex(t, at, (hi >>> 24) & 0xff);
+    putHex(t, at + 2, (hi >>> 16) & 0xff);
+    putHex(t, at + 4, (hi >>> 8) & 0xff);
+    putHex(t, at + 6, hi & 0xff);
+    t[at + 8] = DASH;
+    putHex(t, at + 9, (ms >>> 8) & 0xff);
+    putHex(t, at + 11, ms & 0xff);
+    t[at + 13] = DASH;
+    putHex(t, at + 14, 0x70 | (r[o]! & 0x0f));
+    putHex(t, at + 16, r[o + 1]!);
+    t[at + 18] = DASH;
+    putHex(t, at + 19, 0x80 | (r[o + 2]! & 0x3f));
+    putHex(t, at + 21, r[o + 3]!);
+    t[at + 23] = DASH;
+    for (let k = 0; k < 6; k++) putHex(t, at + 24 + k * 2, r[o + 4 + k]!);
   }
 
-  /** The millisecond of the last `now()`. */
+  /** The millisecond of the last `now()` or `writeNow()`. */
   get nowMs(): number {
     return this.#lastMs;
   }
 
-  now(): string {
-    const ms = Date.now();
-    if (ms !== this.#lastMs) {
-      this.#lastMs = ms;
-      const iso = new Date(ms).toISOString();
-      // chrono writes a whole second without a fraction.
-      this.#lastIso = ms % 1000 === 0 ? `${iso.slice(0, 19)}Z` : iso;
-    }
+  /** The text of the last `now()` or `writeNow()`. */
+  get lastNow(): string {
     return this.#lastIso;
   }
+
+  now(): string {
+    const ms = Date.now();
+    if (ms !== this.#lastMs) this.#setNow(ms);
+    return this.#lastIso;
+  }
+
+  /** Writes `now()` as ASCII at `at`, copied from the bytes kept for this millisecond; returns its length. */
+  writeNow(out: Buffer, at: number): number {
+    const ms = Date.now();
+    if (ms !== this.#lastMs) this.#setNow(ms);
+    const bytes = this.#isoBytes;
+    const n = this.#lastIso.length;
+    for (let i = 0; i < n; i++) out[at + i] = bytes[i]!;
+    return n;
+  }
+
+  #setNow(ms: number): void {
+    this.#lastMs = ms;
+    const iso = new Date(ms).toISOString();
+    // chrono writes a whole second without a fraction.
+    this.#lastIso = ms % 1000 === 0 ? `${iso.slice(0, 19)}Z` : iso;
+    for (let i = 0; i < this.#lastIso.length; i++) this.#isoBytes[i] = this.#lastIso.charCodeAt(i);
+  }
 }
+
+const DASH = 0x2d;
 
 type ParsedInput = z.output<EventInputSchema>;
 
@@ -357,25 +388,26 @@ type ParsedInput = z.output<EventInputSchema>;
 const lower = (s: string | null | undefined): string | null | undefined => (typeof s === 'string' ? s.toLowerCase() : s);
 
 /**
- * Turns validated input into the Event, in place: the input is the fresh
+ * Turns validated input into an event draft, in place: the input is the fresh
  * object a parse built (quickParse or the zod schema), owned by the caller,
  * so filling it in spares two allocations per emit. Uuids are lowercased
- * (serde writes them so) and the generated fields filled.
+ * (serde writes them so) and defaults filled; the generated fields (event_id,
+ * timestamp, correlation_id) stay missing when the input has none, for the
+ * event writer to generate in place (Codec.encodeDraft).
  */
-export function completeEvent(input: ParsedInput, ids: IdSource): Event {
+export function completeEvent(input: ParsedInput): EventDraft {
   const md = input.metadata as Mutable<ParsedInput['metadata']>;
-  md.correlation_id = lower(md.correlation_id) ?? ids.uuid();
+  md.correlation_id = lower(md.correlation_id) ?? undefined;
   md.causation_id = lower(md.causation_id) ?? null;
   md.user_id = lower(md.user_id) ?? null;
   md.tenant_id = lower(md.tenant_id) ?? null;
   const event = input as Mutable<ParsedInput>;
-  event.event_id = lower(event.event_id) ?? ids.uuid();
-  event.timestamp ??= ids.now();
+  event.event_id = lower(event.event_id) ?? undefined;
   const type = event.event_type;
   // A fresh object for custom types: the caller's object must not become part of the event.
   if (typeof type !== 'string') event.event_type = { Custom: type.Custom };
   if (event.payload === undefined) event.payload = {};
-  return event as Event;
+  return event as EventDraft;
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
