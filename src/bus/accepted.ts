@@ -18,9 +18,12 @@ export class CommitGroup {
   lastPosition: Position | null = null;
   /** Something of the group could not be saved (a dead letter): the checkpoint must never pass it in this process. */
   poisoned = false;
+  /** performance.now() when its first event was accepted, for the emit-to-handled histogram (one per group, not per event). */
+  readonly acceptedAt: number;
 
-  constructor(size: number) {
+  constructor(size: number, acceptedAt: number) {
     this.remaining = size;
+    this.acceptedAt = acceptedAt;
   }
 }
 
@@ -34,8 +37,6 @@ export class Accepted implements AppendItem {
   readonly typeKey: string;
   readonly partitionKey: string | null;
   readonly tenantId: string | null;
-  /** performance.now() at emit, for the emit-to-handled histogram. */
-  readonly acceptedAt: number;
   checkDuplicate = false;
   timestampMs = 0;
   audit: Buffer | null = null;
@@ -79,7 +80,7 @@ export class Accepted implements AppendItem {
     this.#memoryIndex = index;
   }
 
-  constructor(eventId: string, source: Buffer, start: number, end: number, typeKey: string, partitionKey: string | null, tenantId: string | null, acceptedAt: number) {
+  constructor(eventId: string, source: Buffer, start: number, end: number, typeKey: string, partitionKey: string | null, tenantId: string | null) {
     this.eventId = eventId;
     this.#source = source;
     this.#start = start;
@@ -87,6 +88,5 @@ export class Accepted implements AppendItem {
     this.typeKey = typeKey;
     this.partitionKey = partitionKey;
     this.tenantId = tenantId;
-    this.acceptedAt = acceptedAt;
   }
 }

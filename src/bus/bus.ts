@@ -302,7 +302,7 @@ export class EventBus {
     let page: Accepted[] = [];
     const route = () => {
       if (page.length === 0) return;
-      const group: CommitGroup = new Group(page.length);
+      const group: CommitGroup = new Group(page.length, performance.now());
       group.lastPosition = page[page.length - 1]!.position;
       for (const item of page) item.group = group;
       checkpoints.track(group);

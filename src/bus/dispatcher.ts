@@ -276,7 +276,9 @@ export class Dispatcher {
         return;
       }
       this.#apply(items, targets, result, indexOf);
-      if (targets === null) this.#deps.metrics.latency.observe((performance.now() - items[0]!.acceptedAt) / 1000);
+      // Once per batch, for its oldest event's commit group: when the group's first event was accepted.
+      const group = items[0]!.group;
+      if (targets === null && group !== null) this.#deps.metrics.latency.observe((performance.now() - group.acceptedAt) / 1000);
     } catch (err) {
       this.#deps.warn('internal error while applying batch outcomes', err);
     } finally {

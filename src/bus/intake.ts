@@ -77,6 +77,8 @@ export function unreadableInput(err: unknown): InvalidEventError {
 
 interface Batch {
   readonly items: Accepted[];
+  /** performance.now() when its first event was accepted. */
+  readonly acceptedAt: number;
   readonly resolvers: Array<(receipt: Receipt) => void>;
   readonly rejecters: Array<(err: Error) => void>;
   timer: NodeJS.Timeout | NodeJS.Immediate | null;
@@ -188,7 +190,6 @@ export class Intake {
       eventTypeKey(event.event_type),
       this.#partitionKey(event),
       event.metadata.tenant_id,
-      performance.now(),
     );
     item.position = position;
     return item;
@@ -271,10 +272,13 @@ export class Intake {
       return new EventTooLargeError(`the event encodes to ${end - start} bytes, over limits.maxEventBytes (${this.#maxEventBytes})`);
     }
     const typeKey = eventTypeKey(event.event_type);
-    const item = new Accepted(event.event_id, arena, start, end, typeKey, this.#partitionKey(event), event.metadata.tenant_id, performance.now());
-    item.timestampMs = generatedTime ? this.#ids.nowMs : Date.parse(event.timestamp);
+    const item = new Accepted(event.event_id, arena, start, end, typeKey, this.#partitionKey(event), event.metadata.tenant_id);
     item.checkDuplicate = suppliedId;
-    if (this.#deps.store !== null && this.#auditTypes.has(typeKey)) item.audit = encodeAuditRecord(this.#ids.uuid(), item.bytes);
+    if (this.#deps.store !== null) {
+      // For the store's time index only: a number per event that store `none` does without.
+      item.timestampMs = generatedTime ? this.#ids.nowMs : Date.parse(event.timestamp);
+      if (this.#auditTypes.has(typeKey)) item.audit = encodeAuditRecord(this.#ids.uuid(), item.bytes);
+    }
     return item;
   }
 
@@ -303,7 +307,7 @@ export class Intake {
     this.#pending++;
     let batch = this.#batch;
     if (batch === null) {
-      batch = this.#batch = { items: [], resolvers: [], rejecters: [], timer: null };
+      batch = this.#batch = { items: [], acceptedAt: performance.now(), resolvers: [], rejecters: [], timer: null };
       batch.timer = this.#lingerMs === 0 ? setImmediate(() => this.#commit()) : setTimeout(() => this.#commit(), this.#lingerMs);
     }
     batch.items.push(prepared);
@@ -336,7 +340,7 @@ export class Intake {
     const fresh: Accepted[] = [];
     const types = new Map<string, number>();
     let duplicates = 0;
-    const group = new CommitGroup(0);
+    const group = new CommitGroup(0, batch.acceptedAt);
     const items = batch.items;
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
