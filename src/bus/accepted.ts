@@ -2,6 +2,7 @@
  * One accepted event on the main thread, from the moment `emit` accepts it
  * until every consumer has handled it (or it was dead-lettered).
  */
+import { encodeAuditRecord } from '../event/audit.js';
 import { POSITION_BYTES, type AppendItem, type Position } from '../store/store.js';
 
 /** A position of store `none`, shaped like a stored one: the commit number where the stamp goes, then the index. */
@@ -39,7 +40,8 @@ export class Accepted implements AppendItem {
   readonly tenantId: string | null;
   checkDuplicate = false;
   timestampMs = 0;
-  audit: Buffer | null = null;
+  /** The audit_id when the event's type is audited, else null. */
+  auditId: string | null = null;
   #position: Position | null = null;
   /** Store `none`: the in-memory commit and index the position is made of, the first time it is read. */
   #memoryCommit = 0;
@@ -62,6 +64,11 @@ export class Accepted implements AppendItem {
   /** Copies the encoded event to `target` at `at`; returns the bytes copied. */
   copyBytes(target: Buffer, at: number): number {
     return this.#source.copy(target, at, this.#start, this.#end);
+  }
+
+  /** The audit record (see event/audit.ts), made when the store asks for it: an accepted event holds only its id. */
+  get audit(): Buffer | null {
+    return this.auditId === null ? null : encodeAuditRecord(this.auditId, this.bytes);
   }
 
   /** Where the event is stored; null until it is committed. */

@@ -14,7 +14,6 @@ import {
   InvalidEventError,
   StoreWriteError,
 } from '../errors.js';
-import { encodeAuditRecord } from '../event/audit.js';
 import { eventTypeKey, type Event, type EventInput } from '../event/event.js';
 import { IdSource, completeEvent, describe, eventInputSchema, eventTypeProblem, quickParse, toIssues, type EventInputSchema, type PayloadLimits } from '../event/schema.js';
 import type { ResolvedOptions } from '../options.js';
@@ -277,7 +276,7 @@ export class Intake {
     if (this.#deps.store !== null) {
       // For the store's time index only: a number per event that store `none` does without.
       item.timestampMs = generatedTime ? this.#ids.nowMs : Date.parse(event.timestamp);
-      if (this.#auditTypes.has(typeKey)) item.audit = encodeAuditRecord(this.#ids.uuid(), item.bytes);
+      if (this.#auditTypes.has(typeKey)) item.auditId = this.#ids.uuid();
     }
     return item;
   }

@@ -441,7 +441,8 @@ export class StoreLayout {
         puts.push({ key: this.idKey(item.eventId), value: freshPositions[i]!, stampIn: 'value', stampOffset: 0 });
         if (item.tenantId !== null) pushTo(byTenant, item.tenantId, i);
         pushTo(byMs, item.timestampMs, i);
-        if (item.audit) audits.push({ index: i, timestampMs: item.timestampMs, tenantId: item.tenantId, bytes: item.audit });
+        const audit = item.audit;
+        if (audit !== null) audits.push({ index: i, timestampMs: item.timestampMs, tenantId: item.tenantId, bytes: audit });
       }
       for (const [tenantId, indices] of byTenant) {
         const key = this.tenantKey(tenantId, stamp);
@@ -521,20 +522,23 @@ export interface BlockEvent {
 
 export function encodeBlock(events: readonly BlockEvent[]): Buffer {
   const count = events.length;
+  // `bytes` is read once per event: an accepted event makes a new view on each read.
+  const bodies = new Array<Buffer>(count);
   let length = BLOCK_HEADER_BYTES + count * 12;
-  for (const e of events) length += e.bytes.length;
+  for (let i = 0; i < count; i++) length += (bodies[i] = events[i]!.bytes).length;
   const out = Buffer.allocUnsafe(length);
   out[0] = BLOCK_FORMAT;
   out.writeUInt32BE(count, 1);
   let lengthAt = BLOCK_HEADER_BYTES;
   let timeAt = BLOCK_HEADER_BYTES + count * 4;
   let bodyAt = BLOCK_HEADER_BYTES + count * 12;
-  for (const e of events) {
-    out.writeUInt32BE(e.bytes.length, lengthAt);
+  for (let i = 0; i < count; i++) {
+    const body = bodies[i]!;
+    out.writeUInt32BE(body.length, lengthAt);
     lengthAt += 4;
-    out.writeDoubleBE(e.timestampMs, timeAt);
+    out.writeDoubleBE(events[i]!.timestampMs, timeAt);
     timeAt += 8;
-    bodyAt += e.bytes.copy(out, bodyAt);
+    bodyAt += body.copy(out, bodyAt);
   }
   return out;
 }
