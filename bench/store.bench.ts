@@ -36,7 +36,7 @@ function batches(count: number): AppendItem[][] {
         payload: { user_id: randomUUID(), session_id: randomUUID(), ip: '10.0.0.1', agent: 'Mozilla/5.0 (X11; Linux x86_64)' },
         metadata: { correlation_id: randomUUID(), causation_id: null, user_id: randomUUID(), tenant_id: tenantId, source: 'login_handler' },
       };
-      return { eventId: event.event_id, checkDuplicate: false, bytes: codec.encode(event), tenantId, timestampMs, audit: null };
+      return { eventId: event.event_id, checkDuplicate: false, bytes: codec.encode(event), tenantId, timestampMs, auditId: null };
     }),
   );
 }

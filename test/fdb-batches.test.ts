@@ -58,7 +58,7 @@ function item(options: Partial<AppendItem> & { size?: number } = {}): AppendItem
     bytes: Buffer.alloc(size ?? 200, 7),
     tenantId: null,
     timestampMs: BASE_MS,
-    audit: null,
+    auditId: null,
     ...rest,
   };
 }
@@ -72,7 +72,7 @@ function mixedBatch(next: () => number, count: number, maxEventBytes = 20_000): 
       tenantId: tenants[Math.floor(next() * tenants.length)]!,
       timestampMs: BASE_MS + Math.floor(next() * 5_000) - 2_500,
       checkDuplicate: next() < 0.3,
-      audit: next() < 0.2 ? Buffer.alloc(1 + Math.floor(next() * 2_000), 3) : null,
+      auditId: next() < 0.2 ? randomUUID() : null,
     }),
   );
 }
@@ -123,7 +123,7 @@ describe('fdb batches: measuring', () => {
   });
 
   it('bounds large events split into chunks, and audit blocks', () => {
-    const items = [item({ size: 350_000, audit: Buffer.alloc(250_000, 1), tenantId: 'big' }), item({ size: 99_990 }), item({ size: 1 })];
+    const items = [item({ size: 350_000, auditId: randomUUID(), tenantId: 'big' }), item({ size: 99_990 }), item({ size: 1 })];
     assert.ok(transactionBytes(items, prefixBytes) >= countedBytes(items));
   });
 
@@ -189,7 +189,7 @@ describe('fdb batches: splitting', () => {
     assert.equal(split.ok, false);
     assert.ok(!split.ok && split.index === 2 && split.bytes > FDB_MAX_TRANSACTION_BYTES);
     // With its audit entry, an event under the limit can go over it.
-    const audited = splitBatch([item({ size: 5_000_000, audit: Buffer.alloc(5_000_000) })], { maxTransactionBytes: 1_000_000, prefixBytes });
+    const audited = splitBatch([item({ size: 5_000_000, auditId: randomUUID() })], { maxTransactionBytes: 1_000_000, prefixBytes });
     assert.ok(!audited.ok && audited.index === 0);
   });
 
@@ -219,7 +219,7 @@ describe('fdb batches: FoundationDB’s key and value limits on the layout’s w
 
   it('plans only writes FoundationDB accepts, for every part of a split batch', () => {
     const next = random(4);
-    const items = [...mixedBatch(next, 500, 400_000), item({ size: 2_000_000, audit: Buffer.alloc(300_000, 2), tenantId: 't' })];
+    const items = [...mixedBatch(next, 500, 400_000), item({ size: 2_000_000, auditId: randomUUID(), tenantId: 't' })];
     const split = splitBatch(items, { maxTransactionBytes: 1_000_000, prefixBytes });
     assert.ok(split.ok);
     for (const part of split.parts) {
@@ -234,7 +234,7 @@ describe('fdb batches: FoundationDB’s key and value limits on the layout’s w
       assert.equal(block.count, slice.length);
       slice.forEach((it, i) => assert.ok(block.bytes(i).equals(it.bytes)));
       const audits = plan.puts.filter((p) => inRange(p.key, layout.auditRange())).map((p) => p.value);
-      if (audits.length > 0) assert.equal(decodeAuditBlock(joinChunks(audits)).length, slice.filter((it) => it.audit !== null).length);
+      if (audits.length > 0) assert.equal(decodeAuditBlock(joinChunks(audits)).length, slice.filter((it) => it.auditId !== null).length);
     }
   });
 

@@ -7,7 +7,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { Codec } from '../src/codec.js';
-import type { AuditEntry, Event } from '../src/event/event.js';
+import { decodeAuditRecord, encodeAuditRecord } from '../src/event/audit.js';
+import type { Event } from '../src/event/event.js';
 import { comparePositions, type AppendItem, type DeadLetterRecord, type EventStore, type Position } from '../src/store/store.js';
 
 export interface StoreUnderTest {
@@ -49,21 +50,16 @@ export function testEvent(options: TestEventOptions = {}): TestEvent {
     payload: { n: Math.random(), pad: 'x'.repeat(options.padding ?? 0) },
     metadata: { correlation_id: randomUUID(), causation_id: null, user_id: randomUUID(), tenant_id: tenantId, source: 'store-conformance' },
   };
-  let audit: Buffer | null = null;
-  if (options.audited) {
-    const entry: AuditEntry = {
-      audit_id: randomUUID(),
-      event_id: eventId,
-      event_type: 'UserLoggedIn',
-      timestamp: event.timestamp,
-      payload: event.payload,
-      metadata: event.metadata,
-    };
-    audit = codec.encode(entry);
-  }
   return {
     event,
-    item: { eventId, checkDuplicate: options.checkDuplicate ?? false, bytes: codec.encode(event), tenantId, timestampMs, audit },
+    item: {
+      eventId,
+      checkDuplicate: options.checkDuplicate ?? false,
+      bytes: codec.encode(event),
+      tenantId,
+      timestampMs,
+      auditId: options.audited ? randomUUID() : null,
+    },
   };
 }
 
@@ -256,12 +252,15 @@ export function testStore(name: string, factory: StoreFactory): void {
     it('writes audit entries with their events and reads them with filters', withStore(async ({ store }) => {
       const batches = [0, 1, 2].map((b) => testEvents(30, (i) => ({ audited: i % 4 === b, tenantId: i % 3 ? 'a' : 'b', timestampMs: BASE_MS + i * 1000 })));
       const stored = await appendAll(store, batches);
-      const audited = stored.filter((e) => e.item.audit !== null);
+      const audited = stored.filter((e) => e.item.auditId !== null);
       const all = await collect(store.readAudit({ pageSize: 2 }));
       assert.deepEqual(all.map((a) => hex(a.position)), audited.map((e) => hex(e.position)));
       all.forEach((a, i) => {
-        assert.ok(a.bytes.equals(audited[i]!.item.audit!));
-        assert.equal((codec.decode(a.bytes) as AuditEntry).event_id, audited[i]!.item.eventId);
+        const { item } = audited[i]!;
+        const event = codec.decode<Event>(item.bytes);
+        assert.ok(a.bytes.equals(encodeAuditRecord(item.auditId!, item.bytes)));
+        const entry = decodeAuditRecord(codec, a.bytes);
+        assert.deepEqual(entry, { audit_id: item.auditId, event_id: event.event_id, event_type: 'UserLoggedIn', timestamp: event.timestamp, payload: event.payload, metadata: event.metadata });
       });
       const byTenant = await collect(store.readAudit({ tenantId: 'b' }));
       assert.deepEqual(byTenant.map((a) => hex(a.position)), audited.filter((e) => e.item.tenantId === 'b').map((e) => hex(e.position)));
@@ -354,7 +353,7 @@ export function testStore(name: string, factory: StoreFactory): void {
       assert.ok(timed[0]!.bytes.equals(big.item.bytes));
       const audit = await collect(store.readAudit());
       assert.equal(audit.length, 1);
-      assert.ok(audit[0]!.bytes.equals(big.item.audit!));
+      assert.ok(audit[0]!.bytes.equals(encodeAuditRecord(big.item.auditId!, big.item.bytes)));
     }));
 
     it('stores a batch of 9 000 events (a block whose header outgrows a chunk)', withStore(async ({ store }) => {

@@ -1,7 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { pack, packUnboundVersionstamp, unboundVersionstamp, type TupleItem } from 'fdb-tuple';
+import { randomUUID } from 'node:crypto';
 import { Codec } from '../src/codec.js';
+import { encodeAuditRecord } from '../src/event/audit.js';
 import {
   DecodedBlock,
   MAX_VALUE_BYTES,
@@ -44,7 +46,7 @@ function item(eventId: string, options: Partial<AppendItem> = {}): AppendItem {
     bytes: Buffer.from(`event ${eventId}`),
     tenantId: null,
     timestampMs: 1_700_000_000_000,
-    audit: null,
+    auditId: null,
     ...options,
   };
 }
@@ -86,7 +88,7 @@ describe('store layout: keys are fdb-tuple tuples', () => {
 
   it('puts the stamp where FoundationDB will write it', () => {
     const items = [
-      item('a', { tenantId: 'tenant-1', audit: Buffer.from('audit a') }),
+      item('a', { tenantId: 'tenant-1', auditId: randomUUID() }),
       item('b', { tenantId: 'ténant\0two', timestampMs: 5 }),
       item('c', { tenantId: 'tenant-1', timestampMs: -3 }),
     ];
@@ -226,13 +228,16 @@ describe('store layout: values', () => {
   });
 
   it('stores audit entries with their index, time and tenant', () => {
-    const frames = [
-      { index: 0, timestampMs: 5, tenantId: null, bytes: Buffer.from('first') },
-      { index: 65_535, timestampMs: -1, tenantId: 'ténant\0', bytes: Buffer.alloc(0) },
-      { index: 7, timestampMs: 1_700_000_000_000, tenantId: '', bytes: Buffer.alloc(1000, 1) },
+    const entries = [
+      { index: 0, timestampMs: 5, tenantId: null, auditId: randomUUID(), event: Buffer.from('first') },
+      { index: 65_535, timestampMs: -1, tenantId: 'ténant\0', auditId: randomUUID(), event: Buffer.alloc(0) },
+      { index: 7, timestampMs: 1_700_000_000_000, tenantId: '', auditId: randomUUID(), event: Buffer.alloc(1000, 1) },
     ];
-    assert.deepEqual(decodeAuditBlock(encodeAuditBlock(frames)), frames);
-    assert.throws(() => decodeAuditBlock(encodeAuditBlock(frames).subarray(0, 20)), { code: 'ERR_EVENTRAIL_STORE_CORRUPT' });
+    const frames = entries.map(({ auditId, event, ...frame }) => ({ ...frame, bytes: encodeAuditRecord(auditId, event) }));
+    assert.deepEqual(decodeAuditBlock(encodeAuditBlock(entries)), frames);
+    assert.deepEqual(frames[2]!.bytes.subarray(0, 36).toString('latin1'), entries[2]!.auditId);
+    assert.throws(() => decodeAuditBlock(encodeAuditBlock(entries).subarray(0, 20)), { code: 'ERR_EVENTRAIL_STORE_CORRUPT' });
+    assert.throws(() => encodeAuditBlock([{ ...entries[0]!, auditId: 'not-a-uuid' }]), RangeError);
   });
 
   it('stores index lists, counts and positions', () => {
@@ -267,12 +272,13 @@ describe('store layout: values', () => {
 
 describe('store layout: planning an append', () => {
   const stamp = stampFromCounter(7n);
+  const AUDIT_C = randomUUID();
 
   it('gives stored events consecutive indices and one index key per tenant and per millisecond', () => {
     const items = [
       item('a', { tenantId: 'x', timestampMs: 10 }),
       item('b', { tenantId: 'y', timestampMs: 10 }),
-      item('c', { tenantId: 'x', timestampMs: 11, audit: Buffer.from('audit c') }),
+      item('c', { tenantId: 'x', timestampMs: 11, auditId: AUDIT_C }),
       item('d', { tenantId: null, timestampMs: 10 }),
     ];
     const plan = layout.planAppend(stamp, items);
@@ -286,7 +292,7 @@ describe('store layout: planning an append', () => {
     assert.deepEqual(decodeIndexList(value(layout.timeKey(10, stamp))!), [0, 1, 3]);
     assert.deepEqual(decodeIndexList(value(layout.timeKey(11, stamp))!), [2]);
     assert.deepEqual(value(layout.idKey('c')), positionOf(stamp, 2));
-    assert.deepEqual(decodeAuditBlock(value(layout.auditKey(stamp, 0))!), [{ index: 2, timestampMs: 11, tenantId: 'x', bytes: Buffer.from('audit c') }]);
+    assert.deepEqual(decodeAuditBlock(value(layout.auditKey(stamp, 0))!), [{ index: 2, timestampMs: 11, tenantId: 'x', bytes: encodeAuditRecord(AUDIT_C, Buffer.from('event c')) }]);
     const block = new DecodedBlock(value(layout.blockKey(stamp, 0))!);
     assert.deepEqual([0, 1, 2, 3].map((i) => block.bytes(i).toString()), ['event a', 'event b', 'event c', 'event d']);
     assert.equal(plan.puts.length, 1 + 4 + 2 + 2 + 1);
@@ -316,7 +322,7 @@ describe('store layout: planning an append', () => {
 
   it('chunks a large batch and its audit block', () => {
     const big = Buffer.alloc(120_000, 1);
-    const plan = layout.planAppend(stamp, [item('a', { bytes: big, audit: big }), item('b', { bytes: big, audit: big })]);
+    const plan = layout.planAppend(stamp, [item('a', { bytes: big, auditId: randomUUID() }), item('b', { bytes: big, auditId: randomUUID() })]);
     const blockPuts = plan.puts.filter((p) => inRange(p.key, layout.blockRange()));
     const auditPuts = plan.puts.filter((p) => inRange(p.key, layout.auditRange()));
     assert.equal(blockPuts.length, 3);

@@ -2,7 +2,6 @@
  * One accepted event on the main thread, from the moment `emit` accepts it
  * until every consumer has handled it (or it was dead-lettered).
  */
-import { encodeAuditRecord } from '../event/audit.js';
 import { POSITION_BYTES, type AppendItem, type Position } from '../store/store.js';
 
 /** A position of store `none`, shaped like a stored one: the commit number where the stamp goes, then the index. */
@@ -64,11 +63,6 @@ export class Accepted implements AppendItem {
   /** Copies the encoded event to `target` at `at`; returns the bytes copied. */
   copyBytes(target: Buffer, at: number): number {
     return this.#source.copy(target, at, this.#start, this.#end);
-  }
-
-  /** The audit record (see event/audit.ts), made when the store asks for it: an accepted event holds only its id. */
-  get audit(): Buffer | null {
-    return this.auditId === null ? null : encodeAuditRecord(this.auditId, this.bytes);
   }
 
   /** Where the event is stored; null until it is committed. */

@@ -9,12 +9,30 @@ import type { Codec } from '../codec.js';
 import { StoreCorruptError } from '../errors.js';
 import { debugEventType, type AuditEntry, type Event } from './event.js';
 
-const ID_CHARS = 36;
+/** Bytes of the audit_id at the head of a record (a uuid, one byte per character). */
+export const AUDIT_ID_BYTES = 36;
+const ID_CHARS = AUDIT_ID_BYTES;
+
+/** Bytes of the record of an event of `eventBytes` bytes. */
+export function auditRecordBytes(eventBytes: number): number {
+  return AUDIT_ID_BYTES + eventBytes;
+}
+
+/**
+ * Writes the record (the audit id, then the event's bytes) at `at` in `out`,
+ * which must have room for it; returns where it ends. The store writes it
+ * straight into its audit block: no buffer per entry.
+ */
+export function writeAuditRecord(out: Buffer, at: number, auditId: string, eventBytes: Buffer): number {
+  if (auditId.length !== ID_CHARS || out.write(auditId, at, ID_CHARS, 'latin1') !== ID_CHARS) {
+    throw new RangeError(`an audit_id is a uuid of ${ID_CHARS} characters, got ${JSON.stringify(auditId)}`);
+  }
+  return at + ID_CHARS + eventBytes.copy(out, at + ID_CHARS);
+}
 
 export function encodeAuditRecord(auditId: string, eventBytes: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(ID_CHARS + eventBytes.length);
-  out.write(auditId, 0, ID_CHARS, 'latin1');
-  eventBytes.copy(out, ID_CHARS);
+  const out = Buffer.allocUnsafe(auditRecordBytes(eventBytes.length));
+  writeAuditRecord(out, 0, auditId, eventBytes);
   return out;
 }
 

@@ -19,6 +19,7 @@
  * cannot add one for it, and every id is counted as read because a retry
  * reads them all.
  */
+import { auditRecordBytes } from '../event/audit.js';
 import { MAX_BLOCK_EVENTS, MAX_VALUE_BYTES, indexOf, stampOf, type Stamp } from './layout.js';
 import type { AppendItem, AppendResult, Position } from './store.js';
 
@@ -102,8 +103,9 @@ function measureItem(item: AppendItem, prefixBytes: number): ItemBytes {
     keys += writeBytes(prefixBytes + 3 + tupleStringBytes(item.tenantId) + STAMP_ITEM_BYTES + STAMP_OFFSET_BYTES, 2);
   }
   keys += writeBytes(prefixBytes + NAME_ITEM_BYTES + INT_ITEM_BYTES + STAMP_ITEM_BYTES + STAMP_OFFSET_BYTES, 2);
-  const audit = item.audit === null ? 0 : AUDIT_FRAME_BYTES + tenantBytes + item.audit.length;
-  return { keys, block: BLOCK_ENTRY_BYTES + item.bytes.length, audit };
+  const eventBytes = item.bytes.length;
+  const audit = item.auditId === null ? 0 : AUDIT_FRAME_BYTES + tenantBytes + auditRecordBytes(eventBytes);
+  return { keys, block: BLOCK_ENTRY_BYTES + eventBytes, audit };
 }
 
 /** The running size of one transaction as items are added. */

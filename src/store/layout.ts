@@ -37,6 +37,7 @@ import { pack, unpack } from 'fdb-tuple';
 import { utf8Write } from '../native-buffer.js';
 import type { Codec } from '../codec.js';
 import { StoreCorruptError, type SerializedError } from '../errors.js';
+import { auditRecordBytes, writeAuditRecord } from '../event/audit.js';
 import { POSITION_BYTES, type AppendItem, type AppendResult, type DeadLetterRecord, type Position, type StoredEvent } from './store.js';
 
 /** The 10-byte commit stamp shared by every event of one block. */
@@ -434,15 +435,14 @@ export class StoreLayout {
 
       const byTenant = new Map<string, number[]>();
       const byMs = new Map<number, number[]>();
-      const audits: AuditFrame[] = [];
+      const audits: AuditEntryToWrite[] = [];
       for (let i = 0; i < fresh.length; i++) {
         const item = fresh[i]!;
         // The value is the position returned for the item, so patchStamp() fixes both; its stamp is at offset 0.
         puts.push({ key: this.idKey(item.eventId), value: freshPositions[i]!, stampIn: 'value', stampOffset: 0 });
         if (item.tenantId !== null) pushTo(byTenant, item.tenantId, i);
         pushTo(byMs, item.timestampMs, i);
-        const audit = item.audit;
-        if (audit !== null) audits.push({ index: i, timestampMs: item.timestampMs, tenantId: item.tenantId, bytes: audit });
+        if (item.auditId !== null) audits.push({ index: i, timestampMs: item.timestampMs, tenantId: item.tenantId, auditId: item.auditId, event: item.bytes });
       }
       for (const [tenantId, indices] of byTenant) {
         const key = this.tenantKey(tenantId, stamp);
@@ -638,7 +638,7 @@ export function blockCount(firstChunk: Buffer): number {
 // Audit blocks
 //
 //   u8 format (1) | u32 count | per entry: u16 index | f64 timestamp_ms |
-//   u16 tenant byte length (0xffff: none) | tenant UTF-8 | u32 length | AuditEntry bytes
+//   u16 tenant byte length (0xffff: none) | tenant UTF-8 | u32 length | AuditEntry record (audit id, event bytes)
 //
 // The timestamp and tenant are repeated here so audit queries filter without
 // decoding entries or reading the event blocks.
@@ -648,11 +648,21 @@ export interface AuditFrame {
   readonly index: number;
   readonly timestampMs: number;
   readonly tenantId: string | null;
+  /** The AuditEntry record (event/audit.ts). */
   readonly bytes: Buffer;
 }
 
-export function encodeAuditBlock(entries: readonly AuditFrame[]): Buffer {
-  // Tenant ids are measured, then written straight into the block: no buffer per entry.
+/** An entry to write: its record is made of the audit id and the event's bytes, written in place. */
+export interface AuditEntryToWrite {
+  readonly index: number;
+  readonly timestampMs: number;
+  readonly tenantId: string | null;
+  readonly auditId: string;
+  readonly event: Buffer;
+}
+
+export function encodeAuditBlock(entries: readonly AuditEntryToWrite[]): Buffer {
+  // Tenant ids are measured, then written straight into the block, and so are the records: no buffer per entry.
   const tenantBytes = new Uint16Array(entries.length);
   let length = BLOCK_HEADER_BYTES;
   for (let i = 0; i < entries.length; i++) {
@@ -660,7 +670,7 @@ export function encodeAuditBlock(entries: readonly AuditFrame[]): Buffer {
     const bytes = e.tenantId === null ? 0 : Buffer.byteLength(e.tenantId, 'utf8');
     if (bytes >= NO_TENANT) throw new RangeError(`a tenant id is at most ${NO_TENANT - 1} bytes`);
     tenantBytes[i] = bytes;
-    length += 2 + 8 + 2 + bytes + 4 + e.bytes.length;
+    length += 2 + 8 + 2 + bytes + 4 + auditRecordBytes(e.event.length);
   }
   const out = Buffer.allocUnsafe(length);
   out[0] = AUDIT_FORMAT;
@@ -676,8 +686,8 @@ export function encodeAuditBlock(entries: readonly AuditFrame[]): Buffer {
       at = out.writeUInt16BE(tenantBytes[i]!, at);
       at += out.write(e.tenantId, at, tenantBytes[i]!, 'utf8');
     }
-    at = out.writeUInt32BE(e.bytes.length, at);
-    at += e.bytes.copy(out, at);
+    at = out.writeUInt32BE(auditRecordBytes(e.event.length), at);
+    at = writeAuditRecord(out, at, e.auditId, e.event);
   }
   return out;
 }

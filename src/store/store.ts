@@ -33,8 +33,12 @@ export interface AppendItem {
   readonly tenantId: string | null;
   /** `Date.parse(event.timestamp)`. */
   readonly timestampMs: number;
-  /** The encoded AuditEntry when the event's type is audited, else null. */
-  readonly audit: Buffer | null;
+  /**
+   * The AuditEntry's audit_id when the event's type is audited, else null.
+   * The store writes the entry in the event's own transaction, as the record
+   * of event/audit.ts: this id, then the event's bytes.
+   */
+  readonly auditId: string | null;
 }
 
 export interface AppendResult {

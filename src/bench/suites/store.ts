@@ -23,7 +23,7 @@ function appendItems(events: readonly Event[], codec: Codec): AppendItem[] {
     bytes: codec.encode(e),
     tenantId: e.metadata.tenant_id,
     timestampMs: Date.parse(e.timestamp),
-    audit: null,
+    auditId: null,
   }));
 }
 
