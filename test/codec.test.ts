@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { Codec } from '../src/codec.js';
+import { Codec, type EventDraft } from '../src/codec.js';
+import { IdSource } from '../src/event/schema.js';
 import type { Event } from '../src/index.js';
 
 const text = fc.oneof(
@@ -97,6 +98,41 @@ describe('the event codec', () => {
       assert.deepStrictEqual(again, first, `event ${n}`);
       assert.deepStrictEqual(reader.decode(again), e(n));
     }
+  });
+
+  it('generates event_id, timestamp and correlation_id in place, sets them on the draft, and generates again in a new arena', () => {
+    const codec = new Codec();
+    const reader = new Codec();
+    const ids = new IdSource();
+    const draft = (payload: unknown, correlation?: string): EventDraft => ({
+      event_id: undefined,
+      timestamp: undefined,
+      event_type: 'UserLoggedIn',
+      payload: payload as Event['payload'],
+      metadata: { correlation_id: correlation, causation_id: null, user_id: null, tenant_id: null, source: 'codec-test' },
+    });
+    const V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+    const seen = new Set<string>();
+    // The second large payload does not fit after the first: its encoding starts over in a new arena.
+    for (const payload of [{ n: 1 }, { big: 'x'.repeat(700_000) }, { big: 'y'.repeat(700_000) }, { n: 2 }]) {
+      const d = draft(payload);
+      const start = codec.encodeDraft(d, 64, ids);
+      const decoded = reader.decode<Event>(codec.lastArena.subarray(start, codec.lastEnd));
+      assert.deepStrictEqual(decoded, d, 'the bytes hold what the draft was given');
+      assert.match(d.event_id!, V7);
+      assert.match(d.metadata.correlation_id!, V7);
+      assert.equal(d.timestamp, new Date(ids.nowMs).toISOString().replace(/\.000Z$/, 'Z'));
+      assert.ok(!seen.has(d.event_id!) && !seen.has(d.metadata.correlation_id!), 'fresh ids');
+      seen.add(d.event_id!).add(d.metadata.correlation_id!);
+    }
+    // Fields the draft has are written as given.
+    const given = draft({}, '0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2c');
+    given.event_id = '0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b';
+    given.timestamp = '2026-11-28T16:24:56Z';
+    const start = codec.encodeDraft(given, 64, ids);
+    assert.deepStrictEqual(reader.decode(codec.lastArena.subarray(start, codec.lastEnd)), given);
+    // Without a generator a draft must be complete.
+    assert.throws(() => codec.encodeEvent(draft({}) as unknown as Event), TypeError);
   });
 
   it('bytes that redefine a shared structure never change how later values decode', () => {
