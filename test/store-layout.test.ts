@@ -320,6 +320,25 @@ describe('store layout: planning an append', () => {
     assert.throws(() => layout.planAppend(stamp, [item('a', { timestampMs: 1.5 })]), RangeError);
   });
 
+  it('leaves the id index to the caller with idsApart, its positions patched with the rest', () => {
+    const items = [item('a', { tenantId: 'x', checkDuplicate: true }), item('b'), item('a', { checkDuplicate: true })];
+    const placeholder = Buffer.alloc(10, 0xee);
+    const whole = layout.planAppend(placeholder, items);
+    const apart = layout.planAppend(placeholder, items, new Map(), { idsApart: true });
+    assert.equal(whole.ids, null);
+    assert.deepEqual(apart.ids!.items.map((it) => it.eventId), ['a', 'b']);
+    const idPrefix = layout.idKey('').subarray(0, -2);
+    const isId = (put: Put) => put.key.subarray(0, idPrefix.length).equals(idPrefix);
+    assert.deepEqual(apart.puts, whole.puts.filter((p) => !isId(p)));
+    patchStamp(apart, stamp);
+    assert.deepEqual(apart.ids!.positions, [positionOf(stamp, 0), positionOf(stamp, 1)]);
+    assert.deepEqual(apart.result.positions, [positionOf(stamp, 0), positionOf(stamp, 1), positionOf(stamp, 0)]);
+    // The reused key buffer holds the same bytes as idKey, whatever came before it.
+    for (const id of ['0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b', '0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2c', 'é', 'z', 'with\0nul', '']) {
+      assert.deepEqual(layout.scratchIdKey(id), layout.idKey(id), id);
+    }
+  });
+
   it('chunks a large batch and its audit block', () => {
     const big = Buffer.alloc(120_000, 1);
     const plan = layout.planAppend(stamp, [item('a', { bytes: big, auditId: randomUUID() }), item('b', { bytes: big, auditId: randomUUID() })]);

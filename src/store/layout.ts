@@ -79,8 +79,14 @@ export interface KeyRange {
 }
 
 export interface AppendPlan {
-  /** Every write of the batch. */
+  /** Every write of the batch (but the id index when planned with `idsApart`). */
   readonly puts: Put[];
+  /**
+   * With `idsApart`: the id index writes, left for the caller to make one by
+   * one (each fresh item's id key, from `scratchIdKey`, to its position)
+   * instead of a key buffer and a put per event kept until the transaction.
+   */
+  readonly ids: { readonly items: readonly AppendItem[]; readonly positions: readonly Position[] } | null;
   /** What append() returns: one position and duplicate flag per item. */
   readonly result: AppendResult;
   /** Events and audit entries the batch adds (duplicates excluded). */
@@ -212,6 +218,7 @@ export class StoreLayout {
   readonly prefix: string;
   readonly #ev: Buffer;
   readonly #id: Buffer;
+  readonly #scratchIdKeys = new Map<number, Buffer>();
   readonly #t: Buffer;
   readonly #ts: Buffer;
   readonly #au: Buffer;
@@ -271,6 +278,28 @@ export class StoreLayout {
 
   idKey(eventId: string): Buffer {
     return withString(this.#id, eventId);
+  }
+
+  /**
+   * `idKey(eventId)` in a buffer the layout reuses (one per key length), so
+   * valid only until the next call: for writers that copy each key as they
+   * write it (lmdb), no buffer per event.
+   */
+  scratchIdKey(eventId: string): Buffer {
+    if (eventId.includes('\0')) return this.idKey(eventId);
+    const prefix = this.#id;
+    const length = prefix.length + Buffer.byteLength(eventId, 'utf8') + 2;
+    let out = this.#scratchIdKeys.get(length);
+    if (out === undefined) {
+      if (this.#scratchIdKeys.size >= 64) this.#scratchIdKeys.clear();
+      out = Buffer.allocUnsafeSlow(length);
+      prefix.copy(out, 0);
+      out[prefix.length] = TUPLE_STRING;
+      out[length - 1] = 0x00;
+      this.#scratchIdKeys.set(length, out);
+    }
+    utf8Write(out, eventId, prefix.length + 1);
+    return out;
   }
 
   tenantKey(tenantId: string, stamp: Stamp): Buffer {
@@ -394,7 +423,8 @@ export class StoreLayout {
    * occurrence's position. Stored events get consecutive block indices in
    * batch order.
    */
-  planAppend(stamp: Stamp, items: readonly AppendItem[], stored: ReadonlyMap<string, Position> = new Map()): AppendPlan {
+  planAppend(stamp: Stamp, items: readonly AppendItem[], stored: ReadonlyMap<string, Position> = new Map(), options: { readonly idsApart?: boolean } = {}): AppendPlan {
+    const idsApart = options.idsApart === true;
     checkStamp(stamp);
     const positions: Position[] = new Array<Position>(items.length);
     // One buffer of the batch's own for its positions (not Node's shared pool,
@@ -439,7 +469,7 @@ export class StoreLayout {
       for (let i = 0; i < fresh.length; i++) {
         const item = fresh[i]!;
         // The value is the position returned for the item, so patchStamp() fixes both; its stamp is at offset 0.
-        puts.push({ key: this.idKey(item.eventId), value: freshPositions[i]!, stampIn: 'value', stampOffset: 0 });
+        if (!idsApart) puts.push({ key: this.idKey(item.eventId), value: freshPositions[i]!, stampIn: 'value', stampOffset: 0 });
         if (item.tenantId !== null) pushTo(byTenant, item.tenantId, i);
         pushTo(byMs, item.timestampMs, i);
         if (item.auditId !== null) audits.push({ index: i, timestampMs: item.timestampMs, tenantId: item.tenantId, auditId: item.auditId, event: item.bytes });
@@ -458,7 +488,7 @@ export class StoreLayout {
         auditEntries = audits.length;
       }
     }
-    return { puts, result: { positions, duplicate }, events: fresh.length, auditEntries };
+    return { puts, ids: idsApart ? { items: fresh, positions: freshPositions } : null, result: { positions, duplicate }, events: fresh.length, auditEntries };
   }
 }
 
@@ -474,6 +504,8 @@ export function patchStamp(plan: AppendPlan, stamp: Stamp): void {
     if (put.stampIn === 'key') stamp.copy(put.key, put.stampOffset, 0, STAMP_BYTES);
     else if (put.stampIn === 'value') stamp.copy(put.value, put.stampOffset, 0, STAMP_BYTES);
   }
+  // Without id puts, the positions (the id values) are patched here.
+  if (plan.ids !== null) for (const position of plan.ids.positions) stamp.copy(position, 0, 0, STAMP_BYTES);
 }
 
 function pushTo<K>(map: Map<K, number[]>, key: K, index: number): void {

@@ -76,6 +76,8 @@ export interface LmdbStoreOptions {
 }
 
 const PLACEHOLDER_STAMP: Stamp = Buffer.alloc(10);
+/** lmdb copies each key as it is written: the id index is written from one reused key buffer, not a buffer per event. */
+const IDS_APART = { idsApart: true } as const;
 /** Keys per read while scanning the time index for the stamps a time range covers. */
 const TIME_SCAN_PAGE = 4096;
 
@@ -133,7 +135,7 @@ export class LmdbStore implements EventStore {
       // Built before the transaction with a placeholder stamp: the main thread
       // does this while lmdb's write thread may still be committing the
       // previous batch, and the write lock is held only for the puts.
-      const draft = this.#layout.planAppend(PLACEHOLDER_STAMP, items);
+      const draft = this.#layout.planAppend(PLACEHOLDER_STAMP, items, undefined, IDS_APART);
       const plan = await this.#db.childTransaction((): AppendPlan => {
         const db = this.#db;
         const layout = this.#layout;
@@ -146,11 +148,13 @@ export class LmdbStore implements EventStore {
         const counter = decodeCounter(db.getBinary(layout.counterKey)) + 1n;
         const stamp = stampFromCounter(counter);
         let plan = draft;
-        if (stored.size > 0) plan = layout.planAppend(stamp, items, stored);
+        if (stored.size > 0) plan = layout.planAppend(stamp, items, stored, IDS_APART);
         else patchStamp(plan, stamp);
         if (plan.events === 0) return plan; // all duplicates: nothing to write, the counter stays
         db.putSync(layout.counterKey, encodeCounter(counter));
         for (const put of plan.puts) db.putSync(put.key, put.value);
+        const ids = plan.ids!;
+        for (let i = 0; i < ids.items.length; i++) db.putSync(layout.scratchIdKey(ids.items[i]!.eventId), ids.positions[i]!);
         this.#addToCount('events', plan.events);
         if (plan.auditEntries > 0) this.#addToCount('auditEntries', plan.auditEntries);
         return plan;
