@@ -12,7 +12,9 @@ import {
   blockSpans,
   chunkValue,
   counterFromStamp,
+  auditRecords,
   decodeAuditBlock,
+  eventsNeededBy,
   decodeCount,
   decodeDeadLetter,
   decodeIndexList,
@@ -227,17 +229,38 @@ describe('store layout: values', () => {
     assert.equal(blockSpans(chunkValue(many)[0]!, [0]), null);
   });
 
-  it('stores audit entries with their index, time and tenant', () => {
+  it('stores audit entries with their index, time, tenant and audit id, and still reads the first format', () => {
     const entries = [
-      { index: 0, timestampMs: 5, tenantId: null, auditId: randomUUID(), event: Buffer.from('first') },
-      { index: 65_535, timestampMs: -1, tenantId: 'ténant\0', auditId: randomUUID(), event: Buffer.alloc(0) },
-      { index: 7, timestampMs: 1_700_000_000_000, tenantId: '', auditId: randomUUID(), event: Buffer.alloc(1000, 1) },
+      { index: 0, timestampMs: 5, tenantId: null, auditId: randomUUID() },
+      { index: 65_535, timestampMs: -1, tenantId: 'ténant\0', auditId: randomUUID() },
+      { index: 7, timestampMs: 1_700_000_000_000, tenantId: '', auditId: randomUUID() },
     ];
-    const frames = entries.map(({ auditId, event, ...frame }) => ({ ...frame, bytes: encodeAuditRecord(auditId, event) }));
-    assert.deepEqual(decodeAuditBlock(encodeAuditBlock(entries)), frames);
-    assert.deepEqual(frames[2]!.bytes.subarray(0, 36).toString('latin1'), entries[2]!.auditId);
-    assert.throws(() => decodeAuditBlock(encodeAuditBlock(entries).subarray(0, 20)), { code: 'ERR_EVENTRAIL_STORE_CORRUPT' });
+    const block = encodeAuditBlock(entries);
+    const frames = decodeAuditBlock(block);
+    assert.deepEqual(frames, entries.map((e) => ({ ...e, record: null })));
+    assert.throws(() => decodeAuditBlock(block.subarray(0, 20)), { code: 'ERR_EVENTRAIL_STORE_CORRUPT' });
     assert.throws(() => encodeAuditBlock([{ ...entries[0]!, auditId: 'not-a-uuid' }]), RangeError);
+    // Records are made of the audit id and the event, read from its block.
+    const events = entries.map((_, i) => Buffer.from(`event ${i}`));
+    const records = entries.map((e, i) => encodeAuditRecord(e.auditId, events[i]!));
+    assert.deepEqual(eventsNeededBy(frames), [0, 65_535, 7]);
+    assert.deepEqual(auditRecords(frames, events), records);
+    // A block of the first format holds each record in place (a u32 length, then the record).
+    const parts: Buffer[] = [Buffer.from([1, 0, 0, 0, entries.length])];
+    entries.forEach((e, i) => {
+      const head = Buffer.alloc(12);
+      head.writeUInt16BE(e.index, 0);
+      head.writeDoubleBE(e.timestampMs, 2);
+      const tenant = e.tenantId === null ? Buffer.alloc(0) : Buffer.from(e.tenantId);
+      head.writeUInt16BE(e.tenantId === null ? 0xffff : tenant.length, 10);
+      const length = Buffer.alloc(4);
+      length.writeUInt32BE(records[i]!.length, 0);
+      parts.push(head, tenant, length, records[i]!);
+    });
+    const first = decodeAuditBlock(Buffer.concat(parts));
+    assert.deepEqual(first, entries.map((e, i) => ({ ...e, record: records[i] })));
+    assert.deepEqual(eventsNeededBy(first), []);
+    assert.deepEqual(auditRecords(first, []), records);
   });
 
   it('stores index lists, counts and positions', () => {
@@ -292,7 +315,7 @@ describe('store layout: planning an append', () => {
     assert.deepEqual(decodeIndexList(value(layout.timeKey(10, stamp))!), [0, 1, 3]);
     assert.deepEqual(decodeIndexList(value(layout.timeKey(11, stamp))!), [2]);
     assert.deepEqual(value(layout.idKey('c')), positionOf(stamp, 2));
-    assert.deepEqual(decodeAuditBlock(value(layout.auditKey(stamp, 0))!), [{ index: 2, timestampMs: 11, tenantId: 'x', bytes: encodeAuditRecord(AUDIT_C, Buffer.from('event c')) }]);
+    assert.deepEqual(decodeAuditBlock(value(layout.auditKey(stamp, 0))!), [{ index: 2, timestampMs: 11, tenantId: 'x', auditId: AUDIT_C, record: null }]);
     const block = new DecodedBlock(value(layout.blockKey(stamp, 0))!);
     assert.deepEqual([0, 1, 2, 3].map((i) => block.bytes(i).toString()), ['event a', 'event b', 'event c', 'event d']);
     assert.equal(plan.puts.length, 1 + 4 + 2 + 2 + 1);
@@ -343,11 +366,17 @@ describe('store layout: planning an append', () => {
     const big = Buffer.alloc(120_000, 1);
     const plan = layout.planAppend(stamp, [item('a', { bytes: big, auditId: randomUUID() }), item('b', { bytes: big, auditId: randomUUID() })]);
     const blockPuts = plan.puts.filter((p) => inRange(p.key, layout.blockRange()));
-    const auditPuts = plan.puts.filter((p) => inRange(p.key, layout.auditRange()));
     assert.equal(blockPuts.length, 3);
-    assert.equal(auditPuts.length, 3);
+    assert.equal(plan.puts.filter((p) => inRange(p.key, layout.auditRange())).length, 1, 'audit entries do not repeat the events');
     for (const put of plan.puts) assert.ok(put.value.length <= MAX_VALUE_BYTES);
     const block = new DecodedBlock(joinChunks(blockPuts.map((p) => p.value)));
     assert.deepEqual(block.bytes(1), big);
+    // 3000 entries with 40-byte tenants: an audit block of about 264 KB, in 3 chunks.
+    const many = Array.from({ length: 3000 }, (_, i) => item(`e${i}`, { tenantId: 't'.repeat(40), auditId: randomUUID() }));
+    const manyPlan = layout.planAppend(stamp, many);
+    const auditPuts = manyPlan.puts.filter((p) => inRange(p.key, layout.auditRange()));
+    assert.equal(auditPuts.length, 3);
+    for (const put of manyPlan.puts) assert.ok(put.value.length <= MAX_VALUE_BYTES);
+    assert.deepEqual(decodeAuditBlock(joinChunks(auditPuts.map((p) => p.value))).map((f) => f.auditId), many.map((it) => it.auditId));
   });
 });

@@ -18,21 +18,18 @@ export function auditRecordBytes(eventBytes: number): number {
   return AUDIT_ID_BYTES + eventBytes;
 }
 
-/**
- * Writes the record (the audit id, then the event's bytes) at `at` in `out`,
- * which must have room for it; returns where it ends. The store writes it
- * straight into its audit block: no buffer per entry.
- */
-export function writeAuditRecord(out: Buffer, at: number, auditId: string, eventBytes: Buffer): number {
+/** Writes an audit id (36 bytes) at `at` in `out`; returns where it ends. */
+export function writeAuditId(out: Buffer, at: number, auditId: string): number {
   if (auditId.length !== ID_CHARS || out.write(auditId, at, ID_CHARS, 'latin1') !== ID_CHARS) {
     throw new RangeError(`an audit_id is a uuid of ${ID_CHARS} characters, got ${JSON.stringify(auditId)}`);
   }
-  return at + ID_CHARS + eventBytes.copy(out, at + ID_CHARS);
+  return at + ID_CHARS;
 }
 
+/** The record of an entry: its audit id, then the event's bytes. */
 export function encodeAuditRecord(auditId: string, eventBytes: Buffer): Buffer {
   const out = Buffer.allocUnsafe(auditRecordBytes(eventBytes.length));
-  writeAuditRecord(out, 0, auditId, eventBytes);
+  eventBytes.copy(out, writeAuditId(out, 0, auditId));
   return out;
 }
 

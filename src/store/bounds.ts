@@ -3,7 +3,7 @@
  * a query's `after`/`until` positions and `fromMs`/`toMs` times resolved to
  * the range of blocks to read, and the per-event checks within those blocks.
  */
-import { checkPosition, positionOf, stampOf, type DecodedBlock, type Stamp } from './layout.js';
+import { checkPosition, positionOf, stampOf, type AuditFrame, type DecodedBlock, type Stamp } from './layout.js';
 import type { Position, ReadEventsQuery, StoredEvent } from './store.js';
 
 /** Events (or entries) per page when a query does not say. */
@@ -78,4 +78,10 @@ export function pushIfWithin(page: StoredEvent[], bounds: Bounds, stamp: Stamp, 
   if (!withinTime(bounds, block.timestampMs(index))) return;
   const position = positionOf(stamp, index);
   if (withinPositions(bounds, position)) page.push({ position, bytes: block.bytes(index) });
+}
+
+/** An entry of the audit block at `stamp` that an audit query (its tenant and bounds) returns. */
+export function auditFrameWanted(query: { readonly tenantId?: string }, bounds: Bounds, stamp: Stamp, frame: AuditFrame): boolean {
+  if (query.tenantId !== undefined && frame.tenantId !== query.tenantId) return false;
+  return withinTime(bounds, frame.timestampMs) && withinPositions(bounds, positionOf(stamp, frame.index));
 }

@@ -19,7 +19,7 @@
  * cannot add one for it, and every id is counted as read because a retry
  * reads them all.
  */
-import { auditRecordBytes } from '../event/audit.js';
+import { AUDIT_ID_BYTES } from '../event/audit.js';
 import { MAX_BLOCK_EVENTS, MAX_VALUE_BYTES, indexOf, stampOf, type Stamp } from './layout.js';
 import type { AppendItem, AppendResult, Position } from './store.js';
 
@@ -40,7 +40,7 @@ const STAMP_ITEM_BYTES = 13;
 const INT_ITEM_BYTES = 9;
 /** Per event in a block: u32 length and f64 timestamp. */
 const BLOCK_ENTRY_BYTES = 12;
-/** Per audit frame: u16 index, f64 timestamp, u16 tenant length, u32 length. */
+/** Per audit frame: u16 index, f64 timestamp, u16 tenant length (12), with room to spare (the first format's u32 length). */
 const AUDIT_FRAME_BYTES = 16;
 /** Format byte and u32 count at the head of a block or an audit block. */
 const BLOCK_HEADER_BYTES = 5;
@@ -104,7 +104,7 @@ function measureItem(item: AppendItem, prefixBytes: number): ItemBytes {
   }
   keys += writeBytes(prefixBytes + NAME_ITEM_BYTES + INT_ITEM_BYTES + STAMP_ITEM_BYTES + STAMP_OFFSET_BYTES, 2);
   const eventBytes = item.bytes.length;
-  const audit = item.auditId === null ? 0 : AUDIT_FRAME_BYTES + tenantBytes + auditRecordBytes(eventBytes);
+  const audit = item.auditId === null ? 0 : AUDIT_FRAME_BYTES + tenantBytes + AUDIT_ID_BYTES;
   return { keys, block: BLOCK_ENTRY_BYTES + eventBytes, audit };
 }
 

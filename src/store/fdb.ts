@@ -52,7 +52,7 @@ import {
   StoreWriteError,
 } from '../errors.js';
 import { FDB_MAX_TRANSACTION_BYTES, allIds, earlierCommit, limitProblem, splitBatch } from './fdb-batches.js';
-import { keyAfter, pageSizeOf, pushIfWithin, resolveBounds, widen, withinPositions, withinTime, type Bounds } from './bounds.js';
+import { auditFrameWanted, keyAfter, pageSizeOf, pushIfWithin, resolveBounds, widen, withinPositions, withinTime, type Bounds } from './bounds.js';
 import {
   DecodedBlock,
   decodeBlockOrReport,
@@ -62,7 +62,9 @@ import {
   blockCount,
   blockSpans,
   checkPosition,
+  auditRecords,
   decodeAuditBlock,
+  eventsNeededBy,
   decodeCount,
   decodeDeadLetter,
   decodeIndexList,
@@ -77,6 +79,7 @@ import {
   type CountName,
   type KeyRange,
   type Put,
+  type AuditFrame,
   type Stamp,
 } from './layout.js';
 import type {
@@ -488,22 +491,27 @@ export class FdbStore implements EventStore {
     let range = layout.auditRange(bounds.fromStamp, bounds.untilStamp);
     while (true) {
       const { page, last, done } = await this.#read(async (tn) => {
-        const page: StoredAuditEntry[] = [];
+        // The frames are gathered during the scan, and the events their records are made of read after it, in the same transaction.
+        const blocks: { stamp: Stamp; frames: AuditFrame[] }[] = [];
+        let count = 0;
         const scan = await scanBlocks(
           tn,
           range,
           (key) => layout.decodeAuditKey(key),
           (stamp, value) => {
-            for (const frame of decodeAuditBlock(value)) {
-              if (query.tenantId !== undefined && frame.tenantId !== query.tenantId) continue;
-              if (!withinTime(bounds, frame.timestampMs)) continue;
-              const position = positionOf(stamp, frame.index);
-              if (!withinPositions(bounds, position)) continue;
-              page.push({ position, bytes: frame.bytes });
-            }
+            const frames = decodeAuditBlock(value).filter((frame) => auditFrameWanted(query, bounds, stamp, frame));
+            blocks.push({ stamp, frames });
+            count += frames.length;
           },
-          () => page.length >= pageSize,
+          () => count >= pageSize,
         );
+        const page: StoredAuditEntry[] = [];
+        for (const { stamp, frames } of blocks) {
+          const needed = eventsNeededBy(frames);
+          const events = needed.length === 0 ? [] : (await readEventsOf(tn, layout, stamp, needed)).map((e) => e.bytes);
+          const records = auditRecords(frames, events);
+          frames.forEach((frame, i) => page.push({ position: positionOf(stamp, frame.index), bytes: records[i]! }));
+        }
         return { page, ...scan };
       });
       yield* page;

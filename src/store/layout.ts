@@ -37,7 +37,7 @@ import { pack, unpack } from 'fdb-tuple';
 import { utf8Write } from '../native-buffer.js';
 import type { Codec } from '../codec.js';
 import { StoreCorruptError, type SerializedError } from '../errors.js';
-import { auditRecordBytes, writeAuditRecord } from '../event/audit.js';
+import { AUDIT_ID_BYTES, encodeAuditRecord, writeAuditId } from '../event/audit.js';
 import { POSITION_BYTES, type AppendItem, type AppendResult, type DeadLetterRecord, type Position, type StoredEvent } from './store.js';
 
 /** The 10-byte commit stamp shared by every event of one block. */
@@ -50,7 +50,10 @@ export const MAX_VALUE_BYTES = 100_000;
 export const MAX_BLOCK_EVENTS = 65_536;
 
 const BLOCK_FORMAT = 1;
-const AUDIT_FORMAT = 1;
+/** Audit blocks of the first format hold each entry's whole record (the audit id and a copy of the event); still read. */
+const AUDIT_FORMAT_WITH_RECORDS = 1;
+/** Each entry holds its audit id only: the record is made on read from the event in its block (same stamp, same index). */
+const AUDIT_FORMAT = 2;
 const BLOCK_HEADER_BYTES = 5; // format u8, count u32
 const NO_TENANT = 0xffff;
 
@@ -472,7 +475,7 @@ export class StoreLayout {
         if (!idsApart) puts.push({ key: this.idKey(item.eventId), value: freshPositions[i]!, stampIn: 'value', stampOffset: 0 });
         if (item.tenantId !== null) pushTo(byTenant, item.tenantId, i);
         pushTo(byMs, item.timestampMs, i);
-        if (item.auditId !== null) audits.push({ index: i, timestampMs: item.timestampMs, tenantId: item.tenantId, auditId: item.auditId, event: item.bytes });
+        if (item.auditId !== null) audits.push({ index: i, timestampMs: item.timestampMs, tenantId: item.tenantId, auditId: item.auditId });
       }
       for (const [tenantId, indices] of byTenant) {
         const key = this.tenantKey(tenantId, stamp);
@@ -669,10 +672,14 @@ export function blockCount(firstChunk: Buffer): number {
 // ---------------------------------------------------------------------------
 // Audit blocks
 //
-//   u8 format (1) | u32 count | per entry: u16 index | f64 timestamp_ms |
-//   u16 tenant byte length (0xffff: none) | tenant UTF-8 | u32 length | AuditEntry record (audit id, event bytes)
+//   u8 format (2) | u32 count | per entry: u16 index | f64 timestamp_ms |
+//   u16 tenant byte length (0xffff: none) | tenant UTF-8 | audit id (36 bytes)
 //
-// The timestamp and tenant are repeated here so audit queries filter without
+// The entry's record (event/audit.ts: the audit id, then the event's bytes) is
+// made when the log is read, from the event at the same stamp and index: the
+// event is stored once, not once more per audit entry. Format 1, still read,
+// had a u32 length and the whole record in place of the audit id. The
+// timestamp and tenant are repeated here so audit queries filter without
 // decoding entries or reading the event blocks.
 
 export interface AuditFrame {
@@ -680,21 +687,21 @@ export interface AuditFrame {
   readonly index: number;
   readonly timestampMs: number;
   readonly tenantId: string | null;
-  /** The AuditEntry record (event/audit.ts). */
-  readonly bytes: Buffer;
+  readonly auditId: string;
+  /** The whole record, in blocks of the first format; null in the current one (read the event to make it). */
+  readonly record: Buffer | null;
 }
 
-/** An entry to write: its record is made of the audit id and the event's bytes, written in place. */
+/** An entry to write. */
 export interface AuditEntryToWrite {
   readonly index: number;
   readonly timestampMs: number;
   readonly tenantId: string | null;
   readonly auditId: string;
-  readonly event: Buffer;
 }
 
 export function encodeAuditBlock(entries: readonly AuditEntryToWrite[]): Buffer {
-  // Tenant ids are measured, then written straight into the block, and so are the records: no buffer per entry.
+  // Tenant ids are measured, then written straight into the block: no buffer per entry.
   const tenantBytes = new Uint16Array(entries.length);
   let length = BLOCK_HEADER_BYTES;
   for (let i = 0; i < entries.length; i++) {
@@ -702,7 +709,7 @@ export function encodeAuditBlock(entries: readonly AuditEntryToWrite[]): Buffer 
     const bytes = e.tenantId === null ? 0 : Buffer.byteLength(e.tenantId, 'utf8');
     if (bytes >= NO_TENANT) throw new RangeError(`a tenant id is at most ${NO_TENANT - 1} bytes`);
     tenantBytes[i] = bytes;
-    length += 2 + 8 + 2 + bytes + 4 + auditRecordBytes(e.event.length);
+    length += 2 + 8 + 2 + bytes + AUDIT_ID_BYTES;
   }
   const out = Buffer.allocUnsafe(length);
   out[0] = AUDIT_FORMAT;
@@ -718,15 +725,15 @@ export function encodeAuditBlock(entries: readonly AuditEntryToWrite[]): Buffer 
       at = out.writeUInt16BE(tenantBytes[i]!, at);
       at += out.write(e.tenantId, at, tenantBytes[i]!, 'utf8');
     }
-    at = out.writeUInt32BE(auditRecordBytes(e.event.length), at);
-    at = writeAuditRecord(out, at, e.auditId, e.event);
+    at = writeAuditId(out, at, e.auditId);
   }
   return out;
 }
 
 export function decodeAuditBlock(block: Buffer): AuditFrame[] {
   const corrupt = () => new StoreCorruptError(`malformed audit block (${block.length} bytes)`);
-  if (block.length < BLOCK_HEADER_BYTES || block[0] !== AUDIT_FORMAT) throw corrupt();
+  const format = block[0];
+  if (block.length < BLOCK_HEADER_BYTES || (format !== AUDIT_FORMAT && format !== AUDIT_FORMAT_WITH_RECORDS)) throw corrupt();
   const count = block.readUInt32BE(1);
   const frames: AuditFrame[] = [];
   let at = BLOCK_HEADER_BYTES;
@@ -742,11 +749,20 @@ export function decodeAuditBlock(block: Buffer): AuditFrame[] {
         tenantId = block.toString('utf8', at, at + tenantLength);
         at += tenantLength;
       }
-      const length = block.readUInt32BE(at);
-      at += 4;
-      if (at + length > block.length) throw corrupt();
-      frames.push({ index, timestampMs, tenantId, bytes: block.subarray(at, at + length) });
-      at += length;
+      let record: Buffer | null = null;
+      let idEnd = at + AUDIT_ID_BYTES;
+      if (format === AUDIT_FORMAT_WITH_RECORDS) {
+        const length = block.readUInt32BE(at);
+        at += 4;
+        if (length <= AUDIT_ID_BYTES) throw corrupt();
+        record = block.subarray(at, at + length);
+        idEnd = at + AUDIT_ID_BYTES;
+        at += length;
+      } else {
+        at = idEnd;
+      }
+      if (at > block.length) throw corrupt();
+      frames.push({ index, timestampMs, tenantId, auditId: block.toString('latin1', idEnd - AUDIT_ID_BYTES, idEnd), record });
     }
   } catch (err) {
     if (err instanceof StoreCorruptError) throw err;
@@ -754,6 +770,23 @@ export function decodeAuditBlock(block: Buffer): AuditFrame[] {
   }
   if (at !== block.length) throw corrupt();
   return frames;
+}
+
+/**
+ * The stored records of audit frames of one block: in place (first format), or
+ * made of the audit id and the event's bytes, which `events` gives for the
+ * indices asked (in the order asked).
+ */
+export function auditRecords(frames: readonly AuditFrame[], events: readonly Buffer[]): Buffer[] {
+  let next = 0;
+  return frames.map((frame) => frame.record ?? encodeAuditRecord(frame.auditId, events[next++]!));
+}
+
+/** The event indices `auditRecords` needs read for these frames. */
+export function eventsNeededBy(frames: readonly AuditFrame[]): number[] {
+  const indices: number[] = [];
+  for (const frame of frames) if (frame.record === null) indices.push(frame.index);
+  return indices;
 }
 
 // ---------------------------------------------------------------------------

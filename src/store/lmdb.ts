@@ -23,7 +23,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { open, type RootDatabase } from 'lmdb';
 import { Codec } from '../codec.js';
 import { StoreCorruptError, StoreReadError, StoreUnavailableError, StoreWriteError } from '../errors.js';
-import { keyAfter, pageSizeOf, pushIfWithin, resolveBounds, widen, withinPositions, withinTime, type Bounds } from './bounds.js';
+import { auditFrameWanted, keyAfter, pageSizeOf, pushIfWithin, resolveBounds, widen, withinPositions, withinTime, type Bounds } from './bounds.js';
 import {
   DecodedBlock,
   decodeBlockOrReport,
@@ -32,7 +32,9 @@ import {
   blockCount,
   blockSpans,
   checkPosition,
+  auditRecords,
   decodeAuditBlock,
+  eventsNeededBy,
   decodeCount,
   decodeCounter,
   decodeDeadLetter,
@@ -353,13 +355,11 @@ export class LmdbStore implements EventStore {
         range,
         (key) => this.#layout.decodeAuditKey(key),
         (stamp, value) => {
-          for (const frame of decodeAuditBlock(value)) {
-            if (query.tenantId !== undefined && frame.tenantId !== query.tenantId) continue;
-            if (!withinTime(bounds, frame.timestampMs)) continue;
-            const position = positionOf(stamp, frame.index);
-            if (!withinPositions(bounds, position)) continue;
-            page.push({ position, bytes: frame.bytes });
-          }
+          const frames = decodeAuditBlock(value).filter((frame) => auditFrameWanted(query, bounds, stamp, frame));
+          const needed = eventsNeededBy(frames);
+          const events = needed.length === 0 ? [] : this.#readEventsOf(stamp, needed).map((e) => e.bytes);
+          const records = auditRecords(frames, events);
+          frames.forEach((frame, i) => page.push({ position: positionOf(stamp, frame.index), bytes: records[i]! }));
         },
         () => page.length >= pageSize,
       );
