@@ -12,7 +12,7 @@ import {
   blockSpans,
   chunkValue,
   counterFromStamp,
-  auditRecords,
+  auditEntries,
   decodeAuditBlock,
   eventsNeededBy,
   decodeCount,
@@ -244,7 +244,8 @@ describe('store layout: values', () => {
     const events = entries.map((_, i) => Buffer.from(`event ${i}`));
     const records = entries.map((e, i) => encodeAuditRecord(e.auditId, events[i]!));
     assert.deepEqual(eventsNeededBy(frames), [0, 65_535, 7]);
-    assert.deepEqual(auditRecords(frames, events), records);
+    const stamp = stampFromCounter(3n);
+    assert.deepEqual(auditEntries(stamp, frames, events), frames.map((f, i) => ({ position: positionOf(stamp, f.index), bytes: records[i] })));
     // A block of the first format holds each record in place (a u32 length, then the record).
     const parts: Buffer[] = [Buffer.from([1, 0, 0, 0, entries.length])];
     entries.forEach((e, i) => {
@@ -260,7 +261,7 @@ describe('store layout: values', () => {
     const first = decodeAuditBlock(Buffer.concat(parts));
     assert.deepEqual(first, entries.map((e, i) => ({ ...e, record: records[i] })));
     assert.deepEqual(eventsNeededBy(first), []);
-    assert.deepEqual(auditRecords(first, []), records);
+    assert.deepEqual(auditEntries(stamp, first, []).map((e) => e.bytes), records);
   });
 
   it('stores index lists, counts and positions', () => {

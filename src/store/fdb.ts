@@ -62,7 +62,7 @@ import {
   blockCount,
   blockSpans,
   checkPosition,
-  auditRecords,
+  auditEntries,
   decodeAuditBlock,
   eventsNeededBy,
   decodeCount,
@@ -508,9 +508,7 @@ export class FdbStore implements EventStore {
         const page: StoredAuditEntry[] = [];
         for (const { stamp, frames } of blocks) {
           const needed = eventsNeededBy(frames);
-          const events = needed.length === 0 ? [] : (await readEventsOf(tn, layout, stamp, needed)).map((e) => e.bytes);
-          const records = auditRecords(frames, events);
-          frames.forEach((frame, i) => page.push({ position: positionOf(stamp, frame.index), bytes: records[i]! }));
+          page.push(...auditEntries(stamp, frames, needed.length === 0 ? [] : (await readEventsOf(tn, layout, stamp, needed)).map((e) => e.bytes)));
         }
         return { page, ...scan };
       });

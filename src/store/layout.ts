@@ -38,7 +38,7 @@ import { utf8Write } from '../native-buffer.js';
 import type { Codec } from '../codec.js';
 import { StoreCorruptError, type SerializedError } from '../errors.js';
 import { AUDIT_ID_BYTES, encodeAuditRecord, writeAuditId } from '../event/audit.js';
-import { POSITION_BYTES, type AppendItem, type AppendResult, type DeadLetterRecord, type Position, type StoredEvent } from './store.js';
+import { POSITION_BYTES, type AppendItem, type AppendResult, type DeadLetterRecord, type Position, type StoredAuditEntry, type StoredEvent } from './store.js';
 
 /** The 10-byte commit stamp shared by every event of one block. */
 export type Stamp = Buffer;
@@ -773,16 +773,16 @@ export function decodeAuditBlock(block: Buffer): AuditFrame[] {
 }
 
 /**
- * The stored records of audit frames of one block: in place (first format), or
- * made of the audit id and the event's bytes, which `events` gives for the
- * indices asked (in the order asked).
+ * The stored entries of audit frames of one block: each record in place (first
+ * format), or made of the audit id and the event's bytes, which `events` gives
+ * for the indices `eventsNeededBy(frames)` named, in that order.
  */
-export function auditRecords(frames: readonly AuditFrame[], events: readonly Buffer[]): Buffer[] {
+export function auditEntries(stamp: Stamp, frames: readonly AuditFrame[], events: readonly Buffer[]): StoredAuditEntry[] {
   let next = 0;
-  return frames.map((frame) => frame.record ?? encodeAuditRecord(frame.auditId, events[next++]!));
+  return frames.map((frame) => ({ position: positionOf(stamp, frame.index), bytes: frame.record ?? encodeAuditRecord(frame.auditId, events[next++]!) }));
 }
 
-/** The event indices `auditRecords` needs read for these frames. */
+/** The event indices `auditEntries` needs read for these frames. */
 export function eventsNeededBy(frames: readonly AuditFrame[]): number[] {
   const indices: number[] = [];
   for (const frame of frames) if (frame.record === null) indices.push(frame.index);

@@ -32,7 +32,7 @@ import {
   blockCount,
   blockSpans,
   checkPosition,
-  auditRecords,
+  auditEntries,
   decodeAuditBlock,
   eventsNeededBy,
   decodeCount,
@@ -357,9 +357,7 @@ export class LmdbStore implements EventStore {
         (stamp, value) => {
           const frames = decodeAuditBlock(value).filter((frame) => auditFrameWanted(query, bounds, stamp, frame));
           const needed = eventsNeededBy(frames);
-          const events = needed.length === 0 ? [] : this.#readEventsOf(stamp, needed).map((e) => e.bytes);
-          const records = auditRecords(frames, events);
-          frames.forEach((frame, i) => page.push({ position: positionOf(stamp, frame.index), bytes: records[i]! }));
+          page.push(...auditEntries(stamp, frames, needed.length === 0 ? [] : this.#readEventsOf(stamp, needed).map((e) => e.bytes)));
         },
         () => page.length >= pageSize,
       );
