@@ -1,7 +1,8 @@
 /**
  * Emit-to-handled latency from the bus's own histogram,
  * `eventrail_emit_to_handled_seconds` (one observation per dispatched batch:
- * its oldest event's emit to every consumer finishing the batch). Two
+ * the first emit of the commit holding its oldest event, to every consumer
+ * finishing the batch). Two
  * snapshots of the Prometheus text are subtracted, and quantiles are
  * interpolated within buckets as Prometheus' histogram_quantile does.
  */

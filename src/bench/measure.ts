@@ -17,7 +17,7 @@ export interface MeasureSettings {
 
 /** `eventrail bench --quick`: enough to rank settings, not to quote. */
 export const QUICK_SETTINGS: MeasureSettings = Object.freeze({ timeMs: 250, minIterations: 5, warmupMs: 100, warmupIterations: 2 });
-export const FULL_SETTINGS: MeasureSettings = Object.freeze({ timeMs: 2000, minIterations: 10, warmupMs: 500, warmupIterations: 3 });
+export const FULL_SETTINGS: MeasureSettings = Object.freeze({ timeMs: 4000, minIterations: 20, warmupMs: 500, warmupIterations: 3 });
 
 export interface Timing {
   /** Measured iterations (warm-up excluded). */

@@ -92,7 +92,7 @@ export class BusMetrics {
     });
     this.latency = new Histogram({
       name: 'eventrail_emit_to_handled_seconds',
-      help: 'Per dispatched batch: from emit() of its oldest event to every consumer finishing the batch (one observation per batch, not per event, to keep it off the hot path)',
+      help: 'Per dispatched batch: from the first emit() of the commit that holds its oldest event to every consumer finishing the batch (one observation per batch, not per event, to keep it off the hot path)',
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
