@@ -1,9 +1,11 @@
 /**
  * The audit log's record. The seed's AuditLogger writes an `AuditEntry` per
- * audited event; every field but `audit_id` is the event's own, so the stored
- * record is the audit id followed by the event's bytes, already encoded for
- * the event itself: no second encoding of the payload on the hot path. The
- * entry is rebuilt when the log is read.
+ * audited event; every field but `audit_id` is the event's own, so the record
+ * is the audit id followed by the event's bytes, already encoded for the event
+ * itself: no second encoding of the payload. The store keeps only the id (with
+ * the event's index, time and tenant) in its audit block and makes the record
+ * on read from the stored event (store/layout.ts); the AuditEntry is rebuilt
+ * from the record.
  */
 import type { Codec } from '../codec.js';
 import { StoreCorruptError } from '../errors.js';
