@@ -168,7 +168,7 @@ export class Codec {
   }
 }
 
-/** Thrown inside the writers when the arena is full; encodeEvent() starts again in a new one. */
+/** Thrown inside the writers when the arena is full; encodeDraft() starts again in a new one. */
 const FULL = new Error('arena full');
 
 /**
