@@ -15,7 +15,7 @@
  * Any msgpack decoder with the same shared structures reads both forms.
  */
 import { Packr } from 'msgpackr';
-import { AUDIT_ENTRY_KEYS, EVENT_KEYS, METADATA_KEYS, isWellFormed, type Event } from './event/event.js';
+import { AUDIT_ENTRY_KEYS, EVENT_KEYS, METADATA_KEYS, isPlainObject, isWellFormed, type Event } from './event/event.js';
 import { latin1Slice, utf8Write } from './native-buffer.js';
 
 const DEAD_LETTER_KEYS = ['event', 'consumer', 'error', 'attempts', 'failed_at'] as const;
@@ -195,27 +195,26 @@ export interface EventDraft {
 
 const UUID_CHARS = 36;
 
-/** A uuid generated at `at` behind its str8 header; returns where it ends. */
-function writeNewUuid(out: Buffer, at: number, ids: GeneratedFields): number {
+/** An id field: the given one, or a uuid generated at `at` behind its str8 header (its text then starts at `at + 2`). */
+function writeIdOrNew(out: Buffer, at: number, value: string | undefined, ids: GeneratedFields | null): number {
+  if (value !== undefined) return writeString(out, at, value);
   need(out, at, 2 + UUID_CHARS);
   out[at] = STR8;
   out[at + 1] = UUID_CHARS;
-  ids.writeUuid(out, at + 2);
+  required(ids).writeUuid(out, at + 2);
   return at + 2 + UUID_CHARS;
 }
+
+/** The text of a uuid that writeIdOrNew generated at `at`. */
+const generatedUuid = (out: Buffer, at: number): string => latin1Slice(out, at + 2, at + 2 + UUID_CHARS);
 
 /** Writes an event at `at`; returns where it ends, or -1 when it does not fit. */
 function writeEvent(out: Buffer, at: number, event: EventDraft, maxDepth: number, ids: GeneratedFields | null): number {
   try {
     need(out, at, 1);
     out[at++] = EVENT_RECORD;
-    let idAt = -1;
-    if (event.event_id === undefined) {
-      idAt = at + 2;
-      at = writeNewUuid(out, at, required(ids));
-    } else {
-      at = writeString(out, at, event.event_id);
-    }
+    const idAt = at;
+    at = writeIdOrNew(out, at, event.event_id, ids);
     let generatedTime = false;
     if (event.timestamp === undefined) {
       need(out, at, 32);
@@ -239,21 +238,16 @@ function writeEvent(out: Buffer, at: number, event: EventDraft, maxDepth: number
     const md = event.metadata;
     need(out, at, 1);
     out[at++] = METADATA_RECORD;
-    let correlationAt = -1;
-    if (md.correlation_id === undefined) {
-      correlationAt = at + 2;
-      at = writeNewUuid(out, at, required(ids));
-    } else {
-      at = writeString(out, at, md.correlation_id);
-    }
+    const correlationAt = at;
+    at = writeIdOrNew(out, at, md.correlation_id, ids);
     at = writeNullable(out, at, md.causation_id);
     at = writeNullable(out, at, md.user_id);
     at = writeNullable(out, at, md.tenant_id);
     at = writeName(out, at, md.source);
     // Only once the whole event fit: a retry in a new arena generates again.
-    if (idAt >= 0) event.event_id = latin1Slice(out, idAt, idAt + UUID_CHARS);
+    event.event_id ??= generatedUuid(out, idAt);
     if (generatedTime) event.timestamp = ids!.lastNow;
-    if (correlationAt >= 0) md.correlation_id = latin1Slice(out, correlationAt, correlationAt + UUID_CHARS);
+    md.correlation_id ??= generatedUuid(out, correlationAt);
     return at;
   } catch (err) {
     if (err === FULL) return -1;
@@ -394,9 +388,8 @@ function writeJson(out: Buffer, at: number, value: unknown, depthLeft: number, p
         for (let i = 0; i < n; i++) at = writeJson(out, at, value[i], depthLeft - 1, path);
         return at;
       }
-      const proto = Object.getPrototypeOf(value) as unknown;
-      if (proto !== Object.prototype && proto !== null) throw new NotJsonError(`${path} holds an object that is not plain`);
-      const record = value as Record<string, unknown>;
+      if (!isPlainObject(value)) throw new NotJsonError(`${path} holds an object that is not plain`);
+      const record = value;
       // The entries are written behind a one-byte header (fixmap) and counted
       // on the way: no list of keys per object. A map of 16 entries or more
       // gets its longer header by moving the entries once.

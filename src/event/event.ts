@@ -99,6 +99,13 @@ export function debugEventType(type: EventType): string {
  */
 export const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
 
+/** An object made by `{}` or `Object.create(null)`, as JSON objects are: not an array, a class instance or a Map. */
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (v === null || typeof v !== 'object') return false;
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
 /** Freezes an event and everything in it (events are immutable once created). */
 export function deepFreeze<T>(value: T): T {
   if (isUnfrozenObject(value)) freezeTree(value);

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { ValidationIssue } from '../errors.js';
 import type { EventDraft, GeneratedFields } from '../codec.js';
 import { latin1Slice } from '../native-buffer.js';
-import { BUILTIN_EVENT_TYPES, EVENT_KEYS, METADATA_KEYS, isWellFormed, type EventType } from './event.js';
+import { BUILTIN_EVENT_TYPES, EVENT_KEYS, METADATA_KEYS, isPlainObject, isWellFormed, type EventType } from './event.js';
 
 const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
@@ -143,11 +143,6 @@ export type EventInputSchema = ReturnType<typeof eventInputSchema>;
 const INPUT_KEYS: ReadonlySet<string> = new Set(EVENT_KEYS);
 const METADATA_INPUT_KEYS: ReadonlySet<string> = new Set(METADATA_KEYS);
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  if (v === null || typeof v !== 'object') return false;
-  const proto = Object.getPrototypeOf(v) as unknown;
-  return proto === Object.prototype || proto === null;
-}
 /**
  * The regular expression rather than a loop over `charCodeAt`: as fast here,
  * and unaffected when V8 drops its fast path for string methods (it does
@@ -233,8 +228,7 @@ function checkValue(value: unknown, depth: number, maxDepth: number, path: strin
         }
         return null;
       }
-      const proto = Object.getPrototypeOf(value) as unknown;
-      if (proto !== Object.prototype && proto !== null) {
+      if (!isPlainObject(value)) {
         return `${path} must be a plain object, got an instance of ${(value as object).constructor?.name ?? 'a class'}`;
       }
       for (const key in value) {
@@ -345,38 +339,33 @@ export class IdSource implements GeneratedFields {
     for (let k = 0; k < 6; k++) putHex(t, at + 24 + k * 2, r[o + 4 + k]!);
   }
 
-  /** The millisecond of the last `now()` or `writeNow()`. */
+  /** The millisecond of the last `writeNow()`. */
   get nowMs(): number {
     return this.#lastMs;
   }
 
-  /** The text of the last `now()` or `writeNow()`. */
+  /** The text of the last `writeNow()`. */
   get lastNow(): string {
     return this.#lastIso;
   }
 
-  now(): string {
-    const ms = Date.now();
-    if (ms !== this.#lastMs) this.#setNow(ms);
-    return this.#lastIso;
-  }
-
-  /** Writes `now()` as ASCII at `at`, copied from the bytes kept for this millisecond; returns its length. */
+  /**
+   * Writes the current time (RFC 3339, UTC, as chrono writes it) as ASCII at
+   * `at`, copied from the bytes made once per millisecond; returns its length.
+   */
   writeNow(out: Buffer, at: number): number {
     const ms = Date.now();
-    if (ms !== this.#lastMs) this.#setNow(ms);
+    if (ms !== this.#lastMs) {
+      this.#lastMs = ms;
+      const iso = new Date(ms).toISOString();
+      // chrono writes a whole second without a fraction.
+      this.#lastIso = ms % 1000 === 0 ? `${iso.slice(0, 19)}Z` : iso;
+      for (let i = 0; i < this.#lastIso.length; i++) this.#isoBytes[i] = this.#lastIso.charCodeAt(i);
+    }
     const bytes = this.#isoBytes;
     const n = this.#lastIso.length;
     for (let i = 0; i < n; i++) out[at + i] = bytes[i]!;
     return n;
-  }
-
-  #setNow(ms: number): void {
-    this.#lastMs = ms;
-    const iso = new Date(ms).toISOString();
-    // chrono writes a whole second without a fraction.
-    this.#lastIso = ms % 1000 === 0 ? `${iso.slice(0, 19)}Z` : iso;
-    for (let i = 0; i < this.#lastIso.length; i++) this.#isoBytes[i] = this.#lastIso.charCodeAt(i);
   }
 }
 
