@@ -13,7 +13,6 @@ import { debugEventType, type AuditEntry, type Event } from './event.js';
 
 /** Bytes of the audit_id at the head of a record (a uuid, one byte per character). */
 export const AUDIT_ID_BYTES = 36;
-const ID_CHARS = AUDIT_ID_BYTES;
 
 /** Bytes of the record of an event of `eventBytes` bytes. */
 export function auditRecordBytes(eventBytes: number): number {
@@ -22,10 +21,10 @@ export function auditRecordBytes(eventBytes: number): number {
 
 /** Writes an audit id (36 bytes) at `at` in `out`; returns where it ends. */
 export function writeAuditId(out: Buffer, at: number, auditId: string): number {
-  if (auditId.length !== ID_CHARS || out.write(auditId, at, ID_CHARS, 'latin1') !== ID_CHARS) {
-    throw new RangeError(`an audit_id is a uuid of ${ID_CHARS} characters, got ${JSON.stringify(auditId)}`);
+  if (auditId.length !== AUDIT_ID_BYTES || out.write(auditId, at, AUDIT_ID_BYTES, 'latin1') !== AUDIT_ID_BYTES) {
+    throw new RangeError(`an audit_id is a uuid of ${AUDIT_ID_BYTES} characters, got ${JSON.stringify(auditId)}`);
   }
-  return at + ID_CHARS;
+  return at + AUDIT_ID_BYTES;
 }
 
 /** The record of an entry: its audit id, then the event's bytes. */
@@ -36,10 +35,10 @@ export function encodeAuditRecord(auditId: string, eventBytes: Buffer): Buffer {
 }
 
 export function decodeAuditRecord(codec: Codec, record: Buffer): AuditEntry {
-  if (record.length <= ID_CHARS) throw new StoreCorruptError(`an audit record of ${record.length} bytes is too short`);
-  const event = codec.decode<Event>(record.subarray(ID_CHARS));
+  if (record.length <= AUDIT_ID_BYTES) throw new StoreCorruptError(`an audit record of ${record.length} bytes is too short`);
+  const event = codec.decode<Event>(record.subarray(AUDIT_ID_BYTES));
   return {
-    audit_id: record.toString('latin1', 0, ID_CHARS),
+    audit_id: record.toString('latin1', 0, AUDIT_ID_BYTES),
     event_id: event.event_id,
     event_type: debugEventType(event.event_type),
     timestamp: event.timestamp,

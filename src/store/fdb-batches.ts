@@ -103,9 +103,8 @@ function measureItem(item: AppendItem, prefixBytes: number): ItemBytes {
     keys += writeBytes(prefixBytes + 3 + tupleStringBytes(item.tenantId) + STAMP_ITEM_BYTES + STAMP_OFFSET_BYTES, 2);
   }
   keys += writeBytes(prefixBytes + NAME_ITEM_BYTES + INT_ITEM_BYTES + STAMP_ITEM_BYTES + STAMP_OFFSET_BYTES, 2);
-  const eventBytes = item.bytes.length;
   const audit = item.auditId === null ? 0 : AUDIT_FRAME_BYTES + tenantBytes + AUDIT_ID_BYTES;
-  return { keys, block: BLOCK_ENTRY_BYTES + eventBytes, audit };
+  return { keys, block: BLOCK_ENTRY_BYTES + item.bytes.length, audit };
 }
 
 /** The running size of one transaction as items are added. */

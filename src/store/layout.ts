@@ -173,8 +173,14 @@ export function tupleString(text: string): Buffer {
 /** `prefix ‖ tupleString(text)`, built in one buffer: keys written for every event are made this way. */
 function withString(prefix: Buffer, text: string): Buffer {
   if (text.includes('\0')) return concat([prefix, pack(text)]);
-  const length = Buffer.byteLength(text, 'utf8');
-  const out = Buffer.allocUnsafe(prefix.length + length + 2);
+  return fillWithString(Buffer.allocUnsafe(withStringBytes(prefix, text)), prefix, text);
+}
+
+/** The length of `withString(prefix, text)` for a text without NUL (nothing to escape). */
+const withStringBytes = (prefix: Buffer, text: string): number => prefix.length + Buffer.byteLength(text, 'utf8') + 2;
+
+/** Writes `withString(prefix, text)` into `out`, which is exactly that long, for a text without NUL. */
+function fillWithString(out: Buffer, prefix: Buffer, text: string): Buffer {
   for (let i = 0; i < prefix.length; i++) out[i] = prefix[i]!;
   out[prefix.length] = TUPLE_STRING;
   utf8Write(out, text, prefix.length + 1);
@@ -290,19 +296,14 @@ export class StoreLayout {
    */
   scratchIdKey(eventId: string): Buffer {
     if (eventId.includes('\0')) return this.idKey(eventId);
-    const prefix = this.#id;
-    const length = prefix.length + Buffer.byteLength(eventId, 'utf8') + 2;
+    const length = withStringBytes(this.#id, eventId);
     let out = this.#scratchIdKeys.get(length);
     if (out === undefined) {
       if (this.#scratchIdKeys.size >= 64) this.#scratchIdKeys.clear();
       out = Buffer.allocUnsafeSlow(length);
-      prefix.copy(out, 0);
-      out[prefix.length] = TUPLE_STRING;
-      out[length - 1] = 0x00;
       this.#scratchIdKeys.set(length, out);
     }
-    utf8Write(out, eventId, prefix.length + 1);
-    return out;
+    return fillWithString(out, this.#id, eventId);
   }
 
   tenantKey(tenantId: string, stamp: Stamp): Buffer {
