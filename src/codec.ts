@@ -106,8 +106,16 @@ export class Codec {
    * timestamp, metadata.correlation_id) are generated straight into the
    * output, without a string to encode, and then set on the draft, which
    * becomes the complete Event.
+   *
+   * Returns -1, with nothing generated, when the event is certainly larger
+   * than `maxBytes`. The arena then never grows past a bound that `maxBytes`
+   * sets: a hostile 200 MiB string costs no 600 MiB of reserved memory.
    */
-  encodeDraft(draft: EventDraft, maxDepth: number, ids: GeneratedFields | null): number {
+  encodeDraft(draft: EventDraft, maxDepth: number, ids: GeneratedFields | null, maxBytes = Infinity): number {
+    // The string writer reserves 3 bytes per UTF-16 unit before it writes (the worst UTF-8 case),
+    // so an event that fits in maxBytes can still need up to 3 * maxBytes (+ a header) of room.
+    // Not fitting in that much room proves it is over maxBytes.
+    const room = 3 * maxBytes + 16;
     for (;;) {
       const start = this.#at;
       const end = writeEvent(this.#arena, start, draft, maxDepth, ids);
@@ -118,9 +126,10 @@ export class Codec {
         this.#at = (end + 7) & ~7;
         return start;
       }
-      // Did not fit: continue in a new arena, larger than the event could be if it is a big one.
       const tried = this.#arena.length - start;
-      this.#arena = Buffer.allocUnsafeSlow(Math.max(ARENA_BYTES, tried * 2));
+      if (tried >= room) return -1;
+      // Did not fit: continue in a new arena, larger than the event could be if it is a big one.
+      this.#arena = Buffer.allocUnsafeSlow(Math.max(ARENA_BYTES, Math.min(tried * 2, room)));
       this.#at = 0;
     }
   }

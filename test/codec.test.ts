@@ -135,6 +135,64 @@ describe('the event codec', () => {
     assert.throws(() => codec.encodeEvent(draft({}) as unknown as Event), TypeError);
   });
 
+  it('with maxBytes, gives -1 only for an event over it and never reserves more than 3 * maxBytes for one', () => {
+    // Large enough that the bound (3 * MAX) exceeds the arena's default size, so both ways out are taken.
+    const MAX = 360_000;
+    const ids = new IdSource();
+    const sized = (payload: unknown): EventDraft => ({
+      event_id: '0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b',
+      timestamp: '2026-11-28T16:24:56Z',
+      event_type: 'UserLoggedIn',
+      payload: payload as Event['payload'],
+      metadata: { correlation_id: '0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2c', causation_id: null, user_id: null, tenant_id: null, source: 'codec-test' },
+    });
+    const unbounded = new Codec();
+    const sizeOf = (d: EventDraft) => {
+      const start = unbounded.encodeDraft(d, 64, ids);
+      return unbounded.lastEnd - start;
+    };
+    // Strings around the limit, in ASCII and in 2-, 3- and 4-byte characters (whose worst-case reservation
+    // is far over maxBytes while their encoding may still fit), alone or after other fields.
+    const piece = fc.constantFrom('a', 'é', '€', '😀');
+    let refused = 0;
+    fc.assert(
+      fc.property(piece, fc.oneof(fc.integer({ min: 0, max: 2000 }), fc.integer({ min: MAX - 3000, max: MAX + 64 })), fc.integer({ min: 0, max: 3 }), (ch, units, fields) => {
+        const codec = new Codec();
+        const text = ch.repeat(Math.ceil(units / ch.length));
+        const payload: Record<string, unknown> = {};
+        for (let f = 0; f < fields; f++) payload[`f${f}`] = 'z'.repeat(700);
+        payload.text = text;
+        const d = sized(payload);
+        const expected = sizeOf(sized(payload));
+        const start = codec.encodeDraft(d, 64, ids, MAX);
+        // -1 only for an event that is over; one that is encoded is encoded whole (the caller checks its size).
+        if (start < 0) assert.ok(expected > MAX, `an event of ${expected} bytes refused under ${MAX}`);
+        else assert.equal(codec.lastEnd - start, expected);
+        assert.ok(codec.lastArena.length <= Math.max(1 << 20, 3 * MAX + 16));
+        if (start < 0) refused++;
+      }),
+      { numRuns: 100 },
+    );
+    assert.ok(refused > 0, 'some events were refused without being encoded');
+    // At the edge, as the intake decides (refused, or encoded and then measured): MAX bytes pass, MAX + 1 do not.
+    const over = (d: EventDraft) => {
+      const codec = new Codec();
+      const start = codec.encodeDraft(d, 64, ids, MAX);
+      return start < 0 || codec.lastEnd - start > MAX;
+    };
+    const overhead = sizeOf(sized({ text: '' })) + 4; // a str32 header instead of an empty fixstr
+    assert.equal(sizeOf(sized({ text: 'x'.repeat(MAX - overhead) })), MAX);
+    assert.equal(over(sized({ text: 'x'.repeat(MAX - overhead) })), false);
+    assert.equal(over(sized({ text: 'x'.repeat(MAX - overhead + 1) })), true);
+    // A huge string is refused without an arena sized after it.
+    const codec = new Codec();
+    const limit = 1 << 20;
+    assert.equal(codec.encodeDraft(sized({ text: 'x'.repeat(50 * limit) }), 64, ids, limit), -1);
+    const start = codec.encodeDraft(sized({ n: 1 }), 64, ids, limit);
+    assert.ok(start >= 0);
+    assert.ok(codec.lastArena.length <= 3 * limit + 16, `arena of ${codec.lastArena.length} bytes after refusing a 50 MiB string`);
+  });
+
   it('bytes that redefine a shared structure never change how later values decode', () => {
     const codec = new Codec();
     const sample: Event = {

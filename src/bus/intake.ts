@@ -258,11 +258,12 @@ export class Intake {
     const codec = this.#deps.codec;
     let start: number;
     try {
-      start = codec.encodeDraft(draft, this.#limits.maxDepth, this.#ids);
+      start = codec.encodeDraft(draft, this.#limits.maxDepth, this.#ids, this.#maxEventBytes);
     } catch (err) {
       if (err instanceof NotJsonError) return new InvalidEventError([{ path: 'payload', message: `${err.message} (it changed after validation)` }]);
       throw err;
     }
+    if (start < 0) return new EventTooLargeError(`the event encodes to more than limits.maxEventBytes (${this.#maxEventBytes}) bytes`);
     // The writer generated what the draft left out: it is the complete event now.
     const event = draft as Event;
     const arena = codec.lastArena;
