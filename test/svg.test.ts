@@ -1,9 +1,9 @@
 /** The SVG chart writer: what it writes parses as XML, holds what was given, and scales its axes sensibly. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { benchChartSvg } from '../src/bench/chart.js';
+import { benchChartSvg, nothingToChart } from '../src/bench/chart.js';
 import type { BenchReport, MeasuredScenario, SweepResult } from '../src/bench/results.js';
-import { compactNumber, escapeXml, lineChartSvg, linearTicks, logTicks, type LineChart } from '../src/bench/svg.js';
+import { compactNumber, escapeXml, lineChartSvg, linearTicks, logTicks, messageSvg, type LineChart } from '../src/bench/svg.js';
 import { parseSvg } from './fixtures/cli-svg.js';
 
 const chart = (over: Partial<LineChart> = {}): LineChart => ({
@@ -136,5 +136,35 @@ describe('benchChartSvg', () => {
     assert.ok(texts.includes('pool.maxThreads'));
     assert.equal(elements.filter((e) => e.tag === 'line' && e.attrs.class === 'reference').length, 2);
     assert.ok(texts.some((t) => t.startsWith('put + run() per event')));
+  });
+
+  test('with nothing to chart (codec or store alone, a sweep that all failed), a valid SVG that says so', () => {
+    const codecOnly = {
+      ...report,
+      config: { ...report.config, suites: ['codec', 'store'] },
+      sweep: [],
+      scenarios: [{ ...scenario('codec.event-writer-event', 'event writer', 400_000), suite: 'codec', role: 'eventrail' }, { ...scenario('store.group-commit', 'group commit', 150_000), suite: 'store', role: 'eventrail' }],
+    } as unknown as BenchReport;
+    assert.match(nothingToChart(codecOnly) ?? '', /no sweep, and no dispatch, durable or peers scenario/);
+    const elements = parseSvg(benchChartSvg(codecOnly));
+    assert.equal(elements[0]!.tag, 'svg');
+    assert.equal(elements.filter((e) => e.tag === 'polyline' || e.tag === 'circle' || e.attrs.class === 'reference').length, 0);
+    const message = elements.find((e) => e.attrs.class === 'message');
+    assert.match(message?.text ?? '', /^nothing to chart: no sweep.*\(suites run: codec, store\)$/);
+
+    const allFailed = { ...report, config: { ...report.config, suites: ['sweep'] }, scenarios: [], sweep: report.sweep.map((r) => ({ ...r, status: 'failed', error: 'boom' })) } as unknown as BenchReport;
+    assert.match(nothingToChart(allFailed) ?? '', /every combination of the sweep failed/);
+    assert.match(parseSvg(benchChartSvg(allFailed)).find((e) => e.attrs.class === 'message')?.text ?? '', /every combination of the sweep failed/);
+    assert.equal(nothingToChart(report), null);
+  });
+});
+
+describe('messageSvg', () => {
+  test('writes valid SVG with the title, subtitle and message, escaped', () => {
+    const elements = parseSvg(messageSvg('a <title> & more', 'sub "title"', "nothing to chart: 'x' < y"));
+    assert.equal(elements[0]!.tag, 'svg');
+    assert.equal(elements[0]!.attrs.viewBox, '0 0 820 480');
+    const texts = elements.filter((e) => e.tag === 'text').map((e) => e.text);
+    assert.deepEqual(texts, ['a <title> & more', 'sub "title"', "nothing to chart: 'x' < y"]);
   });
 });

@@ -83,6 +83,24 @@ function legendText(x: number, y: number, text: string, room: number): string {
   return `<text x="${x}" y="${y}">${shown === text ? '' : `<title>${escapeXml(text)}</title>`}${escapeXml(shown)}</text>`;
 }
 
+/**
+ * A chart-sized SVG that says, in place of a plot, why there is none: a file
+ * the user asked for stays where they asked, and reads as what it is.
+ */
+export function messageSvg(title: string, subtitle: string | undefined, message: string, width = 820, height = 480): string {
+  const top = subtitle ? 64 : 48;
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, -apple-system, 'Segoe UI', sans-serif" font-size="12">`,
+    `<title>${escapeXml(title)}</title>`,
+    `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
+    `<text x="72" y="24" font-size="16" font-weight="600" fill="#111">${escapeXml(title)}</text>`,
+    ...(subtitle ? [`<text x="72" y="44" fill="#555">${escapeXml(subtitle)}</text>`] : []),
+    `<rect x="72" y="${top}" width="${width - 144}" height="${height - top - 56}" fill="none" stroke="#ddd"/>`,
+    `<text class="message" x="${width / 2}" y="${fixed(top + (height - top - 56) / 2)}" text-anchor="middle" font-size="14" fill="#333">${escapeXml(message)}</text>`,
+    '</svg>',
+  ].join('\n') + '\n';
+}
+
 export function lineChartSvg(chart: LineChart): string {
   const width = chart.width ?? 820;
   const height = chart.height ?? 480;

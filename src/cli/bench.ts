@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
-import { benchChartSvg } from '../bench/chart.js';
+import { benchChartSvg, nothingToChart } from '../bench/chart.js';
 import { renderMarkdown } from '../bench/markdown.js';
 import { Progress } from '../bench/progress.js';
 import { SUITES, type BenchReport, type SuiteName } from '../bench/results.js';
@@ -43,6 +43,7 @@ Options:
   --out FILE.json     also write the JSON report to FILE
   --md FILE.md        also write the report as Markdown
   --chart FILE.svg    also write a chart: events/s against threads, one line per batch size
+                      (with nothing to plot, e.g. --suite codec, the file says so instead)
   -h, --help          this help
 
 Examples:
@@ -97,8 +98,10 @@ export async function benchCommand(args: readonly string[], out: Output): Promis
   const files = { out: checkFile('out', values.out, '.json'), md: checkFile('md', values.md, '.md'), chart: checkFile('chart', values.chart, '.svg') };
   if (values['from-store'] && values.config === undefined) throw new UsageError('bench', '--from-store needs --config FILE (the consumers to run, and the store to read)');
   if (values.store !== undefined && !values['from-store']) throw new UsageError('bench', '--store is the store to read events from: use it with --from-store (the bench itself runs on a temporary store)');
-  if (values.config === undefined && suites !== undefined && !suites.includes('sweep') && (threads || maxBatch || lanes)) {
-    throw new UsageError('bench', '--threads, --batch and --lanes set the sweep: add sweep to --suite');
+  if (suites !== undefined && !suites.includes('sweep')) {
+    // Only the sweep reads these: with other suites alone they would be silently ignored.
+    const given = (['config', 'from-store', 'threads', 'batch', 'lanes'] as const).filter((flag) => values[flag] !== undefined).map((flag) => `--${flag}`);
+    if (given.length > 0) throw new UsageError('bench', `${given.join(', ')} ${given.length === 1 ? 'sets' : 'set'} the sweep, which --suite ${suites.join(',')} does not run: add sweep to --suite`);
   }
 
   // stdout is for the result alone: whatever else writes there while the bench runs (a consumer's
@@ -129,8 +132,13 @@ export async function benchCommand(args: readonly string[], out: Output): Promis
     process.stderr.write(`wrote ${file}\n`);
   };
   if (files.out) write(files.out, `${JSON.stringify(report, null, 2)}\n`);
-  if (files.chart) write(files.chart, benchChartSvg(report));
-  if (files.md) write(files.md, renderMarkdown(report, files.chart ? { chart: relative(dirname(files.md), files.chart) } : {}));
+  const empty = files.chart ? nothingToChart(report) : null;
+  if (files.chart) {
+    // The file is written either way, so that a script that asked for it finds it; it then says why it is empty.
+    write(files.chart, benchChartSvg(report));
+    if (empty !== null) process.stderr.write(`${empty}: ${files.chart} says so instead of plotting (the chart needs the sweep, or the dispatch, durable or peers suite)\n`);
+  }
+  if (files.md) write(files.md, renderMarkdown(report, files.chart && empty === null ? { chart: relative(dirname(files.md), files.chart) } : {}));
   await out.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : renderText(report));
 
   const failed = report.scenarios.some((s) => s.status === 'failed') || report.sweep.some((r) => r.status === 'failed') || report.memory.overload?.status === 'failed' || report.memory.replay?.status === 'failed';
