@@ -95,6 +95,9 @@ describe('eventrail replay, audit, dead-letters, stats', () => {
       byTime.map((e) => (e.payload as { n: number }).n),
       [5, 6, 7],
     );
+    const leapDay = await cli(['replay', '--store', store, '--from', '2024-02-29', '--to', '2024-03-01']);
+    assert.equal(leapDay.code, 0, leapDay.stderr);
+    assert.equal(leapDay.stdout, '', 'no event was stored on 2024-02-29');
     const limited = jsonLines<Event>((await cli(['replay', '--store', store, '--type', 'SessionExpired,UserLoggedOut', '--limit', '3'])).stdout);
     assert.deepEqual(
       limited.map((e) => e.event_type),
@@ -141,6 +144,29 @@ describe('eventrail replay, audit, dead-letters, stats', () => {
     assert.match(text.stdout, /default: Picky\s+lag\s+0/);
   });
 
+  test("stats gives a consumer's exact lag: the events stored after its checkpoint", async () => {
+    const behind = dir.file('behind');
+    // The consumer handles 10 events and its checkpoint is written on close; a bus without consumers
+    // then stores 7 more, which move no consumer's checkpoint: CliCounter is 7 events behind.
+    const first = await createBus({ store: { kind: 'lmdb', path: behind }, consumers: [fixture('cli-counter')], pool: { maxThreads: 1 } });
+    await first.emitMany(inputs().slice(0, 10));
+    await first.flush();
+    await first.close();
+    const second = await createBus({ store: { kind: 'lmdb', path: behind }, consumers: [] });
+    await second.emitMany(inputs().slice(10, 17));
+    await second.close();
+
+    const r = await cli(['stats', '--store', behind, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const stats = JSON.parse(r.stdout) as { events: number; checkpoints: Array<{ instance: string; consumer: string; lag: number }> };
+    assert.equal(stats.events, 17);
+    const counter = stats.checkpoints.find((c) => c.instance === 'default' && c.consumer === 'CliCounter');
+    assert.ok(counter, `a checkpoint for CliCounter in ${JSON.stringify(stats.checkpoints)}`);
+    assert.equal(counter.lag, 7);
+    const text = await cli(['stats', '--store', behind]);
+    assert.match(text.stdout, /default: CliCounter\s+lag\s+7\s/);
+  });
+
   test('dead-letters list prints the failed deliveries; redrive delivers them again', async () => {
     const listed = jsonLines<{ consumer: string; position: string; event: Event; error: { message: string }; attempts: number }>(
       (await cli(['dead-letters', 'list', '--store', store])).stdout,
@@ -175,6 +201,9 @@ describe('eventrail replay, audit, dead-letters, stats', () => {
     const top = await cli(['--help']);
     assert.equal(top.code, 0);
     assert.match(top.stdout, /Commands:/);
+    const topic = await cli(['help', 'stats']);
+    assert.equal(topic.code, 0, topic.stderr);
+    assert.match(topic.stdout, /^Usage: eventrail stats/);
   });
 
   test('unknown flags and bad values exit 2 with a message', async () => {
@@ -197,6 +226,14 @@ describe('eventrail replay, audit, dead-letters, stats', () => {
       [['bench', '--chart', 'out.png'], /--chart writes a \.svg file/],
       [['bench', '--from-store'], /--from-store needs --config/],
       [['bench', '--quick', '--json', '--fast'], /unknown option '--fast'/],
+      [['bench', '--config', config, '--suite', 'codec', '--threads', '2'], /--config, --threads set the sweep, which --suite codec does not run: add sweep to --suite/],
+      [['bench', '--config', config, '--suite', 'codec,store', '--batch', '64', '--lanes', '4', '--from-store'], /--config, --from-store, --batch, --lanes set the sweep, which --suite codec,store does not run/],
+      [['bench', '--suite', 'memory', '--config', config], /--config sets the sweep/],
+      [['replay', '--store', store, '--from', '2024-02-31'], /--from names a day that does not exist: 2024-02-31 \(2024-02 has 29 days\)/],
+      [['audit', '--store', store, '--to', '2023-02-29T12:00:00Z'], /--to names a day that does not exist: 2023-02-29 \(2023-02 has 28 days\)/],
+      [['replay', '--store', store, '--from', '2024-04-31'], /2024-04 has 30 days/],
+      [['dead-letters', 'redrive', '--store', store], /redrive runs the consumers that failed: give --config FILE/],
+      [['help', 'nosuch'], /unknown command `nosuch`/],
       [['frobnicate'], /unknown command `frobnicate`/],
     ];
     for (const [args, message] of cases) {

@@ -84,6 +84,15 @@ export function timeBound(command: string, flag: string, value: string | undefin
   if (!Number.isFinite(ms)) {
     throw new UsageError(command, `--${flag} must be an RFC 3339 time (2024-05-01T12:00:00Z), a date (2024-05-01) or ms since the epoch, got \`${value}\``);
   }
+  // V8 rolls a day past the month's end over (2024-02-31 parses as March 2): such a date is a typo, not a bound.
+  const date = /^(\d{4})-(\d{2})-(\d{2})/.exec(value);
+  if (date !== null) {
+    const [year, month, day] = [Number(date[1]), Number(date[2]), Number(date[3])];
+    const monthEnd = new Date(0);
+    monthEnd.setUTCFullYear(year, month, 0); // day 0 of the next month; setUTCFullYear keeps years below 100 as given
+    const days = monthEnd.getUTCDate();
+    if (day > days) throw new UsageError(command, `--${flag} names a day that does not exist: ${date[0]} (${year}-${date[2]} has ${days} days), got \`${value}\``);
+  }
   return ms;
 }
 

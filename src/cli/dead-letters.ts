@@ -20,7 +20,8 @@ redrive  starts a bus with the config's consumers, delivers each matching dead
 
 Options:
   --store PATH       the lmdb store folder (default: the config's store, else ./eventrail-data)
-  --config FILE      a JSON config file (its store; for redrive, also its consumers)
+  --config FILE      a JSON config file (its store; for redrive, also its consumers:
+                     redrive needs it)
   --consumer NAME    only this consumer's dead letters
   --tenant UUID      only this tenant's events
   --type TYPE        only these event types (repeat, or comma-separate; Custom:NAME for custom types)
@@ -83,6 +84,9 @@ async function list(flags: { store?: string; config?: string }, filter: DeadLett
 }
 
 async function redrive(flags: { store?: string; config?: string }, filter: DeadLetterFilter, out: Output): Promise<number> {
+  if (flags.config === undefined) {
+    throw new UsageError('dead-letters', 'redrive runs the consumers that failed: give --config FILE with their modules in "consumers" (--store PATH alone only names the store)');
+  }
   const options = optionsOf(flags);
   const storeOptions = storeOptionsOf(flags, options);
   if (options.consumers.length === 0) throw new CommandError('redrive runs the consumers that failed: give --config FILE with their modules in "consumers"');

@@ -32,8 +32,11 @@ Commands:
   dead-letters   list or redrive dead letters
   stats          event counts by type, checkpoint lag per consumer, dead letters, store size
 
-Every command takes --store PATH (an lmdb store folder) and --config FILE (a
-JSON config file, as createBus() reads), and --help.
+replay, audit, dead-letters and stats read the store of --store PATH (an lmdb
+store folder) or of --config FILE (a JSON config file, as createBus() reads);
+dead-letters redrive needs --config for the consumers. bench takes --config to
+tune your consumers, and --store only with --from-store. Every command takes
+--help; \`eventrail help COMMAND\` is the same.
 
 Start here:
   npx eventrail bench --quick
@@ -47,7 +50,11 @@ export async function main(argv: readonly string[], out = new Output()): Promise
   }
   if (command === '--help' || command === '-h' || command === 'help') {
     const topic = command === 'help' ? args[0] : undefined;
-    if (topic !== undefined && COMMANDS[topic]) return COMMANDS[topic]!(['--help'], out);
+    if (topic !== undefined && Object.hasOwn(COMMANDS, topic)) return COMMANDS[topic]!(['--help'], out);
+    if (topic !== undefined) {
+      process.stderr.write(`eventrail help: unknown command \`${topic}\`\n\n${MAIN_HELP}`);
+      return 2;
+    }
     await out.write(MAIN_HELP);
     return 0;
   }
@@ -56,7 +63,7 @@ export async function main(argv: readonly string[], out = new Output()): Promise
     await out.line(eventrailVersion());
     return 0;
   }
-  const run = COMMANDS[command];
+  const run = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
   if (run === undefined) {
     process.stderr.write(`eventrail: unknown command \`${command}\`\n\n${MAIN_HELP}`);
     return 2;
