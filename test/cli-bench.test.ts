@@ -147,6 +147,24 @@ describe('eventrail bench', () => {
     assert.match(r.stderr, /^handled [0-9a-f-]{36}$/m);
   });
 
+  test('--suite codec --chart: nothing to chart, so the chart says so; the JSON, Markdown and stdout are all written', async () => {
+    const files = { out: dir.file('codec.json'), md: dir.file('codec.md'), chart: dir.file('codec.svg') };
+    const r = await cli(['bench', '--suite', 'codec', '--quick', '--events', '500', '--json', '--out', files.out, '--md', files.md, '--chart', files.chart]);
+    assert.equal(r.code, 0, r.stderr.slice(-3000));
+    const report = JSON.parse(r.stdout) as BenchReport;
+    assert.ok(report.scenarios.length > 0 && report.scenarios.every((s) => s.suite === 'codec' && s.status === 'ok'));
+    assert.equal(report.config.options, null, 'no sweep ran');
+    assert.deepEqual(JSON.parse(readFileSync(files.out, 'utf8')), report);
+    assert.match(r.stderr, /nothing to chart: no sweep, and no dispatch, durable or peers scenario measured events\/s: .*codec\.svg says so/);
+    const svg = parseSvg(readFileSync(files.chart, 'utf8'));
+    assert.equal(svg[0]!.tag, 'svg');
+    assert.match(svg.find((e) => e.attrs.class === 'message')?.text ?? '', /^nothing to chart: .*\(suites run: codec\)$/);
+    const md = readFileSync(files.md, 'utf8');
+    assert.match(md, /\| scenario \| events\/s \(median\) \|/);
+    assert.doesNotMatch(md, /!\[events\/s against threads\]/, 'no link to an empty chart');
+    assert.doesNotMatch(r.stderr, /RangeError|\n\s+at /, 'no stack trace');
+  });
+
   describe("with --config: the sweep on the user's consumers", () => {
     let config: string;
     let userStore: string;
@@ -187,6 +205,46 @@ describe('eventrail bench', () => {
       assert.ok(report.sweep.some((c) => c.threads === best.threads && c.maxBatch === best.maxBatch && c.lanes === best.lanes));
       assert.deepEqual(best.config, { pool: { maxThreads: best.threads }, dispatch: { maxBatch: best.maxBatch, lanes: best.lanes } });
       assert.equal(existsSync(userStore), false, 'the bench ran on a temporary store');
+    });
+
+    test('two lane counts: one result per combination, one chart line per batch size and lane count; the JSON records every resolved option', async () => {
+      const tuned = dir.file('tuned.json');
+      writeFileSync(
+        tuned,
+        JSON.stringify({ store: { kind: 'lmdb', path: userStore }, consumers: [fixture('cli-counter')], pool: { concurrentTasksPerWorker: 2 }, dispatch: { lingerMs: 3, partitionBy: 'tenant' } }),
+      );
+      const chart = dir.file('lanes.svg');
+      const r = await cli(['bench', '--config', tuned, '--threads', '1', '--batch', '64', '--lanes', '2,4', '--quick', '--events', '500', '--json', '--chart', chart]);
+      assert.equal(r.code, 0, r.stderr.slice(-3000));
+      const report = JSON.parse(r.stdout) as BenchReport;
+      assert.deepEqual(report.config.grid, { threads: [1], maxBatch: [64], lanes: [2, 4] });
+      assert.deepEqual(
+        report.sweep.map((c) => [c.threads, c.maxBatch, c.lanes]),
+        [
+          [1, 64, 2],
+          [1, 64, 4],
+        ],
+      );
+      for (const c of report.sweep) {
+        assert.equal(c.status, 'ok', c.error);
+        assert.equal(c.events, 500);
+        assert.ok(c.eventsPerSec > 0);
+      }
+      const texts = parseSvg(readFileSync(chart, 'utf8'))
+        .filter((e) => e.tag === 'text')
+        .map((e) => e.text);
+      assert.ok(texts.includes('maxBatch 64, 2 lanes') && texts.includes('maxBatch 64, 4 lanes'), texts.join(' | '));
+
+      const options = report.config.options;
+      assert.ok(options, 'the resolved options are recorded');
+      assert.equal(options.pool.concurrentTasksPerWorker, 2);
+      assert.equal(options.dispatch.lingerMs, 3);
+      assert.equal(options.dispatch.partitionBy, 'tenant');
+      assert.equal(options.delivery.maxAttempts, 1, 'as the sweep ran it');
+      assert.equal(options.delivery.handlerTimeoutMs, 30_000, 'defaults are resolved too');
+      assert.equal(options.checkpoint.instance, 'default');
+      assert.deepEqual(options.consumers, [fixture('cli-counter')]);
+      assert.deepEqual(options.store, { kind: 'lmdb', path: 'a temporary folder per combination', prefix: 'eventrail' }, 'the store the sweep used, not the user\'s');
     });
 
     test('--from-store replays the user\'s stored events; without --json the tables and the snippet go to stdout', async () => {

@@ -106,6 +106,7 @@ describe('rendering', () => {
       eventTypes: ['UserLoggedIn'],
       configFile: null,
       store: 'lmdb, in a temporary folder',
+      options: null,
     },
     scenarios: [
       { id: 'dispatch.eventrail', suite: 'dispatch', name: 'eventrail | fast', role: 'eventrail', status: 'ok', events: 1000, timing, eventsPerSec: 100_000, eventsPerSecP99: 83_333, extras: {} },

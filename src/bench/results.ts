@@ -3,6 +3,7 @@
  * person reads (tables, Markdown, the chart) is rendered from this object, so
  * `--json` holds everything the other outputs show.
  */
+import type { ResolvedOptions } from '../options.js';
 import type { Timing } from './measure.js';
 
 export const SUITES = ['codec', 'dispatch', 'store', 'durable', 'peers', 'memory', 'sweep'] as const;
@@ -166,6 +167,13 @@ export interface BenchConfigRecord {
   readonly eventTypes: readonly string[];
   readonly configFile: string | null;
   readonly store: string;
+  /**
+   * The options the sweep's buses were created with, fully resolved (defaults, the config file, the
+   * EVENTRAIL_* environment, and the sweep's own changes such as delivery.maxAttempts 1); null
+   * without a sweep. Each combination then sets pool.maxThreads and minThreads, dispatch.maxBatch and
+   * dispatch.lanes from `grid` (and raises backpressure.maxPending to maxBatch when it is lower).
+   */
+  readonly options: ResolvedOptions | null;
 }
 
 export interface BenchReport {

@@ -1,6 +1,6 @@
 /**
- * `eventrail bench`, as a function: plans the steps (suites, sweep, memory),
- * runs them one after another with progress on stderr, and returns the
+ * `eventrail bench`, as a function: plans the steps (suites, sweep, peers,
+ * memory), runs them one after another with progress on stderr, and returns the
  * report. Every store it fills lives in a temporary folder removed at the end.
  */
 import { availableParallelism } from 'node:os';
@@ -70,6 +70,8 @@ interface SweepSource {
   readonly source: 'synthetic' | 'store';
   readonly store: string;
   readonly grid: Grid;
+  /** The options as the sweep runs them, for the report (the grid then sets its dimensions per combination). */
+  readonly resolved: ResolvedOptions;
 }
 
 export async function runBench(options: BenchOptions, progress: Progress = new Progress()): Promise<BenchReport> {
@@ -78,7 +80,7 @@ export async function runBench(options: BenchOptions, progress: Progress = new P
   const quick = options.quick;
   const settings: MeasureSettings = quick ? QUICK_SETTINGS : FULL_SETTINGS;
   const events = options.events ?? defaultEvents(quick);
-  const suites: SuiteName[] = [...(options.suites ?? (options.configFile ? ['sweep'] : ['codec', 'dispatch', 'store', 'durable', 'peers', 'sweep', 'memory']))];
+  const suites: SuiteName[] = [...(options.suites ?? (options.configFile ? ['sweep'] : ['codec', 'dispatch', 'store', 'durable', 'sweep', 'peers', 'memory']))];
   const notes: string[] = [];
   const folders = new TempFolders();
   // Ctrl-C leaves no store folders or redis-server behind. The signal is then raised again with its
@@ -116,15 +118,17 @@ export async function runBench(options: BenchOptions, progress: Progress = new P
     if (suites.includes('dispatch')) planned.push(dispatchSuite(ctx));
     if (suites.includes('store')) planned.push(storeSuite(ctx));
     if (suites.includes('durable')) planned.push(durableSuite(ctx));
-    if (suites.includes('peers')) planned.push(peersSuite(ctx, await bullmqMissing()));
+    // The peers run after the sweep: setting up BullMQ imports ioredis, which slows V8's string paths for
+    // the rest of the process (see writeName in src/codec.ts), so whatever ran after it would be measured
+    // in a changed process. The memory steps run in child processes of their own.
+    const peers = suites.includes('peers') ? peersSuite(ctx, await bullmqMissing()) : null;
     const combos = sweepSource ? combinations(sweepSource.grid) : [];
     const memorySteps = suites.includes('memory') ? 2 : 0;
     const rounds = quick ? 1 : FULL_ROUNDS;
-    progress.total = planned.reduce((n, s) => n + stepsOf(s.scenarios, rounds), 0) + combos.length * rounds + memorySteps;
+    progress.total = [...planned, ...(peers ? [peers] : [])].reduce((n, s) => n + stepsOf(s.scenarios, rounds), 0) + combos.length * rounds + memorySteps;
 
     const scenarios: ScenarioResult[] = [];
     for (const suite of planned) scenarios.push(...(await runInterleaved(suite.scenarios, settings, rounds, progress)));
-    for (const s of scenarios) if (s.status === 'skipped') notes.push(`${s.name} was skipped: ${s.reason}`);
 
     const sweep: SweepResult[] = [];
     if (sweepSource) {
@@ -154,6 +158,12 @@ export async function runBench(options: BenchOptions, progress: Progress = new P
         );
       }
     }
+
+    if (peers) {
+      planned.push(peers);
+      scenarios.push(...(await runInterleaved(peers.scenarios, settings, rounds, progress)));
+    }
+    for (const s of scenarios) if (s.status === 'skipped') notes.push(`${s.name} was skipped: ${s.reason}`);
 
     let overload: OverloadResult | null = null;
     let replay: ReplayResult | null = null;
@@ -191,6 +201,7 @@ export async function runBench(options: BenchOptions, progress: Progress = new P
         eventTypes: sweepSource?.types ?? ['UserLoggedIn'],
         configFile: options.configFile ?? null,
         store: sweepSource?.store ?? 'lmdb, in a temporary folder',
+        options: sweepSource?.resolved ?? null,
       },
       scenarios,
       ratios,
@@ -225,9 +236,11 @@ async function prepareSweep(options: BenchOptions, events: number, notes: string
   if (options.configFile === undefined) {
     if (options.fromStore) throw new BenchError('--from-store needs a config file (the store to read and the consumers to run)');
     const grid = { ...defaultGrid(), ...definedOnly(options.grid) };
+    const base: BusOptions = { consumers: [...TRIVIAL_CONSUMERS] };
     return {
       consumers: [...TRIVIAL_CONSUMERS],
-      base: { consumers: [...TRIVIAL_CONSUMERS] },
+      base,
+      resolved: sweptStore(resolveOptions(base)),
       inputs: syntheticInputs(events, ['UserLoggedIn']),
       types: ['UserLoggedIn'],
       source: 'synthetic',
@@ -276,7 +289,13 @@ async function prepareSweep(options: BenchOptions, events: number, notes: string
     types = eventTypes.map(eventTypeKey);
     source = 'synthetic';
   }
-  return { consumers: resolved.consumers, base, inputs, types, source, store: storeLabel, grid };
+  return { consumers: resolved.consumers, base, resolved: sweptStore(base as unknown as ResolvedOptions), inputs, types, source, store: storeLabel, grid };
+}
+
+/** The options with the store the sweep really uses: none as configured, else lmdb in a temporary folder (see the plan in runBench). */
+function sweptStore(options: ResolvedOptions): ResolvedOptions {
+  if (options.store.kind === 'none') return options;
+  return { ...options, store: { kind: 'lmdb', path: 'a temporary folder per combination', prefix: 'eventrail' } };
 }
 
 /** Up to `limit` stored events as inputs: ids and timestamps are left out, so every emit stores a new event. */
