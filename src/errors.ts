@@ -166,16 +166,37 @@ export class StoreUnavailableError extends EventrailError {
   }
 }
 
+/**
+ * What `store.kind: 'fdb'` found missing: the FoundationDB client library
+ * (libfdb_c), the npm package `foundationdb`, or that package's native module
+ * for this platform.
+ */
+export type FdbMissingPart = 'library' | 'package' | 'native-build';
+
+const FDB_CLIENT_DOWNLOAD = 'foundationdb-clients from https://github.com/apple/foundationdb/releases';
+
+const FDB_MISSING_MESSAGES: Record<FdbMissingPart, string> = {
+  library:
+    'store.kind "fdb" needs the FoundationDB client library (libfdb_c), which could not be loaded. ' +
+    `Install the FoundationDB client package for your platform (${FDB_CLIENT_DOWNLOAD}), make sure \`npm ls foundationdb\` shows the ` +
+    'package, then retry; or use store.kind "lmdb".',
+  package:
+    'store.kind "fdb" needs the npm package `foundationdb`, which is not installed (it is an optional dependency: ' +
+    'npm leaves it out when its install script fails). Run `npm install foundationdb`, and install the FoundationDB ' +
+    `client library it binds, libfdb_c (${FDB_CLIENT_DOWNLOAD}); or use store.kind "lmdb".`,
+  'native-build':
+    'store.kind "fdb" needs the native module of the npm package `foundationdb`, and none is built for this platform ' +
+    '(its prebuilds cover linux-x64, darwin-x64 and darwin-arm64). Install the FoundationDB client library, libfdb_c ' +
+    `(${FDB_CLIENT_DOWNLOAD}), then build the module with \`npm rebuild foundationdb\` (with install scripts allowed ` +
+    'for it and a C++ toolchain); or use store.kind "lmdb".',
+};
+
 export class FdbClientMissingError extends EventrailError {
-  constructor(cause?: unknown) {
-    super(
-      ErrorCodes.FDB_CLIENT_MISSING,
-      'store.kind "fdb" needs the FoundationDB client library (libfdb_c), which could not be loaded. ' +
-        'Install the FoundationDB client package for your platform (foundationdb-clients from ' +
-        'https://github.com/apple/foundationdb/releases), make sure `npm ls foundationdb` shows the ' +
-        'package, then retry; or use store.kind "lmdb".',
-      { cause },
-    );
+  readonly missing: FdbMissingPart;
+
+  constructor(cause?: unknown, missing: FdbMissingPart = 'library') {
+    super(ErrorCodes.FDB_CLIENT_MISSING, FDB_MISSING_MESSAGES[missing], { cause });
+    this.missing = missing;
   }
 }
 

@@ -84,7 +84,8 @@ describe('store layout: keys are fdb-tuple tuples', () => {
     assert.deepEqual(layout.decodeTimeKey(layout.timeKey(-5, stamp)), { timestampMs: -5, stamp });
     assert.deepEqual(layout.stampOfIndexKey(layout.tenantKey('t\0', stamp)), stamp);
     const position = positionOf(stamp, 7);
-    assert.deepEqual(layout.decodeDeadLetterKey(layout.deadLetterKey('ünï\0', position)), { consumer: 'ünï\0', position });
+    assert.deepEqual(layout.decodeDeadLetterKey(layout.deadLetterKey('ünï\0', position)), { consumer: 'ünï\0', position, chunk: 0 });
+    assert.deepEqual(layout.decodeDeadLetterKey(layout.deadLetterKey('ünï\0', position, 300)), { consumer: 'ünï\0', position, chunk: 300 });
     assert.equal(layout.decodeCheckpointKey(layout.checkpointKey('MetricsCollector')), 'MetricsCollector');
   });
 

@@ -60,6 +60,12 @@ export interface AuditQuery {
   readonly tenantId?: string;
   readonly types?: readonly EventType[];
   readonly limit?: number;
+  /**
+   * Called for stored data that cannot be decoded (an audit block, or the
+   * event an entry is made of; code ERR_EVENTRAIL_STORE_CORRUPT); the query
+   * goes on with the rest. Default: a 'warning' notice on the bus.
+   */
+  readonly onCorrupt?: (error: StoreCorruptError) => void;
 }
 
 /** The seed's EventProducer: emit() with the source preset. */
@@ -113,8 +119,8 @@ export class EventBus {
     this.#engine = engine;
     this.audit = { query: (query) => this.#auditQuery(query ?? {}) };
     this.deadLetters = {
-      list: (filter) => this.#engine.deadLetters.list(checkFilter(filter)),
-      redrive: (filter) => this.#redrive(checkFilter(filter)),
+      list: (filter) => this.#engine.deadLetters.list(this.#withCorruptReport(checkFilter(filter))),
+      redrive: (filter) => this.#redrive(this.#withCorruptReport(checkFilter(filter))),
     };
   }
 
@@ -235,6 +241,11 @@ export class EventBus {
     this.notify('warning', error.message, error);
   };
 
+  /** Dead letters that cannot be read are reported as replay reports corrupt events, unless the filter says where. */
+  #withCorruptReport(filter: DeadLetterFilter): DeadLetterFilter {
+    return filter.onCorrupt === undefined ? { ...filter, onCorrupt: this.#reportCorrupt } : filter;
+  }
+
   /** Prometheus text exposition of this bus's metrics. */
   metrics(): Promise<string> {
     return this.#engine.metrics.text();
@@ -260,10 +271,17 @@ export class EventBus {
     const { store, codec } = this.#engine;
     if (store === null) throw new StoreUnavailableError("the audit log needs a store: this bus runs with store { kind: 'none' }");
     const types = query.types === undefined ? null : new Set(query.types.map(debugEventType));
+    const onCorrupt = query.onCorrupt ?? this.#reportCorrupt;
     let yielded = 0;
-    for await (const stored of store.readAudit({ fromMs: toMs(query.from, 'from'), toMs: toMs(query.to, 'to'), tenantId: lowerId(query.tenantId) })) {
+    for await (const stored of store.readAudit({ fromMs: toMs(query.from, 'from'), toMs: toMs(query.to, 'to'), tenantId: lowerId(query.tenantId), onCorrupt })) {
       if (query.limit !== undefined && yielded >= query.limit) return;
-      const entry = decodeAuditRecord(codec, stored.bytes);
+      let entry: AuditEntry;
+      try {
+        entry = decodeAuditRecord(codec, stored.bytes);
+      } catch (err) {
+        onCorrupt(err instanceof StoreCorruptError ? err : new StoreCorruptError(`the audit entry at ${positionToString(stored.position)} cannot be decoded: ${(err as Error)?.message}`, err));
+        continue;
+      }
       if (query.userId !== undefined && entry.metadata.user_id !== query.userId.toLowerCase()) continue;
       if (query.tenantId !== undefined && entry.metadata.tenant_id !== query.tenantId.toLowerCase()) continue;
       if (types !== null && !types.has(entry.event_type)) continue;

@@ -4,7 +4,7 @@
  * that failed, and only to it.
  */
 import type { Codec } from '../codec.js';
-import type { SerializedError } from '../errors.js';
+import { StoreCorruptError, type SerializedError } from '../errors.js';
 import { eventTypeKey, type Event, type EventType } from '../event/event.js';
 import type { DeadLetterKey, DeadLetterRecord, EventStore } from '../store/store.js';
 import { positionToString } from '../store/store.js';
@@ -27,6 +27,12 @@ export interface DeadLetterFilter {
   readonly types?: readonly EventType[];
   /** At most this many. */
   readonly limit?: number;
+  /**
+   * Called for a stored dead letter that cannot be decoded (code
+   * ERR_EVENTRAIL_STORE_CORRUPT), which is then skipped. Default on the bus: a
+   * 'warning' notice; without any, the listing rejects with it.
+   */
+  readonly onCorrupt?: (error: StoreCorruptError) => void;
 }
 
 /** Where dead letters live: the store, or this process's memory with store `none`. */
@@ -52,12 +58,17 @@ export class DeadLetterBox {
     return Promise.resolve();
   }
 
-  /** Matching records with their decoded events, in (consumer, position) order. */
+  /**
+   * Matching records with their decoded events, in (consumer, position) order.
+   * One that cannot be decoded, or whose event cannot, goes to
+   * `filter.onCorrupt` and is skipped (without it, the listing rejects).
+   */
   async *records(filter: DeadLetterFilter = {}): AsyncGenerator<{ record: DeadLetterRecord; event: Event }> {
     const types = filter.types === undefined ? null : new Set(filter.types.map(eventTypeKey));
+    const { onCorrupt } = filter;
     const source: AsyncIterable<DeadLetterRecord> | Iterable<DeadLetterRecord> =
       this.#store !== null
-        ? this.#store.readDeadLetters({ consumer: filter.consumer, tenantId: filter.tenantId })
+        ? this.#store.readDeadLetters({ consumer: filter.consumer, tenantId: filter.tenantId, ...(onCorrupt === undefined ? {} : { onCorrupt }) })
         : [...this.#memory.values()].sort(
             (a, b) => (a.consumer < b.consumer ? -1 : a.consumer > b.consumer ? 1 : Buffer.compare(a.position, b.position)),
           );
@@ -66,12 +77,30 @@ export class DeadLetterBox {
       if (filter.limit !== undefined && yielded >= filter.limit) return;
       if (filter.consumer !== undefined && record.consumer !== filter.consumer) continue;
       if (filter.tenantId !== undefined && record.tenantId !== filter.tenantId) continue;
-      const event = this.#codec.decode<Event>(record.event);
+      const event = this.#decodeEvent(record);
+      if (event instanceof StoreCorruptError) {
+        if (onCorrupt === undefined) throw event;
+        onCorrupt(event);
+        continue;
+      }
       if (filter.eventId !== undefined && event.event_id !== filter.eventId) continue;
       if (types !== null && !types.has(eventTypeKey(event.event_type))) continue;
       yielded++;
       yield { record, event };
     }
+  }
+
+  /** The record's event, or why its bytes are not one. */
+  #decodeEvent(record: DeadLetterRecord): Event | StoreCorruptError {
+    const what = `the event of dead letter ${record.consumer}/${positionToString(record.position)}`;
+    let event: Event;
+    try {
+      event = this.#codec.decode<Event>(record.event);
+    } catch (err) {
+      return new StoreCorruptError(`${what} cannot be decoded: ${(err as Error)?.message}`, err);
+    }
+    if (event === null || typeof event !== 'object' || typeof event.event_id !== 'string') return new StoreCorruptError(`${what} is not an event`);
+    return event;
   }
 
   async list(filter: DeadLetterFilter = {}): Promise<DeadLetter[]> {

@@ -34,9 +34,19 @@ export function encodeAuditRecord(auditId: string, eventBytes: Buffer): Buffer {
   return out;
 }
 
+/** The AuditEntry of a stored record; bytes that do not decode to one are a StoreCorruptError. */
 export function decodeAuditRecord(codec: Codec, record: Buffer): AuditEntry {
   if (record.length <= AUDIT_ID_BYTES) throw new StoreCorruptError(`an audit record of ${record.length} bytes is too short`);
-  const event = codec.decode<Event>(record.subarray(AUDIT_ID_BYTES));
+  let event: Event;
+  try {
+    event = codec.decode<Event>(record.subarray(AUDIT_ID_BYTES));
+  } catch (err) {
+    throw new StoreCorruptError(`the event of audit record ${record.toString('latin1', 0, AUDIT_ID_BYTES)} cannot be decoded: ${(err as Error)?.message}`, err);
+  }
+  // Read back from the store: bytes that decode to something else are corrupt too.
+  if (event === null || typeof event !== 'object' || event.metadata === null || typeof event.metadata !== 'object') {
+    throw new StoreCorruptError(`the event of audit record ${record.toString('latin1', 0, AUDIT_ID_BYTES)} is not an event`);
+  }
   return {
     audit_id: record.toString('latin1', 0, AUDIT_ID_BYTES),
     event_id: event.event_id,

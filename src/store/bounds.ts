@@ -4,7 +4,8 @@
  * the range of blocks to read, and the per-event checks within those blocks.
  */
 import { checkPosition, positionOf, stampOf, type AuditFrame, type DecodedBlock, type Stamp } from './layout.js';
-import type { Position, ReadEventsQuery, StoredEvent } from './store.js';
+import { StoreCorruptError } from '../errors.js';
+import type { CorruptHandler, Position, ReadEventsQuery, StoredEvent } from './store.js';
 
 /** Events (or entries) per page when a query does not say. */
 export const DEFAULT_PAGE_SIZE = 1024;
@@ -84,4 +85,61 @@ export function pushIfWithin(page: StoredEvent[], bounds: Bounds, stamp: Stamp, 
 export function auditFrameWanted(query: { readonly tenantId?: string }, bounds: Bounds, stamp: Stamp, frame: AuditFrame): boolean {
   if (query.tenantId !== undefined && frame.tenantId !== query.tenantId) return false;
   return withinTime(bounds, frame.timestampMs) && withinPositions(bounds, positionOf(stamp, frame.index));
+}
+
+/** `err` as a StoreCorruptError: itself, or wrapped with what was being read. */
+export function asCorrupt(err: unknown, what: string): StoreCorruptError {
+  if (err instanceof StoreCorruptError) return err;
+  return new StoreCorruptError(`${what}: ${err instanceof Error ? err.message : String(err)}`, err);
+}
+
+/** Hands a corrupt value to the reader's handler, so the read skips it; without one, the read fails with it. */
+export function reportCorrupt(onCorrupt: CorruptHandler | undefined, error: StoreCorruptError): void {
+  if (onCorrupt === undefined) throw error;
+  onCorrupt(error);
+}
+
+/**
+ * What one page of a FoundationDB read may cost before it ends and the read
+ * continues in a new transaction: bytes of values read (every chunk fetched,
+ * not only what the page yields) and block fetches (each a round trip,
+ * windows of them in parallel). A page ends at a block boundary, so it may go
+ * one block or one window past a limit.
+ */
+export interface PageLimits {
+  readonly bytes: number;
+  readonly blocks: number;
+}
+
+/** The bytes and block fetches a page has spent so far, and what it may still do. */
+export class PageMeter {
+  readonly limits: PageLimits;
+  bytes = 0;
+  blocks = 0;
+
+  constructor(limits: PageLimits) {
+    this.limits = limits;
+  }
+
+  add(bytes: number, blocks = 0): void {
+    this.bytes += bytes;
+    this.blocks += blocks;
+  }
+
+  /** True once the page has read its bytes or its block fetches: a scan stops at the next block boundary. */
+  get spent(): boolean {
+    return this.bytes >= this.limits.bytes || this.blocks >= this.limits.blocks;
+  }
+
+  /**
+   * How many of the `waiting` block fetches of a page to make next, in
+   * parallel: up to `window`, and none once the page has read its bytes,
+   * except that a page that has `resolved` nothing yet always goes on, so
+   * every page makes progress however large one block is.
+   */
+  nextWindow(waiting: number, window: number, resolved: number): number {
+    if (waiting <= 0) return 0;
+    if (resolved > 0 && this.bytes >= this.limits.bytes) return 0;
+    return Math.min(waiting, Math.max(1, window));
+  }
 }

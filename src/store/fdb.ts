@@ -47,31 +47,47 @@ import {
   EventrailError,
   FdbClientMissingError,
   StoreCorruptError,
+  type FdbMissingPart,
   StoreReadError,
   StoreUnavailableError,
   StoreWriteError,
 } from '../errors.js';
 import { FDB_MAX_TRANSACTION_BYTES, allIds, earlierCommit, limitProblem, splitBatch } from './fdb-batches.js';
-import { auditFrameWanted, keyAfter, pageSizeOf, pushIfWithin, resolveBounds, widen, withinPositions, withinTime, type Bounds } from './bounds.js';
+import {
+  PageMeter,
+  asCorrupt,
+  auditFrameWanted,
+  keyAfter,
+  pageSizeOf,
+  pushIfWithin,
+  reportCorrupt,
+  resolveBounds,
+  widen,
+  withinPositions,
+  withinTime,
+  type Bounds,
+  type PageLimits,
+} from './bounds.js';
 import {
   DecodedBlock,
   decodeBlockOrReport,
-  MAX_VALUE_BYTES,
   STAMP_BYTES,
   StoreLayout,
   blockCount,
+  blockGatherer,
   blockSpans,
+  chunksOfSpans,
+  copySpans,
+  deadLetterGatherer,
+  decodeDeadLetters,
   checkPosition,
   auditEntries,
   decodeAuditBlock,
   eventsNeededBy,
   decodeCount,
-  decodeDeadLetter,
   decodeIndexList,
   encodeCount,
-  encodeDeadLetter,
   idsToCheck,
-  joinChunks,
   patchStamp,
   positionOf,
   tupleString,
@@ -80,6 +96,9 @@ import {
   type KeyRange,
   type Put,
   type AuditFrame,
+  type DeadLetterId,
+  type Gathered,
+  type SpanEvent,
   type Stamp,
 } from './layout.js';
 import type {
@@ -118,8 +137,12 @@ export type FdbLoadResult = { readonly ok: true; readonly fdb: FdbModule } | { r
 
 const DEFAULT_API_VERSION = 720;
 const DEFAULT_MAX_TRANSACTION_BYTES = 1_000_000;
-/** Bytes of values read per page transaction: a page stays a few milliseconds of reading, far under 5 s. */
-const PAGE_BYTES = 4_000_000;
+/**
+ * What a page transaction may read: about 4 MB of values (a few milliseconds
+ * of reading) and 256 block fetches (8 windows of round trips in parallel), far
+ * under FoundationDB's 5 s whatever the data, e.g. sparse audited events.
+ */
+const PAGE_LIMITS: PageLimits = { bytes: 4_000_000, blocks: 256 };
 /** Keys per read while scanning the time index for the stamps a time range covers. */
 const TIME_SCAN_PAGE = 4096;
 /** Blocks fetched at once while a tenant page resolves its index keys. */
@@ -145,20 +168,27 @@ function describe(err: unknown): string {
   return typeof code === 'number' ? `${err.message} (FoundationDB error ${code})` : err.message;
 }
 
-/** True when loading `foundationdb` failed because the client library (or the package) is not installed. */
-function isClientMissing(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
+/**
+ * Which part of the FoundationDB client is missing when loading `foundationdb`
+ * failed with `err`, or null when the failure is something else: the package
+ * itself (not installed), its native module (node-gyp-build found no build for
+ * this platform), or libfdb_c (the module is there but cannot be linked).
+ */
+export function missingFdbPart(err: unknown): FdbMissingPart | null {
+  if (!(err instanceof Error)) return null;
   const code = (err as { code?: unknown }).code;
-  if (code === 'ERR_DLOPEN_FAILED') return true;
-  if (code === 'ERR_MODULE_NOT_FOUND' && err.message.includes('foundationdb')) return true;
-  return /libfdb_c|Could not load native module|No native build was found/.test(err.message);
+  if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && /['"]foundationdb['"]/.test(err.message)) return 'package';
+  if (/No native build was found/.test(err.message)) return 'native-build';
+  if (code === 'ERR_DLOPEN_FAILED' || /libfdb_c/.test(err.message)) return 'library';
+  return null;
 }
 
 /**
  * Imports `foundationdb`. Its native module links libfdb_c when the package
- * is imported, so a machine without the FoundationDB client fails here, and
- * that failure becomes FdbClientMissingError (code
- * ERR_EVENTRAIL_FDB_CLIENT_MISSING) with the loader's error as its cause.
+ * is imported, so a machine without the FoundationDB client fails here, as
+ * does one without the package or without a native build of it; each becomes
+ * FdbClientMissingError (code ERR_EVENTRAIL_FDB_CLIENT_MISSING) whose message
+ * names what is missing and how to install it, the loader's error its cause.
  */
 export async function loadFoundationDb(): Promise<FdbLoadResult> {
   try {
@@ -166,7 +196,8 @@ export async function loadFoundationDb(): Promise<FdbLoadResult> {
     // A CommonJS package: its module.exports is the default export.
     return { ok: true, fdb: imported.default };
   } catch (err) {
-    if (isClientMissing(err)) return { ok: false, error: new FdbClientMissingError(err) };
+    const missing = missingFdbPart(err);
+    if (missing !== null) return { ok: false, error: new FdbClientMissingError(err, missing) };
     return { ok: false, error: new StoreUnavailableError(`cannot load the foundationdb package: ${describe(err)}`, err) };
   }
 }
@@ -327,45 +358,49 @@ export class FdbStore implements EventStore {
   writeProgress(write: ProgressWrite): Promise<void> {
     return this.#write(async () => {
       const layout = this.#layout;
-      const letters = (write.deadLetters ?? []).map((r) => ({ key: layout.deadLetterKey(r.consumer, r.position), value: encodeDeadLetter(this.#codec, r), record: r }));
-      const removed = (write.removeDeadLetters ?? []).map((k) => layout.deadLetterKey(k.consumer, k.position));
+      // Values over FoundationDB's limit are chunked, as blocks are: a dead letter holds an event of up to limits.maxEventBytes.
+      const letters = (write.deadLetters ?? []).map((r) => ({ chunks: layout.deadLetterChunks(r.consumer, r.position), puts: layout.deadLetterPuts(this.#codec, r), record: r }));
+      const removed = (write.removeDeadLetters ?? []).map((k) => layout.deadLetterChunks(k.consumer, k.position));
       const checkpoints = [...(write.checkpoints ?? new Map<string, Position>())].map(([name, position]) => ({
         key: layout.checkpointKey(name),
         value: checkPosition(position, `checkpoint ${name}`),
         name,
       }));
       if (letters.length + removed.length + checkpoints.length === 0) return;
-      for (const { key, value, record } of letters) {
-        const problem = limitProblem(key, value);
-        if (problem) throw new StoreWriteError(`dead letter ${record.consumer}/${record.position.toString('hex')}: ${problem}`);
+      for (const { puts, record } of letters) {
+        for (const { key, value } of puts) {
+          const problem = limitProblem(key, value);
+          if (problem) throw new StoreWriteError(`dead letter ${record.consumer}/${record.position.toString('hex')}: ${problem}`);
+        }
       }
       for (const { key, value, name } of checkpoints) {
         const problem = limitProblem(key, value);
         if (problem) throw new StoreWriteError(`checkpoint ${name}: ${problem}`);
       }
       await this.#db.doTransaction(async (tn) => {
-          // Which letters exist decides the count, as on lmdb: overwriting one
-          // adds nothing, removing a missing one takes nothing. These reads
-          // conflict only with another writer of the same letters.
-          const touched = [...new Map([...letters.map((l) => l.key), ...removed].map((k) => [k.toString('hex'), k])).values()];
+          // Which letters exist (their first chunk) decides the count, as on
+          // lmdb: overwriting one adds nothing, removing a missing one takes
+          // nothing. These reads conflict only with another writer of the same letters.
+          const touched = [...new Map([...letters.map((l) => l.chunks.start), ...removed.map((r) => r.start)].map((k) => [k.toString('hex'), k])).values()];
           const values = await Promise.all(touched.map((key) => tn.get(key)));
           const present = new Set<string>();
           touched.forEach((key, i) => {
             if (values[i] !== undefined) present.add(key.toString('hex'));
           });
           let delta = 0;
-          for (const { key, value } of letters) {
-            const hex = key.toString('hex');
+          for (const { chunks, puts } of letters) {
+            const hex = chunks.start.toString('hex');
             if (!present.has(hex)) {
               delta++;
               present.add(hex);
             }
-            tn.set(key, value);
+            // A letter replaced by a shorter one must not keep the old one's last chunks.
+            tn.clearRange(chunks.start, chunks.end);
+            for (const { key, value } of puts) tn.set(key, value);
           }
-          for (const key of removed) {
-            const hex = key.toString('hex');
-            if (present.delete(hex)) delta--;
-            tn.clear(key);
+          for (const chunks of removed) {
+            if (present.delete(chunks.start.toString('hex'))) delta--;
+            tn.clearRange(chunks.start, chunks.end);
           }
           for (const { key, value } of checkpoints) tn.set(key, value);
           if (delta !== 0) addToCount(tn, layout, 'deadLetters', delta);
@@ -433,9 +468,9 @@ export class FdbStore implements EventStore {
           tn,
           range,
           (key) => layout.decodeBlockKey(key),
-          (stamp, value) => {
-            const block = decodeBlockOrReport(stamp, value, page);
-            if (block !== null) for (let i = 0; i < block.count; i++) pushIfWithin(page, bounds, stamp, i, block);
+          (whole) => {
+            const block = decodeBlockOrReport(whole, page);
+            if (block !== null) for (let i = 0; i < block.count; i++) pushIfWithin(page, bounds, whole.id, i, block);
           },
           () => page.length >= pageSize,
         );
@@ -447,7 +482,12 @@ export class FdbStore implements EventStore {
     }
   }
 
-  /** A tenant's events: a page of its index keys, then only the chunks of the blocks they name that hold its events. */
+  /**
+   * A tenant's events: a page of its index keys (at most PAGE_LIMITS.blocks,
+   * each naming one block), then only the chunks of those blocks that hold its
+   * events, fetched a window of blocks at a time in parallel. The page ends
+   * early once the chunks read (first chunks included) reach PAGE_LIMITS.bytes.
+   */
   async *#readTenant(tenantId: string, bounds: Bounds, pageSize: number): AsyncGenerator<StoredEvent> {
     const layout = this.#layout;
     let range = layout.tenantRange(tenantId, bounds.fromStamp, bounds.untilStamp);
@@ -455,24 +495,22 @@ export class FdbStore implements EventStore {
       const { page, lastKey, more } = await this.#read(async (tn) => {
         const page: StoredEvent[] = [];
         // Each index key names at least one event, so pageSize keys fill a page.
-        const { entries, more } = await readPage(tn, range, pageSize);
+        const { entries, more } = await readPage(tn, range, Math.min(pageSize, PAGE_LIMITS.blocks));
+        const meter = new PageMeter(PAGE_LIMITS);
         let done = 0;
-        let bytes = 0;
-        // Blocks are read a window at a time (one round trip each, in parallel),
-        // and the page stops early once it holds PAGE_BYTES.
-        while (done < entries.length && bytes < PAGE_BYTES) {
-          const window = entries.slice(done, done + BLOCK_FETCH_WINDOW);
+        for (let n; (n = meter.nextWindow(entries.length - done, BLOCK_FETCH_WINDOW, done)) > 0; done += n) {
+          const window = entries.slice(done, done + n);
           const found = await Promise.all(window.map(([key, value]) => readEventsOf(tn, layout, layout.stampOfIndexKey(key), decodeIndexList(value))));
           window.forEach(([key], w) => {
             const stamp = layout.stampOfIndexKey(key);
-            for (const event of found[w]!) {
-              bytes += event.bytes.length;
+            const { events, bytes } = found[w]!;
+            meter.add(bytes, 1);
+            for (const event of events) {
               if (!withinTime(bounds, event.timestampMs)) continue;
               const position = positionOf(stamp, event.index);
               if (withinPositions(bounds, position)) page.push({ position, bytes: event.bytes });
             }
           });
-          done += window.length;
         }
         return { page, lastKey: done > 0 ? entries[done - 1]![0] : undefined, more: more || done < entries.length };
       });
@@ -482,6 +520,14 @@ export class FdbStore implements EventStore {
     }
   }
 
+  /**
+   * A page scans audit blocks (stopping at pageSize entries, PAGE_LIMITS.bytes
+   * of audit blocks, or PAGE_LIMITS.blocks blocks whose events must be read),
+   * then reads the events the entries are made of, a window of blocks at a
+   * time in parallel, counting every chunk read; once those reach
+   * PAGE_LIMITS.bytes the page ends after the last block resolved and the next
+   * transaction starts from the one after it.
+   */
   async *readAudit(query: AuditQuery = {}): AsyncGenerator<StoredAuditEntry> {
     this.#checkOpen();
     const pageSize = pageSizeOf(query.pageSize);
@@ -490,46 +536,91 @@ export class FdbStore implements EventStore {
     const layout = this.#layout;
     let range = layout.auditRange(bounds.fromStamp, bounds.untilStamp);
     while (true) {
-      const { page, last, done } = await this.#read(async (tn) => {
-        // The frames are gathered during the scan, and the events their records are made of read after it, in the same transaction.
+      const { page, last, done, corrupt } = await this.#read(async (tn) => {
+        // Reported once the transaction is over: a retried body must not report twice.
+        const corrupt: StoreCorruptError[] = [];
         const blocks: { stamp: Stamp; frames: AuditFrame[] }[] = [];
+        const meter = new PageMeter(PAGE_LIMITS);
         let count = 0;
         const scan = await scanBlocks(
           tn,
           range,
           (key) => layout.decodeAuditKey(key),
-          (stamp, value) => {
-            const frames = decodeAuditBlock(value).filter((frame) => auditFrameWanted(query, bounds, stamp, frame));
-            blocks.push({ stamp, frames });
+          (whole, bytes) => {
+            meter.add(bytes);
+            let frames: AuditFrame[] = [];
+            try {
+              if (whole.corrupt) throw whole.corrupt;
+              frames = decodeAuditBlock(whole.value).filter((frame) => auditFrameWanted(query, bounds, whole.id, frame));
+            } catch (err) {
+              corrupt.push(asCorrupt(err, `audit block ${whole.id.toString('hex')}`));
+            }
+            blocks.push({ stamp: whole.id, frames });
             count += frames.length;
+            if (eventsNeededBy(frames).length > 0) meter.add(0, 1);
           },
-          () => count >= pageSize,
+          () => count >= pageSize || meter.spent,
+          'audit block',
         );
         const page: StoredAuditEntry[] = [];
-        for (const { stamp, frames } of blocks) {
-          const needed = eventsNeededBy(frames);
-          page.push(...auditEntries(stamp, frames, needed.length === 0 ? [] : (await readEventsOf(tn, layout, stamp, needed)).map((e) => e.bytes)));
+        let resolved = 0;
+        for (let n; (n = meter.nextWindow(blocks.length - resolved, BLOCK_FETCH_WINDOW, resolved)) > 0; resolved += n) {
+          const window = blocks.slice(resolved, resolved + n);
+          const read = await Promise.all(
+            window.map(async ({ stamp, frames }) => {
+              const needed = eventsNeededBy(frames);
+              if (needed.length === 0) return { stamp, frames, events: [] as Buffer[] };
+              try {
+                const found = await readEventsOf(tn, layout, stamp, needed);
+                meter.add(found.bytes);
+                return { stamp, frames, events: found.events.map((e) => e.bytes) };
+              } catch (err) {
+                if (!(err instanceof StoreCorruptError)) throw err;
+                corrupt.push(asCorrupt(err, `the events of audit block ${stamp.toString('hex')}`));
+                return null;
+              }
+            }),
+          );
+          for (const block of read) if (block !== null) page.push(...auditEntries(block.stamp, block.frames, block.events));
         }
-        return { page, ...scan };
+        const ended = resolved < blocks.length;
+        return { page, corrupt, last: ended ? blocks[resolved - 1]!.stamp : scan.last, done: ended ? false : scan.done };
       });
+      for (const error of corrupt) reportCorrupt(query.onCorrupt, error);
       yield* page;
       if (done || !last) return;
       range = { start: layout.auditRange(last, last).end, end: range.end };
     }
   }
 
+  /** A page is pageSize dead letters, every chunk of each, or PAGE_LIMITS.bytes of them, in one short transaction. */
   async *readDeadLetters(query: DeadLetterQuery = {}): AsyncGenerator<DeadLetterRecord> {
     this.#checkOpen();
     const pageSize = pageSizeOf(query.pageSize);
-    let range = this.#layout.deadLetterRange(query.consumer);
+    const layout = this.#layout;
+    let range = layout.deadLetterRange(query.consumer);
     while (true) {
-      const { entries, more } = await this.#read((tn) => readPage(tn, range, pageSize));
-      for (const [key, value] of entries) {
-        const record = decodeDeadLetter(this.#codec, this.#layout.decodeDeadLetterKey(key), value);
-        if (query.tenantId === undefined || record.tenantId === query.tenantId) yield record;
-      }
-      if (!more || entries.length === 0) return;
-      range = { start: keyAfter(entries[entries.length - 1]![0]), end: range.end };
+      const { letters, done } = await this.#read(async (tn) => {
+        const letters: Gathered<DeadLetterId>[] = [];
+        const gatherer = deadLetterGatherer();
+        const meter = new PageMeter(PAGE_LIMITS);
+        for await (const [key, value] of tn.getRange(range.start, range.end)) {
+          const { consumer, position, chunk } = layout.decodeDeadLetterKey(key);
+          const whole = gatherer.add({ consumer, position }, chunk, value);
+          meter.add(value.length);
+          if (whole === null) continue;
+          letters.push(whole);
+          // Leaving the loop ends the range read.
+          if (letters.length >= pageSize || meter.spent) return { letters, done: false };
+        }
+        const last = gatherer.finish();
+        if (last !== null) letters.push(last);
+        return { letters, done: true };
+      });
+      for (const record of decodeDeadLetters(this.#codec, letters, query)) yield record;
+      if (done || letters.length === 0) return;
+      const last = letters[letters.length - 1]!.id;
+      range = { start: layout.deadLetterChunks(last.consumer, last.position).end, end: range.end };
     }
   }
 
@@ -666,7 +757,7 @@ function addToCount(tn: Tn, layout: StoreLayout, name: CountName, delta: number)
 }
 
 /**
- * Up to `limit` entries of `range` and at most about PAGE_BYTES of values,
+ * Up to `limit` entries of `range` and at most about PAGE_LIMITS.bytes of values,
  * streamed so that a page stops early; `more` is true unless the range was
  * read to its end.
  */
@@ -674,7 +765,7 @@ async function readPage(tn: Tn, range: KeyRange, limit: number): Promise<{ entri
   const entries: [Buffer, Buffer][] = [];
   let bytes = 0;
   for await (const entry of tn.getRange(range.start, range.end, { limit: limit + 1 })) {
-    if (entries.length >= limit || bytes >= PAGE_BYTES) return { entries, more: true };
+    if (entries.length >= limit || bytes >= PAGE_LIMITS.bytes) return { entries, more: true };
     entries.push(entry);
     bytes += entry[1].length;
   }
@@ -683,91 +774,80 @@ async function readPage(tn: Tn, range: KeyRange, limit: number): Promise<{ entri
 
 /**
  * Reads whole blocks (every chunk of a stamp) from `range`, handing each to
- * `visit`, and stops after the block at which `enough()` turns true or the
- * page holds PAGE_BYTES. Returns the stamp of the last block read and whether
- * the range is exhausted.
+ * `visit` with the bytes it took, and stops after the block at which
+ * `enough()` turns true or the page holds PAGE_LIMITS.bytes. A block whose
+ * chunks do not run in order comes as `corrupt`. Returns the stamp of the
+ * last block read and whether the range is exhausted.
  */
 async function scanBlocks(
   tn: Tn,
   range: KeyRange,
   decodeKey: (key: Buffer) => { stamp: Stamp; chunk: number },
-  visit: (stamp: Stamp, block: Buffer) => void,
+  visit: (block: Gathered<Stamp>, bytes: number) => void,
   enough: () => boolean,
+  what = 'block',
 ): Promise<{ last: Stamp | undefined; done: boolean }> {
-  let stamp: Stamp | undefined;
-  let chunks: Buffer[] = [];
+  const gatherer = blockGatherer(what);
   let bytes = 0;
+  let total = 0;
   for await (const [key, value] of tn.getRange(range.start, range.end)) {
     const at = decodeKey(key);
-    if (stamp && !at.stamp.equals(stamp)) {
-      visit(stamp, joinChunks(chunks));
+    const whole = gatherer.add(at.stamp, at.chunk, value);
+    if (whole !== null) {
+      visit(whole, bytes);
+      bytes = 0;
       // Leaving the loop ends the range read.
-      if (enough() || bytes >= PAGE_BYTES) return { last: stamp, done: false };
-      chunks = [];
-      stamp = undefined;
+      if (enough() || total >= PAGE_LIMITS.bytes) return { last: whole.id, done: false };
     }
-    if (at.chunk !== chunks.length) throw new StoreCorruptError(`block ${at.stamp.toString('hex')}: chunk ${at.chunk} where ${chunks.length} was expected`);
-    stamp ??= at.stamp;
-    chunks.push(value);
     bytes += value.length;
+    total += value.length;
   }
-  if (stamp) visit(stamp, joinChunks(chunks));
-  return { last: stamp, done: true };
+  const whole = gatherer.finish();
+  if (whole !== null) visit(whole, bytes);
+  return { last: whole?.id, done: true };
 }
 
 /** One whole block by stamp, its chunks joined. */
 async function readBlock(tn: Tn, layout: StoreLayout, stamp: Stamp): Promise<Buffer> {
   const range = layout.blockChunks(stamp);
   const entries = await tn.getRangeAll(range.start, range.end);
-  if (entries.length === 0) throw new StoreCorruptError(`an index names block ${stamp.toString('hex')}, which is not stored`);
-  return joinChunks(entries.map(([, value]) => value));
+  const gatherer = blockGatherer();
+  for (const [key, value] of entries) gatherer.add(stamp, layout.decodeBlockKey(key).chunk, value);
+  const whole = gatherer.finish();
+  if (whole === null) throw new StoreCorruptError(`an index names block ${stamp.toString('hex')}, which is not stored`);
+  if (whole.corrupt) throw whole.corrupt;
+  return whole.value;
 }
 
 /**
  * Some events of a block: its first chunk (whose header says where each event
  * lies), then only the other chunks that hold those events, in parallel. A
  * tenant has a few events in each block; reading whole blocks for them would
- * move far more bytes than the page holds.
+ * move far more bytes than the page holds. `bytes` is what was read, chunks
+ * not yielded included, for the page's byte count.
  */
-async function readEventsOf(tn: Tn, layout: StoreLayout, stamp: Stamp, indices: readonly number[]): Promise<{ index: number; bytes: Buffer; timestampMs: number }[]> {
+async function readEventsOf(tn: Tn, layout: StoreLayout, stamp: Stamp, indices: readonly number[]): Promise<{ events: SpanEvent[]; bytes: number }> {
   const first = await tn.get(layout.blockKey(stamp, 0));
   if (first === undefined) throw new StoreCorruptError(`an index names block ${stamp.toString('hex')}, which is not stored`);
   const found = blockSpans(first, indices);
   if (!found) {
-    const block = new DecodedBlock(await readBlock(tn, layout, stamp));
-    return indices.map((index) => {
+    const whole = await readBlock(tn, layout, stamp);
+    const block = new DecodedBlock(whole);
+    const events = indices.map((index) => {
       if (index >= block.count) throw new StoreCorruptError(`an index names event ${index} of a block of ${block.count}`);
       return { index, bytes: block.bytes(index), timestampMs: block.timestampMs(index) };
     });
+    return { events, bytes: first.length + whole.length };
   }
-  const wanted = new Set<number>();
-  for (const span of found.spans) {
-    if (span.length === 0) continue;
-    const last = Math.floor((span.start + span.length - 1) / MAX_VALUE_BYTES);
-    for (let c = Math.floor(span.start / MAX_VALUE_BYTES); c <= last; c++) if (c > 0) wanted.add(c);
-  }
-  const numbers = [...wanted];
+  const numbers = chunksOfSpans(found.spans);
   const values = await Promise.all(numbers.map((c) => tn.get(layout.blockKey(stamp, c))));
   const chunks = new Map<number, Buffer>([[0, first]]);
+  let bytes = first.length;
   numbers.forEach((c, i) => {
     const value = values[i];
-    if (value === undefined) throw new StoreCorruptError(`block ${stamp.toString('hex')} has no chunk ${c}`);
+    if (value === undefined) return; // copySpans reports the chunk missing
     chunks.set(c, value);
+    bytes += value.length;
   });
-  return found.spans.map((span) => {
-    const bytes = Buffer.allocUnsafe(span.length);
-    let copied = 0;
-    while (copied < span.length) {
-      const at = span.start + copied;
-      const c = Math.floor(at / MAX_VALUE_BYTES);
-      const chunk = chunks.get(c)!;
-      const from = at - c * MAX_VALUE_BYTES;
-      const piece = chunk.subarray(from, Math.min(chunk.length, from + span.length - copied));
-      if (piece.length === 0) throw new StoreCorruptError(`block ${stamp.toString('hex')}: chunk ${c} ends before event ${span.index}`);
-      bytes.set(piece, copied);
-      copied += piece.length;
-    }
-    return { index: span.index, bytes, timestampMs: span.timestampMs };
-  });
+  return { events: copySpans(stamp, found.spans, (c) => chunks.get(c)), bytes };
 }
-

@@ -12,7 +12,8 @@
  * (prefix,'t',tenant_id,stamp)         → uint16BE block indices of that tenant's events in the block
  * (prefix,'ts',timestamp_ms,stamp)     → uint16BE block indices of the events of that millisecond
  * (prefix,'au',stamp,chunk)            → the batch's audit entries (encodeAuditBlock), split in chunks
- * (prefix,'dl',consumer,position)      → dead letter (encodeDeadLetter)
+ * (prefix,'dl',consumer,position)      → dead letter (encodeDeadLetter), its first chunk
+ * (prefix,'dl',consumer,position,chunk) → the next chunks (1, 2, ...) of a dead letter over MAX_VALUE_BYTES
  * (prefix,'cp',name)                   → position (12 bytes)
  * (prefix,'meta','counter')            → lmdb's commit counter, uint64BE
  * (prefix,'meta','count',name)         → running count, int64LE (FoundationDB's atomic add is little-endian)
@@ -31,14 +32,15 @@
  * index i of a block is at position `stamp ‖ uint16BE(i)`.
  *
  * Values are at most {@link MAX_VALUE_BYTES} (FoundationDB's value limit),
- * applied on every backend so the bytes match: blocks are chunked.
+ * applied on every backend so the bytes match: blocks, audit blocks and dead
+ * letters are chunked.
  */
 import { pack, unpack } from 'fdb-tuple';
 import { utf8Write } from '../native-buffer.js';
 import type { Codec } from '../codec.js';
 import { StoreCorruptError, type SerializedError } from '../errors.js';
 import { AUDIT_ID_BYTES, encodeAuditRecord, writeAuditId } from '../event/audit.js';
-import { POSITION_BYTES, type AppendItem, type AppendResult, type DeadLetterRecord, type Position, type StoredAuditEntry, type StoredEvent } from './store.js';
+import { POSITION_BYTES, type AppendItem, type AppendResult, type CorruptHandler, type DeadLetterRecord, type Position, type StoredAuditEntry, type StoredEvent } from './store.js';
 
 /** The 10-byte commit stamp shared by every event of one block. */
 export type Stamp = Buffer;
@@ -194,6 +196,19 @@ function tupleUint(n: number): Buffer {
   if (n < 0x100) return Buffer.from([TUPLE_INT_ZERO + 1, n]);
   if (n < 0x10000) return Buffer.from([TUPLE_INT_ZERO + 2, n >> 8, n & 0xff]);
   return pack(n);
+}
+
+/**
+ * Where the tuple string item whose bytes start at `at` (after its 0x02) ends:
+ * the index just past its 0x00 terminator (an escaped NUL is 0x00 0xff), or -1.
+ */
+function stringItemEnd(key: Buffer, at: number): number {
+  for (let i = at; i < key.length; i++) {
+    if (key[i] !== 0x00) continue;
+    if (key[i + 1] === 0xff) i++;
+    else return i + 1;
+  }
+  return -1;
 }
 
 function concat(parts: readonly Buffer[]): Buffer {
@@ -368,27 +383,51 @@ export class StoreLayout {
     return this.#stampRange(this.#au, from, until);
   }
 
-  deadLetterKey(consumer: string, position: Position): Buffer {
+  /**
+   * A dead letter's key: `(prefix,'dl',consumer,position)` for its first chunk,
+   * the key every dead letter had before they were chunked (so one stored then
+   * reads as a dead letter of one chunk), and the chunk number as one more
+   * item for the next ones, which sort right after it.
+   */
+  deadLetterKey(consumer: string, position: Position, chunk = 0): Buffer {
     checkPosition(position, 'a dead letter position');
     const prefix = withString(this.#dl, consumer);
-    const out = Buffer.allocUnsafe(prefix.length + VERSIONSTAMP_ITEM_BYTES);
+    const tail = chunk === 0 ? NO_PREFIX : tupleUint(chunk);
+    const out = Buffer.allocUnsafe(prefix.length + VERSIONSTAMP_ITEM_BYTES + tail.length);
     prefix.copy(out, 0);
     out[prefix.length] = TUPLE_VERSIONSTAMP;
     position.copy(out, prefix.length + 1);
+    tail.copy(out, prefix.length + VERSIONSTAMP_ITEM_BYTES);
     return out;
   }
 
-  decodeDeadLetterKey(key: Buffer): { consumer: string; position: Position } {
-    const at = key.length - VERSIONSTAMP_ITEM_BYTES;
-    const consumer = unpack(key.subarray(this.#dl.length, at))[0];
-    if (key[at] !== TUPLE_VERSIONSTAMP || typeof consumer !== 'string') throw new StoreCorruptError(`not a dead letter key: ${key.toString('hex')}`);
-    return { consumer, position: Buffer.from(key.subarray(at + 1)) };
+  decodeDeadLetterKey(key: Buffer): { consumer: string; position: Position; chunk: number } {
+    const bad = () => new StoreCorruptError(`not a dead letter key: ${key.toString('hex')}`);
+    const start = this.#dl.length;
+    const end = key[start] === TUPLE_STRING ? stringItemEnd(key, start + 1) : -1;
+    if (end < 0 || key[end] !== TUPLE_VERSIONSTAMP || key.length < end + VERSIONSTAMP_ITEM_BYTES) throw bad();
+    const consumer = unpack(key.subarray(start, end))[0];
+    const tail = key.subarray(end + VERSIONSTAMP_ITEM_BYTES);
+    const chunk = tail.length === 0 ? 0 : unpack(tail)[0];
+    if (typeof consumer !== 'string' || typeof chunk !== 'number' || (tail.length > 0 && chunk < 1)) throw bad();
+    return { consumer, position: Buffer.from(key.subarray(end + 1, end + VERSIONSTAMP_ITEM_BYTES)), chunk };
   }
 
   /** One consumer's dead letters, or everyone's. */
   deadLetterRange(consumer?: string): KeyRange {
     const start = consumer === undefined ? this.#dl : withString(this.#dl, consumer);
     return { start, end: concat([start, AFTER]) };
+  }
+
+  /** Every chunk of one dead letter: what removing or replacing it clears. */
+  deadLetterChunks(consumer: string, position: Position): KeyRange {
+    const start = this.deadLetterKey(consumer, position);
+    return { start, end: concat([start, AFTER]) };
+  }
+
+  /** The writes of one dead letter, its value (encodeDeadLetter) in chunks of at most MAX_VALUE_BYTES. */
+  deadLetterPuts(codec: Codec, record: DeadLetterRecord): { key: Buffer; value: Buffer }[] {
+    return chunkValue(encodeDeadLetter(codec, record)).map((value, chunk) => ({ key: this.deadLetterKey(record.consumer, record.position, chunk), value }));
   }
 
   checkpointKey(name: string): Buffer {
@@ -542,6 +581,130 @@ export function joinChunks(chunks: readonly Buffer[]): Buffer {
   return Buffer.concat(chunks);
 }
 
+/** One value gathered from its chunks: whole, or the reason it cannot be (a chunk missing or out of order). */
+export type Gathered<K> = { readonly id: K; readonly value: Buffer; readonly corrupt?: undefined } | { readonly id: K; readonly value?: undefined; readonly corrupt: StoreCorruptError };
+
+/**
+ * Gathers chunked values (blocks, audit blocks, dead letters) from keys read
+ * in key order, where the chunks of one value are consecutive and numbered
+ * from 0. `add` hands back the previous value once a key of the next one
+ * arrives, `finish` the last. A value whose chunk numbers do not run 0, 1, 2,
+ * ... comes back as `corrupt` (coded StoreCorruptError) instead of aborting
+ * the scan, so a reader reports it and goes on with the next value.
+ */
+export class ChunkGatherer<K> {
+  readonly #same: (a: K, b: K) => boolean;
+  readonly #describe: (id: K) => string;
+  #id: K | undefined;
+  #chunks: Buffer[] = [];
+  #problem: string | null = null;
+
+  constructor(same: (a: K, b: K) => boolean, describe: (id: K) => string) {
+    this.#same = same;
+    this.#describe = describe;
+  }
+
+  add(id: K, chunk: number, value: Buffer): Gathered<K> | null {
+    let done: Gathered<K> | null = null;
+    if (this.#id !== undefined && !this.#same(this.#id, id)) done = this.finish();
+    if (this.#id === undefined) this.#id = id;
+    if (this.#problem === null && chunk !== this.#chunks.length) this.#problem = `chunk ${chunk} where ${this.#chunks.length} was expected`;
+    this.#chunks.push(value);
+    return done;
+  }
+
+  /** The value being gathered, if any, as it stands; the gatherer is then empty. */
+  finish(): Gathered<K> | null {
+    const id = this.#id;
+    if (id === undefined) return null;
+    const chunks = this.#chunks;
+    const problem = this.#problem;
+    this.#id = undefined;
+    this.#chunks = [];
+    this.#problem = null;
+    if (problem !== null) return { id, corrupt: new StoreCorruptError(`${this.#describe(id)}: ${problem}`) };
+    return { id, value: joinChunks(chunks) };
+  }
+}
+
+/** Gathers blocks (or audit blocks) by stamp. */
+export function blockGatherer(what = 'block'): ChunkGatherer<Stamp> {
+  return new ChunkGatherer<Stamp>((a, b) => a.equals(b), (stamp) => `${what} ${stamp.toString('hex')}`);
+}
+
+/** Which dead letter a key belongs to. */
+export interface DeadLetterId {
+  readonly consumer: string;
+  readonly position: Position;
+}
+
+/** Gathers dead letters by consumer and position. */
+export function deadLetterGatherer(): ChunkGatherer<DeadLetterId> {
+  return new ChunkGatherer<DeadLetterId>(
+    (a, b) => a.consumer === b.consumer && a.position.equals(b.position),
+    (id) => `dead letter ${id.consumer}/${id.position.toString('hex')}`,
+  );
+}
+
+/** The chunks of a block, other than the first, that hold the events of `spans`. */
+export function chunksOfSpans(spans: readonly EventSpan[]): number[] {
+  const wanted = new Set<number>();
+  for (const span of spans) {
+    if (span.length === 0) continue;
+    const last = Math.floor((span.start + span.length - 1) / MAX_VALUE_BYTES);
+    for (let c = Math.max(1, Math.floor(span.start / MAX_VALUE_BYTES)); c <= last; c++) wanted.add(c);
+  }
+  return [...wanted].sort((a, b) => a - b);
+}
+
+/** One event copied out of its block's chunks. */
+export interface SpanEvent {
+  readonly index: number;
+  readonly bytes: Buffer;
+  readonly timestampMs: number;
+}
+
+/**
+ * Copies the events of `spans` (ascending, from `blockSpans`) out of a block's
+ * chunks into one buffer of their own, each event a view of it. `chunkAt(c)`
+ * gives chunk c, or undefined when it is not stored; it is called once each
+ * time the chunk needed changes, and its result is used before the next call
+ * (lmdb hands out memory valid only until its next read). A chunk missing, or
+ * ending before the event does, is a StoreCorruptError.
+ */
+export function copySpans(stamp: Stamp, spans: readonly EventSpan[], chunkAt: (chunk: number) => Buffer | undefined): SpanEvent[] {
+  let total = 0;
+  for (const span of spans) total += span.length;
+  const slab = Buffer.allocUnsafeSlow(total);
+  let slabAt = 0;
+  let chunkNo = -1;
+  let chunk: Buffer | undefined;
+  const events: SpanEvent[] = [];
+  for (const span of spans) {
+    const bytes = slab.subarray(slabAt, slabAt + span.length);
+    slabAt += span.length;
+    let copied = 0;
+    while (copied < span.length) {
+      const at = span.start + copied;
+      const wanted = Math.floor(at / MAX_VALUE_BYTES);
+      if (wanted !== chunkNo) {
+        chunk = chunkAt(wanted);
+        chunkNo = wanted;
+      }
+      if (chunk === undefined) throw new StoreCorruptError(`block ${stamp.toString('hex')} has no chunk ${wanted}`);
+      const from = at - wanted * MAX_VALUE_BYTES;
+      // A view with explicit bounds: the buffer lmdb's getBinaryFast returns is
+      // larger than its `length` says, which Buffer#copy misreads at the end.
+      const piece = chunk.subarray(from, Math.min(chunk.length, from + span.length - copied));
+      if (piece.length === 0) throw new StoreCorruptError(`block ${stamp.toString('hex')}: chunk ${wanted} ends before event ${span.index}`);
+      bytes.set(piece, copied);
+      copied += piece.length;
+    }
+    events.push({ index: span.index, bytes, timestampMs: span.timestampMs });
+  }
+  return events;
+}
+
 // ---------------------------------------------------------------------------
 // Blocks
 //
@@ -621,9 +784,11 @@ export class DecodedBlock {
  * Decodes a block for a scan. A block that cannot be decoded becomes one
  * `corrupt` entry at its first position, so the scan reports it and goes on.
  */
-export function decodeBlockOrReport(stamp: Stamp, value: Buffer, page: StoredEvent[]): DecodedBlock | null {
+export function decodeBlockOrReport(block: Gathered<Stamp>, page: StoredEvent[]): DecodedBlock | null {
+  const stamp = block.id;
   try {
-    return new DecodedBlock(value);
+    if (block.corrupt) throw block.corrupt;
+    return new DecodedBlock(block.value);
   } catch (err) {
     const corrupt = err instanceof StoreCorruptError ? err : new StoreCorruptError((err as Error)?.message ?? String(err), err);
     page.push({ position: positionOf(stamp, 0), bytes: Buffer.alloc(0), corrupt });
@@ -833,6 +998,31 @@ export function encodeDeadLetter(codec: Codec, record: DeadLetterRecord): Buffer
     failed_at: record.failedAt,
   };
   return Buffer.concat([codec.encode(stored), codec.encode(record.tenantId)]);
+}
+
+/**
+ * Decodes gathered dead letters, keeping those of `query.tenantId` (all when
+ * absent). One that cannot be decoded goes to `query.onCorrupt` and is
+ * skipped; without a handler it is thrown.
+ */
+export function* decodeDeadLetters(
+  codec: Codec,
+  letters: readonly Gathered<DeadLetterId>[],
+  query: { readonly tenantId?: string | undefined; readonly onCorrupt?: CorruptHandler | undefined },
+): Generator<DeadLetterRecord> {
+  for (const letter of letters) {
+    let record: DeadLetterRecord;
+    try {
+      if (letter.corrupt) throw letter.corrupt;
+      record = decodeDeadLetter(codec, letter.id, letter.value);
+    } catch (err) {
+      const error = err instanceof StoreCorruptError ? err : new StoreCorruptError(`dead letter ${letter.id.consumer}/${letter.id.position.toString('hex')}: ${String(err)}`, err);
+      if (query.onCorrupt === undefined) throw error;
+      query.onCorrupt(error);
+      continue;
+    }
+    if (query.tenantId === undefined || record.tenantId === query.tenantId) yield record;
+  }
 }
 
 export function decodeDeadLetter(codec: Codec, key: { consumer: string; position: Position }, value: Buffer): DeadLetterRecord {

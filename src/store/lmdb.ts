@@ -23,13 +23,13 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { open, type RootDatabase } from 'lmdb';
 import { Codec } from '../codec.js';
 import { StoreCorruptError, StoreReadError, StoreUnavailableError, StoreWriteError } from '../errors.js';
-import { auditFrameWanted, keyAfter, pageSizeOf, pushIfWithin, resolveBounds, widen, withinPositions, withinTime, type Bounds } from './bounds.js';
+import { asCorrupt, auditFrameWanted, keyAfter, pageSizeOf, pushIfWithin, reportCorrupt, resolveBounds, widen, withinPositions, withinTime, type Bounds } from './bounds.js';
 import {
   DecodedBlock,
   decodeBlockOrReport,
   StoreLayout,
-  MAX_VALUE_BYTES,
   blockCount,
+  blockGatherer,
   blockSpans,
   checkPosition,
   auditEntries,
@@ -37,17 +37,20 @@ import {
   eventsNeededBy,
   decodeCount,
   decodeCounter,
-  decodeDeadLetter,
+  copySpans,
+  deadLetterGatherer,
+  decodeDeadLetters,
   decodeIndexList,
   encodeCount,
   encodeCounter,
-  encodeDeadLetter,
   idsToCheck,
-  joinChunks,
   patchStamp,
   positionOf,
   stampFromCounter,
   type AppendPlan,
+  type DeadLetterId,
+  type Gathered,
+  type SpanEvent,
   type CountName,
   type KeyRange,
   type Stamp,
@@ -167,8 +170,9 @@ export class LmdbStore implements EventStore {
 
   writeProgress(write: ProgressWrite): Promise<void> {
     return this.#write(async () => {
-      const encoded = (write.deadLetters ?? []).map((r) => ({ key: this.#layout.deadLetterKey(r.consumer, r.position), value: encodeDeadLetter(this.#codec, r) }));
-      const removed = (write.removeDeadLetters ?? []).map((k) => this.#layout.deadLetterKey(k.consumer, k.position));
+      const layout = this.#layout;
+      const encoded = (write.deadLetters ?? []).map((r) => ({ chunks: layout.deadLetterChunks(r.consumer, r.position), puts: layout.deadLetterPuts(this.#codec, r) }));
+      const removed = (write.removeDeadLetters ?? []).map((k) => layout.deadLetterChunks(k.consumer, k.position));
       const checkpoints = [...(write.checkpoints ?? new Map<string, Position>())].map(([name, position]) => ({
         key: this.#layout.checkpointKey(name),
         value: checkPosition(position, `checkpoint ${name}`),
@@ -178,12 +182,21 @@ export class LmdbStore implements EventStore {
         const db = this.#db;
         this.#observeCommit();
         // The count stays exact: overwriting a dead letter adds nothing, removing a missing one takes nothing.
+        // A dead letter is there when its first chunk is; replacing or removing it clears every chunk.
         let delta = 0;
-        for (const { key, value } of encoded) {
-          if (db.getBinary(key) === undefined) delta++;
-          db.putSync(key, value);
+        const clear = (chunks: KeyRange): boolean => {
+          let present = false;
+          for (const key of [...db.getKeys({ start: chunks.start, end: chunks.end })]) {
+            if (key.equals(chunks.start)) present = true;
+            db.removeSync(key);
+          }
+          return present;
+        };
+        for (const { chunks, puts } of encoded) {
+          if (!clear(chunks)) delta++;
+          for (const { key, value } of puts) db.putSync(key, value);
         }
-        for (const key of removed) if (db.removeSync(key)) delta--;
+        for (const chunks of removed) if (clear(chunks)) delta--;
         for (const { key, value } of checkpoints) db.putSync(key, value);
         if (delta !== 0) this.#addToCount('deadLetters', delta);
       });
@@ -257,9 +270,9 @@ export class LmdbStore implements EventStore {
       const { last, done } = this.#scanBlocks(
         range,
         (key) => this.#layout.decodeBlockKey(key),
-        (stamp, value) => {
-          const block = decodeBlockOrReport(stamp, value, page);
-          if (block !== null) for (let i = 0; i < block.count; i++) pushIfWithin(page, bounds, stamp, i, block);
+        (whole) => {
+          const block = decodeBlockOrReport(whole, page);
+          if (block !== null) for (let i = 0; i < block.count; i++) pushIfWithin(page, bounds, whole.id, i, block);
         },
         () => page.length >= pageSize,
       );
@@ -301,7 +314,7 @@ export class LmdbStore implements EventStore {
    * rest of the read, so the chunks are read in place (getBinaryFast returns
    * lmdb's memory, valid until the next get) and only the events are copied.
    */
-  #readEventsOf(stamp: Stamp, indices: readonly number[]): { index: number; bytes: Buffer; timestampMs: number }[] {
+  #readEventsOf(stamp: Stamp, indices: readonly number[]): SpanEvent[] {
     const db = this.#db;
     const first = db.getBinaryFast(this.#layout.blockKey(stamp, 0));
     if (first === undefined) throw new StoreCorruptError(`an index names block ${stamp.toString('hex')}, which is not stored`);
@@ -310,37 +323,8 @@ export class LmdbStore implements EventStore {
       const block = new DecodedBlock(this.#readBlock(stamp));
       return indices.map((index) => ({ index, bytes: block.bytes(index), timestampMs: block.timestampMs(index) }));
     }
-    const events = [];
-    let chunkNo = 0;
-    let chunk: Buffer | undefined = first;
-    // One buffer for the events taken from this block, each event a view of it.
-    let total = 0;
-    for (const span of found.spans) total += span.length;
-    const slab = Buffer.allocUnsafeSlow(total);
-    let slabAt = 0;
-    for (const span of found.spans) {
-      const bytes = slab.subarray(slabAt, slabAt + span.length);
-      slabAt += span.length;
-      let copied = 0;
-      while (copied < span.length) {
-        const at = span.start + copied;
-        const wanted = Math.floor(at / MAX_VALUE_BYTES);
-        if (wanted !== chunkNo) {
-          chunk = db.getBinaryFast(this.#layout.blockKey(stamp, wanted));
-          chunkNo = wanted;
-        }
-        if (chunk === undefined) throw new StoreCorruptError(`block ${stamp.toString('hex')} has no chunk ${wanted}`);
-        const from = at - wanted * MAX_VALUE_BYTES;
-        // A view with explicit bounds: the buffer getBinaryFast returns is larger
-        // than its `length` says, which Buffer#copy misreads at the chunk's end.
-        const piece = chunk.subarray(from, Math.min(chunk.length, from + span.length - copied));
-        if (piece.length === 0) throw new StoreCorruptError(`block ${stamp.toString('hex')}: chunk ${wanted} ends before event ${span.index}`);
-        bytes.set(piece, copied);
-        copied += piece.length;
-      }
-      events.push({ index: span.index, bytes, timestampMs: span.timestampMs });
-    }
-    return events;
+    // Chunk 0 is asked for first if at all (spans ascend), while `first` is still valid.
+    return copySpans(stamp, found.spans, (c) => (c === 0 ? first : db.getBinaryFast(this.#layout.blockKey(stamp, c))));
   }
 
   async *readAudit(query: AuditQuery = {}): AsyncGenerator<StoredAuditEntry> {
@@ -354,10 +338,17 @@ export class LmdbStore implements EventStore {
       const { last, done } = this.#scanBlocks(
         range,
         (key) => this.#layout.decodeAuditKey(key),
-        (stamp, value) => {
-          const frames = decodeAuditBlock(value).filter((frame) => auditFrameWanted(query, bounds, stamp, frame));
-          const needed = eventsNeededBy(frames);
-          page.push(...auditEntries(stamp, frames, needed.length === 0 ? [] : this.#readEventsOf(stamp, needed).map((e) => e.bytes)));
+        (whole) => {
+          // A block that cannot be read, or whose events cannot, is reported and its entries skipped.
+          try {
+            if (whole.corrupt) throw whole.corrupt;
+            const stamp = whole.id;
+            const frames = decodeAuditBlock(whole.value).filter((frame) => auditFrameWanted(query, bounds, stamp, frame));
+            const needed = eventsNeededBy(frames);
+            page.push(...auditEntries(stamp, frames, needed.length === 0 ? [] : this.#readEventsOf(stamp, needed).map((e) => e.bytes)));
+          } catch (err) {
+            reportCorrupt(query.onCorrupt, asCorrupt(err, `audit block ${whole.id.toString('hex')}`));
+          }
         },
         () => page.length >= pageSize,
       );
@@ -367,18 +358,32 @@ export class LmdbStore implements EventStore {
     }
   }
 
+  /** A page is pageSize dead letters, every chunk of each, read in one cursor pass. */
   async *readDeadLetters(query: DeadLetterQuery = {}): AsyncGenerator<DeadLetterRecord> {
     this.#checkOpen();
     const pageSize = pageSizeOf(query.pageSize);
-    let range = this.#layout.deadLetterRange(query.consumer);
+    const layout = this.#layout;
+    let range = layout.deadLetterRange(query.consumer);
     while (true) {
-      const entries = this.#read(() => [...this.#db.getRange({ start: range.start, end: range.end, limit: pageSize })]);
-      for (const { key, value } of entries) {
-        const record = decodeDeadLetter(this.#codec, this.#layout.decodeDeadLetterKey(key), value);
-        if (query.tenantId === undefined || record.tenantId === query.tenantId) yield record;
-      }
-      if (entries.length < pageSize) return;
-      range = { start: keyAfter(entries[entries.length - 1]!.key), end: range.end };
+      const letters: Gathered<DeadLetterId>[] = [];
+      const done = this.#read(() => {
+        const gatherer = deadLetterGatherer();
+        for (const { key, value } of this.#db.getRange({ start: range.start, end: range.end })) {
+          const { consumer, position, chunk } = layout.decodeDeadLetterKey(key);
+          const whole = gatherer.add({ consumer, position }, chunk, value);
+          if (whole === null) continue;
+          letters.push(whole);
+          // Returning from the loop closes the cursor.
+          if (letters.length >= pageSize) return false;
+        }
+        const last = gatherer.finish();
+        if (last !== null) letters.push(last);
+        return true;
+      });
+      for (const record of decodeDeadLetters(this.#codec, letters, query)) yield record;
+      if (done || letters.length === 0) return;
+      const last = letters[letters.length - 1]!.id;
+      range = { start: layout.deadLetterChunks(last.consumer, last.position).end, end: range.end };
     }
   }
 
@@ -465,37 +470,34 @@ export class LmdbStore implements EventStore {
   #scanBlocks(
     range: KeyRange,
     decodeKey: (key: Buffer) => { stamp: Stamp; chunk: number },
-    visit: (stamp: Stamp, block: Buffer) => void,
+    visit: (block: Gathered<Stamp>) => void,
     enough: () => boolean,
   ): { last: Stamp | undefined; done: boolean } {
     return this.#read(() => {
-      let stamp: Stamp | undefined;
-      let chunks: Buffer[] = [];
+      const gatherer = blockGatherer();
       for (const { key, value } of this.#db.getRange({ start: range.start, end: range.end })) {
         const at = decodeKey(key);
-        if (stamp && !at.stamp.equals(stamp)) {
-          visit(stamp, joinChunks(chunks));
-          // Returning from the loop closes the cursor.
-          if (enough()) return { last: stamp, done: false };
-          chunks = [];
-          stamp = undefined;
-        }
-        if (at.chunk !== chunks.length) throw new StoreCorruptError(`block ${at.stamp.toString('hex')}: chunk ${at.chunk} where ${chunks.length} was expected`);
-        stamp ??= at.stamp;
-        chunks.push(value);
+        const whole = gatherer.add(at.stamp, at.chunk, value);
+        if (whole === null) continue;
+        visit(whole);
+        // Returning from the loop closes the cursor.
+        if (enough()) return { last: whole.id, done: false };
       }
-      if (stamp) visit(stamp, joinChunks(chunks));
-      return { last: stamp, done: true };
+      const whole = gatherer.finish();
+      if (whole !== null) visit(whole);
+      return { last: whole?.id, done: true };
     });
   }
 
   /** One whole block by stamp (inside a read). */
   #readBlock(stamp: Stamp): Buffer {
     const range = this.#layout.blockChunks(stamp);
-    const chunks: Buffer[] = [];
-    for (const { value } of this.#db.getRange({ start: range.start, end: range.end })) chunks.push(value);
-    if (chunks.length === 0) throw new StoreCorruptError(`an index names block ${stamp.toString('hex')}, which is not stored`);
-    return joinChunks(chunks);
+    const gatherer = blockGatherer();
+    for (const { key, value } of this.#db.getRange({ start: range.start, end: range.end })) gatherer.add(stamp, this.#layout.decodeBlockKey(key).chunk, value);
+    const whole = gatherer.finish();
+    if (whole === null) throw new StoreCorruptError(`an index names block ${stamp.toString('hex')}, which is not stored`);
+    if (whole.corrupt) throw whole.corrupt;
+    return whole.value;
   }
 
   /** Runs a synchronous read, reporting lmdb failures as StoreReadError (corruption as itself). */

@@ -74,12 +74,20 @@ export interface ReadEventsQuery {
   readonly pageSize?: number;
 }
 
+/**
+ * Called with each stored value a read cannot decode (an audit block, the
+ * event an audit entry is made of, a dead letter): the read skips it and goes
+ * on. Without it, the read rejects with that StoreCorruptError.
+ */
+export type CorruptHandler = (error: StoreCorruptError) => void;
+
 export interface AuditQuery {
   readonly after?: Position;
   readonly fromMs?: number;
   readonly toMs?: number;
   readonly tenantId?: string;
   readonly pageSize?: number;
+  readonly onCorrupt?: CorruptHandler;
 }
 
 export interface StoredAuditEntry {
@@ -109,7 +117,9 @@ export interface DeadLetterKey {
 export interface DeadLetterQuery {
   readonly consumer?: string;
   readonly tenantId?: string;
+  /** Dead letters per page (one short read each). */
   readonly pageSize?: number;
+  readonly onCorrupt?: CorruptHandler;
 }
 
 /** Progress written in one transaction, so a checkpoint never passes a dead letter that was not saved. */
