@@ -1,6 +1,6 @@
 /**
  * A small runner for developer benchmarks that are not suites of
- * `eventrail bench` (bench/store.bench.ts): the same tinybench settings and
+ * `eventrail bench` (bench/lmdb-store.bench.ts): the same tinybench settings and
  * report figures as src/bench/, with a table on stdout and, with --json FILE
  * or BENCH_JSON=FILE, the report as JSON.
  */

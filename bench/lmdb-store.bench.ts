@@ -1,8 +1,9 @@
 /**
- * The lmdb store alone (no bus): appends of 1024-event batches of ~350-byte
- * events, one batch in flight and four (the bus does not wait for one commit
- * before starting the next), and reads of what was stored: the whole log, one
- * tenant of 50, a time window.
+ * A developer benchmark, not a suite of `eventrail bench` (its `store` suite
+ * is bench/group-commit.bench.ts). The lmdb store alone (no bus): appends of
+ * 1024-event batches of ~350-byte events, one batch in flight and four (the
+ * bus does not wait for one commit before starting the next), and reads of
+ * what was stored: the whole log, one tenant of 50, a time window.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
