@@ -9,7 +9,11 @@ import type { EventBus } from './bus.js';
 export interface ShutdownOptions {
   /** Default: SIGTERM and SIGINT. */
   readonly signals?: readonly NodeJS.Signals[];
-  /** Exit the process once closed (default true), with this code (default 0). */
+  /**
+   * Exit the process once closed (default true), with `exitCode` (default 0);
+   * a failed close exits with 1. A second signal while draining exits
+   * whatever `exit` says, with `exitCode` when it is not 0, else 1.
+   */
   readonly exit?: boolean;
   readonly exitCode?: number;
   /** Called with what happens; default: nothing. */
