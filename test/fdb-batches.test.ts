@@ -34,6 +34,7 @@ import {
   type KeyRange,
 } from '../src/store/layout.js';
 import type { AppendItem, Position } from '../src/store/store.js';
+import { PageMeter } from '../src/store/bounds.js';
 
 const layout = new StoreLayout('eventrail');
 const prefixBytes = tupleString('eventrail').length;
@@ -309,5 +310,45 @@ describe('fdb batches: a retry recognises its earlier commit', () => {
     const a = item({ checkDuplicate: true });
     const b = item();
     assert.deepEqual(allIds([a, b, { ...a }, b]), [a.eventId, b.eventId]);
+  });
+});
+
+describe('fdb reads: what one page transaction may read', () => {
+  const limits = { bytes: 4_000_000, blocks: 256 };
+
+  it('spends bytes and block fetches, and ends a scan once either is reached', () => {
+    const meter = new PageMeter(limits);
+    assert.equal(meter.spent, false);
+    meter.add(3_999_999, 255);
+    assert.equal(meter.spent, false);
+    meter.add(1);
+    assert.equal(meter.spent, true, 'the byte limit');
+    const fetches = new PageMeter(limits);
+    for (let i = 0; i < 256; i++) fetches.add(100, 1);
+    assert.equal(fetches.spent, true, 'the block fetch limit, whatever the bytes');
+  });
+
+  it('fetches windows of blocks in parallel until the page has read its bytes, always resolving at least one', () => {
+    // 1 024 sparse audited events, one block each, each block read costing 20 KB: the page stops well short of 1 024 round trips.
+    const meter = new PageMeter(limits);
+    const waiting = 1024;
+    const windows: number[] = [];
+    let resolved = 0;
+    for (let n; (n = meter.nextWindow(waiting - resolved, 32, resolved)) > 0; resolved += n) {
+      windows.push(n);
+      meter.add(n * 20_000, n);
+    }
+    assert.equal(resolved, 224, 'stops after the window that reached 4 MB');
+    assert.ok(windows.every((n) => n === 32));
+    assert.ok(meter.bytes >= limits.bytes);
+
+    // A single block over the byte limit still makes progress, alone in its page.
+    const huge = new PageMeter(limits);
+    huge.add(10_000_000);
+    assert.equal(huge.nextWindow(5, 32, 0), 5, 'nothing resolved yet: go on');
+    assert.equal(huge.nextWindow(5, 32, 1), 0, 'then the page ends');
+    assert.equal(new PageMeter(limits).nextWindow(0, 32, 0), 0, 'nothing waiting');
+    assert.equal(new PageMeter(limits).nextWindow(7, 32, 0), 7, 'the rest, when fewer than a window');
+    assert.equal(new PageMeter(limits).nextWindow(7, 0, 0), 1, 'a window is at least one block');
   });
 });

@@ -312,6 +312,52 @@ export function testStore(name: string, factory: StoreFactory): void {
       assert.equal((await store.stats()).deadLetters, 3);
     }));
 
+    it('keeps a dead letter larger than a value (its event ~300 KB) intact across chunks', withStore(async ({ store }) => {
+      const big = testEvent({ padding: 300_000, tenantId: 'big' });
+      const events = [testEvent(), big, testEvent({ tenantId: 'big' })];
+      const { positions } = await store.append(events.map((e) => e.item));
+      assert.ok(big.item.bytes.length > 3 * 100_000, 'the event alone needs four chunks');
+      const letter = (consumer: string, i: number, event = events[i]!.item.bytes, attempts = 3): DeadLetterRecord => ({
+        consumer,
+        position: positions[i]!,
+        event,
+        error: { code: 'ERR_EVENTRAIL_HANDLER_FAILED', name: 'Error', message: `failed ${i}`, stack: 'Error: x\n    at y' },
+        attempts,
+        failedAt: new Date(BASE_MS + i).toISOString(),
+        tenantId: events[i]!.item.tenantId,
+      });
+      // The big letter sits between two small ones of the same consumer, and after one of another.
+      await store.writeProgress({ deadLetters: [letter('Mailer', 0), letter('Mailer', 1), letter('Mailer', 2), letter('Audit', 1)] });
+      const normal = (r: DeadLetterRecord) => ({ ...r, position: hex(r.position), event: r.event.toString('hex'), error: { ...r.error, stack: r.error.stack ?? undefined } });
+      const expected = [letter('Audit', 1), letter('Mailer', 0), letter('Mailer', 1), letter('Mailer', 2)].map(normal);
+      for (const pageSize of [undefined, 1, 2]) {
+        const read = await collect(store.readDeadLetters(pageSize === undefined ? {} : { pageSize }));
+        assert.deepEqual(read.map(normal), expected, `pageSize ${pageSize}`);
+      }
+      const mine = await collect(store.readDeadLetters({ consumer: 'Mailer', tenantId: 'big' }));
+      assert.deepEqual(mine.map((r) => hex(r.position)), [hex(positions[1]!), hex(positions[2]!)]);
+      assert.ok(mine[0]!.event.equals(big.item.bytes));
+      assert.deepEqual(codec.decode<Event>(mine[0]!.event), big.event);
+      assert.equal((await store.stats()).deadLetters, 4);
+
+      // Replaced by a small letter: no chunk of the big one is left behind, and it counts once.
+      await store.writeProgress({ deadLetters: [letter('Mailer', 1, events[0]!.item.bytes, 9)] });
+      const replaced = await collect(store.readDeadLetters({ consumer: 'Mailer' }));
+      assert.deepEqual(replaced.map((r) => [hex(r.position), r.attempts, r.event.length]), [
+        [hex(positions[0]!), 3, events[0]!.item.bytes.length],
+        [hex(positions[1]!), 9, events[0]!.item.bytes.length],
+        [hex(positions[2]!), 3, events[2]!.item.bytes.length],
+      ]);
+      assert.equal((await store.stats()).deadLetters, 4);
+
+      // Big again, then removed (as a redrive does): every chunk goes, its neighbours stay.
+      await store.writeProgress({ deadLetters: [letter('Mailer', 1)] });
+      assert.ok((await collect(store.readDeadLetters({ consumer: 'Mailer' })))[1]!.event.equals(big.item.bytes));
+      await store.writeProgress({ removeDeadLetters: [{ consumer: 'Mailer', position: positions[1]! }] });
+      assert.deepEqual((await collect(store.readDeadLetters({ pageSize: 1 }))).map(normal), [letter('Audit', 1), letter('Mailer', 0), letter('Mailer', 2)].map(normal));
+      assert.equal((await store.stats()).deadLetters, 3);
+    }));
+
     it('writes and reads checkpoints, with dead letters in the same write', withStore(async ({ store }) => {
       assert.deepEqual(await store.readCheckpoints(), new Map());
       const { positions } = await store.append(testEvents(3).map((e) => e.item));

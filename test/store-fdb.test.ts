@@ -10,9 +10,14 @@
 import { describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FdbClientMissingError, createBus } from '../src/index.js';
-import { FdbStore, loadFoundationDb } from '../src/store/fdb.js';
+import { FdbStore, loadFoundationDb, missingFdbPart } from '../src/store/fdb.js';
 import { openStore } from '../src/store/open.js';
 import { comparePositions, type EventStore, type Position } from '../src/store/store.js';
 import { testEvent, testEvents, testStore } from './store-conformance.js';
@@ -48,6 +53,7 @@ describe('fdb store: selected without the FoundationDB client', { skip: loaded.o
     assert.equal(err.name, 'FdbClientMissingError');
     assert.match(err.message, /FoundationDB client library \(libfdb_c\)/);
     assert.match(err.message, /Install the FoundationDB client package/);
+    assert.equal(err.missing, 'library');
     // The loader's own error is kept as the cause.
     assert.ok(err.cause instanceof Error);
     return true;
@@ -63,6 +69,59 @@ describe('fdb store: selected without the FoundationDB client', { skip: loaded.o
 
   it('says so whatever the cluster file', async () => {
     await assert.rejects(FdbStore.open({ prefix: 'eventrail', clusterFile: '/nowhere/fdb.cluster' }), { code: 'ERR_EVENTRAIL_FDB_CLIENT_MISSING' });
+  });
+});
+
+describe('fdb store: which part of the client is missing', () => {
+  /** The error a real loader throws, in a scratch folder outside this package's node_modules. */
+  const thrownIn = async (body: (dir: string) => Promise<unknown>): Promise<unknown> => {
+    const dir = mkdtempSync(join(tmpdir(), 'eventrail-fdb-load-'));
+    try {
+      await body(dir);
+    } catch (err) {
+      return err;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    assert.fail('expected the loader to fail');
+  };
+
+  it('names the npm package when it is not installed', async () => {
+    const err = await thrownIn(async (dir) => {
+      const file = join(dir, 'load.mjs');
+      writeFileSync(file, "import 'foundationdb';\n");
+      await import(pathToFileURL(file).href);
+    });
+    assert.equal((err as { code?: string }).code, 'ERR_MODULE_NOT_FOUND');
+    assert.equal(missingFdbPart(err), 'package');
+    const error = new FdbClientMissingError(err, 'package');
+    assert.equal(error.code, 'ERR_EVENTRAIL_FDB_CLIENT_MISSING');
+    assert.match(error.message, /npm package `foundationdb`, which is not installed/);
+    assert.match(error.message, /npm install foundationdb/);
+    assert.match(error.message, /libfdb_c/, 'the client library is needed too');
+  });
+
+  it('names the native build when none exists for this platform', async () => {
+    // node-gyp-build, as foundationdb calls it, over a folder with no build in it.
+    const err = await thrownIn(async (dir) => {
+      createRequire(import.meta.url)('node-gyp-build')(dir);
+    });
+    assert.match((err as Error).message, /No native build was found/);
+    assert.equal(missingFdbPart(err), 'native-build');
+    const error = new FdbClientMissingError(err, 'native-build');
+    assert.match(error.message, /none is built for this platform/);
+    assert.match(error.message, /npm rebuild foundationdb/);
+    assert.match(error.message, /libfdb_c/);
+    assert.equal(error.cause, err);
+  });
+
+  it('names libfdb_c when the native module cannot link it, and leaves other failures alone', () => {
+    if (!loaded.ok) assert.equal(loaded.error instanceof FdbClientMissingError && loaded.error.missing, 'library', 'this machine has the package but not libfdb_c');
+    assert.equal(missingFdbPart(Object.assign(new Error('libfdb_c.so: cannot open shared object file'), { code: 'ERR_DLOPEN_FAILED' })), 'library');
+    assert.equal(missingFdbPart(new SyntaxError('Unexpected token')), null);
+    assert.equal(missingFdbPart(Object.assign(new Error("Cannot find package 'other'"), { code: 'ERR_MODULE_NOT_FOUND' })), null);
+    assert.equal(missingFdbPart('not an error'), null);
+    assert.equal(new FdbClientMissingError(new Error('x')).missing, 'library', 'the default, as before');
   });
 });
 

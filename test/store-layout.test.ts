@@ -5,9 +5,15 @@ import { randomUUID } from 'node:crypto';
 import { Codec } from '../src/codec.js';
 import { encodeAuditRecord } from '../src/event/audit.js';
 import {
+  ChunkGatherer,
   DecodedBlock,
   MAX_VALUE_BYTES,
   StoreLayout,
+  blockGatherer,
+  chunksOfSpans,
+  copySpans,
+  deadLetterGatherer,
+  decodeDeadLetters,
   blockCount,
   blockSpans,
   chunkValue,
@@ -35,6 +41,7 @@ import {
   type Put,
 } from '../src/store/layout.js';
 import type { AppendItem, DeadLetterRecord } from '../src/store/store.js';
+import type { StoreCorruptError } from '../src/errors.js';
 
 const layout = new StoreLayout('eventrail');
 const vs = (stamp: Buffer): TupleItem => ({ type: 'versionstamp', value: Buffer.concat([stamp, Buffer.alloc(2)]) });
@@ -382,3 +389,138 @@ describe('store layout: planning an append', () => {
     assert.deepEqual(decodeAuditBlock(joinChunks(auditPuts.map((p) => p.value))).map((f) => f.auditId), many.map((it) => it.auditId));
   });
 });
+
+describe('store layout: chunked values read back', () => {
+  const stamp = stampFromCounter(9n);
+
+  it('gathers chunked values from keys read in order, and reports a value whose chunks are missing or out of order', () => {
+    const gatherer = new ChunkGatherer<string>((a, b) => a === b, (id) => `value ${id}`);
+    const bytes = (text: string) => Buffer.from(text);
+    const seen = [
+      gatherer.add('a', 0, bytes('a0')),
+      gatherer.add('a', 1, bytes('a1')),
+      gatherer.add('b', 0, bytes('b0')), // hands back a
+      gatherer.add('c', 0, bytes('c0')), // hands back b
+      gatherer.add('c', 2, bytes('c2')), // chunk 1 missing
+      gatherer.add('d', 1, bytes('d1')), // hands back c; d has no chunk 0
+      gatherer.add('e', 0, bytes('e0')), // hands back d
+      gatherer.add('e', 0, bytes('e0')), // chunk 0 twice
+      gatherer.add('f', 0, bytes('f0')),
+    ].filter((g) => g !== null);
+    seen.push(gatherer.finish()!);
+    assert.equal(gatherer.finish(), null, 'empty once finished');
+    assert.deepEqual(seen.map((g) => [g!.id, g!.value?.toString() ?? null]), [['a', 'a0a1'], ['b', 'b0'], ['c', null], ['d', null], ['e', null], ['f', 'f0']]);
+    const errors = seen.filter((g) => g!.corrupt).map((g) => g!.corrupt!);
+    assert.ok(errors.every((e) => e.code === 'ERR_EVENTRAIL_STORE_CORRUPT'));
+    assert.deepEqual(errors.map((e) => e.message), [
+      'corrupt store data: value c: chunk 2 where 1 was expected',
+      'corrupt store data: value d: chunk 1 where 0 was expected',
+      'corrupt store data: value e: chunk 0 where 1 was expected',
+    ]);
+    // The layout's gatherers compare stamps and dead letter keys by value.
+    const blocks = blockGatherer('audit block');
+    assert.equal(blocks.add(Buffer.from(stamp), 0, bytes('x')), null);
+    assert.equal(blocks.add(Buffer.from(stamp), 1, bytes('y')), null);
+    assert.equal(blocks.finish()!.value!.toString(), 'xy');
+    assert.equal(blocks.add(Buffer.from(stamp), 1, bytes('y')), null);
+    assert.match(blocks.finish()!.corrupt!.message, new RegExp(`audit block ${stamp.toString('hex')}: chunk 1 where 0`));
+  });
+
+  it('copies events out of a block’s chunks, and names a chunk that is missing or short', () => {
+    const events = [10, 120_000, 5, 99_000, 7, 250_000].map((size, i) => ({ bytes: Buffer.alloc(size, i + 1), timestampMs: 100 + i }));
+    const block = encodeBlock(events);
+    const chunks = chunkValue(block);
+    const all = blockSpans(chunks[0]!, [0, 1, 2, 3, 4, 5])!;
+    const asked: number[] = [];
+    const copied = copySpans(stamp, all.spans, (c) => {
+      asked.push(c);
+      return chunks[c];
+    });
+    assert.deepEqual(copied.map((e) => e.index), [0, 1, 2, 3, 4, 5]);
+    copied.forEach((e) => {
+      assert.ok(e.bytes.equals(events[e.index]!.bytes), `event ${e.index}`);
+      assert.equal(e.timestampMs, 100 + e.index);
+    });
+    // Header 77 bytes, then the events back to back: 469 099 bytes, chunks 0 to 4.
+    assert.equal(chunks.length, 5);
+    assert.deepEqual(asked, [0, 1, 2, 3, 4], 'each chunk asked for once, in order');
+    assert.ok(copied.every((e) => e.bytes.buffer === copied[0]!.bytes.buffer), 'one buffer for the events of a block');
+
+    const some = blockSpans(chunks[0]!, [3, 5])!; // bytes 120 092-219 091 and 219 099-469 098
+    assert.deepEqual(chunksOfSpans(some.spans), [1, 2, 3, 4]);
+    assert.deepEqual(chunksOfSpans(blockSpans(chunks[0]!, [0, 2])!.spans), [1], 'event 0 lies in the first chunk, event 2 in the second');
+    assert.deepEqual(chunksOfSpans(blockSpans(chunks[0]!, [0])!.spans), [], 'an event in the first chunk needs no other');
+    const partial = copySpans(stamp, some.spans, (c) => chunks[c]);
+    assert.ok(partial[0]!.bytes.equals(events[3]!.bytes) && partial[1]!.bytes.equals(events[5]!.bytes));
+
+    const missing = (gone: number) => () => copySpans(stamp, some.spans, (c) => (c === gone ? undefined : chunks[c]));
+    for (const gone of [1, 3, 4]) {
+      assert.throws(missing(gone), (err: StoreCorruptError) => err.code === 'ERR_EVENTRAIL_STORE_CORRUPT' && err.message.includes(`block ${stamp.toString('hex')} has no chunk ${gone}`));
+    }
+    // A chunk shorter than the header says: what a lost or reordered chunk looks like from here.
+    const short = () => copySpans(stamp, some.spans, (c) => (c === 2 ? chunks[2]!.subarray(0, 10) : chunks[c]));
+    assert.throws(short, (err: StoreCorruptError) => err.code === 'ERR_EVENTRAIL_STORE_CORRUPT' && /chunk 2 ends before event 3/.test(err.message));
+  });
+
+  it('keys dead letters by chunk: the first chunk keeps the key of an unchunked letter, the rest sort right after it', () => {
+    const codec = new Codec();
+    const position = positionOf(stamp, 4);
+    const record: DeadLetterRecord = {
+      consumer: 'Mailer',
+      position,
+      event: codec.encode({ pad: 'x'.repeat(300_000) }),
+      error: { code: 'ERR_X', name: 'Error', message: 'boom' },
+      attempts: 2,
+      failedAt: '2024-01-01T00:00:00.000Z',
+      tenantId: null,
+    };
+    const puts = layout.deadLetterPuts(codec, record);
+    assert.equal(puts.length, 4);
+    assert.ok(puts.every((p) => p.value.length <= MAX_VALUE_BYTES));
+    // The first key is the one dead letters had before chunking: (prefix, 'dl', consumer, position).
+    assert.deepEqual(puts[0]!.key, pack(['eventrail', 'dl', 'Mailer', { type: 'versionstamp', value: position }]));
+    puts.forEach((p, c) => {
+      if (c > 0) assert.deepEqual(p.key, pack(['eventrail', 'dl', 'Mailer', { type: 'versionstamp', value: position }, c]));
+      assert.deepEqual(layout.decodeDeadLetterKey(p.key), { consumer: 'Mailer', position, chunk: c });
+    });
+    assert.deepEqual(sorted(puts.map((p) => p.key)), puts.map((p) => p.key), 'chunks in key order');
+    const own = layout.deadLetterChunks('Mailer', position);
+    assert.ok(puts.every((p) => inRange(p.key, own)));
+    for (const other of [layout.deadLetterKey('Mailer', positionOf(stamp, 5)), layout.deadLetterKey('Mailer', positionOf(stamp, 3), 2), layout.deadLetterKey('Mailer\0', position)]) {
+      assert.ok(!inRange(other, own), 'a neighbour is not cleared with it');
+    }
+    assert.ok(puts.every((p) => inRange(p.key, layout.deadLetterRange('Mailer')) && !inRange(p.key, layout.deadLetterRange('Mailer2'))));
+    assert.throws(() => layout.decodeDeadLetterKey(Buffer.concat([puts[0]!.key, Buffer.from([0x14])])), { code: 'ERR_EVENTRAIL_STORE_CORRUPT' }, 'chunk 0 is never written as an item');
+    assert.throws(() => layout.decodeDeadLetterKey(puts[0]!.key.subarray(0, puts[0]!.key.length - 1)), { code: 'ERR_EVENTRAIL_STORE_CORRUPT' });
+
+    // Read back: gathered and decoded; an unchunked letter stored before is read as a letter of one chunk.
+    const small = { ...record, position: positionOf(stamp, 6), event: codec.encode({ small: true }), tenantId: 'tenant-1' };
+    const stored = [...puts, { key: layout.deadLetterKey('Mailer', small.position), value: encodeDeadLetter(codec, small) }];
+    const gatherer = deadLetterGatherer();
+    const letters = [];
+    for (const { key, value } of stored) {
+      const { consumer, position: at, chunk } = layout.decodeDeadLetterKey(key);
+      const whole = gatherer.add({ consumer, position: at }, chunk, value);
+      if (whole) letters.push(whole);
+    }
+    letters.push(gatherer.finish()!);
+    assert.deepEqual([...decodeDeadLetters(codec, letters, {})], [record, small]);
+    assert.deepEqual([...decodeDeadLetters(codec, letters, { tenantId: 'tenant-1' })], [small]);
+
+    // A garbage value and a letter missing a chunk: reported, the others still read; without a handler, thrown.
+    const broken = [{ id: letters[0]!.id, value: Buffer.from('not a dead letter') }, gatherLetter(layout, codec, record, [0, 2, 3]), letters[1]!];
+    const reported: StoreCorruptError[] = [];
+    assert.deepEqual([...decodeDeadLetters(codec, broken, { onCorrupt: (e) => reported.push(e) })], [small]);
+    assert.equal(reported.length, 2);
+    assert.ok(reported.every((e) => e.code === 'ERR_EVENTRAIL_STORE_CORRUPT'));
+    assert.throws(() => [...decodeDeadLetters(codec, broken, {})], { code: 'ERR_EVENTRAIL_STORE_CORRUPT' });
+  });
+});
+
+/** The gathered value of `record` from only some of its chunks. */
+function gatherLetter(layout: StoreLayout, codec: Codec, record: DeadLetterRecord, chunks: readonly number[]) {
+  const gatherer = deadLetterGatherer();
+  const puts = layout.deadLetterPuts(codec, record);
+  for (const c of chunks) gatherer.add({ consumer: record.consumer, position: record.position }, c, puts[c]!.value);
+  return gatherer.finish()!;
+}
