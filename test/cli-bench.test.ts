@@ -58,6 +58,10 @@ describe('eventrail bench', () => {
     const report = JSON.parse(r.stdout) as BenchReport; // stdout holds the JSON and nothing else
     assert.equal(report.schema, 'eventrail-bench/1');
     assert.match(r.stderr, /^\[ ?1\/\d+ /m, 'progress on stderr');
+    // BullMQ's setup loads ioredis, which slows string code for the rest of the process: the peers come after the sweep.
+    const steps = r.stderr.split('\n').filter((l) => /^\[ *\d+\/\d+ [^\]]*\] /.test(l)).map((l) => l.replace(/^\[[^\]]*\] /, '').split(':')[0]);
+    assert.ok(steps.lastIndexOf('sweep') >= 0 && steps.lastIndexOf('sweep') < steps.indexOf('peers'), `step order: ${[...new Set(steps)].join(', ')}`);
+    assert.deepEqual([...new Set(steps)], ['codec', 'dispatch', 'store', 'durable', 'sweep', 'peers', 'memory']);
 
     const ids = report.scenarios.map((s) => s.id);
     assert.deepEqual(ids, SCENARIOS);
