@@ -351,6 +351,7 @@ export class LmdbStore implements EventStore {
           }
         },
         () => page.length >= pageSize,
+        'audit block',
       );
       yield* page;
       if (done || !last) return;
@@ -463,7 +464,8 @@ export class LmdbStore implements EventStore {
 
   /**
    * Reads whole blocks (every chunk of a stamp) from `range` in one
-   * synchronous cursor pass, handing each to `visit`, and stops after the
+   * synchronous cursor pass, handing each to `visit` (as `corrupt` when its
+   * chunks do not run in order, so the scan goes on), and stops after the
    * block at which `enough()` turns true. Returns the stamp of the last block
    * read and whether the range is exhausted.
    */
@@ -472,9 +474,10 @@ export class LmdbStore implements EventStore {
     decodeKey: (key: Buffer) => { stamp: Stamp; chunk: number },
     visit: (block: Gathered<Stamp>) => void,
     enough: () => boolean,
+    what = 'block',
   ): { last: Stamp | undefined; done: boolean } {
     return this.#read(() => {
-      const gatherer = blockGatherer();
+      const gatherer = blockGatherer(what);
       for (const { key, value } of this.#db.getRange({ start: range.start, end: range.end })) {
         const at = decodeKey(key);
         const whole = gatherer.add(at.stamp, at.chunk, value);
