@@ -166,18 +166,25 @@ describe('dead letters are persisted', () => {
     };
     try {
       let bus = await createBus(options);
+      // Event 3 is ~300 KB: its dead letter is stored in chunks (FoundationDB's values are at most 100 KB).
+      const pad = 'x'.repeat(300_000);
       const receipts = await bus.emitMany(
-        [0, 1, 2].map((seq) => ({ event_type: 'SessionCreated' as const, payload: { seq, failTimes: seq === 1 ? 2 : 0 }, metadata: { source: 't', tenant_id: uuid() } })),
+        [0, 1, 2, 3].map((seq) => ({
+          event_type: 'SessionCreated' as const,
+          payload: { seq, failTimes: seq % 2 === 1 ? 2 : 0, ...(seq === 3 ? { pad } : {}) },
+          metadata: { source: 't', tenant_id: uuid() },
+        })),
       );
       await bus.flush();
       await bus.close();
       bus = await createBus(options);
       const dead = await bus.deadLetters.list();
-      assert.equal(dead.length, 1);
-      assert.equal(dead[0]!.event.event_id, receipts[1]!.event_id);
-      assert.equal(dead[0]!.consumer, 'Flaky');
+      assert.equal(dead.length, 2);
+      assert.deepEqual(dead.map((d) => d.event.event_id), [receipts[1]!.event_id, receipts[3]!.event_id]);
+      assert.ok(dead.every((d) => d.consumer === 'Flaky'));
+      assert.equal((dead[1]!.event.payload as { pad: string }).pad, pad, 'the big event read back whole');
       const recorderBefore = out.read().filter((d) => d.consumer === 'Recorder').length;
-      assert.equal(await bus.deadLetters.redrive({ consumer: 'Flaky' }), 1);
+      assert.equal(await bus.deadLetters.redrive({ consumer: 'Flaky' }), 2);
       await bus.flush();
       assert.deepEqual(await bus.deadLetters.list(), []);
       assert.equal(out.read().filter((d) => d.consumer === 'Recorder').length, recorderBefore, 'the recorder was not called again');
