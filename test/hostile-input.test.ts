@@ -11,16 +11,29 @@
  * null-prototype objects, finite numbers, well-formed strings, no deeper than
  * limits.maxDepth containers), without a key named "__proto__"; -0 is stored
  * as 0 (JSON has no negative zero); the encoded event fits limits.maxEventBytes.
+ *
+ * The counts are exact: every accepted event is stored once and delivered
+ * once to the consumer (a duplicate event_id is neither stored nor delivered
+ * again), and nothing is dead-lettered.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, openSync, readSync, statSync, existsSync } from 'node:fs';
 import fc from 'fast-check';
 import { Codec } from '../src/codec.js';
-import { BUILTIN_EVENT_TYPES, createBus, eventSchema, EventrailError, type Event, type EventBus, type Receipt } from '../src/index.js';
+import {
+  BUILTIN_EVENT_TYPES,
+  createBus,
+  eventSchema,
+  EventrailError,
+  EventTooLargeError,
+  type Event,
+  type EventBus,
+  type Receipt,
+} from '../src/index.js';
 import type { GuardedDelivery } from './fixtures/proto-guard.js';
 import { pollutionSince, snapshotPrototypes } from './fixtures/pollution.js';
-import { fixture, tempDir, uuid } from './helpers.js';
+import { fixture, metricValue, recorder, tempDir, uuid } from './helpers.js';
 
 const MAX_BYTES = 4096;
 const MAX_DEPTH = 64;
@@ -464,6 +477,8 @@ describe('hostile input', { timeout: 180_000 }, () => {
   let bus: EventBus;
   /** Every event id accepted so far → the event it must replay as (for duplicates). */
   const accepted = new Map<string, Event>();
+  /** The ids of the other events the tests store (stillWorks()'s probes, emitMany's well-formed companions): stored and delivered too. */
+  const probes = new Set<string>();
   let lastPosition = '0'.repeat(24);
   let readOffset = 0;
   const delivered = new Map<string, GuardedDelivery[]>();
@@ -570,9 +585,22 @@ describe('hostile input', { timeout: 180_000 }, () => {
     const stored = await storedAt(receipt.position);
     assert.equal(stored.event_id, receipt.event_id);
     lastPosition = receipt.position;
+    probes.add(receipt.event_id);
     await bus.flush();
     readDeliveries();
-    assert.ok(delivered.has(receipt.event_id), 'the probe was delivered');
+    assert.equal(delivered.get(receipt.event_id)?.length, 1, 'the probe was delivered once');
+  }
+
+  /** After a flush: each of these (accepted) events reached the consumer exactly once, as stored. */
+  async function deliveredOnce(ids: readonly string[]): Promise<void> {
+    await bus.flush();
+    readDeliveries();
+    for (const id of ids) {
+      const copies = delivered.get(id) ?? [];
+      assert.equal(copies.length, 1, `event ${id} reached the consumer exactly once (${copies.length} times)`);
+      assert.deepStrictEqual(JSON.parse(copies[0]!.json), JSON.parse(JSON.stringify(accepted.get(id))), 'delivered as stored');
+      assert.deepEqual(copies[0]!.pollution, [], 'no built-in prototype changed in the worker');
+    }
   }
 
   /**
@@ -616,14 +644,8 @@ describe('hostile input', { timeout: 180_000 }, () => {
       accepted.set(stored.event_id, stored);
     }
     if (Buffer.compare(Buffer.from(receipt.position, 'hex'), Buffer.from(lastPosition, 'hex')) > 0) lastPosition = receipt.position;
-    await bus.flush();
-    readDeliveries();
-    const copies = delivered.get(stored.event_id) ?? [];
-    assert.ok(copies.length > 0, 'an accepted event reaches the consumer');
-    for (const copy of copies) {
-      assert.deepStrictEqual(JSON.parse(copy.json), JSON.parse(JSON.stringify(accepted.get(stored.event_id))), 'delivered as stored');
-      assert.deepEqual(copy.pollution, [], 'no built-in prototype changed in the worker');
-    }
+    // A duplicate was not delivered again either: still exactly one copy.
+    await deliveredOnce([stored.event_id]);
     assertUntouched();
     await stillWorks();
   }
@@ -712,6 +734,7 @@ describe('hostile input', { timeout: 180_000 }, () => {
             assertMatches(stored, expected, receipt);
             accepted.set(stored.event_id, stored);
             lastPosition = receipt.position;
+            await deliveredOnce([stored.event_id]);
             await stillWorks();
             return;
           }
@@ -804,6 +827,7 @@ describe('hostile input', { timeout: 180_000 }, () => {
           }
           if (Buffer.compare(Buffer.from(receipt.position, 'hex'), Buffer.from(lastPosition, 'hex')) > 0) lastPosition = receipt.position;
         }
+        await deliveredOnce(receipts.map((r) => r.event_id));
         assertUntouched();
         await stillWorks();
       }),
@@ -825,7 +849,12 @@ describe('hostile input', { timeout: 180_000 }, () => {
     const producer = bus.producer('hostile-producer');
     const entries = {
       emit: (i: unknown) => bus.emit(i as never),
-      emitMany: (i: unknown) => bus.emitMany([{ event_type: 'SessionCreated', metadata: { source: 'fine' } }, i] as never).then((r) => r[1]!),
+      // The well-formed companion is stored and delivered too when the call is accepted: counted with the probes.
+      emitMany: (i: unknown) =>
+        bus.emitMany([{ event_type: 'SessionCreated', metadata: { source: 'fine' } }, i] as never).then((r) => {
+          probes.add(r[0]!.event_id);
+          return r[1]!;
+        }),
       emitManyProxy: (i: unknown) => bus.emitMany(hostileWrap([i], 'proxy', 'get', new Error('list')) as never).then((r) => r[0]!),
       producer: (i: unknown) => producer.emit(i as never),
       producerMany: (i: unknown) => producer.emitMany([i] as never).then((r) => r[0]!),
@@ -868,16 +897,6 @@ describe('hostile input', { timeout: 180_000 }, () => {
     );
   });
 
-  it('every accepted event replays from the store exactly once, as it was first stored', async () => {
-    const seen = new Map<string, Event>();
-    for await (const event of bus.replay()) {
-      assert.ok(!seen.has(event.event_id), `event ${event.event_id} replays twice`);
-      seen.set(event.event_id, event);
-    }
-    for (const [id, event] of accepted) assert.deepStrictEqual(seen.get(id), event, `event ${id}`);
-    assertUntouched();
-  });
-
   it(
     'a getter that returns a JSON value when validated and something else when encoded',
     async () => {
@@ -891,15 +910,48 @@ describe('hostile input', { timeout: 180_000 }, () => {
           receipt = await settles(() => bus.emit({ event_type: 'SessionExtended', payload, metadata: { source: 'hostile-test' } } as never));
         } catch (err) {
           assertRejection(err, 'a changing payload');
+          assert.equal(err.code, 'ERR_EVENTRAIL_INVALID_EVENT', err.message);
+          await nothingStoredSince();
+          assertUntouched();
+          await stillWorks();
           continue;
         }
         lastPosition = receipt.position;
         const stored = await storedAt(receipt.position);
         assert.ok(isJson(stored.payload), `the stored payload is JSON: ${String((stored.payload as { x: unknown }).x)}`);
+        accepted.set(stored.event_id, stored);
+        await deliveredOnce([stored.event_id]);
         assertUntouched();
+        await stillWorks();
       }
     },
   );
+
+  it('every accepted event replays from the store exactly once, as it was first stored', async () => {
+    const seen = new Map<string, Event>();
+    for await (const event of bus.replay()) {
+      assert.ok(!seen.has(event.event_id), `event ${event.event_id} replays twice`);
+      seen.set(event.event_id, event);
+    }
+    for (const [id, event] of accepted) assert.deepStrictEqual(seen.get(id), event, `event ${id}`);
+    // Exactly the accepted events and the probes are stored: nothing a rejected input left, nothing twice.
+    const expected = new Set([...accepted.keys(), ...probes]);
+    const untracked = [...seen.values()].filter((e) => !expected.has(e.event_id)).map((e) => JSON.stringify(e));
+    assert.equal(seen.size, expected.size, `stored ${seen.size} events for ${accepted.size} accepted and ${probes.size} probes: ${untracked.join('\n')}`);
+    assert.deepEqual(new Set(seen.keys()), expected);
+    // Delivered: each of them exactly once, nothing else.
+    await bus.flush();
+    readDeliveries();
+    assert.deepEqual(new Set(delivered.keys()), expected, 'exactly the stored events were delivered');
+    for (const [id, copies] of delivered) assert.equal(copies.length, 1, `event ${id} delivered ${copies.length} times`);
+    // Dead-lettered: none, ever (a dead letter stays until redriven).
+    assert.deepEqual(await bus.deadLetters.list(), []);
+    const metrics = await bus.metrics();
+    assert.equal(metricValue(metrics, 'eventrail_deliveries_total{consumer="ProtoGuard"}'), expected.size);
+    assert.equal(metricValue(metrics, 'eventrail_dead_letters_total{consumer="ProtoGuard"}') ?? 0, 0);
+    assert.equal(metricValue(metrics, 'eventrail_delivery_failures_total{consumer="ProtoGuard"}') ?? 0, 0);
+    assertUntouched();
+  });
 });
 
 type ProxyTrap = 'get' | 'ownKeys' | 'getPrototypeOf' | 'has' | 'getOwnPropertyDescriptor';
@@ -924,3 +976,72 @@ function nestedArrays(depth: number): unknown {
   for (let i = 0; i < depth; i++) value = [value];
   return value;
 }
+
+describe(`hostile input at the default size limit (limits.maxEventBytes, 1 MiB)`, { timeout: 60_000 }, () => {
+  const dir = tempDir();
+  let bus: EventBus;
+  let out: ReturnType<typeof recorder>;
+
+  before(async () => {
+    out = recorder(dir);
+    bus = await createBus({ store: { kind: 'lmdb', path: dir.file('store') }, consumers: [fixture('recorder')], pool: { maxThreads: 1 } });
+  });
+  after(async () => {
+    await bus?.close();
+    dir.remove();
+  });
+
+  /** An event with every field given, so its encoded size depends on the string's length alone. */
+  const huge = (length: number): Event => ({
+    event_id: uuid(),
+    timestamp: '2026-01-31T12:00:00.123Z',
+    event_type: 'SessionExtended',
+    payload: { s: 'x'.repeat(length) },
+    metadata: { correlation_id: uuid(), causation_id: null, user_id: null, tenant_id: null, source: 'hostile-test' },
+  });
+
+  async function stored(): Promise<Event[]> {
+    const events: Event[] = [];
+    for await (const e of bus.replay()) events.push(e);
+    return events;
+  }
+
+  it('a string that makes the event exactly maxEventBytes is accepted, one byte more is rejected as too large; counts exact', async () => {
+    const max = bus.options.limits.maxEventBytes;
+    assert.equal(max, 1024 * 1024, 'the default limit');
+    // The string's length that brings the event (as the bus's own writer encodes it) to the limit exactly.
+    const overhead = codec.encodeEvent(huge(0)).length;
+    let length = max - overhead;
+    while (codec.encodeEvent(huge(length)).length > max) length--;
+    const fits = huge(length);
+    const over = huge(length + 1);
+    assert.equal(codec.encodeEvent(fits).length, max);
+    assert.equal(codec.encodeEvent(over).length, max + 1);
+
+    const receipt = await bus.emit(fits);
+    assert.equal(receipt.event_id, fits.event_id);
+    assert.equal(receipt.duplicate, false);
+
+    const rejected = await bus.emit(over).then(
+      () => assert.fail('an event one byte over the limit was accepted'),
+      (err: unknown) => err,
+    );
+    assert.ok(rejected instanceof EventTooLargeError, `EventTooLargeError, got ${String(rejected)}`);
+    assert.equal(rejected.code, 'ERR_EVENTRAIL_EVENT_TOO_LARGE');
+    assert.match(rejected.message, new RegExp(`${max + 1} bytes, over limits.maxEventBytes \\(${max}\\)`));
+
+    // The bus still works after it.
+    const probe = await bus.emit({ event_type: 'SessionCreated', metadata: { source: 'probe' } });
+    await bus.flush();
+
+    const events = await stored();
+    assert.deepEqual(events.map((e) => e.event_id), [fits.event_id, probe.event_id], 'stored: the one that fits and the probe, once each; nothing of the one over');
+    assert.deepStrictEqual(events[0], fits, 'the 1 MiB event replays equal to what was emitted');
+    const deliveries = out.read().map((d) => d.event_id);
+    assert.deepEqual(deliveries.sort(), [fits.event_id, probe.event_id].sort(), 'delivered once each');
+    assert.deepEqual(await bus.deadLetters.list(), []);
+    const metrics = await bus.metrics();
+    assert.equal(metricValue(metrics, 'eventrail_emits_rejected_total{code="ERR_EVENTRAIL_EVENT_TOO_LARGE"}'), 1);
+    assert.equal(metricValue(metrics, 'eventrail_dead_letters_total{consumer="Recorder"}') ?? 0, 0);
+  });
+});
