@@ -32,8 +32,9 @@ export interface BatchTask {
   /**
    * A heartbeat the worker writes before each handler call, over shared memory
    * so the main thread can read it while the worker is blocked:
-   * [event index, consumer index, beats]. The watchdog uses it to find a
-   * handler stuck in synchronous code, which no in-worker timer can interrupt.
+   * [event index, consumer index, beats, worker thread id, worker's beat
+   * sequence]. The watchdog uses it to find a handler stuck in synchronous
+   * code, which no in-worker timer can interrupt, and the worker to stop.
    */
   readonly progress: Int32Array;
 }
@@ -41,7 +42,16 @@ export interface BatchTask {
 export const PROGRESS_EVENT = 0;
 export const PROGRESS_CONSUMER = 1;
 export const PROGRESS_BEATS = 2;
-export const PROGRESS_SLOTS = 3;
+/** The threadId of the worker running the task, set when it starts. */
+export const PROGRESS_THREAD = 3;
+/**
+ * The worker's own beat count at this task's last beat. Tasks on one worker
+ * interleave (concurrentTasksPerWorker); when synchronous code blocks the
+ * worker, every task on it stops beating, and the one that beat last is the
+ * one running that code.
+ */
+export const PROGRESS_SEQUENCE = 4;
+export const PROGRESS_SLOTS = 5;
 
 export type Task = DescribeTask | BatchTask;
 

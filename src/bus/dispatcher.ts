@@ -9,7 +9,7 @@
 import type { Piscina } from 'piscina';
 import { HandlerTimeoutError, WorkerCrashedError, serializeError, type SerializedError } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
-import { PROGRESS_BEATS, PROGRESS_CONSUMER, PROGRESS_EVENT, PROGRESS_SLOTS } from '../protocol.js';
+import { PROGRESS_BEATS, PROGRESS_CONSUMER, PROGRESS_EVENT, PROGRESS_SEQUENCE, PROGRESS_SLOTS, PROGRESS_THREAD } from '../protocol.js';
 import type { BatchResult, BatchTask, ConsumerDescriptor, FollowUp } from '../protocol.js';
 import type { Accepted } from './accepted.js';
 import type { BusMetrics } from './metrics.js';
@@ -73,12 +73,13 @@ class Lane {
 /** A task in flight, as the watchdog sees it. */
 interface Watched {
   readonly progress: Int32Array;
-  readonly controller: AbortController;
   beats: number;
   /** When the beat count last changed (or the task was posted). */
   since: number;
-  /** Set when the watchdog aborted the task: the delivery that was running. */
+  /** Set when the watchdog stopped the task's worker for it: the delivery that was running. */
   stuck: { event: number; consumer: number } | null;
+  /** Set when the watchdog stopped a worker this task may be on for another task's sake. */
+  bystander: boolean;
 }
 
 interface ScheduledRetry {
@@ -153,23 +154,45 @@ export class Dispatcher {
   }
 
   /**
-   * Aborts tasks whose heartbeat stopped: a handler stuck in synchronous code
-   * (an endless loop) blocks its worker, and only terminating the worker
-   * (piscina does so when a running task is aborted) gets it back.
+   * Stops workers whose tasks' heartbeats stopped: a handler stuck in
+   * synchronous code (an endless loop) blocks its worker, and only terminating
+   * the worker gets it back. piscina then fails every task on that worker and
+   * starts a new one.
+   *
+   * Tasks are not given an AbortSignal for this: piscina never puts a second
+   * task on a worker running an abortable one, which would turn
+   * concurrentTasksPerWorker off. The worker is found by the thread id in the
+   * heartbeat instead.
    */
   #checkStalls(): void {
     const now = performance.now();
+    /** thread id → its stalled task that beat last: the one running the blocking code. */
+    const blocked = new Map<number, Watched>();
     for (const entry of this.#watched) {
       const beats = Atomics.load(entry.progress, PROGRESS_BEATS);
-      // A task still queued in piscina has not beaten yet; its clock starts when it does.
+      // A task still queued has not beaten yet; its clock starts when it does.
       if (beats !== entry.beats || beats === 0) {
         entry.beats = beats;
         entry.since = now;
         continue;
       }
-      if (now - entry.since < this.#stallMs || entry.stuck !== null) continue;
-      entry.stuck = { event: Atomics.load(entry.progress, PROGRESS_EVENT), consumer: Atomics.load(entry.progress, PROGRESS_CONSUMER) };
-      entry.controller.abort(new Error(`no progress for ${Math.round(now - entry.since)} ms`));
+      if (now - entry.since < this.#stallMs || entry.stuck !== null || entry.bystander) continue;
+      const thread = entry.progress[PROGRESS_THREAD]!;
+      const other = blocked.get(thread);
+      // Sequences wrap at 32 bits: compare by difference.
+      if (other === undefined || ((entry.progress[PROGRESS_SEQUENCE]! - other.progress[PROGRESS_SEQUENCE]!) | 0) > 0) blocked.set(thread, entry);
+    }
+    if (blocked.size === 0) return;
+    for (const [thread, culprit] of blocked) {
+      culprit.stuck = { event: culprit.progress[PROGRESS_EVENT]!, consumer: culprit.progress[PROGRESS_CONSUMER]! };
+      // The other tasks running on that worker fail with it: they are run again, with no attempt counted.
+      // One that has not beaten yet may be waiting there too: it fails as a crash of a task that was
+      // not alone on its worker, which counts no attempt either (see #crashed).
+      for (const entry of this.#watched) {
+        if (entry !== culprit && entry.beats !== 0 && entry.progress[PROGRESS_THREAD] === thread) entry.bystander = true;
+      }
+      const worker = this.#deps.pool.threads.find((w) => w.threadId === thread);
+      void worker?.terminate();
     }
   }
 
@@ -230,7 +253,8 @@ export class Dispatcher {
     });
   }
 
-  #runTargets(deliveries: readonly Delivery[]): Promise<void> {
+  /** With `alone`, the task runs on a worker with no other task (see #crashed). */
+  #runTargets(deliveries: readonly Delivery[], alone = false): Promise<void> {
     const items: Accepted[] = [];
     const indexOf = new Map<Accepted, number>();
     for (const d of deliveries) {
@@ -239,11 +263,11 @@ export class Dispatcher {
         items.push(d.item);
       }
     }
-    return this.#run(items, deliveries, indexOf);
+    return this.#run(items, deliveries, indexOf, alone);
   }
 
   /** Runs one batch task and applies its outcomes. Never rejects. */
-  async #run(items: readonly Accepted[], targets: readonly Delivery[] | null, indexOf?: Map<Accepted, number>): Promise<void> {
+  async #run(items: readonly Accepted[], targets: readonly Delivery[] | null, indexOf?: Map<Accepted, number>, alone = false): Promise<void> {
     let total = 0;
     for (const item of items) total += item.byteLength;
     // A buffer of our own, so it can be transferred to the worker without a copy.
@@ -263,16 +287,20 @@ export class Dispatcher {
     const progress = new Int32Array(new SharedArrayBuffer(PROGRESS_SLOTS * Int32Array.BYTES_PER_ELEMENT));
     const task: BatchTask = { kind: 'batch', buffer, count: items.length, targets: triples, progress };
     this.#deps.metrics.batchSize.observe(items.length);
-    const watched: Watched = { progress, controller: new AbortController(), beats: 0, since: performance.now(), stuck: null };
+    const watched: Watched = { progress, beats: 0, since: performance.now(), stuck: null, bystander: false };
     this.#watch(watched);
     try {
       let result: BatchResult;
       try {
-        result = (await this.#deps.pool.run(task, { transferList: [buffer], signal: watched.controller.signal })) as BatchResult;
+        // piscina runs a task that has an AbortSignal only on an idle worker, and gives that worker no
+        // other task until it is done: the signal (never aborted) is how a task is run alone.
+        const signal = alone ? new AbortController().signal : undefined;
+        result = (await this.#deps.pool.run(task, { transferList: [buffer], signal })) as BatchResult;
       } catch (err) {
         const deliveries = targets ?? this.#freshDeliveries(items);
-        if (watched.stuck === null) this.#crashed(deliveries, err);
-        else this.#stalled(items, deliveries, watched.stuck);
+        if (watched.stuck !== null) this.#stalled(items, deliveries, watched.stuck);
+        else if (watched.bystander) this.#rerun(deliveries);
+        else this.#crashed(deliveries, err, alone);
         return;
       }
       this.#apply(items, targets, result, indexOf);
@@ -308,7 +336,12 @@ export class Dispatcher {
       return;
     }
     if (culprit.length > 0) void this.#runTargets(culprit);
-    for (let i = 0; i < others.length; i += this.#maxBatch) void this.#runTargets(others.slice(i, i + this.#maxBatch));
+    this.#rerun(others);
+  }
+
+  /** Runs deliveries again as they were (no attempt counted): their task was lost through no fault of theirs. */
+  #rerun(deliveries: readonly Delivery[]): void {
+    for (let i = 0; i < deliveries.length; i += this.#maxBatch) void this.#runTargets(deliveries.slice(i, i + this.#maxBatch));
   }
 
   #freshDeliveries(items: readonly Accepted[]): Delivery[] {
@@ -325,13 +358,18 @@ export class Dispatcher {
    * again, by consumer and then by halves, until the fault is pinned on single
    * deliveries: only those count an attempt. Others may see their events again
    * (delivery is at least once).
+   *
+   * Tasks share a worker (concurrentTasksPerWorker), and a dying worker takes
+   * all of them down, so the parts run alone on a worker: a single delivery
+   * counts an attempt only when it crashed a worker by itself.
    */
-  #crashed(deliveries: readonly Delivery[], err: unknown): void {
+  #crashed(deliveries: readonly Delivery[], err: unknown, alone: boolean): void {
     const error = new WorkerCrashedError((err as Error)?.message ?? String(err), err);
     this.#deps.metrics.workerErrors.inc();
     this.#deps.workerError(error);
     if (deliveries.length === 1) {
-      this.#failed([{ delivery: deliveries[0]!, error: error.toJSON() }]);
+      if (alone) this.#failed([{ delivery: deliveries[0]!, error: error.toJSON() }]);
+      else void this.#runTargets(deliveries, true);
       return;
     }
     const byConsumer = new Map<number, Delivery[]>();
@@ -344,7 +382,7 @@ export class Dispatcher {
       byConsumer.size > 1
         ? [...byConsumer.values()]
         : [deliveries.slice(0, deliveries.length >> 1), deliveries.slice(deliveries.length >> 1)];
-    for (const part of parts) void this.#runTargets(part);
+    for (const part of parts) void this.#runTargets(part, true);
   }
 
   /**

@@ -5,7 +5,7 @@
  * (the consumers of one event run concurrently). Outcomes go back in one
  * result per batch.
  */
-import { workerData } from 'node:worker_threads';
+import { threadId, workerData } from 'node:worker_threads';
 import { Codec } from '../codec.js';
 import { isConsumer, type Consumer, type ConsumerContext, type ConsumerMetrics, type FollowUpInput } from '../consumer.js';
 import {
@@ -30,7 +30,7 @@ import type {
   Task,
   WorkerInit,
 } from '../protocol.js';
-import { PROGRESS_BEATS, PROGRESS_CONSUMER, PROGRESS_EVENT } from '../protocol.js';
+import { PROGRESS_BEATS, PROGRESS_CONSUMER, PROGRESS_EVENT, PROGRESS_SEQUENCE, PROGRESS_THREAD } from '../protocol.js';
 
 const init = workerData as WorkerInit;
 const codec = new Codec();
@@ -201,6 +201,15 @@ interface Delivery {
   attempt: number;
 }
 
+/** This worker's beats over all its tasks, wrapping at 32 bits (see PROGRESS_SEQUENCE). */
+let beats = 0;
+
+/** Plain writes before it are published by the atomic add: the watchdog reads the beats atomically first. */
+function beat(progress: Int32Array): void {
+  progress[PROGRESS_SEQUENCE] = beats = (beats + 1) | 0;
+  Atomics.add(progress, PROGRESS_BEATS, 1);
+}
+
 async function runBatch(task: BatchTask, state: Loaded): Promise<BatchResult> {
   let events: Event[];
   try {
@@ -227,7 +236,8 @@ async function runBatch(task: BatchTask, state: Loaded): Promise<BatchResult> {
 
   const plan = deliveriesOf(task, events, state);
   const progress = task.progress;
-  Atomics.add(progress, PROGRESS_BEATS, 1);
+  progress[PROGRESS_THREAD] = threadId;
+  beat(progress);
   for (let i = 0; i < events.length; i++) {
     const deliveries = plan(i);
     if (deliveries.length === 0) continue;
@@ -236,10 +246,9 @@ async function runBatch(task: BatchTask, state: Loaded): Promise<BatchResult> {
     for (const { consumer, attempt } of deliveries) {
       const def = state.consumers[consumer]!;
       const ctx = new DeliveryContext(def.name, consumer, attempt, event, i, metrics, followUps);
-      // Plain writes, published by the atomic add after them: the watchdog reads the beats atomically first.
       progress[PROGRESS_EVENT] = i;
       progress[PROGRESS_CONSUMER] = consumer;
-      Atomics.add(progress, PROGRESS_BEATS, 1);
+      beat(progress);
       try {
         const result = def.handle(event, ctx);
         if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<void>).then === 'function') {
@@ -251,7 +260,7 @@ async function runBatch(task: BatchTask, state: Loaded): Promise<BatchResult> {
     }
     if (pending !== undefined) {
       await settleAll(pending, i, failures);
-      Atomics.add(progress, PROGRESS_BEATS, 1);
+      beat(progress);
     }
   }
   return { corrupt: null, failures, followUps, metrics: metricBuffer.drain() };
