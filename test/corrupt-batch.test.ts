@@ -298,40 +298,32 @@ describe('corrupt stored bytes reaching a worker through the bus (recovery, real
     }
   });
 
-  it(
-    'a corrupt event in a batch with good ones: only the corrupt one is dead-lettered',
-    {
-      todo:
-        'the dispatcher fails every delivery of a batch whose outcome is `corrupt` (dispatcher.ts #apply), so the good events ' +
-        'sharing its batch are dead-lettered too; splitting such a batch as #crashed does would leave only the corrupt one',
-    },
-    async () => {
-      const dir = tempDir();
-      const out = recorder(dir);
+  it('a corrupt event in a batch with good ones: only the corrupt one is dead-lettered', async () => {
+    const dir = tempDir();
+    const out = recorder(dir);
+    try {
+      // One user for all three: one lane, one batch.
+      const user = uuid();
+      const withUser = (e: Event): Event => ({ ...e, metadata: { ...e.metadata, user_id: user } });
+      const good = [withUser(event(1)), withUser(event(2))];
+      const bad = { ...withUser(event(3)), payload: undefined };
+      delete bad.payload;
+      await storeRaw(dir, [
+        { id: good[0]!.event_id, value: good[0] },
+        { id: bad.event_id, value: bad },
+        { id: good[1]!.event_id, value: good[1] },
+      ]);
+      const { bus } = await recoverWith(dir, 16);
       try {
-        // One user for all three: one lane, one batch.
-        const user = uuid();
-        const withUser = (e: Event): Event => ({ ...e, metadata: { ...e.metadata, user_id: user } });
-        const good = [withUser(event(1)), withUser(event(2))];
-        const bad = { ...withUser(event(3)), payload: undefined };
-        delete bad.payload;
-        await storeRaw(dir, [
-          { id: good[0]!.event_id, value: good[0] },
-          { id: bad.event_id, value: bad },
-          { id: good[1]!.event_id, value: good[1] },
-        ]);
-        const { bus } = await recoverWith(dir, 16);
-        try {
-          const dead = await bus.deadLetters.list();
-          assert.deepEqual(dead.map((d) => d.event.event_id), [bad.event_id], 'dead-lettered: exactly the corrupt event');
-          assert.equal(dead[0]!.error.code, CORRUPT);
-          assert.deepEqual(out.read().map((d) => d.event_id).sort(), good.map((e) => e.event_id).sort(), 'the good events delivered once each');
-        } finally {
-          await bus.close();
-        }
+        const dead = await bus.deadLetters.list();
+        assert.deepEqual(dead.map((d) => d.event.event_id), [bad.event_id], 'dead-lettered: exactly the corrupt event');
+        assert.equal(dead[0]!.error.code, CORRUPT);
+        assert.deepEqual(out.read().map((d) => d.event_id).sort(), good.map((e) => e.event_id).sort(), 'the good events delivered once each');
       } finally {
-        dir.remove();
+        await bus.close();
       }
-    },
-  );
+    } finally {
+      dir.remove();
+    }
+  });
 });

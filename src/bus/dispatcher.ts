@@ -394,7 +394,16 @@ export class Dispatcher {
     const { metrics, consumers } = this.#deps;
     if (result.corrupt !== null) {
       const error = result.corrupt;
-      this.#failed((targets ?? this.#freshDeliveries(items)).map((delivery) => ({ delivery, error })));
+      const deliveries = targets ?? this.#freshDeliveries(items);
+      if (items.length === 1) {
+        this.#failed(deliveries.map((delivery) => ({ delivery, error })));
+        return;
+      }
+      // The batch's bytes are its events' bytes end to end, and one bad event can garble the decoding
+      // of those after it: split by events, as #crashed does, until the bad one is alone.
+      const firstHalf = new Set(items.slice(0, items.length >> 1));
+      void this.#runTargets(deliveries.filter((d) => firstHalf.has(d.item)));
+      void this.#runTargets(deliveries.filter((d) => !firstHalf.has(d.item)));
       return;
     }
     const count = consumers.length;
