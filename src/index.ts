@@ -45,4 +45,4 @@ export {
   StoreWriteError,
   WorkerCrashedError,
 } from './errors.js';
-export type { ErrorCode, SerializedError, ValidationIssue } from './errors.js';
+export type { ErrorCode, FdbMissingPart, SerializedError, ValidationIssue } from './errors.js';
