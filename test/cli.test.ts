@@ -1,12 +1,17 @@
 /**
  * The `eventrail` commands on a store the test fills: replay, audit,
  * dead-letters and stats print what was stored; --help works; bad flags and
- * values exit 2 with a message. The binary runs in a child process.
+ * values exit 2 with a message; on a store whose bytes were damaged, each
+ * command reports every corrupt value on stderr, prints the rest and exits 3.
+ * The binary runs in a child process.
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
+import { open } from 'lmdb';
+import { Codec } from '../src/codec.js';
 import { createBus } from '../src/index.js';
+import { StoreLayout, decodeDeadLetter, encodeDeadLetter } from '../src/store/layout.js';
 import type { AuditEntry, Event, EventInput } from '../src/index.js';
 import { fixture, tempDir, uuid, type TempDir } from './helpers.js';
 import { CLI, cli, jsonLines } from './fixtures/cli-run.js';
@@ -197,10 +202,12 @@ describe('eventrail replay, audit, dead-letters, stats', () => {
       assert.match(r.stdout, new RegExp(`^Usage: eventrail ${command}`));
       assert.match(r.stdout, /--store PATH/);
       assert.match(r.stdout, /--config FILE/);
+      if (command !== 'bench') assert.match(r.stdout, /Exit code: 0 when all was read, 3 when anything was\s+skipped/);
     }
     const top = await cli(['--help']);
     assert.equal(top.code, 0);
     assert.match(top.stdout, /Commands:/);
+    assert.match(top.stdout, /3 done but stored\s+values that cannot be decoded were skipped/);
     const topic = await cli(['help', 'stats']);
     assert.equal(topic.code, 0, topic.stderr);
     assert.match(topic.stdout, /^Usage: eventrail stats/);
@@ -253,5 +260,138 @@ describe('eventrail replay, audit, dead-letters, stats', () => {
     const missing = await cli(['replay', '--store', dir.file('nothing-here')]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /no eventrail store at .*nothing-here/);
+  });
+});
+
+/** The byte offset of event `index` in a block (format 1: u8, u32 count, count × (u32 length, f64 time), events). */
+function eventOffset(block: Buffer, index: number): number {
+  const count = block.readUInt32BE(1);
+  let at = 5 + count * 12;
+  for (let i = 0; i < index; i++) at += block.readUInt32BE(5 + i * 4);
+  return at;
+}
+
+describe('eventrail replay, audit, dead-letters, stats on a store with corrupt data', () => {
+  let dir: TempDir;
+  let store: string;
+  let config: string;
+  const key = (payload: unknown) => `${(payload as { batch: number }).batch}.${(payload as { i: number }).i}`;
+  const batch = (b: number, length: number, skip?: number) => Array.from({ length }, (_, i) => `${b}.${i}`).filter((_, i) => i !== skip);
+  const CORRUPT_LINE = (command: string) => new RegExp(`^eventrail ${command}: skipped ERR_EVENTRAIL_STORE_CORRUPT: corrupt store data: `);
+  const stderrLines = (text: string) => text.split('\n').filter((l) => l.length > 0);
+
+  before(async () => {
+    dir = tempDir('eventrail-cli-corrupt-');
+    store = dir.file('store');
+    config = dir.file('eventrail.json');
+    writeFileSync(config, JSON.stringify({ store: { kind: 'lmdb', path: store }, consumers: [fixture('cli-picky')], delivery: { maxAttempts: 1 } }));
+    process.env.CLI_PICKY_FAIL = '1';
+    const bus = await createBus({ store: { kind: 'lmdb', path: store }, consumers: [fixture('cli-picky')], delivery: { maxAttempts: 1 }, pool: { maxThreads: 1 } });
+    delete process.env.CLI_PICKY_FAIL;
+    // Batches 0-2: ten audited logins each; batch 3: four orders that Picky fails, so four dead letters.
+    for (let b = 0; b < 3; b++) {
+      await bus.emitMany(Array.from({ length: 10 }, (_, i) => ({ event_type: 'UserLoggedIn' as const, payload: { batch: b, i }, metadata: { source: 'cli_test', user_id: uuid() } })));
+    }
+    await bus.emitMany(Array.from({ length: 4 }, (_, i) => ({ event_type: { Custom: 'OrderPlaced' }, payload: { batch: 3, i, fail: true }, metadata: { source: 'cli_test' } })));
+    await bus.flush();
+    assert.equal((await bus.deadLetters.list()).length, 4);
+    await bus.close();
+
+    // Damage the stored bytes directly, as a failing disk would (as test/corrupt-store.test.ts does).
+    const layout = new StoreLayout('eventrail');
+    const codec = new Codec();
+    const db = open<Buffer, Buffer>({ path: store, encoding: 'binary', keyEncoding: 'binary' });
+    const read = (range: { start: Buffer; end: Buffer }) => [...db.getRange(range)].map(({ key, value }) => ({ key, value: Buffer.from(value) }));
+    const blocks = read(layout.blockRange());
+    const audits = read(layout.auditRange());
+    const letters = read(layout.deadLetterRange());
+    assert.equal(blocks.length, 4, 'one single-chunk block per commit');
+    assert.equal(audits.length, 3, 'one single-chunk audit block per commit of logins');
+    assert.equal(letters.length, 4, 'one single-chunk dead letter per order');
+    // Batch 0: its audit block is garbage (its events are intact).
+    await db.put(audits[0]!.key, Buffer.from('not an audit block'));
+    // Batch 1: the 5th event's bytes start with 0xc1, which msgpack never uses (its replay and its audit entry fail).
+    const second = blocks[1]!.value;
+    second[eventOffset(second, 4)] = 0xc1;
+    await db.put(blocks[1]!.key, second);
+    // Batch 2: the event block is garbage.
+    await db.put(blocks[2]!.key, Buffer.from('this is not a block at all'));
+    // Dead letter 0: garbage; dead letter 1: a well-formed record whose event bytes are not msgpack.
+    await db.put(letters[0]!.key, Buffer.from('not a dead letter'));
+    const one = decodeDeadLetter(codec, layout.decodeDeadLetterKey(letters[1]!.key), letters[1]!.value);
+    await db.put(letters[1]!.key, encodeDeadLetter(codec, { ...one, event: Buffer.from([0xc1, 0x00]) }));
+    await db.close();
+  });
+
+  after(() => dir.remove());
+
+  test('replay prints every readable event, reports the corrupt block and event on stderr, exits 3', async () => {
+    const r = await cli(['replay', '--store', store]);
+    assert.equal(r.code, 3, r.stderr);
+    assert.deepEqual(jsonLines<Event>(r.stdout).map((e) => key(e.payload)), [...batch(0, 10), ...batch(1, 10, 4), ...batch(3, 4)]);
+    const errors = stderrLines(r.stderr);
+    assert.equal(errors.length, 2, r.stderr);
+    assert.ok(errors.every((l) => CORRUPT_LINE('replay').test(l)), r.stderr);
+    assert.match(errors[0]!, /the event at [0-9a-f]{24} cannot be decoded/, r.stderr);
+    // Filters apply to what can be read; a replay that meets no corrupt value exits 0.
+    const limited = await cli(['replay', '--store', store, '--limit', '3']);
+    assert.equal(limited.code, 0, limited.stderr);
+    assert.equal(limited.stderr, '');
+    assert.deepEqual(jsonLines<Event>(limited.stdout).map((e) => key(e.payload)), batch(0, 3));
+  });
+
+  test('audit prints the readable entries, reports the corrupt audit block, event and block, exits 3', async () => {
+    const r = await cli(['audit', '--store', store]);
+    assert.equal(r.code, 3, r.stderr);
+    assert.deepEqual(jsonLines<AuditEntry>(r.stdout).map((e) => key(e.payload)), batch(1, 10, 4));
+    const errors = stderrLines(r.stderr);
+    assert.equal(errors.length, 3, r.stderr);
+    assert.ok(errors.every((l) => CORRUPT_LINE('audit').test(l)), r.stderr);
+    // The store reports what it reads a page ahead of the entries it hands over, so the order is not asserted.
+    for (const what of [/malformed audit block/, /unknown block format/, /the event of audit record [0-9a-f-]{36} cannot be decoded/]) {
+      assert.equal(errors.filter((l) => what.test(l)).length, 1, `${what} in ${r.stderr}`);
+    }
+  });
+
+  test('stats counts what it can, reports every corrupt value, exits 3', async () => {
+    const r = await cli(['stats', '--store', store, '--json']);
+    assert.equal(r.code, 3, r.stderr);
+    const stats = JSON.parse(r.stdout) as { events: number; corrupt: number; eventsByType: Record<string, number>; deadLetters: { total: number; byConsumer: Record<string, number> } };
+    // Batch 2's garbage block counts as one event; batch 1's corrupt event is in the total but in no type.
+    assert.equal(stats.events, 10 + 10 + 1 + 4);
+    assert.deepEqual(stats.eventsByType, { UserLoggedIn: 19, 'Custom:OrderPlaced': 4 });
+    // stats counts dead letters without decoding their events: only the garbage record is corrupt to it.
+    assert.deepEqual(stats.deadLetters, { total: 3, byConsumer: { Picky: 3 } });
+    assert.equal(stats.corrupt, 3, r.stderr);
+    const errors = stderrLines(r.stderr);
+    assert.equal(errors.length, 3, r.stderr);
+    assert.ok(errors.every((l) => CORRUPT_LINE('stats').test(l)), r.stderr);
+    for (const what of [/the event at [0-9a-f]{24} cannot be decoded/, /unknown block format/, /dead letter Picky\/[0-9a-f]{24} is malformed/]) {
+      assert.equal(errors.filter((l) => what.test(l)).length, 1, `${what} in ${r.stderr}`);
+    }
+    const text = await cli(['stats', '--store', store]);
+    assert.equal(text.code, 3);
+    assert.match(text.stdout, /^corrupt values skipped: 3 \(each reported on stderr\)$/m);
+  });
+
+  test('dead-letters list prints the readable dead letters and reports the two corrupt ones, exits 3; so does redrive', async () => {
+    const r = await cli(['dead-letters', 'list', '--store', store]);
+    assert.equal(r.code, 3, r.stderr);
+    assert.deepEqual(jsonLines<{ event: Event }>(r.stdout).map((d) => key(d.event.payload)), ['3.2', '3.3']);
+    const errors = stderrLines(r.stderr);
+    assert.equal(errors.length, 2, r.stderr);
+    assert.ok(errors.every((l) => CORRUPT_LINE('dead-letters list').test(l)), r.stderr);
+
+    const redriven = await cli(['dead-letters', 'redrive', '--config', config]);
+    assert.equal(redriven.code, 3, redriven.stderr);
+    assert.equal(redriven.stdout, `redriven 2 dead letter(s) from the lmdb store ${store} (prefix eventrail); 0 matching dead letter(s) remain\n`);
+    const again = stderrLines(redriven.stderr);
+    assert.equal(again.length, 2, redriven.stderr);
+    assert.ok(again.every((l) => CORRUPT_LINE('dead-letters redrive').test(l)), redriven.stderr);
+    // The corrupt two are still stored and still reported.
+    const left = await cli(['dead-letters', 'list', '--store', store]);
+    assert.equal(left.code, 3);
+    assert.equal(left.stdout, '');
+    assert.equal(stderrLines(left.stderr).length, 2);
   });
 });

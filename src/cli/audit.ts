@@ -1,8 +1,11 @@
 /** `eventrail audit`: the audit log (the seed's AuditEntry records), one JSON line each. */
 import { parseArgs } from 'node:util';
 import { decodeAuditRecord } from '../event/audit.js';
+import { StoreCorruptError } from '../errors.js';
 import { debugEventType, type AuditEntry } from '../event/event.js';
+import { positionToString } from '../store/store.js';
 import { FILTER_OPTIONS, HELP_OPTION, STORE_OPTIONS, filtersOf, parse, uuid } from './args.js';
+import { CORRUPT_HELP, CorruptReport } from './corrupt.js';
 import type { Output } from './output.js';
 import { openForReading } from './store.js';
 
@@ -12,6 +15,7 @@ Prints audit entries (written for the event types in the config's
 audit.eventTypes) in store order as newline-delimited JSON: the seed's
 AuditEntry { audit_id, event_id, event_type, timestamp, payload, metadata }.
 
+${CORRUPT_HELP}
 Options:
   --store PATH     the lmdb store folder (default: the config's store, else ./eventrail-data)
   --config FILE    a JSON config file (its store and prefix are used)
@@ -43,14 +47,24 @@ export async function auditCommand(args: readonly string[], out: Output): Promis
   const { fromMs, toMs, tenantId, types, limit } = filtersOf('audit', values);
   const userId = uuid('audit', 'user', values.user);
   const { store, codec } = await openForReading(values);
+  const corrupt = new CorruptReport('audit');
   try {
     // Audit entries carry the seed's Debug form of the type: `UserLoggedIn`, `Custom("name")`.
     const wanted = types === undefined ? null : new Set(types.map(debugEventType));
     let printed = 0;
-    for await (const stored of store.readAudit({ fromMs, toMs, tenantId })) {
+    // An audit block or an audited event the store cannot read goes to onCorrupt; an entry that is not one, below.
+    for await (const stored of store.readAudit({ fromMs, toMs, tenantId, onCorrupt: corrupt.onCorrupt })) {
       if (limit !== undefined && printed >= limit) break;
       if (!out.open) break;
-      const entry: AuditEntry = decodeAuditRecord(codec, stored.bytes);
+      let entry: AuditEntry;
+      try {
+        entry = decodeAuditRecord(codec, stored.bytes);
+      } catch (err) {
+        corrupt.onCorrupt(
+          err instanceof StoreCorruptError ? err : new StoreCorruptError(`the audit entry at ${positionToString(stored.position)} cannot be decoded: ${(err as Error)?.message}`, err),
+        );
+        continue;
+      }
       if (userId !== undefined && entry.metadata.user_id !== userId) continue;
       if (tenantId !== undefined && entry.metadata.tenant_id !== tenantId) continue;
       if (wanted !== null && !wanted.has(entry.event_type)) continue;
@@ -60,5 +74,5 @@ export async function auditCommand(args: readonly string[], out: Output): Promis
   } finally {
     await store.close();
   }
-  return 0;
+  return corrupt.exitCode;
 }

@@ -4,6 +4,7 @@ import { createBus } from '../bus/bus.js';
 import { DeadLetterBox, type DeadLetterFilter } from '../bus/dead-letters.js';
 import { positionToString } from '../store/store.js';
 import { HELP_OPTION, STORE_OPTIONS, UsageError, eventTypes, parse, positiveInt, uuid } from './args.js';
+import { CORRUPT_HELP, CorruptReport } from './corrupt.js';
 import type { Output } from './output.js';
 import { CommandError, describeStore, openForReading, optionsOf, storeOptionsOf } from './store.js';
 
@@ -18,6 +19,7 @@ redrive  starts a bus with the config's consumers, delivers each matching dead
          again. Stop the service that uses the store first, or redrive from it
          with bus.deadLetters.redrive(): two buses should not share a store.
 
+${CORRUPT_HELP}
 Options:
   --store PATH       the lmdb store folder (default: the config's store, else ./eventrail-data)
   --config FILE      a JSON config file (its store; for redrive, also its consumers:
@@ -58,10 +60,14 @@ export async function deadLettersCommand(args: readonly string[], out: Output): 
     eventId: uuid('dead-letters', 'event-id', values['event-id']),
     limit: positiveInt('dead-letters', 'limit', values.limit),
   };
-  return action === 'list' ? list(values, filter, out) : redrive(values, filter, out);
+  const corrupt = new CorruptReport(`dead-letters ${action}`);
+  const withReport: DeadLetterFilter = { ...filter, onCorrupt: corrupt.onCorrupt };
+  if (action === 'list') await list(values, withReport, out);
+  else await redrive(values, withReport, out);
+  return corrupt.exitCode;
 }
 
-async function list(flags: { store?: string; config?: string }, filter: DeadLetterFilter, out: Output): Promise<number> {
+async function list(flags: { store?: string; config?: string }, filter: DeadLetterFilter, out: Output): Promise<void> {
   const { store, codec } = await openForReading(flags);
   try {
     for await (const { record, event } of new DeadLetterBox(store, codec).records(filter)) {
@@ -80,10 +86,10 @@ async function list(flags: { store?: string; config?: string }, filter: DeadLett
   } finally {
     await store.close();
   }
-  return 0;
 }
 
-async function redrive(flags: { store?: string; config?: string }, filter: DeadLetterFilter, out: Output): Promise<number> {
+/** Corrupt dead letters stay where they are: the redrive reports them, and they are not counted as remaining. */
+async function redrive(flags: { store?: string; config?: string }, filter: DeadLetterFilter, out: Output): Promise<void> {
   if (flags.config === undefined) {
     throw new UsageError('dead-letters', 'redrive runs the consumers that failed: give --config FILE with their modules in "consumers" (--store PATH alone only names the store)');
   }
@@ -98,10 +104,10 @@ async function redrive(flags: { store?: string; config?: string }, filter: DeadL
   try {
     const redriven = await bus.deadLetters.redrive(filter);
     await bus.flush();
-    const again = (await bus.deadLetters.list({ ...filter, limit: undefined })).length;
+    // The redrive has reported each corrupt dead letter once already.
+    const again = (await bus.deadLetters.list({ ...filter, limit: undefined, onCorrupt: () => {} })).length;
     await out.line(`redriven ${redriven} dead letter(s) from the ${describeStore(storeOptions)}; ${again} matching dead letter(s) remain`);
   } finally {
     await bus.close();
   }
-  return 0;
 }

@@ -2,7 +2,8 @@
 /**
  * The `eventrail` command. Exit codes: 0 done, 1 the command failed (a
  * missing store, a scenario that failed), 2 a usage error (an unknown flag,
- * a bad value, a bad config file).
+ * a bad value, a bad config file), 3 done but corrupt stored values were
+ * skipped (each reported on stderr; see corrupt.ts).
  */
 import { BenchError } from '../bench/run.js';
 import { ConfigFileError, EventrailError, InvalidOptionsError } from '../errors.js';
@@ -37,6 +38,10 @@ store folder) or of --config FILE (a JSON config file, as createBus() reads);
 dead-letters redrive needs --config for the consumers. bench takes --config to
 tune your consumers, and --store only with --from-store. Every command takes
 --help; \`eventrail help COMMAND\` is the same.
+
+Exit codes: 0 done, 1 the command failed, 2 a usage error, 3 done but stored
+values that cannot be decoded were skipped (replay, audit, dead-letters, stats:
+each is reported on stderr with its code, stdout keeps only what was read).
 
 Start here:
   npx eventrail bench --quick

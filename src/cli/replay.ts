@@ -1,8 +1,9 @@
 /** `eventrail replay`: stored events in store order, one JSON line each (serde's form of the seed's Event). */
 import { parseArgs } from 'node:util';
-import { eventTypeKey, type Event } from '../event/event.js';
+import { eventTypeKey } from '../event/event.js';
 import { positionFromString } from '../store/store.js';
 import { FILTER_OPTIONS, HELP_OPTION, STORE_OPTIONS, UsageError, filtersOf, parse } from './args.js';
+import { CORRUPT_HELP, CorruptReport, decodeStoredEvent } from './corrupt.js';
 import type { Output } from './output.js';
 import { openForReading } from './store.js';
 
@@ -11,6 +12,7 @@ export const REPLAY_HELP = `Usage: eventrail replay [options]
 Prints stored events in store order as newline-delimited JSON, one event per
 line, in serde's JSON form of the seed's Event (the same field names and order).
 
+${CORRUPT_HELP}
 Options:
   --store PATH       the lmdb store folder (default: the config's store, else ./eventrail-data)
   --config FILE      a JSON config file (its store and prefix are used)
@@ -50,18 +52,16 @@ export async function replayCommand(args: readonly string[], out: Output): Promi
     }
   }
   const { store, codec } = await openForReading(values);
+  const corrupt = new CorruptReport('replay');
   try {
     const wanted = types === undefined ? null : new Set(types.map(eventTypeKey));
     let printed = 0;
     for await (const stored of store.readEvents({ after, fromMs, toMs, tenantId })) {
       if (limit !== undefined && printed >= limit) break;
       if (!out.open) break;
-      if (stored.corrupt !== undefined) {
-        // Reported and skipped, as bus.replay() does: the rest of the log is still printed.
-        process.stderr.write(`eventrail replay: skipped: ${stored.corrupt.message}\n`);
-        continue;
-      }
-      const event = codec.decode<Event>(stored.bytes);
+      // Reported and skipped, as bus.replay() does: the rest of the log is still printed.
+      const event = decodeStoredEvent(codec, stored, corrupt.onCorrupt);
+      if (event === null) continue;
       if (wanted !== null && !wanted.has(eventTypeKey(event.event_type))) continue;
       printed++;
       await out.line(JSON.stringify(event));
@@ -69,5 +69,5 @@ export async function replayCommand(args: readonly string[], out: Output): Promi
   } finally {
     await store.close();
   }
-  return 0;
+  return corrupt.exitCode;
 }

@@ -5,9 +5,10 @@
  */
 import { parseArgs } from 'node:util';
 import { BUS_CHECKPOINT } from '../bus/checkpoints.js';
-import { eventTypeKey, type Event } from '../event/event.js';
+import { eventTypeKey } from '../event/event.js';
 import { positionToString } from '../store/store.js';
 import { HELP_OPTION, STORE_OPTIONS, parse } from './args.js';
+import { CORRUPT_HELP, CorruptReport, decodeStoredEvent } from './corrupt.js';
 import type { Output } from './output.js';
 import { describeStore, openForReading } from './store.js';
 
@@ -18,6 +19,7 @@ entries, dead letters by consumer, and each checkpoint with its lag (the
 number of stored events after it: what that consumer has still to handle, or
 would be delivered again after a restart). Reads every event once.
 
+${CORRUPT_HELP}
 Options:
   --store PATH     the lmdb store folder (default: the config's store, else ./eventrail-data)
   --config FILE    a JSON config file (its store and prefix are used)
@@ -30,7 +32,10 @@ const OPTIONS = { ...STORE_OPTIONS, ...HELP_OPTION, json: { type: 'boolean' } } 
 export interface StoreReport {
   readonly store: string;
   readonly bytes: number | null;
+  /** Stored events, a corrupt block counting as one (its events cannot be told apart). */
   readonly events: number;
+  /** Stored values skipped because they cannot be decoded: corrupt event blocks, events and dead letters. */
+  readonly corrupt: number;
   readonly lastPosition: string | null;
   readonly eventsByType: Readonly<Record<string, number>>;
   readonly auditEntries: number;
@@ -46,6 +51,7 @@ export async function statsCommand(args: readonly string[], out: Output): Promis
     return 0;
   }
   const { store, codec, storeOptions } = await openForReading(values);
+  const corrupt = new CorruptReport('stats');
   let report: StoreReport;
   try {
     const totals = await store.stats();
@@ -54,14 +60,16 @@ export async function statsCommand(args: readonly string[], out: Output): Promis
     let events = 0;
     for await (const stored of store.readEvents({ pageSize: 4096 })) {
       events++;
-      if (stored.corrupt !== undefined) continue; // an undecodable block: counted by type nowhere, still in the totals
-      const type = eventTypeKey(codec.decode<Event>(stored.bytes).event_type);
-      byType.set(type, (byType.get(type) ?? 0) + 1);
       for (const cp of checkpoints) if (Buffer.compare(stored.position, cp.position) > 0) cp.lag++;
+      // An undecodable block or event: counted by type nowhere, still in the totals and the lag.
+      const event = decodeStoredEvent(codec, stored, corrupt.onCorrupt);
+      if (event === null) continue;
+      const type = eventTypeKey(event.event_type);
+      byType.set(type, (byType.get(type) ?? 0) + 1);
     }
     const byConsumer = new Map<string, number>();
     let deadLetters = 0;
-    for await (const record of store.readDeadLetters()) {
+    for await (const record of store.readDeadLetters({ onCorrupt: corrupt.onCorrupt })) {
       deadLetters++;
       byConsumer.set(record.consumer, (byConsumer.get(record.consumer) ?? 0) + 1);
     }
@@ -69,6 +77,7 @@ export async function statsCommand(args: readonly string[], out: Output): Promis
       store: describeStore(storeOptions),
       bytes: totals.bytes,
       events,
+      corrupt: corrupt.skipped,
       lastPosition: totals.lastPosition === null ? null : positionToString(totals.lastPosition),
       eventsByType: Object.fromEntries([...byType].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))),
       auditEntries: totals.auditEntries,
@@ -81,7 +90,7 @@ export async function statsCommand(args: readonly string[], out: Output): Promis
     await store.close();
   }
   await out.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : renderStats(report));
-  return 0;
+  return corrupt.exitCode;
 }
 
 const count = (n: number) => n.toLocaleString('en-US');
@@ -101,6 +110,7 @@ function renderStats(r: StoreReport): string {
   lines.push(`events: ${count(r.events)}${r.lastPosition ? ` (last position ${r.lastPosition})` : ''}`);
   const typeWidth = Math.max(0, ...Object.keys(r.eventsByType).map((k) => k.length));
   for (const [type, n] of Object.entries(r.eventsByType)) lines.push(`  ${type.padEnd(typeWidth)}  ${count(n).padStart(12)}`);
+  if (r.corrupt > 0) lines.push(`corrupt values skipped: ${count(r.corrupt)} (each reported on stderr)`);
   lines.push(`audit entries: ${count(r.auditEntries)}`);
   lines.push(`dead letters: ${count(r.deadLetters.total)}`);
   for (const [consumer, n] of Object.entries(r.deadLetters.byConsumer)) lines.push(`  ${consumer}  ${count(n)}`);

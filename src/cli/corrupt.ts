@@ -1,0 +1,72 @@
+/**
+ * Stored values a command cannot decode. The command reports each on stderr,
+ * one line apiece with its coded message, skips it and goes on, so stdout
+ * holds only what could be read; the command then exits with SKIPPED_CORRUPT
+ * (3) instead of 0, so that a script notices that its output is incomplete.
+ */
+import type { Codec } from '../codec.js';
+import { StoreCorruptError } from '../errors.js';
+import type { Event } from '../event/event.js';
+import { positionToString, type StoredEvent } from '../store/store.js';
+
+/** The exit code of a command that printed its results but skipped corrupt stored values. */
+export const SKIPPED_CORRUPT = 3;
+
+/** What every command that reads the store says about corrupt data in its --help. */
+export const CORRUPT_HELP = `Stored values that cannot be decoded (corrupt data) are skipped, each reported
+on stderr as one line with its code (ERR_EVENTRAIL_STORE_CORRUPT); stdout keeps
+only what could be read. Exit code: 0 when all was read, 3 when anything was
+skipped, 1 when the command failed, 2 for a usage error.
+`;
+
+export class CorruptReport {
+  readonly #command: string;
+  readonly #stderr: NodeJS.WritableStream;
+  #skipped = 0;
+
+  constructor(command: string, stderr: NodeJS.WritableStream = process.stderr) {
+    this.#command = command;
+    this.#stderr = stderr;
+  }
+
+  /** The `onCorrupt` handler for store and bus reads. */
+  readonly onCorrupt = (error: StoreCorruptError): void => {
+    this.#skipped++;
+    this.#stderr.write(`eventrail ${this.#command}: skipped ${error.code}: ${error.message}\n`);
+  };
+
+  get skipped(): number {
+    return this.#skipped;
+  }
+
+  /** 0, or SKIPPED_CORRUPT when anything was skipped. */
+  get exitCode(): number {
+    return this.#skipped === 0 ? 0 : SKIPPED_CORRUPT;
+  }
+}
+
+/**
+ * A stored event, or null when it cannot be read (then it has gone to
+ * `onCorrupt`): a block the store could not decode, bytes that are not
+ * msgpack, or msgpack that is not an event.
+ */
+export function decodeStoredEvent(codec: Codec, stored: StoredEvent, onCorrupt: (error: StoreCorruptError) => void): Event | null {
+  if (stored.corrupt !== undefined) {
+    onCorrupt(stored.corrupt);
+    return null;
+  }
+  const what = `the event at ${positionToString(stored.position)}`;
+  let event: Event;
+  try {
+    event = codec.decode<Event>(stored.bytes);
+  } catch (err) {
+    onCorrupt(new StoreCorruptError(`${what} cannot be decoded: ${(err as Error)?.message}`, err));
+    return null;
+  }
+  const type = (event as Partial<Event> | null)?.event_type;
+  if (event === null || typeof event !== 'object' || typeof event.event_id !== 'string' || (typeof type !== 'string' && typeof type?.Custom !== 'string')) {
+    onCorrupt(new StoreCorruptError(`${what} is not an event`));
+    return null;
+  }
+  return event;
+}
