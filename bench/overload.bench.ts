@@ -1,15 +1,26 @@
 /**
  * Overload: 1M events (BENCH_EVENTS to change) emitted as fast as
  * backpressure lets them into a consumer that takes ~5 µs per event, with
- * backpressure.maxPending 10 000. Peak RSS must stay bounded, not grow with
- * the number of events. Runs in a child process so RSS is the bus's alone.
+ * backpressure.maxPending 10 000, first with store `none`, then on the durable
+ * path (lmdb in a temporary folder). Peak RSS must stay bounded, not grow
+ * with the number of events; on lmdb RSS also counts the data file's mapped
+ * pages, so anonymous RSS is the figure to watch. Each run is in a child
+ * process of its own, so RSS is that bus's alone. Takes no flags.
  */
 import { machineInfo, loadAverage } from '../src/bench/machine.js';
+import { OVERLOAD, type OverloadOptions } from '../src/bench/memory.js';
 import { inChild } from '../src/bench/memory-child.js';
 import type { OverloadResult } from '../src/bench/results.js';
+import { TempFolders } from '../src/bench/temp.js';
 
 const load = loadAverage();
-const result = await inChild<OverloadResult>('overload', { events: Number(process.env.BENCH_EVENTS ?? 1_000_000), maxPending: 10_000, slowConsumerMicros: 5 }, (t) =>
-  process.stderr.write(`${t}\n`),
-);
-console.log(JSON.stringify({ suite: 'overload', machine: machineInfo(load), result }, null, 2));
+const events = Number(process.env.BENCH_EVENTS ?? 1_000_000);
+const progress = (t: string) => process.stderr.write(`${t}\n`);
+const folders = new TempFolders();
+try {
+  const none = await inChild<OverloadResult>('overload', { ...OVERLOAD, events, store: 'none' } satisfies OverloadOptions, progress);
+  const lmdb = await inChild<OverloadResult>('overload', { ...OVERLOAD, events, store: 'lmdb', folder: folders.make('overload') } satisfies OverloadOptions, progress);
+  console.log(JSON.stringify({ suite: 'overload', machine: machineInfo(load), results: [none, lmdb] }, null, 2));
+} finally {
+  folders.removeAll();
+}

@@ -10,12 +10,13 @@
  *
  *   node build/bench/soak.bench.js [--json FILE]
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BroadcastChannel } from 'node:worker_threads';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { anonRss } from '../src/bench/memory.js';
 import { createBus } from '../src/index.js';
 
 const seconds = Number(process.env.SOAK_SECONDS ?? 300);
@@ -41,14 +42,10 @@ channel.onmessage = (message) => {
   }
 };
 
-/** Linux's RssAnon in MiB (as src/bench/memory.ts reads it), or null where /proc is not there. */
+/** Linux's RssAnon in whole MiB, or null where /proc is not there. */
 function anonRssMiB(): number | null {
-  try {
-    const kB = /^RssAnon:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
-    return kB === undefined ? null : Math.round(Number(kB) / 1024);
-  } catch {
-    return null;
-  }
+  const mib = anonRss();
+  return mib === null ? null : Math.round(mib);
 }
 
 const bus = await createBus({

@@ -101,10 +101,21 @@ describe('eventrail bench', () => {
     }
     assert.ok(report.best);
 
-    const { overload, replay } = report.memory;
-    assert.equal(overload?.status, 'ok', overload?.error);
-    assert.ok(overload.memory !== null && overload.memory.rss.peak >= overload.memory.rss.start && overload.maxPendingSeen <= overload.maxPending);
-    assert.deepEqual(Object.keys(overload.memory.along), ['10%', '50%', '90%']);
+    // The overload runs twice, with store none and on the durable path (lmdb), each in its own child process.
+    const { overload, overloadDurable, replay } = report.memory;
+    for (const [o, store] of [
+      [overload, 'none'],
+      [overloadDurable, 'lmdb'],
+    ] as const) {
+      assert.equal(o?.status, 'ok', `${store}: ${o?.error}`);
+      assert.equal(o.store, store);
+      assert.equal(o.events, 100_000, 'the quick run emits 100k events');
+      assert.ok(o.memory !== null && o.memory.rss.peak >= o.memory.rss.start && o.memory.heapUsed.peak >= o.memory.heapUsed.start && o.maxPendingSeen <= o.maxPending);
+      assert.deepEqual(Object.keys(o.memory.along), ['10%', '50%', '90%']);
+      if (process.platform === 'linux') assert.ok(o.memory.anonRss !== null && o.memory.anonRss.peak >= o.memory.anonRss.start, `${store}: anonymous RSS is read on Linux`);
+    }
+    assert.equal(overload.storeMiB, null);
+    assert.ok(overloadDurable.storeMiB !== null && overloadDurable.storeMiB > 0, 'the durable overload wrote its events to lmdb');
     if (process.platform === 'linux') assert.ok(replay?.memory?.anonRss !== null, 'anonymous RSS is read on Linux');
     assert.equal(replay?.status, 'ok', replay?.error);
     assert.ok(replay.eventsPerSec > 0 && replay.timing !== null);
@@ -118,6 +129,9 @@ describe('eventrail bench', () => {
     assert.match(md, /\| scenario \| events\/s \(median\) \|/);
     assert.match(md, /!\[events\/s against threads\]\(chart\.svg\)/);
     assert.match(md, /```json\n\{\n {2}"pool"/);
+    assert.match(md, /\| measurement \| rate \| RSS start → peak → end \| anonymous RSS start → peak → end \| heap used start → peak → end \|/);
+    assert.match(md, /^\| overload, store none: 100,000 events into a 5 µs\/event consumer/m);
+    assert.match(md, /^\| overload, store lmdb \([\d.]+ MiB store\): 100,000 events into a 5 µs\/event consumer/m);
     const svg = parseSvg(readFileSync(files.chart, 'utf8'));
     assert.equal(svg[0]!.tag, 'svg');
     assert.equal(svg.filter((e) => e.tag === 'polyline').length, grid.maxBatch.length);

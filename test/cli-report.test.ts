@@ -115,7 +115,7 @@ describe('rendering', () => {
     ratios: [{ name: 'a / b', of: 'dispatch.eventrail', to: 'dispatch.per-event', value: null, target: 10, met: null }],
     sweep: [result(1, 256, 8, 100_000, 4), result(2, 256, 8, 150_000, 6)],
     best: bestSetting([result(1, 256, 8, 100_000, 4), result(2, 256, 8, 150_000, 6)]),
-    memory: { overload: null, replay: null },
+    memory: { overload: null, overloadDurable: null, replay: null },
     notes: ['per event was skipped: not here'],
   } as BenchReport;
 

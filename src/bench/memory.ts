@@ -3,7 +3,10 @@
  * is the bus's and not what earlier scenarios left behind:
  * - overload: a producer emits as fast as backpressure lets it into a slow
  *   consumer (`maxPending` 10 000): peak RSS must stay bounded, not grow
- *   with the number of events;
+ *   with the number of events. Run twice: with store `none`, and on the
+ *   durable path (lmdb in an empty folder), where RSS also counts the pages
+ *   of the data file that the writes map, so anonymous RSS is the figure that
+ *   must stay flat;
  * - replay: the time to read back every stored event through `bus.replay()`,
  *   with RSS sampled as it goes: it must stay flat.
  */
@@ -14,14 +17,18 @@ import type { EventInput } from '../event/event.js';
 import { SLOW_CONSUMER } from './consumers/paths.js';
 import { syntheticInputs } from './inputs.js';
 import { measure, perSecond, type MeasureSettings } from './measure.js';
-import type { MemoryRange, MemoryTrace, OverloadResult, ReplayResult } from './results.js';
+import type { MemoryRange, MemoryTrace, OverloadResult, OverloadStore, ReplayResult } from './results.js';
 
 const MiB = 2 ** 20;
 const round1 = (n: number) => Math.round(n * 10) / 10;
 const round2 = (n: number) => Math.round(n * 100) / 100;
 
-/** Linux's RssAnon in MiB, or null where /proc is not there. */
-function anonRss(): number | null {
+/**
+ * Linux's RssAnon in MiB: the process's own memory (heap, buffers), without
+ * the file-backed pages of lmdb's memory map that RSS counts. null where
+ * /proc is not there.
+ */
+export function anonRss(): number | null {
   try {
     const kB = /^RssAnon:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
     return kB === undefined ? null : Number(kB) / 1024;
@@ -84,19 +91,26 @@ class MemorySampler {
   }
 }
 
+/** The overload's load in every run: backpressure.maxPending, and the consumer's time per event. */
+export const OVERLOAD = { maxPending: 10_000, slowConsumerMicros: 5 } as const;
+
 export interface OverloadOptions {
   readonly events: number;
   readonly maxPending: number;
   readonly slowConsumerMicros: number;
+  /** `lmdb` needs `folder`, an empty folder for the store. */
+  readonly store: OverloadStore;
+  readonly folder?: string;
 }
 
 export type Report = (text: string) => void;
 
 export async function overload(options: OverloadOptions, report: Report): Promise<OverloadResult> {
-  const { events, maxPending } = options;
+  const { events, maxPending, folder } = options;
+  if (options.store === 'lmdb' && folder === undefined) throw new TypeError('overload on lmdb needs a folder for the store');
   process.env.BENCH_SLOW_US = String(options.slowConsumerMicros);
   const bus = await createBus({
-    store: { kind: 'none' },
+    store: options.store === 'lmdb' ? { kind: 'lmdb', path: folder! } : { kind: 'none' },
     consumers: [SLOW_CONSUMER],
     pool: { maxThreads: 1, minThreads: 1 },
     backpressure: { maxPending, onOverflow: 'wait' },
@@ -126,7 +140,7 @@ export async function overload(options: OverloadOptions, report: Report): Promis
       if ((i + 1) % tenth === 0) {
         const pct = Math.round(((i + 1) / events) * 100);
         if (pct === 10 || pct === 50 || pct === 90) memory.mark(`${pct}%`);
-        report(`overload: ${pct}% emitted, memory ${memory.sample().toFixed(0)} MiB, pending ${bus.pending}`);
+        report(`overload (store ${options.store}): ${pct}% emitted, memory ${memory.sample().toFixed(0)} MiB, pending ${bus.pending}`);
       }
     }
     await bus.flush();
@@ -134,6 +148,8 @@ export async function overload(options: OverloadOptions, report: Report): Promis
     const seconds = (performance.now() - started) / 1000;
     return {
       status: 'ok',
+      store: options.store,
+      storeMiB: options.store === 'lmdb' && folder !== undefined ? round1(statSync(join(folder, 'data.mdb')).size / MiB) : null,
       events,
       maxPending,
       slowConsumerMicros: options.slowConsumerMicros,

@@ -115,9 +115,15 @@ export interface MemoryTrace {
   readonly along: Readonly<Record<string, number>>;
 }
 
+/** Where the overload's events go: nowhere (`none`), or the durable path, lmdb in a temporary folder. */
+export type OverloadStore = 'none' | 'lmdb';
+
 export interface OverloadResult {
   readonly status: 'ok' | 'failed';
   readonly error?: string;
+  readonly store: OverloadStore;
+  /** The lmdb data file's size at the end, MiB; null with store `none`. */
+  readonly storeMiB: number | null;
   readonly events: number;
   readonly maxPending: number;
   readonly slowConsumerMicros: number;
@@ -187,7 +193,8 @@ export interface BenchReport {
   readonly ratios: readonly RatioResult[];
   readonly sweep: readonly SweepResult[];
   readonly best: BestSetting | null;
-  readonly memory: { readonly overload: OverloadResult | null; readonly replay: ReplayResult | null };
+  /** `overload` with store `none`, `overloadDurable` with lmdb: the same load, each in a child process of its own. */
+  readonly memory: { readonly overload: OverloadResult | null; readonly overloadDurable: OverloadResult | null; readonly replay: ReplayResult | null };
   /** Notes for the reader: skipped peers, failed deliveries, what was overridden. */
   readonly notes: readonly string[];
 }

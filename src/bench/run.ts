@@ -15,11 +15,12 @@ import { TRIVIAL_CONSUMERS } from './consumers/paths.js';
 import { syntheticInputs, typesFromSubscriptions } from './inputs.js';
 import { eventrailVersion, loadAverage, machineInfo, packageVersions } from './machine.js';
 import { FULL_SETTINGS, QUICK_SETTINGS, type MeasureSettings } from './measure.js';
+import { OVERLOAD, type OverloadOptions } from './memory.js';
 import { inChild } from './memory-child.js';
 import { bullmqMissing } from './peers/bullmq.js';
 import { killRedisServers } from './peers/redis-server.js';
 import { Progress } from './progress.js';
-import type { BenchReport, MemoryTrace, OverloadResult, RatioResult, ReplayResult, ScenarioResult, SuiteName, SweepResult } from './results.js';
+import type { BenchReport, MemoryTrace, OverloadResult, OverloadStore, RatioResult, ReplayResult, ScenarioResult, SuiteName, SweepResult } from './results.js';
 import { runInterleaved, stepsOf, type RatioSpec, type Suite, type SuiteContext } from './scenario.js';
 import { codecSuite } from './suites/codec.js';
 import { dispatchSuite } from './suites/dispatch.js';
@@ -123,7 +124,7 @@ export async function runBench(options: BenchOptions, progress: Progress = new P
     // in a changed process. The memory steps run in child processes of their own.
     const peers = suites.includes('peers') ? peersSuite(ctx, await bullmqMissing()) : null;
     const combos = sweepSource ? combinations(sweepSource.grid) : [];
-    const memorySteps = suites.includes('memory') ? 2 : 0;
+    const memorySteps = suites.includes('memory') ? 3 : 0;
     const rounds = quick ? 1 : FULL_ROUNDS;
     progress.total = [...planned, ...(peers ? [peers] : [])].reduce((n, s) => n + stepsOf(s.scenarios, rounds), 0) + combos.length * rounds + memorySteps;
 
@@ -166,14 +167,21 @@ export async function runBench(options: BenchOptions, progress: Progress = new P
     for (const s of scenarios) if (s.status === 'skipped') notes.push(`${s.name} was skipped: ${s.reason}`);
 
     let overload: OverloadResult | null = null;
+    let overloadDurable: OverloadResult | null = null;
     let replay: ReplayResult | null = null;
     if (memorySteps > 0) {
       const memoryEvents = quick ? 100_000 : 1_000_000;
-      progress.step(`memory: emit ${memoryEvents.toLocaleString('en-US')} events into a slow consumer, maxPending 10 000`);
-      overload = await inChild<OverloadResult>('overload', { events: memoryEvents, maxPending: 10_000, slowConsumerMicros: 5 }, (t) => progress.note(t)).catch(
-        (err: Error) => failedOverload(memoryEvents, err),
-      );
-      if (overload.status === 'ok') progress.note(`${Math.round(overload.eventsPerSec).toLocaleString('en-US')} events/s; ${memoryNote(overload.memory)}`);
+      const overloadOn = async (store: OverloadStore): Promise<OverloadResult> => {
+        progress.step(`memory: emit ${memoryEvents.toLocaleString('en-US')} events into a slow consumer, maxPending 10 000, store ${store}`);
+        const folder = store === 'lmdb' ? folders.make('overload') : undefined;
+        const options: OverloadOptions = { ...OVERLOAD, events: memoryEvents, store, ...(folder === undefined ? {} : { folder }) };
+        const result = await inChild<OverloadResult>('overload', options, (t) => progress.note(t)).catch((err: Error) => failedOverload(options, err));
+        if (folder !== undefined) folders.remove(folder);
+        if (result.status === 'ok') progress.note(`${Math.round(result.eventsPerSec).toLocaleString('en-US')} events/s; ${memoryNote(result.memory)}`);
+        return result;
+      };
+      overload = await overloadOn('none');
+      overloadDurable = await overloadOn('lmdb');
       progress.step(`memory: replay ${memoryEvents.toLocaleString('en-US')} stored events`);
       const replaySettings: MeasureSettings = { timeMs: 0, minIterations: quick ? 2 : 3, warmupMs: 0, warmupIterations: 1 };
       replay = await inChild<ReplayResult>('replay', { events: memoryEvents, folder: folders.make('replay'), settings: replaySettings }, (t) => progress.note(t)).catch(
@@ -207,7 +215,7 @@ export async function runBench(options: BenchOptions, progress: Progress = new P
       ratios,
       sweep,
       best: bestSetting(sweep),
-      memory: { overload, replay },
+      memory: { overload, overloadDurable, replay },
       notes,
     };
   } finally {
@@ -329,10 +337,10 @@ function definedOnly(grid: Partial<Grid> | undefined): Partial<Grid> {
   return out;
 }
 
-function failedOverload(events: number, err: Error): OverloadResult {
+function failedOverload(options: OverloadOptions, err: Error): OverloadResult {
   return {
-    status: 'failed', error: err.message, events, maxPending: 10_000, slowConsumerMicros: 5, seconds: 0, eventsPerSec: 0,
-    memory: null, maxPendingSeen: 0,
+    status: 'failed', error: err.message, store: options.store, storeMiB: null, events: options.events, maxPending: options.maxPending,
+    slowConsumerMicros: options.slowConsumerMicros, seconds: 0, eventsPerSec: 0, memory: null, maxPendingSeen: 0,
   };
 }
 

@@ -2,7 +2,7 @@
  * The report as tables: the terminal output and the Markdown file render the
  * same tables, so they always say the same thing.
  */
-import type { BenchReport, MeasuredScenario, MemoryRange, MemoryTrace, ScenarioResult, SuiteName } from './results.js';
+import type { BenchReport, MeasuredScenario, MemoryRange, MemoryTrace, OverloadResult, ScenarioResult, SuiteName } from './results.js';
 import { formatMs } from './sweep.js';
 
 export interface Table {
@@ -86,20 +86,10 @@ export function reportTables(report: BenchReport): Table[] {
       ]),
     });
   }
-  const { overload, replay } = report.memory;
-  if (overload || replay) {
+  const { overload, overloadDurable, replay } = report.memory;
+  if (overload || overloadDurable || replay) {
     const rows: string[][] = [];
-    if (overload) {
-      rows.push(
-        overload.status === 'ok'
-          ? [
-              `overload: ${rate(overload.events)} events into a ${overload.slowConsumerMicros} µs/event consumer, maxPending ${rate(overload.maxPending)}`,
-              `${rate(overload.eventsPerSec)} events/s`,
-              ...memoryCells(overload.memory),
-            ]
-          : ['overload', 'failed', '', '', overload.error ?? ''],
-      );
-    }
+    for (const o of [overload, overloadDurable]) if (o) rows.push(overloadRow(o));
     if (replay) {
       rows.push(
         replay.status === 'ok'
@@ -108,24 +98,34 @@ export function reportTables(report: BenchReport): Table[] {
               `${rate(replay.eventsPerSec)} events/s`,
               ...memoryCells(replay.memory),
             ]
-          : ['replay', 'failed', '', '', replay.error ?? ''],
+          : ['replay', 'failed', replay.error ?? '', '', '', ''],
       );
     }
     tables.push({
       title: SUITE_TITLES.memory,
-      headers: ['measurement', 'rate', 'RSS start → peak → end', 'anonymous RSS start → peak → end', 'anonymous RSS at 10 %, 50 %, 90 %'],
-      align: ['l', 'r', 'l', 'l', 'l'],
+      headers: ['measurement', 'rate', 'RSS start → peak → end', 'anonymous RSS start → peak → end', 'heap used start → peak → end', 'anonymous RSS at 10 %, 50 %, 90 %'],
+      align: ['l', 'r', 'l', 'l', 'l', 'l'],
       rows,
     });
   }
   return tables;
 }
 
+function overloadRow(o: OverloadResult): string[] {
+  const store = o.store === 'none' ? 'store none' : `store lmdb${o.storeMiB === null ? '' : ` (${o.storeMiB} MiB store)`}`;
+  if (o.status !== 'ok') return [`overload, ${store}`, 'failed', o.error ?? '', '', '', ''];
+  return [
+    `overload, ${store}: ${rate(o.events)} events into a ${o.slowConsumerMicros} µs/event consumer, maxPending ${rate(o.maxPending)}`,
+    `${rate(o.eventsPerSec)} events/s`,
+    ...memoryCells(o.memory),
+  ];
+}
+
 const range = (r: MemoryRange | null) => (r === null ? 'n/a' : `${r.start} → ${r.peak} → ${r.end} MiB`);
 
 function memoryCells(m: MemoryTrace | null): string[] {
-  if (m === null) return ['', '', ''];
-  return [range(m.rss), range(m.anonRss), Object.values(m.along).join(', ')];
+  if (m === null) return ['', '', '', ''];
+  return [range(m.rss), range(m.anonRss), range(m.heapUsed), Object.values(m.along).join(', ')];
 }
 
 /** The best setting as the JSON to paste into a config file. */

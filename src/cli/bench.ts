@@ -21,7 +21,7 @@ folder, with peers measured in the same run:
   durable   emit → lmdb commit → consumers, vs the literal design (put + run() per event)
   peers     BullMQ on a local redis-server (skipped, with the reason, when not installed)
   sweep     pool threads × batch size × lanes on two trivial consumers
-  memory    peak RSS of 1M events into a slow consumer; replay of 1M stored events
+  memory    peak RSS of 1M events into a slow consumer, store none and lmdb; replay of 1M stored events
 
 With --config FILE, tunes your own setup: the sweep runs the config's
 consumers with its options (on a temporary store, with delivery.maxAttempts 1),
@@ -141,6 +141,6 @@ export async function benchCommand(args: readonly string[], out: Output): Promis
   if (files.md) write(files.md, renderMarkdown(report, files.chart && empty === null ? { chart: relative(dirname(files.md), files.chart) } : {}));
   await out.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : renderText(report));
 
-  const failed = report.scenarios.some((s) => s.status === 'failed') || report.sweep.some((r) => r.status === 'failed') || report.memory.overload?.status === 'failed' || report.memory.replay?.status === 'failed';
+  const failed = report.scenarios.some((s) => s.status === 'failed') || report.sweep.some((r) => r.status === 'failed') || [report.memory.overload, report.memory.overloadDurable, report.memory.replay].some((m) => m?.status === 'failed');
   return failed ? 1 : 0;
 }
