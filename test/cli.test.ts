@@ -13,7 +13,7 @@ import { Codec } from '../src/codec.js';
 import { createBus } from '../src/index.js';
 import { StoreLayout, decodeDeadLetter, encodeDeadLetter } from '../src/store/layout.js';
 import type { AuditEntry, Event, EventInput } from '../src/index.js';
-import { fixture, tempDir, uuid, type TempDir } from './helpers.js';
+import { eventOffset, fixture, tempDir, uuid, type TempDir } from './helpers.js';
 import { CLI, cli, jsonLines } from './fixtures/cli-run.js';
 
 const TENANT_A = uuid();
@@ -262,14 +262,6 @@ describe('eventrail replay, audit, dead-letters, stats', () => {
     assert.match(missing.stderr, /no eventrail store at .*nothing-here/);
   });
 });
-
-/** The byte offset of event `index` in a block (format 1: u8, u32 count, count × (u32 length, f64 time), events). */
-function eventOffset(block: Buffer, index: number): number {
-  const count = block.readUInt32BE(1);
-  let at = 5 + count * 12;
-  for (let i = 0; i < index; i++) at += block.readUInt32BE(5 + i * 4);
-  return at;
-}
 
 describe('eventrail replay, audit, dead-letters, stats on a store with corrupt data', () => {
   let dir: TempDir;

@@ -4,7 +4,7 @@ import { open } from 'lmdb';
 import { Codec } from '../src/codec.js';
 import { createBus, type AuditEntry, type StoreCorruptError } from '../src/index.js';
 import { StoreLayout, decodeDeadLetter, encodeDeadLetter } from '../src/store/layout.js';
-import { fixture, recorder, tempDir, uuid } from './helpers.js';
+import { eventOffset, fixture, recorder, tempDir, uuid } from './helpers.js';
 
 const CORRUPT = 'ERR_EVENTRAIL_STORE_CORRUPT';
 
@@ -12,14 +12,6 @@ async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
   for await (const x of iterable) out.push(x);
   return out;
-}
-
-/** The byte offset of event `index` in a block (format 1: u8, u32 count, count × (u32 length, f64 time), events). */
-function eventOffset(block: Buffer, index: number): number {
-  const count = block.readUInt32BE(1);
-  let at = 5 + count * 12;
-  for (let i = 0; i < index; i++) at += block.readUInt32BE(5 + i * 4);
-  return at;
 }
 
 describe('corrupt data read back from the store', () => {

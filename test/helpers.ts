@@ -102,3 +102,11 @@ export function metricValue(text: string, series: string): number | undefined {
   }
   return undefined;
 }
+
+/** The byte offset of event `index` in a block (format 1: u8, u32 count, count × (u32 length, f64 time), events). */
+export function eventOffset(block: Buffer, index: number): number {
+  const count = block.readUInt32BE(1);
+  let at = 5 + count * 12;
+  for (let i = 0; i < index; i++) at += block.readUInt32BE(5 + i * 4);
+  return at;
+}
