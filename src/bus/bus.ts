@@ -19,7 +19,7 @@ import {
   type WorkerCrashedError,
 } from '../errors.js';
 import { debugEventType, eventTypeKey, type AuditEntry, type Event, type EventInput, type EventType } from '../event/event.js';
-import { decodeAuditRecord } from '../event/audit.js';
+import { readAuditEntry } from '../event/audit.js';
 import { resolveOptions, type BusOptions, type ResolvedOptions } from '../options.js';
 import type { ConsumerDescriptor, DescribeResult, FollowUp, WorkerInit } from '../protocol.js';
 import { openStore } from '../store/open.js';
@@ -275,13 +275,8 @@ export class EventBus {
     let yielded = 0;
     for await (const stored of store.readAudit({ fromMs: toMs(query.from, 'from'), toMs: toMs(query.to, 'to'), tenantId: lowerId(query.tenantId), onCorrupt })) {
       if (query.limit !== undefined && yielded >= query.limit) return;
-      let entry: AuditEntry;
-      try {
-        entry = decodeAuditRecord(codec, stored.bytes);
-      } catch (err) {
-        onCorrupt(err instanceof StoreCorruptError ? err : new StoreCorruptError(`the audit entry at ${positionToString(stored.position)} cannot be decoded: ${(err as Error)?.message}`, err));
-        continue;
-      }
+      const entry = readAuditEntry(codec, stored.bytes, positionToString(stored.position), onCorrupt);
+      if (entry === null) continue;
       if (query.userId !== undefined && entry.metadata.user_id !== query.userId.toLowerCase()) continue;
       if (query.tenantId !== undefined && entry.metadata.tenant_id !== query.tenantId.toLowerCase()) continue;
       if (types !== null && !types.has(entry.event_type)) continue;

@@ -182,7 +182,6 @@ export class Dispatcher {
       // Sequences wrap at 32 bits: compare by difference.
       if (other === undefined || ((entry.progress[PROGRESS_SEQUENCE]! - other.progress[PROGRESS_SEQUENCE]!) | 0) > 0) blocked.set(thread, entry);
     }
-    if (blocked.size === 0) return;
     for (const [thread, culprit] of blocked) {
       culprit.stuck = { event: culprit.progress[PROGRESS_EVENT]!, consumer: culprit.progress[PROGRESS_CONSUMER]! };
       // The other tasks running on that worker fail with it: they are run again, with no attempt counted.

@@ -1,8 +1,7 @@
 /** `eventrail audit`: the audit log (the seed's AuditEntry records), one JSON line each. */
 import { parseArgs } from 'node:util';
-import { decodeAuditRecord } from '../event/audit.js';
-import { StoreCorruptError } from '../errors.js';
-import { debugEventType, type AuditEntry } from '../event/event.js';
+import { readAuditEntry } from '../event/audit.js';
+import { debugEventType } from '../event/event.js';
 import { positionToString } from '../store/store.js';
 import { FILTER_OPTIONS, HELP_OPTION, STORE_OPTIONS, filtersOf, parse, uuid } from './args.js';
 import { CORRUPT_HELP, CorruptReport } from './corrupt.js';
@@ -56,15 +55,8 @@ export async function auditCommand(args: readonly string[], out: Output): Promis
     for await (const stored of store.readAudit({ fromMs, toMs, tenantId, onCorrupt: corrupt.onCorrupt })) {
       if (limit !== undefined && printed >= limit) break;
       if (!out.open) break;
-      let entry: AuditEntry;
-      try {
-        entry = decodeAuditRecord(codec, stored.bytes);
-      } catch (err) {
-        corrupt.onCorrupt(
-          err instanceof StoreCorruptError ? err : new StoreCorruptError(`the audit entry at ${positionToString(stored.position)} cannot be decoded: ${(err as Error)?.message}`, err),
-        );
-        continue;
-      }
+      const entry = readAuditEntry(codec, stored.bytes, positionToString(stored.position), corrupt.onCorrupt);
+      if (entry === null) continue;
       if (userId !== undefined && entry.metadata.user_id !== userId) continue;
       if (tenantId !== undefined && entry.metadata.tenant_id !== tenantId) continue;
       if (wanted !== null && !wanted.has(entry.event_type)) continue;

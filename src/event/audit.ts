@@ -56,3 +56,16 @@ export function decodeAuditRecord(codec: Codec, record: Buffer): AuditEntry {
     metadata: event.metadata,
   };
 }
+
+/**
+ * The AuditEntry of a stored record, or null once `onCorrupt` has been told
+ * why the record cannot be one (the reader skips it and goes on).
+ */
+export function readAuditEntry(codec: Codec, record: Buffer, position: string, onCorrupt: (error: StoreCorruptError) => void): AuditEntry | null {
+  try {
+    return decodeAuditRecord(codec, record);
+  } catch (err) {
+    onCorrupt(err instanceof StoreCorruptError ? err : new StoreCorruptError(`the audit entry at ${position} cannot be decoded: ${(err as Error)?.message}`, err));
+    return null;
+  }
+}
