@@ -23,7 +23,7 @@ import { readAuditEntry } from '../event/audit.js';
 import { resolveOptions, type BusOptions, type ResolvedOptions } from '../options.js';
 import type { ConsumerDescriptor, DescribeResult, FollowUp, WorkerInit } from '../protocol.js';
 import { openStore } from '../store/open.js';
-import { positionFromString, positionToString, type EventStore, type Position, type StoredEvent } from '../store/store.js';
+import { decodeStored, positionFromString, positionToString, type EventStore, type Position } from '../store/store.js';
 import type { Accepted, CommitGroup } from './accepted.js';
 import { CommitGroup as Group } from './accepted.js';
 import { Checkpoints, recoveryStart } from './checkpoints.js';
@@ -215,25 +215,11 @@ export class EventBus {
       tenantId: lowerId(query.tenantId),
     })) {
       if (query.limit !== undefined && yielded >= query.limit) return;
-      const event = this.#decodeStored(stored, onCorrupt);
+      const event = decodeStored(this.#engine.codec, stored, onCorrupt);
       if (event === null) continue;
       if (types !== null && !types.has(eventTypeKey(event.event_type))) continue;
       yielded++;
       yield event;
-    }
-  }
-
-  /** A stored event, or null (reported) when its bytes cannot be decoded. */
-  #decodeStored(stored: StoredEvent, onCorrupt: (error: StoreCorruptError) => void): Event | null {
-    if (stored.corrupt !== undefined) {
-      onCorrupt(stored.corrupt);
-      return null;
-    }
-    try {
-      return this.#engine.codec.decode<Event>(stored.bytes);
-    } catch (err) {
-      onCorrupt(new StoreCorruptError(`the event at ${positionToString(stored.position)} cannot be decoded: ${(err as Error)?.message}`, err));
-      return null;
     }
   }
 
@@ -324,7 +310,7 @@ export class EventBus {
     };
     for await (const stored of store.readEvents({ after: start })) {
       // Undecodable data cannot be delivered: it is reported, and recovery goes on with the rest.
-      const event = this.#decodeStored(stored, this.#reportCorrupt);
+      const event = decodeStored(this.#engine.codec, stored, this.#reportCorrupt);
       if (event === null) continue;
       await intake.admitRestored(1);
       page.push(intake.restore(stored.bytes, stored.position, event));

@@ -7,7 +7,7 @@
 import type { Codec } from '../codec.js';
 import { StoreCorruptError } from '../errors.js';
 import type { Event } from '../event/event.js';
-import { positionToString, type StoredEvent } from '../store/store.js';
+import { decodeStored, positionToString, type StoredEvent } from '../store/store.js';
 
 /** The exit code of a command that printed its results but skipped corrupt stored values. */
 export const SKIPPED_CORRUPT = 3;
@@ -51,21 +51,11 @@ export class CorruptReport {
  * msgpack, or msgpack that is not an event.
  */
 export function decodeStoredEvent(codec: Codec, stored: StoredEvent, onCorrupt: (error: StoreCorruptError) => void): Event | null {
-  if (stored.corrupt !== undefined) {
-    onCorrupt(stored.corrupt);
-    return null;
-  }
-  const what = `the event at ${positionToString(stored.position)}`;
-  let event: Event;
-  try {
-    event = codec.decode<Event>(stored.bytes);
-  } catch (err) {
-    onCorrupt(new StoreCorruptError(`${what} cannot be decoded: ${(err as Error)?.message}`, err));
-    return null;
-  }
-  const type = (event as Partial<Event> | null)?.event_type;
-  if (event === null || typeof event !== 'object' || typeof event.event_id !== 'string' || (typeof type !== 'string' && typeof type?.Custom !== 'string')) {
-    onCorrupt(new StoreCorruptError(`${what} is not an event`));
+  const event = decodeStored(codec, stored, onCorrupt);
+  if (event === null) return null;
+  const type = (event as Partial<Event>).event_type;
+  if (typeof event !== 'object' || typeof event.event_id !== 'string' || (typeof type !== 'string' && typeof type?.Custom !== 'string')) {
+    onCorrupt(new StoreCorruptError(`the event at ${positionToString(stored.position)} is not an event`));
     return null;
   }
   return event;

@@ -8,7 +8,9 @@
  * codec: a store never encodes an event itself (the bytes stored are the bytes
  * dispatched to workers).
  */
-import type { SerializedError, StoreCorruptError } from '../errors.js';
+import type { Codec } from '../codec.js';
+import { StoreCorruptError, type SerializedError } from '../errors.js';
+import type { Event } from '../event/event.js';
 
 /**
  * Where an event sits in the log: 12 bytes shaped like a FoundationDB
@@ -172,4 +174,25 @@ export function positionToString(position: Position): string {
 export function positionFromString(text: string): Position {
   if (!/^[0-9a-f]{24}$/i.test(text)) throw new TypeError(`a position is 24 hex digits, got ${JSON.stringify(text)}`);
   return Buffer.from(text, 'hex');
+}
+
+/**
+ * A stored event decoded, or null once `onCorrupt` has been told why it cannot
+ * be: a block the store could not read, bytes that are not msgpack, or nil.
+ */
+export function decodeStored(codec: Codec, stored: StoredEvent, onCorrupt: (error: StoreCorruptError) => void): Event | null {
+  if (stored.corrupt !== undefined) {
+    onCorrupt(stored.corrupt);
+    return null;
+  }
+  let event: Event | null;
+  try {
+    event = codec.decode<Event | null>(stored.bytes);
+  } catch (err) {
+    onCorrupt(new StoreCorruptError(`the event at ${positionToString(stored.position)} cannot be decoded: ${(err as Error)?.message}`, err));
+    return null;
+  }
+  // null here means reported: a stored nil is no event either.
+  if (event === null) onCorrupt(new StoreCorruptError(`the event at ${positionToString(stored.position)} is not an event`));
+  return event;
 }
