@@ -7,6 +7,7 @@
  */
 import { threadId, workerData } from 'node:worker_threads';
 import { Codec } from '../codec.js';
+import { ConsumerMatcher } from '../consumer-matcher.js';
 import { isConsumer, type Consumer, type ConsumerContext, type ConsumerMetrics, type FollowUpInput } from '../consumer.js';
 import {
   ConsumerLoadError,
@@ -38,9 +39,8 @@ const inputSchema = eventInputSchema({ maxDepth: init.maxDepth });
 
 interface Loaded {
   consumers: Consumer[];
-  /** event type key → indexes of the consumers subscribed to it (wildcards included). */
-  byType: Map<string, number[]>;
-  wildcard: number[];
+  /** The same matching as the bus's (the dispatcher counts the deliveries each event owes with it). */
+  matcher: ConsumerMatcher;
 }
 
 let loading: Promise<Loaded> | undefined;
@@ -64,24 +64,11 @@ async function loadConsumers(): Promise<Loaded> {
     names.add(mod.default.name);
     consumers.push(mod.default);
   }
-  const wildcard: number[] = [];
-  const byType = new Map<string, number[]>();
-  consumers.forEach((c, i) => {
-    if (c.eventTypes === '*') {
-      wildcard.push(i);
-      return;
-    }
-    for (const type of c.eventTypes) {
-      const key = eventTypeKey(type);
-      const list = byType.get(key) ?? [];
-      if (!list.includes(i)) list.push(i);
-      byType.set(key, list);
-    }
-  });
-  // Keep consumer order stable within each type, wildcards merged in by index.
-  for (const [key, list] of byType) byType.set(key, [...new Set([...list, ...wildcard])].sort((a, b) => a - b));
-  return { consumers, byType, wildcard };
+  const matcher = new ConsumerMatcher(consumers.map((c) => ({ eventTypes: subscribedKeys(c) })));
+  return { consumers, matcher };
 }
+
+const subscribedKeys = (c: Consumer): '*' | string[] => (c.eventTypes === '*' ? '*' : c.eventTypes.map(eventTypeKey));
 
 function loaded(): Promise<Loaded> {
   loading ??= loadConsumers();
@@ -98,7 +85,7 @@ async function describe(): Promise<DescribeResult> {
     const { consumers } = await loaded();
     const descriptors: ConsumerDescriptor[] = consumers.map((c, i) => ({
       name: c.name,
-      eventTypes: c.eventTypes === '*' ? '*' : c.eventTypes.map(eventTypeKey),
+      eventTypes: subscribedKeys(c),
       module: init.consumers[i]!,
     }));
     return { ok: true, consumers: descriptors };
@@ -342,7 +329,7 @@ function deliveriesOf(task: BatchTask, events: readonly Event[], state: Loaded):
       const key = eventTypeKey(events[i]!.event_type);
       let list = cache.get(key);
       if (list === undefined) {
-        const indexes = state.byType.get(key) ?? state.wildcard;
+        const indexes = state.matcher.match(key);
         list = indexes.map((consumer) => ({ consumer, attempt: 1 }));
         cache.set(key, list);
       }
