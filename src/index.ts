@@ -4,11 +4,11 @@
 export { createBus, EventBus } from './bus/bus.js';
 export { closeOnSignals } from './bus/shutdown.js';
 export type { ShutdownOptions } from './bus/shutdown.js';
-export type { Audit, AuditQuery, BusEvents, DeadLetters, Producer, ProducerInput, ReplayQuery, TimeBound } from './bus/bus.js';
+export type { Audit, AuditQuery, BusEvents, CloseOptions, DeadLetters, Producer, ProducerInput, ReplayQuery, TimeBound } from './bus/bus.js';
 export type { Receipt } from './bus/intake.js';
 export type { DeadLetter, DeadLetterFilter } from './bus/dead-letters.js';
 export { defineConsumer, isConsumer } from './consumer.js';
-export type { Consumer, ConsumerContext, ConsumerDefinition, ConsumerMetrics, EventTypeFilter, FollowUpInput } from './consumer.js';
+export type { Consumer, ConsumerContext, ConsumerDefinition, ConsumerMetrics, ConsumerOptions, EventTypeFilter, FollowUpInput } from './consumer.js';
 export { BUILTIN_EVENT_TYPES, eventTypeName } from './event/event.js';
 export type {
   AuditEntry,

@@ -66,10 +66,75 @@ const storeSchema = z.discriminatedUnion(
 
 const cpus = availableParallelism();
 
+/** A consumer module as `consumers` accepts it: its path or URL, or that and the options its handler gets as `ctx.options`. */
+export type ConsumerEntry = string | { readonly module: string; readonly options?: Readonly<Record<string, unknown>> };
+
+/** A `consumers` entry as resolved: the options are `{}` when none were given. */
+export interface ResolvedConsumer {
+  readonly module: string;
+  readonly options: Readonly<Record<string, unknown>>;
+}
+
+const MODULE = 'a module path or URL';
+const ENTRY = `${MODULE}, or { module, options }`;
+
+/**
+ * Where and why a consumer's options are not JSON (the first bad field), or
+ * null. They are structured-cloned to every worker: JSON keeps what a handler
+ * sees the same as what a config file can say.
+ */
+function jsonProblem(value: unknown, path: PropertyKey[], depth: number): { path: PropertyKey[]; message: string } | null {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return null;
+    case 'number':
+      return Number.isFinite(value) ? null : { path, message: `must be JSON, got the number ${value}` };
+    case 'object': {
+      if (value === null) return null;
+      if (depth > 64) return { path, message: 'nests deeper than 64 levels' };
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) {
+          const problem = jsonProblem(value[i], [...path, i], depth + 1);
+          if (problem !== null) return problem;
+        }
+        return null;
+      }
+      const proto = Object.getPrototypeOf(value) as unknown;
+      if (proto !== Object.prototype && proto !== null) return { path, message: 'must be JSON, got an object that is not plain' };
+      for (const [key, v] of Object.entries(value)) {
+        const problem = jsonProblem(v, [...path, key], depth + 1);
+        if (problem !== null) return problem;
+      }
+      return null;
+    }
+    default:
+      return { path, message: `must be JSON, got ${describe(value)}` };
+  }
+}
+
+const consumerEntry = z.unknown().transform((value, ctx): ResolvedConsumer => {
+  const fail = (message: string, path: PropertyKey[] = []) => {
+    ctx.issues.push({ code: 'custom', message, input: value, path });
+    return z.NEVER;
+  };
+  if (typeof value === 'string') return value.length > 0 ? { module: value, options: {} } : fail(`must be ${ENTRY}, got \`""\``);
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return fail(`must be ${ENTRY}, got ${describe(value)}`);
+  const { module, options, ...rest } = value as { module?: unknown; options?: unknown };
+  const unknownKeys = Object.keys(rest);
+  if (unknownKeys.length > 0) return fail(`has unknown field(s) ${unknownKeys.map((k) => `\`${k}\``).join(', ')} (known: module, options)`);
+  if (typeof module !== 'string' || module.length === 0) return fail(`must be ${MODULE}, got ${describe(module)}`, ['module']);
+  if (options === undefined) return { module, options: {} };
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) return fail(`must be an object, got ${describe(options)}`, ['options']);
+  const problem = jsonProblem(options, ['options'], 0);
+  if (problem !== null) return fail(problem.message, problem.path);
+  return { module, options: options as Record<string, unknown> };
+}) as unknown as z.ZodType<ResolvedConsumer, ConsumerEntry>;
+
 export const optionsSchema = section({
   store: storeSchema.default({ kind: 'lmdb', path: DEFAULT_LMDB_PATH, prefix: 'eventrail' }),
   consumers: z
-    .array(nonEmptyString('a module path or URL'), { error: (iss) => `must be an array of module paths or URLs, got ${describe(iss.input)}` })
+    .array(consumerEntry, { error: (iss) => `must be an array of module paths or URLs (or { module, options }), got ${describe(iss.input)}` })
     .default([]),
   pool: section({
     minThreads: positiveInt(1024).optional(),
@@ -302,7 +367,7 @@ export function resolveOptions(input: BusOptions | string | undefined, context: 
   const options = result.data;
   if (source) {
     // Relative paths in a config file are relative to the file, not to the process.
-    options.consumers = options.consumers.map((c) => (isRelativePath(c) ? resolvePath(baseDir, c) : c));
+    options.consumers = options.consumers.map((c) => (isRelativePath(c.module) ? { ...c, module: resolvePath(baseDir, c.module) } : c));
     if (options.store.kind === 'lmdb' && !options.store.path.startsWith('/')) options.store.path = resolvePath(baseDir, options.store.path);
   }
   return deepFreezeOptions(options);

@@ -59,9 +59,10 @@ describe('corrupt batches in a worker', () => {
 
   before(() => {
     const init: WorkerInit = {
-      consumers: [pathToFileURL(fixture('recorder')).href],
+      consumers: [{ url: pathToFileURL(fixture('recorder')).href, options: { out: out.path } }],
       handlerTimeoutMs: 5_000,
       maxDepth: 64,
+      control: `eventrail-test-${crypto.randomUUID()}`,
     };
     pool = new Piscina({
       filename: new URL('../src/worker/worker.js', import.meta.url).href,

@@ -297,7 +297,7 @@ async function prepareSweep(options: BenchOptions, events: number, notes: string
     types = eventTypes.map(eventTypeKey);
     source = 'synthetic';
   }
-  return { consumers: resolved.consumers, base, resolved: sweptStore(base as unknown as ResolvedOptions), inputs, types, source, store: storeLabel, grid };
+  return { consumers: resolved.consumers.map((c) => c.module), base, resolved: sweptStore(base as unknown as ResolvedOptions), inputs, types, source, store: storeLabel, grid };
 }
 
 /** The options with the store the sweep really uses: none as configured, else lmdb in a temporary folder (see the plan in runBench). */

@@ -31,6 +31,7 @@ import { DeadLetterBox, type DeadLetter, type DeadLetterFilter } from './dead-le
 import { Dispatcher, type Delivery } from './dispatcher.js';
 import { Intake, unreadableInput, type Receipt } from './intake.js';
 import { BusMetrics } from './metrics.js';
+import { WorkerControl } from './worker-control.js';
 
 /** A point in time for queries: a Date, an RFC 3339 string, or ms since the epoch. */
 export type TimeBound = Date | string | number;
@@ -105,6 +106,7 @@ interface Engine {
   readonly dispatcher: Dispatcher;
   readonly deadLetters: DeadLetterBox;
   readonly checkpoints: Checkpoints | null;
+  readonly control: WorkerControl;
 }
 
 export class EventBus {
@@ -237,18 +239,40 @@ export class EventBus {
     return this.#engine.metrics.text();
   }
 
-  /** Stops intake, drains every accepted event, writes the checkpoint, closes the pool and the store. */
-  close(): Promise<void> {
-    this.#closing ??= this.#shutdown();
+  /**
+   * Stops intake, drains every accepted event, writes the checkpoint, closes
+   * the pool and the store. With `timeoutMs`, stops waiting for the drain
+   * after that long: handlers still running see `ctx.signal` abort, and the
+   * events not yet handled by every consumer stay past the checkpoint, so a
+   * restart delivers them again (a 'warning' notice says how many). Calling
+   * close() again returns the first call's promise.
+   */
+  close(options?: CloseOptions): Promise<void> {
+    if (this.#closing === null) {
+      let timeoutMs: number;
+      try {
+        timeoutMs = closeTimeout(options);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      this.#closing = this.#shutdown(timeoutMs);
+    }
     return this.#closing;
   }
 
-  async #shutdown(): Promise<void> {
-    const { intake, dispatcher, pool, store, checkpoints } = this.#engine;
+  async #shutdown(timeoutMs: number): Promise<void> {
+    const { intake, dispatcher, pool, store, checkpoints, control } = this.#engine;
     dispatcher.drainRetries();
-    await intake.idle();
+    if (!(await settlesWithin(intake.idle(), timeoutMs))) {
+      dispatcher.abandon();
+      const lost = store === null ? 'they are lost (this bus has no store)' : 'they are delivered again after a restart';
+      this.notify('warning', `close() gave up after ${timeoutMs} ms with ${intake.pending} events not handled by every consumer: ${lost}`);
+    }
     dispatcher.stop();
     await checkpoints?.close();
+    // Handlers still running (given up on, or past their timeout) are told before their workers go.
+    await control.abortHandlers(pool.threads.map((w) => w.threadId));
+    control.close();
     await pool.destroy();
     await store?.close();
   }
@@ -322,6 +346,38 @@ export class EventBus {
   }
 }
 
+export interface CloseOptions {
+  /**
+   * How long close() waits for accepted events to be handled before it gives
+   * up on them (default: no limit, it drains everything).
+   */
+  readonly timeoutMs?: number;
+}
+
+function closeTimeout(options: CloseOptions | undefined): number {
+  const timeoutMs = options?.timeoutMs;
+  if (timeoutMs === undefined) return Infinity;
+  if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) throw new TypeError(`close({ timeoutMs }): timeoutMs must be a number ≥ 0, got ${String(timeoutMs)}`);
+  return timeoutMs;
+}
+
+/** Whether `promise` settles within `ms` (Infinity: it is awaited however long it takes). */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  if (ms === Infinity) {
+    await promise;
+    return true;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function toMs(bound: TimeBound | undefined, name: string): number | undefined {
   if (bound === undefined) return undefined;
   const ms = bound instanceof Date ? bound.getTime() : typeof bound === 'number' ? bound : Date.parse(bound);
@@ -348,11 +404,14 @@ function toModuleUrl(specifier: string): string {
 export async function createBus(options?: BusOptions | string): Promise<EventBus> {
   const resolved = resolveOptions(options);
   const codec = new Codec();
-  const consumerUrls = resolved.consumers.map(toModuleUrl);
+  const consumerUrls = resolved.consumers.map((c) => toModuleUrl(c.module));
+  const control = new WorkerControl();
+  control.open();
   const init: WorkerInit = {
-    consumers: consumerUrls,
+    consumers: resolved.consumers.map((c, i) => ({ url: consumerUrls[i]!, options: c.options })),
     handlerTimeoutMs: resolved.delivery.handlerTimeoutMs,
     maxDepth: resolved.limits.maxDepth,
+    control: control.name,
   };
   const pool = new Piscina({
     filename: new URL('../worker/worker.js', import.meta.url).href,
@@ -425,11 +484,12 @@ export async function createBus(options?: BusOptions | string): Promise<EventBus
       workerError: (error) => ref.bus?.notify('worker-error', error),
       warn,
     });
-    const bus = new EventBus({ options: resolved, store, codec, pool, consumers, metrics, intake, dispatcher, deadLetters, checkpoints });
+    const bus = new EventBus({ options: resolved, store, codec, pool, consumers, metrics, intake, dispatcher, deadLetters, checkpoints, control });
     ref.bus = bus;
     await bus.recover();
     return bus;
   } catch (err) {
+    control.close();
     await pool.destroy().catch(() => undefined);
     await store?.close().catch(() => undefined);
     throw err;

@@ -104,6 +104,8 @@ export class Dispatcher {
   readonly #retries: RetryScheduler<Delivery>;
   readonly #watchdog: Watchdog;
   #roundRobin = 0;
+  /** Set when close() gave up: nothing more is dispatched and no outcome is applied. */
+  #abandoned = false;
 
   constructor(deps: DispatcherDeps) {
     this.#deps = deps;
@@ -121,6 +123,18 @@ export class Dispatcher {
     this.#watchdog.stop();
   }
 
+  /**
+   * close() stopped waiting for the deliveries in flight: from now on nothing
+   * is dispatched, retried, dead-lettered or stored as a follow-up, and the
+   * outcomes of tasks still running are dropped. Their events stay unfinished,
+   * so the checkpoint stays before them and a restart delivers them again.
+   */
+  abandon(): void {
+    this.#abandoned = true;
+    this.#retries.cancel();
+    this.stop();
+  }
+
   /** The consumers subscribed to an event type. */
   consumersFor(typeKey: string): readonly number[] {
     return this.#matcher.match(typeKey);
@@ -128,6 +142,7 @@ export class Dispatcher {
 
   /** Routes committed events (in commit order) to their lanes and starts idle lanes. */
   route(items: readonly Accepted[]): void {
+    if (this.#abandoned) return;
     const lanes = this.#lanes;
     const touched = new Set<Lane>();
     for (const item of items) {
@@ -152,6 +167,7 @@ export class Dispatcher {
    * through no fault of theirs.
    */
   deliver(deliveries: readonly Delivery[]): void {
+    if (this.#abandoned) return;
     for (let i = 0; i < deliveries.length; i += this.#maxBatch) void this.#runTargets(deliveries.slice(i, i + this.#maxBatch));
   }
 
@@ -161,7 +177,7 @@ export class Dispatcher {
   }
 
   #pump(lane: Lane): void {
-    if (lane.busy || lane.size === 0) return;
+    if (lane.busy || lane.size === 0 || this.#abandoned) return;
     lane.busy = true;
     const items = lane.take(this.#maxBatch);
     void this.#run(items, null).finally(() => {
@@ -213,12 +229,14 @@ export class Dispatcher {
         const signal = alone ? new AbortController().signal : undefined;
         result = (await this.#deps.pool.run(task, { transferList: [buffer], signal })) as BatchResult;
       } catch (err) {
+        if (this.#abandoned) return;
         const deliveries = targets ?? this.#freshDeliveries(items);
         if (watched.stuck !== null) this.#stalled(items, deliveries, watched.stuck);
         else if (watched.bystander) this.deliver(deliveries);
         else this.#crashed(deliveries, err, alone);
         return;
       }
+      if (this.#abandoned) return;
       this.#apply(items, targets, result, indexOf);
       // Once per batch, for its oldest event's commit group: when the group's first event was accepted.
       const group = items[0]!.group;
@@ -386,6 +404,7 @@ export class Dispatcher {
   }
 
   #failed(failures: ReadonlyArray<{ delivery: Delivery; error: SerializedError }>): void {
+    if (this.#abandoned) return;
     const { metrics, consumers } = this.#deps;
     const retryGroups = new Map<number, Delivery[]>();
     for (const { delivery: d, error } of failures) {

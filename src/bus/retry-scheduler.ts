@@ -19,6 +19,7 @@ export class RetryScheduler<T> {
   readonly #run: (deliveries: readonly T[]) => void;
   readonly #scheduled = new Set<ScheduledRetry<T>>();
   #draining = false;
+  #cancelled = false;
 
   /** `run` dispatches deliveries whose wait is over. */
   constructor(backoff: Backoff, run: (deliveries: readonly T[]) => void) {
@@ -28,6 +29,7 @@ export class RetryScheduler<T> {
 
   /** Runs `deliveries` again after the backoff of the attempt that failed (1 for the first). */
   schedule(deliveries: readonly T[], failedAttempt: number): void {
+    if (this.#cancelled) return;
     if (this.#draining) {
       this.#run(deliveries);
       return;
@@ -50,6 +52,14 @@ export class RetryScheduler<T> {
       this.#scheduled.delete(retry);
       this.#run(retry.deliveries);
     }
+  }
+
+  /** The bus gave up on its deliveries: scheduled retries are dropped, later ones refused. */
+  cancel(): void {
+    this.#draining = false;
+    this.#cancelled = true;
+    for (const retry of this.#scheduled) clearTimeout(retry.timer);
+    this.#scheduled.clear();
   }
 
   /** Exponential backoff with equal jitter: half the delay fixed, half random. */

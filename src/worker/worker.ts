@@ -4,12 +4,16 @@
  * buffer, frozen, and handed in order to the consumers that subscribe to them
  * (the consumers of one event run concurrently). Outcomes go back in one
  * result per batch.
+ *
+ * The worker also listens on the bus's control channel: when the bus is about
+ * to terminate it, it aborts the signal of every handler still running first.
  */
-import { threadId, workerData } from 'node:worker_threads';
+import { BroadcastChannel, threadId, workerData } from 'node:worker_threads';
 import { Codec } from '../codec.js';
 import { ConsumerMatcher } from '../consumer-matcher.js';
-import { isConsumer, type Consumer, type ConsumerContext, type ConsumerMetrics, type FollowUpInput } from '../consumer.js';
+import { isConsumer, type Consumer, type ConsumerContext, type ConsumerMetrics, type ConsumerOptions, type FollowUpInput } from '../consumer.js';
 import {
+  BusClosedError,
   ConsumerLoadError,
   CorruptBatchError,
   HandlerTimeoutError,
@@ -24,6 +28,7 @@ import type {
   BatchResult,
   BatchTask,
   ConsumerDescriptor,
+  ControlMessage,
   DeliveryFailure,
   DescribeResult,
   FollowUp,
@@ -39,6 +44,8 @@ const inputSchema = eventInputSchema({ maxDepth: init.maxDepth });
 
 interface Loaded {
   consumers: Consumer[];
+  /** Each consumer's options (ctx.options), frozen once. */
+  options: ConsumerOptions[];
   /** The same matching as the bus's (the dispatcher counts the deliveries each event owes with it). */
   matcher: ConsumerMatcher;
 }
@@ -48,7 +55,7 @@ let loading: Promise<Loaded> | undefined;
 async function loadConsumers(): Promise<Loaded> {
   const consumers: Consumer[] = [];
   const names = new Set<string>();
-  for (const specifier of init.consumers) {
+  for (const { url: specifier } of init.consumers) {
     let mod: { default?: unknown };
     try {
       mod = (await import(specifier)) as { default?: unknown };
@@ -65,7 +72,8 @@ async function loadConsumers(): Promise<Loaded> {
     consumers.push(mod.default);
   }
   const matcher = new ConsumerMatcher(consumers.map((c) => ({ eventTypes: subscribedKeys(c) })));
-  return { consumers, matcher };
+  const options = init.consumers.map((c) => deepFreeze(c.options) as ConsumerOptions);
+  return { consumers, options, matcher };
 }
 
 const subscribedKeys = (c: Consumer): '*' | string[] => (c.eventTypes === '*' ? '*' : c.eventTypes.map(eventTypeKey));
@@ -86,7 +94,7 @@ async function describe(): Promise<DescribeResult> {
     const descriptors: ConsumerDescriptor[] = consumers.map((c, i) => ({
       name: c.name,
       eventTypes: subscribedKeys(c),
-      module: init.consumers[i]!,
+      module: init.consumers[i]!.url,
     }));
     return { ok: true, consumers: descriptors };
   } catch (err) {
@@ -124,6 +132,7 @@ class MetricBuffer {
 class DeliveryContext implements ConsumerContext {
   readonly consumer: string;
   readonly attempt: number;
+  readonly options: ConsumerOptions;
   readonly metrics: ConsumerMetrics;
   #controller: AbortController | undefined;
   #seq = 0;
@@ -136,6 +145,7 @@ class DeliveryContext implements ConsumerContext {
     consumer: string,
     consumerIndex: number,
     attempt: number,
+    options: ConsumerOptions,
     event: Event,
     eventIndex: number,
     metrics: ConsumerMetrics,
@@ -144,6 +154,7 @@ class DeliveryContext implements ConsumerContext {
     this.consumer = consumer;
     this.#consumerIndex = consumerIndex;
     this.attempt = attempt;
+    this.options = options;
     this.#event = event;
     this.#eventIndex = eventIndex;
     this.metrics = metrics;
@@ -151,7 +162,11 @@ class DeliveryContext implements ConsumerContext {
   }
 
   get signal(): AbortSignal {
-    this.#controller ??= new AbortController();
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      // A handler that starts after the bus gave up on this worker's handlers is told at once.
+      if (closing !== null) this.#controller.abort(closing);
+    }
     return this.#controller.signal;
   }
 
@@ -187,6 +202,25 @@ interface Delivery {
   consumer: number;
   attempt: number;
 }
+
+/** The contexts of the asynchronous handlers this worker is waiting for, over all its tasks. */
+const running = new Set<DeliveryContext>();
+/** Set once the bus asked this worker to abort its handlers: the abort reason. */
+let closing: BusClosedError | null = null;
+
+const control = new BroadcastChannel(init.control);
+// The channel must not keep the worker alive: piscina decides when it ends.
+control.unref();
+control.onmessage = (message: unknown) => {
+  const data = (message as { data?: ControlMessage }).data;
+  if (data?.kind !== 'abort') return;
+  closing ??= new BusClosedError('wait for the handler');
+  for (const ctx of running) ctx.abort(closing);
+  // Abort listeners ran synchronously; one turn of the event loop lets the handlers' own
+  // continuations (an await on the signal, a cleanup write) run before the answer lets the bus
+  // terminate this worker.
+  setImmediate(() => control.postMessage({ kind: 'aborted', threadId } satisfies ControlMessage));
+};
 
 /** This worker's beats over all its tasks, wrapping at 32 bits (see PROGRESS_SEQUENCE). */
 let beats = 0;
@@ -232,7 +266,7 @@ async function runBatch(task: BatchTask, state: Loaded): Promise<BatchResult> {
     let pending: Array<{ promise: PromiseLike<void>; ctx: DeliveryContext; consumer: number; name: string }> | undefined;
     for (const { consumer, attempt } of deliveries) {
       const def = state.consumers[consumer]!;
-      const ctx = new DeliveryContext(def.name, consumer, attempt, event, i, metrics, followUps);
+      const ctx = new DeliveryContext(def.name, consumer, attempt, state.options[consumer]!, event, i, metrics, followUps);
       progress[PROGRESS_EVENT] = i;
       progress[PROGRESS_CONSUMER] = consumer;
       beat(progress);
@@ -246,7 +280,12 @@ async function runBatch(task: BatchTask, state: Loaded): Promise<BatchResult> {
       }
     }
     if (pending !== undefined) {
-      await settleAll(pending, i, failures);
+      for (const p of pending) running.add(p.ctx);
+      try {
+        await settleAll(pending, i, failures);
+      } finally {
+        for (const p of pending) running.delete(p.ctx);
+      }
       beat(progress);
     }
   }

@@ -12,7 +12,7 @@ const neverAborted = new AbortController().signal;
 function contextOf(consumer: string): ConsumerContext {
   let ctx = contexts.get(consumer);
   if (ctx === undefined) {
-    ctx = { consumer, attempt: 1, signal: neverAborted, metrics: { increment() {}, observe() {} }, emit() {} };
+    ctx = { consumer, attempt: 1, options: {}, signal: neverAborted, metrics: { increment() {}, observe() {} }, emit() {} };
     contexts.set(consumer, ctx);
   }
   return ctx;
