@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { BackpressureError, type Receipt } from '../src/index.js';
 import { fixture, uuid, withBus } from './helpers.js';
 
-// Read by the Slow fixture in the workers, which copy the environment when they start.
-process.env.SLOW_MS = '20';
+/** The Slow fixture taking 20 ms per event (it records into the file withBus gives it). */
+const SLOW = { module: fixture('slow'), options: { ms: 20 } };
 
 const MAX_PENDING = 8;
 
@@ -17,7 +17,7 @@ describe('backpressure', () => {
   it("'reject': emits past maxPending reject with BackpressureError; the accepted ones are all delivered", async () => {
     await withBus({
       store: { kind: 'none' },
-      consumers: [fixture('slow')],
+      consumers: [SLOW],
       pool: { maxThreads: 1 },
       dispatch: { maxBatch: 4, lingerMs: 0 },
       backpressure: { maxPending: MAX_PENDING, onOverflow: 'reject' },
@@ -68,7 +68,7 @@ describe('backpressure', () => {
   it("'reject': an emitMany that does not fit is rejected whole: none of it is accepted", async () => {
     await withBus({
       store: { kind: 'none' },
-      consumers: [fixture('slow')],
+      consumers: [SLOW],
       pool: { maxThreads: 1 },
       dispatch: { maxBatch: 4, lingerMs: 0 },
       backpressure: { maxPending: MAX_PENDING, onOverflow: 'reject' },
@@ -93,7 +93,7 @@ describe('backpressure', () => {
   it("'wait': 10 × maxPending emits without awaiting all resolve, all are delivered in order per key, pending stays ≤ maxPending", async () => {
     await withBus({
       store: { kind: 'none' },
-      consumers: [fixture('slow')],
+      consumers: [SLOW],
       pool: { maxThreads: 1, concurrentTasksPerWorker: 4 },
       dispatch: { maxBatch: 4, lingerMs: 0 },
       backpressure: { maxPending: MAX_PENDING, onOverflow: 'wait' },
@@ -137,7 +137,7 @@ describe('backpressure', () => {
   it("'wait' applies to emitMany as well, without breaking its order", async () => {
     await withBus({
       store: { kind: 'none' },
-      consumers: [fixture('slow')],
+      consumers: [SLOW],
       pool: { maxThreads: 1 },
       dispatch: { maxBatch: 4, lingerMs: 0 },
       backpressure: { maxPending: MAX_PENDING, onOverflow: 'wait' },

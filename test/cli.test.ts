@@ -51,15 +51,13 @@ describe('eventrail replay, audit, dead-letters, stats', () => {
     store = dir.file('store');
     config = dir.file('eventrail.json');
     writeFileSync(config, JSON.stringify({ store: { kind: 'lmdb', path: store }, consumers: [fixture('cli-picky')], delivery: { maxAttempts: 1 } }));
-    // The workers copy the environment when they start: Picky fails `fail: true` events in this bus only.
-    process.env.CLI_PICKY_FAIL = '1';
+    // Picky fails `fail: true` events in this bus only, not in the CLI's redrive from the config.
     const bus = await createBus({
       store: { kind: 'lmdb', path: store },
-      consumers: [fixture('cli-picky')],
+      consumers: [{ module: fixture('cli-picky'), options: { fail: true } }],
       delivery: { maxAttempts: 1 },
       pool: { maxThreads: 1 },
     });
-    delete process.env.CLI_PICKY_FAIL;
     const receipts = [];
     for (const input of inputs()) receipts.push(await bus.emit(input));
     await bus.flush();
@@ -277,9 +275,12 @@ describe('eventrail replay, audit, dead-letters, stats on a store with corrupt d
     store = dir.file('store');
     config = dir.file('eventrail.json');
     writeFileSync(config, JSON.stringify({ store: { kind: 'lmdb', path: store }, consumers: [fixture('cli-picky')], delivery: { maxAttempts: 1 } }));
-    process.env.CLI_PICKY_FAIL = '1';
-    const bus = await createBus({ store: { kind: 'lmdb', path: store }, consumers: [fixture('cli-picky')], delivery: { maxAttempts: 1 }, pool: { maxThreads: 1 } });
-    delete process.env.CLI_PICKY_FAIL;
+    const bus = await createBus({
+      store: { kind: 'lmdb', path: store },
+      consumers: [{ module: fixture('cli-picky'), options: { fail: true } }],
+      delivery: { maxAttempts: 1 },
+      pool: { maxThreads: 1 },
+    });
     // Batches 0-2: ten audited logins each; batch 3: four orders that Picky fails, so four dead letters.
     for (let b = 0; b < 3; b++) {
       await bus.emitMany(Array.from({ length: 10 }, (_, i) => ({ event_type: 'UserLoggedIn' as const, payload: { batch: b, i }, metadata: { source: 'cli_test', user_id: uuid() } })));

@@ -22,7 +22,7 @@ import { createBus, type Event } from '../src/index.js';
 import { openStore } from '../src/store/open.js';
 import type { AppendItem } from '../src/store/store.js';
 import { PROGRESS_SLOTS, type BatchResult, type BatchTask, type WorkerInit } from '../src/protocol.js';
-import { fixture, metricValue, recorder, tempDir, uuid, type TempDir } from './helpers.js';
+import { fixture, metricValue, recorder, tempDir, uuid, type Recorder, type TempDir } from './helpers.js';
 
 const CORRUPT = 'ERR_EVENTRAIL_CORRUPT_BATCH';
 
@@ -238,10 +238,10 @@ async function storeRaw(dir: TempDir, values: ReadonlyArray<{ id: string; value:
 describe('corrupt stored bytes reaching a worker through the bus (recovery, real lmdb, real workers)', () => {
   const MAX_ATTEMPTS = 3;
 
-  async function recoverWith(dir: TempDir, maxBatch: number) {
+  async function recoverWith(dir: TempDir, out: Recorder, maxBatch: number) {
     const bus = await createBus({
       store: { kind: 'lmdb', path: dir.file('store') },
-      consumers: [fixture('recorder')],
+      consumers: [out.consumer('recorder')],
       pool: { maxThreads: 1 },
       dispatch: { maxBatch },
       delivery: { maxAttempts: MAX_ATTEMPTS, backoff: { initialMs: 1, maxMs: 2 } },
@@ -263,7 +263,7 @@ describe('corrupt stored bytes reaching a worker through the bus (recovery, real
         { id: bad.event_id, value: bad },
         { id: good[1]!.event_id, value: good[1] },
       ]);
-      const { bus, workerErrors } = await recoverWith(dir, 1);
+      const { bus, workerErrors } = await recoverWith(dir, out, 1);
       try {
         const stored: string[] = [];
         for await (const e of bus.replay()) stored.push(e.event_id);
@@ -314,7 +314,7 @@ describe('corrupt stored bytes reaching a worker through the bus (recovery, real
         { id: bad.event_id, value: bad },
         { id: good[1]!.event_id, value: good[1] },
       ]);
-      const { bus } = await recoverWith(dir, 16);
+      const { bus } = await recoverWith(dir, out, 16);
       try {
         const dead = await bus.deadLetters.list();
         assert.deepEqual(dead.map((d) => d.event.event_id), [bad.event_id], 'dead-lettered: exactly the corrupt event');

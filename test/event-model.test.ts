@@ -28,7 +28,7 @@ describe('the event as JSON', () => {
   before(async () => {
     bus = await createBus({
       store: { kind: 'none' },
-      consumers: [fixture('json-recorder'), fixture('flaky')],
+      consumers: [out.consumer('json-recorder'), out.consumer('flaky')],
       pool: { maxThreads: 1 },
       delivery: { maxAttempts: 1 },
     });

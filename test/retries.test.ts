@@ -22,7 +22,7 @@ describe('retries and dead letters', () => {
   before(async () => {
     bus = await createBus({
       store: { kind: 'none' },
-      consumers: [fixture('flaky'), fixture('recorder')],
+      consumers: [out.consumer('flaky'), out.consumer('recorder')],
       pool: { maxThreads: 2 },
       delivery: { maxAttempts: 3, backoff: { initialMs: 1, maxMs: 5 } },
     });

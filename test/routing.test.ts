@@ -11,7 +11,7 @@ describe('routing by event type', () => {
   before(async () => {
     bus = await createBus({
       store: { kind: 'none' },
-      consumers: [fixture('recorder'), fixture('login-recorder')],
+      consumers: [out.consumer('recorder'), out.consumer('login-recorder')],
       pool: { maxThreads: 1 },
     });
   });
