@@ -149,7 +149,7 @@ describe('overload', { timeout: 180_000 }, () => {
     const out = recorder(dir);
     const bus = await createBus({
       store: { kind: 'lmdb', path: dir.file('store') },
-      consumers: [fixture('busy')],
+      consumers: [out.consumer('busy')],
       pool: { maxThreads: 1 },
       dispatch: { maxBatch: 256 },
       backpressure: { maxPending: MAX_PENDING, onOverflow: 'wait' },
