@@ -4,7 +4,7 @@ import { open } from 'lmdb';
 import { Codec } from '../src/codec.js';
 import { createBus, type AuditEntry, type StoreCorruptError } from '../src/index.js';
 import { StoreLayout, decodeDeadLetter, encodeDeadLetter } from '../src/store/layout.js';
-import { eventOffset, fixture, recorder, tempDir, uuid } from './helpers.js';
+import { eventOffset, recorder, tempDir, uuid } from './helpers.js';
 
 const CORRUPT = 'ERR_EVENTRAIL_STORE_CORRUPT';
 

@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createBus, type EventBus, type EventInput } from '../src/index.js';
 import type { JsonDelivery } from './fixtures/json-recorder.js';
-import { fixture, linesOf, recorder, tempDir, uuid } from './helpers.js';
+import { linesOf, recorder, tempDir, uuid } from './helpers.js';
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { createBus, type EventInput } from '../src/index.js';
-import { fixture, metricValue, recorder, tempDir, uuid } from './helpers.js';
+import { metricValue, recorder, tempDir, uuid } from './helpers.js';
 
 const METRICS_COLLECTOR = fileURLToPath(new URL('../src/consumers/metrics-collector.js', import.meta.url));
 

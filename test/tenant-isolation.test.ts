@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { createBus, type EventBus, type EventInput, type EventType, type Receipt } from '../src/index.js';
-import { fixture, recorder, tempDir, uuid, type Recorder } from './helpers.js';
+import { recorder, tempDir, uuid, type Recorder } from './helpers.js';
 
 const AUDITED: readonly EventType[] = ['UserLoggedIn', 'UserLoggedOut', 'SessionInvalidated'];
 const NOT_AUDITED: readonly EventType[] = ['SessionCreated', 'TokenRefreshed', { Custom: 'TenantThing' }];
@@ -72,7 +72,7 @@ describe('tenant isolation', { timeout: 120_000 }, () => {
   before(async () => {
     bus = await createBus({
       store: { kind: 'lmdb', path: dir.file('store') },
-      consumers: [fixture('flaky')],
+      consumers: [out.consumer('flaky')],
       pool: { maxThreads: 1 },
       dispatch: { lingerMs: 0, lanes: 4 },
       delivery: { maxAttempts: 1 },

@@ -5,7 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createBus, EventTooLargeError, InvalidEventError, type EventBus, type EventInput } from '../src/index.js';
-import { fixture, recorder, tempDir, uuid } from './helpers.js';
+import { recorder, tempDir, uuid } from './helpers.js';
 
 class Point {
   constructor(
@@ -103,7 +103,7 @@ describe('invalid events', () => {
   before(async () => {
     bus = await createBus({
       store: { kind: 'none' },
-      consumers: [fixture('recorder')],
+      consumers: [out.consumer('recorder')],
       pool: { maxThreads: 1 },
       limits: { maxDepth: MAX_DEPTH, maxEventBytes: 1024 },
     });
