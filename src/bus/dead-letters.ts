@@ -6,6 +6,7 @@
 import type { Codec } from '../codec.js';
 import { StoreCorruptError, type SerializedError } from '../errors.js';
 import { eventTypeKey, type Event, type EventType } from '../event/event.js';
+import { notAnEvent } from '../event/shape.js';
 import type { DeadLetterKey, DeadLetterRecord, EventStore } from '../store/store.js';
 import { positionToString } from '../store/store.js';
 
@@ -99,8 +100,8 @@ export class DeadLetterBox {
     } catch (err) {
       return new StoreCorruptError(`${what} cannot be decoded: ${(err as Error)?.message}`, err);
     }
-    if (event === null || typeof event !== 'object' || typeof event.event_id !== 'string') return new StoreCorruptError(`${what} is not an event`);
-    return event;
+    const problem = notAnEvent(event);
+    return problem === null ? event : new StoreCorruptError(`${what} is not an event: ${problem}`);
   }
 
   async list(filter: DeadLetterFilter = {}): Promise<DeadLetter[]> {
