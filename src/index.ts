@@ -4,7 +4,8 @@
 export { createBus, EventBus } from './bus/bus.js';
 export { closeOnSignals } from './bus/shutdown.js';
 export type { ShutdownOptions } from './bus/shutdown.js';
-export type { Audit, AuditQuery, BusEvents, DeadLetters, Producer, ProducerInput, ReplayQuery, TimeBound } from './bus/bus.js';
+export type { Audit, AuditQuery, DeadLetters, Producer, ProducerInput, ReplayQuery, TimeBound } from './bus/bus.js';
+export type { BusEvents } from './bus/notices.js';
 export type { Receipt } from './bus/intake.js';
 export type { DeadLetter, DeadLetterFilter } from './bus/dead-letters.js';
 export { defineConsumer, isConsumer } from './consumer.js';
