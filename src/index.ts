@@ -35,7 +35,6 @@ export {
   EventTooLargeError,
   EventrailError,
   FdbClientMissingError,
-  HandlerFailedError,
   HandlerTimeoutError,
   InvalidConsumerError,
   InvalidEventError,
@@ -45,5 +44,6 @@ export {
   StoreUnavailableError,
   StoreWriteError,
   WorkerCrashedError,
+  isEventrailError,
 } from './errors.js';
-export type { ErrorCode, FdbMissingPart, SerializedError, ValidationIssue } from './errors.js';
+export type { ErrorCode, ErrorsByCode, FdbMissingPart, SerializedError, ValidationIssue } from './errors.js';
