@@ -15,8 +15,8 @@ import type { AuditEntry, Event } from '../event/event.js';
 import type { ResolvedOptions } from '../options.js';
 import type { ConsumerDescriptor, DescribeResult, FollowUp, WorkerInit } from '../protocol.js';
 import { openStore } from '../store/open.js';
-import { decodeEvent, readAuditEntries, readEvents, type AuditReadQuery, type EventReadQuery } from '../store/read.js';
-import type { CorruptHandler, EventStore } from '../store/store.js';
+import { readAuditEntries, readEvents, type AuditReadQuery, type EventReadQuery } from '../store/read.js';
+import { decodeStored, type CorruptHandler, type EventStore } from '../store/store.js';
 import { CommitGroup, type Accepted } from './accepted.js';
 import { Checkpoints, recoveryStart } from './checkpoints.js';
 import { DeadLetterBox, type DeadLetterFilter } from './dead-letters.js';
@@ -213,8 +213,9 @@ export class Engine {
       page = [];
     };
     for await (const stored of store.readEvents({ after: start })) {
-      // Undecodable data cannot be delivered: it is reported, and recovery goes on with the rest.
-      const event = decodeEvent(this.codec, stored, this.#reportCorrupt);
+      // Undecodable data cannot be delivered: it is reported, and recovery goes on with the rest. What decodes
+      // but is not an event is delivered, so that the worker's check dead-letters it where an operator looks.
+      const event = decodeStored(this.codec, stored, this.#reportCorrupt);
       if (event === null) continue;
       await intake.admitRestored(1);
       page.push(intake.restore(stored.bytes, stored.position, event));
