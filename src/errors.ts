@@ -13,6 +13,10 @@ export const ErrorCodes = {
   CLOSED: 'ERR_EVENTRAIL_CLOSED',
   CONSUMER_LOAD: 'ERR_EVENTRAIL_CONSUMER_LOAD',
   INVALID_CONSUMER: 'ERR_EVENTRAIL_INVALID_CONSUMER',
+  /**
+   * No class: the code a serialized error gets in a dead letter when the
+   * handler threw something without a code of its own (see serializeError).
+   */
   HANDLER_FAILED: 'ERR_EVENTRAIL_HANDLER_FAILED',
   HANDLER_TIMEOUT: 'ERR_EVENTRAIL_HANDLER_TIMEOUT',
   WORKER_CRASHED: 'ERR_EVENTRAIL_WORKER_CRASHED',
@@ -34,12 +38,24 @@ export interface SerializedError {
   stack?: string | undefined;
 }
 
+/**
+ * The brand on every eventrail error. `Symbol.for` gives the same symbol in
+ * every copy of this package loaded in a process (two installs at different
+ * versions, a bundled copy), where `instanceof` sees different classes.
+ */
+const ERROR_BRAND = Symbol.for('eventrail.error');
+
 export class EventrailError extends Error {
   readonly code: ErrorCode;
 
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
+  }
+
+  static {
+    // On the prototype: every instance carries it, and it is not an own property that equality checks compare.
+    Object.defineProperty(this.prototype, ERROR_BRAND, { value: true });
   }
 
   override get name(): string {
@@ -117,13 +133,6 @@ export class InvalidConsumerError extends EventrailError {
   }
 }
 
-/** A consumer's handler threw or rejected; `cause` is what it threw. */
-export class HandlerFailedError extends EventrailError {
-  constructor(consumer: string, message: string, cause?: unknown) {
-    super(ErrorCodes.HANDLER_FAILED, `consumer ${consumer} failed: ${message}`, { cause });
-  }
-}
-
 export class HandlerTimeoutError extends EventrailError {
   constructor(consumer: string, timeoutMs: number) {
     super(ErrorCodes.HANDLER_TIMEOUT, `consumer ${consumer} did not settle within ${timeoutMs} ms (delivery.handlerTimeoutMs)`);
@@ -198,6 +207,41 @@ export class FdbClientMissingError extends EventrailError {
     super(ErrorCodes.FDB_CLIENT_MISSING, FDB_MISSING_MESSAGES[missing], { cause });
     this.missing = missing;
   }
+}
+
+/** The error class of each code; a code without a class of its own is a plain EventrailError. */
+export interface ErrorsByCode {
+  ERR_EVENTRAIL_INVALID_EVENT: InvalidEventError;
+  ERR_EVENTRAIL_EVENT_TOO_LARGE: EventTooLargeError;
+  ERR_EVENTRAIL_INVALID_OPTIONS: InvalidOptionsError;
+  ERR_EVENTRAIL_CONFIG_FILE: ConfigFileError;
+  ERR_EVENTRAIL_BACKPRESSURE: BackpressureError;
+  ERR_EVENTRAIL_CLOSED: BusClosedError;
+  ERR_EVENTRAIL_CONSUMER_LOAD: ConsumerLoadError;
+  ERR_EVENTRAIL_INVALID_CONSUMER: InvalidConsumerError;
+  ERR_EVENTRAIL_HANDLER_FAILED: EventrailError;
+  ERR_EVENTRAIL_HANDLER_TIMEOUT: HandlerTimeoutError;
+  ERR_EVENTRAIL_WORKER_CRASHED: WorkerCrashedError;
+  ERR_EVENTRAIL_CORRUPT_BATCH: CorruptBatchError;
+  ERR_EVENTRAIL_STORE_WRITE: StoreWriteError;
+  ERR_EVENTRAIL_STORE_READ: StoreReadError;
+  ERR_EVENTRAIL_STORE_CORRUPT: StoreCorruptError;
+  ERR_EVENTRAIL_STORE_UNAVAILABLE: StoreUnavailableError;
+  ERR_EVENTRAIL_FDB_CLIENT_MISSING: FdbClientMissingError;
+}
+
+/**
+ * True for an eventrail error (with this code, if one is given) from any copy
+ * of this package: it checks the `Symbol.for('eventrail.error')` brand, not the
+ * class, so it holds where `instanceof EventrailError` does not (an error made
+ * by another install of eventrail in the same process).
+ */
+export function isEventrailError(value: unknown): value is EventrailError;
+export function isEventrailError<C extends ErrorCode>(value: unknown, code: C): value is ErrorsByCode[C];
+export function isEventrailError(value: unknown, code?: ErrorCode): boolean {
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return false;
+  if ((value as { [ERROR_BRAND]?: unknown })[ERROR_BRAND] !== true) return false;
+  return code === undefined || (value as { code?: unknown }).code === code;
 }
 
 /** Turns anything thrown into the plain shape that crosses threads. */

@@ -4,7 +4,8 @@
 export { createBus, EventBus } from './bus/bus.js';
 export { closeOnSignals } from './bus/shutdown.js';
 export type { ShutdownOptions } from './bus/shutdown.js';
-export type { Audit, AuditQuery, BusEvents, CloseOptions, DeadLetters, Producer, ProducerInput, ReplayQuery, TimeBound } from './bus/bus.js';
+export type { Audit, AuditQuery, CloseOptions, DeadLetters, Producer, ProducerInput, ReplayQuery, TimeBound } from './bus/bus.js';
+export type { BusEvents } from './bus/notices.js';
 export type { Receipt } from './bus/intake.js';
 export type { DeadLetter, DeadLetterFilter } from './bus/dead-letters.js';
 export { defineConsumer, isConsumer } from './consumer.js';
@@ -34,7 +35,6 @@ export {
   EventTooLargeError,
   EventrailError,
   FdbClientMissingError,
-  HandlerFailedError,
   HandlerTimeoutError,
   InvalidConsumerError,
   InvalidEventError,
@@ -44,5 +44,6 @@ export {
   StoreUnavailableError,
   StoreWriteError,
   WorkerCrashedError,
+  isEventrailError,
 } from './errors.js';
-export type { ErrorCode, FdbMissingPart, SerializedError, ValidationIssue } from './errors.js';
+export type { ErrorCode, ErrorsByCode, FdbMissingPart, SerializedError, ValidationIssue } from './errors.js';

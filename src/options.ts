@@ -11,6 +11,7 @@ import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { z } from 'zod';
 import { ConfigFileError, InvalidOptionsError } from './errors.js';
 import { eventTypeSchema, describe, toIssues } from './event/schema.js';
+import type { BusOptions, ConsumerEntry } from './bus-options.js';
 import type { EventType } from './event/event.js';
 
 const int = (what: string, min: number, max = Number.MAX_SAFE_INTEGER) =>
@@ -66,8 +67,6 @@ const storeSchema = z.discriminatedUnion(
 
 const cpus = availableParallelism();
 
-/** A consumer module as `consumers` accepts it: its path or URL, or that and the options its handler gets as `ctx.options`. */
-export type ConsumerEntry = string | { readonly module: string; readonly options?: Readonly<Record<string, unknown>> };
 
 /** A `consumers` entry as resolved: the options are `{}` when none were given. */
 export interface ResolvedConsumer {
@@ -214,8 +213,10 @@ export const optionsSchema = section({
     }
   });
 
-/** What `createBus` accepts: every field optional. */
-export type BusOptions = z.input<typeof optionsSchema>;
+export type { BusOptions, ConsumerEntry };
+
+/** What the schema accepts; the same type as BusOptions (test/types/options.ts checks it). */
+export type OptionsInput = z.input<typeof optionsSchema>;
 /** The resolved options, as the bus exposes them (frozen). */
 export type ResolvedOptions = DeepReadonly<z.output<typeof optionsSchema>>;
 export type StoreOptions = ResolvedOptions['store'];

@@ -23,7 +23,8 @@ import {
   type SerializedError,
 } from '../errors.js';
 import { deepFreeze, eventTypeKey, type Event, type EventInput } from '../event/event.js';
-import { eventInputSchema, eventTypeProblem, toIssues } from '../event/schema.js';
+import { eventInputSchema, toIssues } from '../event/schema.js';
+import { notAnEvent } from '../event/shape.js';
 import type {
   BatchResult,
   BatchTask,
@@ -290,31 +291,6 @@ async function runBatch(task: BatchTask, state: Loaded): Promise<BatchResult> {
     }
   }
   return { corrupt: null, failures, followUps, metrics: metricBuffer.drain() };
-}
-
-const isNullableString = (v: unknown) => v === null || typeof v === 'string';
-
-/** Why a decoded value is not an event as the bus encodes one, or null. Cheap: it runs for every event. */
-function notAnEvent(value: unknown): string | null {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'not an object';
-  const e = value as Record<string, unknown>;
-  if (typeof e.event_id !== 'string' || typeof e.timestamp !== 'string') return 'event_id and timestamp must be strings';
-  const typeProblem = eventTypeProblem(e.event_type);
-  if (typeProblem !== null) return `event_type ${typeProblem}`;
-  if (!('payload' in e)) return 'no payload';
-  const md = e.metadata as Record<string, unknown> | null;
-  if (
-    md === null ||
-    typeof md !== 'object' ||
-    typeof md.correlation_id !== 'string' ||
-    typeof md.source !== 'string' ||
-    !isNullableString(md.causation_id) ||
-    !isNullableString(md.user_id) ||
-    !isNullableString(md.tenant_id)
-  ) {
-    return 'metadata is not event metadata';
-  }
-  return null;
 }
 
 /**
