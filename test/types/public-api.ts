@@ -157,6 +157,14 @@ export function notices(bus: EventBus): void {
   bus.on('warning', (message: number) => expectType<number>(message));
 }
 
+/** The whole public surface of the bus: a member added to the class must be added here, on purpose. */
+export type PublicMembers = Expect<
+  Equals<
+    keyof EventBus,
+    'audit' | 'deadLetters' | 'on' | 'off' | 'options' | 'consumers' | 'pending' | 'closed' | 'emit' | 'emitMany' | 'producer' | 'flush' | 'replay' | 'metrics' | 'close'
+  >
+>;
+
 export async function facade(bus: EventBus): Promise<void> {
   // @ts-expect-error internal: notices are raised by the engine, not by callers
   bus.notify('warning', 'x');
