@@ -11,6 +11,7 @@
  * object.
  */
 import type { EventType } from './event/event.js';
+import type { ConsumerEntry } from './options.js';
 
 /** The embedded store (the default): an lmdb environment in a folder. */
 export interface LmdbStoreOptions {
@@ -215,11 +216,12 @@ export interface BusOptions {
    */
   store?: LmdbStoreOptions | FdbStoreOptions | NoStoreOptions;
   /**
-   * Consumer modules, as paths (relative to the working directory, or to the config file) or URLs;
-   * every worker loads each once, and its default export is what defineConsumer() returned.
+   * Consumer modules (see ConsumerEntry), by path (relative to the working directory, or to the
+   * config file) or URL; every worker loads each once, and its default export is what
+   * defineConsumer() returned.
    * @default []
    */
-  consumers?: string[];
+  consumers?: ConsumerEntry[];
   /** The worker pool that runs the consumers. */
   pool?: PoolOptions;
   /** How accepted events are batched and fanned out. */

@@ -67,6 +67,9 @@ const storeSchema = z.discriminatedUnion(
 
 const cpus = availableParallelism();
 
+/** A consumer module as `consumers` accepts it: its path or URL. */
+export type ConsumerEntry = string;
+
 export const optionsSchema = section({
   store: storeSchema.default({ kind: 'lmdb', path: DEFAULT_LMDB_PATH, prefix: 'eventrail' }),
   consumers: z
