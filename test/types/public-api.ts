@@ -16,6 +16,8 @@ import {
   type Event,
   type EventBus,
   type EventInput,
+  type ErrorCode,
+  type ErrorsByCode,
   type EventType,
   type InvalidEventError,
   type Producer,
@@ -213,6 +215,9 @@ defineConsumer({ name: 'Bad', eventTypes: ['UserSignedUp'], handle: () => {} });
 defineConsumer({ name: 'NoHandler', eventTypes: '*' });
 // @ts-expect-error handlers get an event, not a string
 defineConsumer({ name: 'Wrong', eventTypes: '*', handle: (event: string) => expectType<string>(event) });
+
+/** Every code has its class in ErrorsByCode, and nothing else is in it. */
+export type EveryCode = Expect<Equals<keyof ErrorsByCode, ErrorCode>>;
 
 export function errors(err: unknown): void {
   if (isEventrailError(err)) expectType<string>(err.code);
