@@ -23,7 +23,19 @@ export type {
 } from './event/event.js';
 export { eventSchema, eventTypeSchema } from './event/schema.js';
 export { resolveOptions, envNameOf, DEFAULT_AUDIT_TYPES } from './options.js';
-export type { BusOptions, ResolvedOptions, StoreOptions } from './options.js';
+export type { BusOptions, ConsumerEntry, ResolvedOptions, StoreOptions } from './options.js';
+export type {
+  AuditOptions,
+  BackpressureOptions,
+  CheckpointOptions,
+  DeliveryOptions,
+  DispatchOptions,
+  FdbStoreOptions,
+  LimitsOptions,
+  LmdbStoreOptions,
+  NoStoreOptions,
+  PoolOptions,
+} from './bus-options.js';
 export type { ConsumerDescriptor } from './protocol.js';
 export {
   BackpressureError,

@@ -1,10 +1,10 @@
 /**
  * The private engine behind `EventBus`: the parts of a running bus, built in
- * dependency order, and what the facade delegates to. `Engine.start` resolves
- * nothing itself (it takes resolved options), starts the worker pool (which
- * loads the consumer modules), opens the store, builds the parts, and
- * re-dispatches what a crash left past the checkpoint, all before a facade
- * exists: nothing of this is reachable from the public class.
+ * dependency order, and what the facade delegates to. `Engine.start` takes
+ * resolved options, starts the worker pool (which loads the consumer modules),
+ * opens the store, builds the parts and re-dispatches what a crash left past
+ * the checkpoint, all before a facade exists; the facade holds the engine in a
+ * `#private` field, so none of it is reachable from the public class.
  */
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';

@@ -16,6 +16,8 @@ import {
   type Event,
   type EventBus,
   type EventInput,
+  type ErrorCode,
+  type ErrorsByCode,
   type EventType,
   type InvalidEventError,
   type Producer,
@@ -157,6 +159,14 @@ export function notices(bus: EventBus): void {
   bus.on('warning', (message: number) => expectType<number>(message));
 }
 
+/** The whole public surface of the bus: a member added to the class must be added here, on purpose. */
+export type PublicMembers = Expect<
+  Equals<
+    keyof EventBus,
+    'audit' | 'deadLetters' | 'on' | 'off' | 'options' | 'consumers' | 'pending' | 'closed' | 'emit' | 'emitMany' | 'producer' | 'flush' | 'replay' | 'metrics' | 'close'
+  >
+>;
+
 export async function facade(bus: EventBus): Promise<void> {
   // @ts-expect-error internal: notices are raised by the engine, not by callers
   bus.notify('warning', 'x');
@@ -205,6 +215,9 @@ defineConsumer({ name: 'Bad', eventTypes: ['UserSignedUp'], handle: () => {} });
 defineConsumer({ name: 'NoHandler', eventTypes: '*' });
 // @ts-expect-error handlers get an event, not a string
 defineConsumer({ name: 'Wrong', eventTypes: '*', handle: (event: string) => expectType<string>(event) });
+
+/** Every code has its class in ErrorsByCode, and nothing else is in it. */
+export type EveryCode = Expect<Equals<keyof ErrorsByCode, ErrorCode>>;
 
 export function errors(err: unknown): void {
   if (isEventrailError(err)) expectType<string>(err.code);
