@@ -261,7 +261,7 @@ describe('eventrail bench', () => {
       assert.equal(options.delivery.maxAttempts, 1, 'as the sweep ran it');
       assert.equal(options.delivery.handlerTimeoutMs, 30_000, 'defaults are resolved too');
       assert.equal(options.checkpoint.instance, 'default');
-      assert.deepEqual(options.consumers, [fixture('cli-counter')]);
+      assert.deepEqual(options.consumers, [{ module: fixture('cli-counter'), options: {} }]);
       assert.deepEqual(options.store, { kind: 'lmdb', path: 'a temporary folder per combination', prefix: 'eventrail' }, 'the store the sweep used, not the user\'s');
     });
 
