@@ -7,32 +7,15 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import {
-  FDB_MAX_KEY_BYTES,
-  FDB_MAX_TRANSACTION_BYTES,
-  FDB_MAX_VALUE_BYTES,
-  allIds,
-  earlierCommit,
-  limitProblem,
-  splitBatch,
-  transactionBytes,
-  tupleStringBytes,
-  type BatchPart,
-} from '../src/store/fdb-batches.js';
-import {
-  DecodedBlock,
-  MAX_VALUE_BYTES,
-  STAMP_BYTES,
-  StoreLayout,
-  chunkValue,
-  decodeAuditBlock,
-  joinChunks,
-  patchStamp,
-  positionOf,
-  stampFromCounter,
-  tupleString,
-  type KeyRange,
-} from '../src/store/layout.js';
+import { allIds, earlierCommit, limitProblem, splitBatch, transactionBytes, type BatchPart } from '../src/store/fdb-batches.js';
+import { patchStamp } from '../src/store/layout/append-plan.js';
+import { decodeAuditBlock } from '../src/store/layout/audit-blocks.js';
+import { DecodedBlock } from '../src/store/layout/blocks.js';
+import { chunkValue, joinChunks } from '../src/store/layout/chunks.js';
+import { StoreLayout, type KeyRange } from '../src/store/layout/keys.js';
+import { STAMP_BYTES, positionOf, stampFromCounter } from '../src/store/layout/positions.js';
+import { tupleString, tupleStringBytes } from '../src/store/layout/tuple.js';
+import { FDB_MAX_KEY_BYTES, FDB_MAX_TRANSACTION_BYTES, MAX_VALUE_BYTES, MAX_VALUE_BYTES as FDB_MAX_VALUE_BYTES } from '../src/store/limits.js';
 import type { AppendItem, Position } from '../src/store/store.js';
 import { PageMeter } from '../src/store/bounds.js';
 

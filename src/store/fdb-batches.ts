@@ -20,36 +20,32 @@
  * reads them all.
  */
 import { AUDIT_ID_BYTES } from '../event/audit.js';
-import { MAX_BLOCK_EVENTS, MAX_VALUE_BYTES, indexOf, stampOf, type Stamp } from './layout.js';
+import { AUDIT_FRAME_BYTES } from './layout/audit-blocks.js';
+import { BLOCK_ENTRY_BYTES, BLOCK_HEADER_BYTES } from './layout/blocks.js';
+import { KEY_NAMES } from './layout/keys.js';
+import { indexOf, stampOf, type Stamp } from './layout/positions.js';
+import { VERSIONSTAMP_ITEM_BYTES, tupleStringBytes } from './layout/tuple.js';
+import { FDB_MAX_KEY_BYTES, FDB_MAX_TRANSACTION_BYTES, MAX_BLOCK_EVENTS, MAX_VALUE_BYTES } from './limits.js';
 import type { AppendItem, AppendResult, Position } from './store.js';
 
-/** FoundationDB's hard limit on the bytes of one transaction. */
-export const FDB_MAX_TRANSACTION_BYTES = 10_000_000;
-/** FoundationDB's limit on a key. */
-export const FDB_MAX_KEY_BYTES = 10_000;
-/** FoundationDB's limit on a value (the layout chunks blocks at this size). */
-export const FDB_MAX_VALUE_BYTES = 100_000;
-
 /** A versionstamped key or value carries the stamp's offset as a 4-byte suffix (API version 520 and later). */
-const STAMP_OFFSET_BYTES = 4;
+export const STAMP_OFFSET_BYTES = 4;
 /** Per mutation or conflict range, for what the client adds around key and value. */
 const ENTRY_OVERHEAD_BYTES = 16;
-/** A tuple versionstamp item: type code and 12 bytes. */
-const STAMP_ITEM_BYTES = 13;
 /** A tuple integer item holds at most 8 bytes after its type code. */
 const INT_ITEM_BYTES = 9;
-/** Per event in a block: u32 length and f64 timestamp. */
-const BLOCK_ENTRY_BYTES = 12;
-/** Per audit frame: u16 index, f64 timestamp, u16 tenant length (12), with room to spare (the first format's u32 length). */
-const AUDIT_FRAME_BYTES = 16;
-/** Format byte and u32 count at the head of a block or an audit block. */
-const BLOCK_HEADER_BYTES = 5;
-/** Tuple items after the prefix: 'id', 'ev', 'au' and 'ts' are 4 bytes, 't' 3. */
-const NAME_ITEM_BYTES = 4;
-/** ('meta', 'count', name) after the prefix: 6 + 7 + at most 14 ('auditEntries'). */
-const COUNT_KEY_TAIL_BYTES = 6 + 7 + 14;
 /** The chunk number item of a block key (chunks stay far below 65 536). */
 const CHUNK_ITEM_BYTES = 3;
+/** The name items of each key after the prefix, as tuple strings. */
+const NAME = {
+  id: tupleStringBytes(KEY_NAMES.id),
+  block: tupleStringBytes(KEY_NAMES.block),
+  tenant: tupleStringBytes(KEY_NAMES.tenant),
+  time: tupleStringBytes(KEY_NAMES.time),
+  audit: tupleStringBytes(KEY_NAMES.audit),
+  /** ('meta', 'count', name) with the longest name ('auditEntries'). */
+  count: tupleStringBytes(KEY_NAMES.meta) + tupleStringBytes(KEY_NAMES.count) + tupleStringBytes('auditEntries'),
+};
 
 export interface SplitOptions {
   /** The bytes to aim for per transaction: `store.maxTransactionBytes`. */
@@ -78,13 +74,6 @@ const writeBytes = (key: number, value: number) => key + value + 2 * key + 1 + 2
 const readBytes = (key: number) => 2 * key + 1 + ENTRY_OVERHEAD_BYTES;
 const chunksOf = (bytes: number) => Math.max(1, Math.ceil(bytes / MAX_VALUE_BYTES));
 
-/** Bytes of a string as a tuple item: type code, UTF-8 with each 0x00 escaped to 0x00 0xff, terminator. */
-export function tupleStringBytes(text: string): number {
-  let bytes = Buffer.byteLength(text, 'utf8') + 2;
-  if (text.includes('\0')) for (let at = text.indexOf('\0'); at !== -1; at = text.indexOf('\0', at + 1)) bytes++;
-  return bytes;
-}
-
 /** What one item adds to a transaction outside its block and audit block, and to those. */
 interface ItemBytes {
   /** id, tenant and time index writes, and the id's read conflict range. */
@@ -94,16 +83,16 @@ interface ItemBytes {
 }
 
 function measureItem(item: AppendItem, prefixBytes: number): ItemBytes {
-  const idKey = prefixBytes + NAME_ITEM_BYTES + tupleStringBytes(item.eventId);
+  const idKey = prefixBytes + NAME.id + tupleStringBytes(item.eventId);
   // The id's value is the 12-byte position, versionstamped.
   let keys = writeBytes(idKey, 12 + STAMP_OFFSET_BYTES) + readBytes(idKey);
   let tenantBytes = 0;
   if (item.tenantId !== null) {
     tenantBytes = Buffer.byteLength(item.tenantId, 'utf8');
-    keys += writeBytes(prefixBytes + 3 + tupleStringBytes(item.tenantId) + STAMP_ITEM_BYTES + STAMP_OFFSET_BYTES, 2);
+    keys += writeBytes(prefixBytes + NAME.tenant + tupleStringBytes(item.tenantId) + VERSIONSTAMP_ITEM_BYTES + STAMP_OFFSET_BYTES, 2);
   }
-  keys += writeBytes(prefixBytes + NAME_ITEM_BYTES + INT_ITEM_BYTES + STAMP_ITEM_BYTES + STAMP_OFFSET_BYTES, 2);
-  const audit = item.auditId === null ? 0 : AUDIT_FRAME_BYTES + tenantBytes + AUDIT_ID_BYTES;
+  keys += writeBytes(prefixBytes + NAME.time + INT_ITEM_BYTES + VERSIONSTAMP_ITEM_BYTES + STAMP_OFFSET_BYTES, 2);
+  const audit = item.auditId === null ? 0 : AUDIT_FRAME_BYTES + 4 + tenantBytes + AUDIT_ID_BYTES;
   return { keys, block: BLOCK_ENTRY_BYTES + item.bytes.length, audit };
 }
 
@@ -117,9 +106,9 @@ class TransactionMeter {
   count = 0;
 
   constructor(prefixBytes: number) {
-    this.#chunkWrite = writeBytes(prefixBytes + NAME_ITEM_BYTES + STAMP_ITEM_BYTES + CHUNK_ITEM_BYTES + STAMP_OFFSET_BYTES, 0);
+    this.#chunkWrite = writeBytes(prefixBytes + Math.max(NAME.block, NAME.audit) + VERSIONSTAMP_ITEM_BYTES + CHUNK_ITEM_BYTES + STAMP_OFFSET_BYTES, 0);
     // The atomic adds to the event and audit counts.
-    this.#fixed = 2 * writeBytes(prefixBytes + COUNT_KEY_TAIL_BYTES, 8);
+    this.#fixed = 2 * writeBytes(prefixBytes + NAME.count, 8);
   }
 
   /** The transaction's bytes with `item` added (nothing changes). */
@@ -187,7 +176,7 @@ export function splitBatch(items: readonly AppendItem[], options: SplitOptions):
 /** Why a key or value cannot be written to FoundationDB, or null when it can. */
 export function limitProblem(key: Buffer, value: Buffer): string | null {
   if (key.length > FDB_MAX_KEY_BYTES) return `a key of ${key.length} bytes is over FoundationDB's ${FDB_MAX_KEY_BYTES}-byte key limit`;
-  if (value.length > FDB_MAX_VALUE_BYTES) return `a value of ${value.length} bytes is over FoundationDB's ${FDB_MAX_VALUE_BYTES}-byte value limit`;
+  if (value.length > MAX_VALUE_BYTES) return `a value of ${value.length} bytes is over FoundationDB's ${MAX_VALUE_BYTES}-byte value limit`;
   return null;
 }
 

@@ -40,19 +40,12 @@
  * bytes, never a store.
  */
 import { isMainThread } from 'node:worker_threads';
-import type * as FoundationDb from 'foundationdb';
 import type { Database, Transaction, TransactionOptions } from 'foundationdb';
 import { Codec } from '../codec.js';
-import {
-  EventrailError,
-  FdbClientMissingError,
-  StoreCorruptError,
-  type FdbMissingPart,
-  StoreReadError,
-  StoreUnavailableError,
-  StoreWriteError,
-} from '../errors.js';
-import { FDB_MAX_TRANSACTION_BYTES, allIds, earlierCommit, limitProblem, splitBatch } from './fdb-batches.js';
+import { StoreCorruptError, StoreReadError, StoreUnavailableError, StoreWriteError } from '../errors.js';
+import { allIds, earlierCommit, limitProblem, splitBatch } from './fdb-batches.js';
+import { describeFdbError, loadFoundationDb } from './fdb-client.js';
+import { DEFAULT_MAX_TRANSACTION_BYTES, FDB_MAX_TRANSACTION_BYTES } from './limits.js';
 import {
   PageMeter,
   asCorrupt,
@@ -66,41 +59,18 @@ import {
   withinPositions,
   withinTime,
   type Bounds,
-  type PageLimits,
+  type PageLimits, TIME_SCAN_PAGE
 } from './bounds.js';
-import {
-  DecodedBlock,
-  decodeBlockOrReport,
-  STAMP_BYTES,
-  StoreLayout,
-  blockCount,
-  blockGatherer,
-  blockSpans,
-  chunksOfSpans,
-  copySpans,
-  deadLetterGatherer,
-  decodeDeadLetters,
-  checkPosition,
-  auditEntries,
-  decodeAuditBlock,
-  eventsNeededBy,
-  decodeCount,
-  decodeIndexList,
-  encodeCount,
-  idsToCheck,
-  patchStamp,
-  positionOf,
-  tupleString,
-  type AppendPlan,
-  type CountName,
-  type KeyRange,
-  type Put,
-  type AuditFrame,
-  type DeadLetterId,
-  type Gathered,
-  type SpanEvent,
-  type Stamp,
-} from './layout.js';
+import { idsToCheck, patchStamp, type AppendPlan, type Put } from './layout/append-plan.js';
+import { auditEntries, decodeAuditBlock, eventsNeededBy, type AuditFrame } from './layout/audit-blocks.js';
+import { DecodedBlock, blockCount, blockSpans, chunksOfSpans, copySpans, decodeBlockOrReport, type SpanEvent } from './layout/blocks.js';
+import { blockGatherer, deadLetterGatherer, type DeadLetterId, type Gathered } from './layout/chunks.js';
+import { decodeCount, encodeCount, type CountName } from './layout/counts.js';
+import { decodeDeadLetters } from './layout/dead-letters.js';
+import { decodeIndexList } from './layout/index-lists.js';
+import { StoreLayout, type KeyRange } from './layout/keys.js';
+import { PLACEHOLDER_STAMP, STAMP_BYTES, checkPosition, positionOf, type Stamp } from './layout/positions.js';
+import { tupleString } from './layout/tuple.js';
 import type {
   AppendItem,
   AppendResult,
@@ -128,23 +98,16 @@ export interface FdbStoreOptions {
   readonly codec?: Codec;
 }
 
-/** What `module.exports` of the CommonJS package holds. */
-type FdbModule = typeof FoundationDb.default;
 type Db = Database;
 type Tn = Transaction;
 
-export type FdbLoadResult = { readonly ok: true; readonly fdb: FdbModule } | { readonly ok: false; readonly error: EventrailError };
-
 const DEFAULT_API_VERSION = 720;
-const DEFAULT_MAX_TRANSACTION_BYTES = 1_000_000;
 /**
  * What a page transaction may read: about 4 MB of values (a few milliseconds
  * of reading) and 256 block fetches (8 windows of round trips in parallel), far
  * under FoundationDB's 5 s whatever the data, e.g. sparse audited events.
  */
 const PAGE_LIMITS: PageLimits = { bytes: 4_000_000, blocks: 256 };
-/** Keys per read while scanning the time index for the stamps a time range covers. */
-const TIME_SCAN_PAGE = 4096;
 /** Blocks fetched at once while a tenant page resolves its index keys. */
 const BLOCK_FETCH_WINDOW = 32;
 /** How long open() waits to reach the cluster before it reports it unavailable. */
@@ -157,50 +120,7 @@ const OPEN_TIMEOUT_MS = 10_000;
 const TRANSACTION_OPTIONS: TransactionOptions = { timeout: 30_000 };
 /** getEstimatedRangeSizeBytes needs API version 630. */
 const ESTIMATE_API_VERSION = 630;
-const PLACEHOLDER_STAMP: Stamp = Buffer.alloc(STAMP_BYTES);
 
-
-
-/** An error's message, with FoundationDB's numeric code when it has one. */
-function describe(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'number' ? `${err.message} (FoundationDB error ${code})` : err.message;
-}
-
-/**
- * Which part of the FoundationDB client is missing when loading `foundationdb`
- * failed with `err`, or null when the failure is something else: the package
- * itself (not installed), its native module (node-gyp-build found no build for
- * this platform), or libfdb_c (the module is there but cannot be linked).
- */
-export function missingFdbPart(err: unknown): FdbMissingPart | null {
-  if (!(err instanceof Error)) return null;
-  const code = (err as { code?: unknown }).code;
-  if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && /['"]foundationdb['"]/.test(err.message)) return 'package';
-  if (/No native build was found/.test(err.message)) return 'native-build';
-  if (code === 'ERR_DLOPEN_FAILED' || /libfdb_c/.test(err.message)) return 'library';
-  return null;
-}
-
-/**
- * Imports `foundationdb`. Its native module links libfdb_c when the package
- * is imported, so a machine without the FoundationDB client fails here, as
- * does one without the package or without a native build of it; each becomes
- * FdbClientMissingError (code ERR_EVENTRAIL_FDB_CLIENT_MISSING) whose message
- * names what is missing and how to install it, the loader's error its cause.
- */
-export async function loadFoundationDb(): Promise<FdbLoadResult> {
-  try {
-    const imported = await import('foundationdb');
-    // A CommonJS package: its module.exports is the default export.
-    return { ok: true, fdb: imported.default };
-  } catch (err) {
-    const missing = missingFdbPart(err);
-    if (missing !== null) return { ok: false, error: new FdbClientMissingError(err, missing) };
-    return { ok: false, error: new StoreUnavailableError(`cannot load the foundationdb package: ${describe(err)}`, err) };
-  }
-}
 
 
 /** What one attempt of an append transaction decided. */
@@ -256,14 +176,14 @@ export class FdbStore implements EventStore {
       // Once per process; the same version again is a no-op, another one throws.
       fdb.setAPIVersion(apiVersion);
     } catch (err) {
-      throw new StoreUnavailableError(`cannot use FoundationDB API version ${apiVersion} (store.apiVersion): ${describe(err)}`, err);
+      throw new StoreUnavailableError(`cannot use FoundationDB API version ${apiVersion} (store.apiVersion): ${describeFdbError(err)}`, err);
     }
     const where = options.clusterFile === undefined ? "FoundationDB's default cluster file" : `cluster file ${options.clusterFile}`;
     let db: Db;
     try {
       db = fdb.open(options.clusterFile);
     } catch (err) {
-      throw new StoreUnavailableError(`cannot open the FoundationDB database of ${where}: ${describe(err)}`, err);
+      throw new StoreUnavailableError(`cannot open the FoundationDB database of ${where}: ${describeFdbError(err)}`, err);
     }
     try {
       // fdb.open() does not connect; without this a missing cluster would only show as a hanging first append.
@@ -272,7 +192,7 @@ export class FdbStore implements EventStore {
       }, { timeout: OPEN_TIMEOUT_MS });
     } catch (err) {
       db.close();
-      throw new StoreUnavailableError(`cannot reach the FoundationDB cluster of ${where} within ${OPEN_TIMEOUT_MS} ms: ${describe(err)}`, err);
+      throw new StoreUnavailableError(`cannot reach the FoundationDB cluster of ${where} within ${OPEN_TIMEOUT_MS} ms: ${describeFdbError(err)}`, err);
     }
     return new FdbStore(db, layout, options.codec ?? new Codec(), apiVersion, maxTransactionBytes);
   }
@@ -429,7 +349,7 @@ export class FdbStore implements EventStore {
           return await body();
         } catch (err) {
           if (err instanceof StoreWriteError) throw err;
-          throw new StoreWriteError(describe(err), err);
+          throw new StoreWriteError(describeFdbError(err), err);
         }
       })(),
     );
@@ -709,7 +629,7 @@ export class FdbStore implements EventStore {
       return await this.#track(this.#db.doTransaction((tn) => body(tn.snapshot()), TRANSACTION_OPTIONS));
     } catch (err) {
       if (err instanceof StoreCorruptError || err instanceof StoreReadError) throw err;
-      throw new StoreReadError(describe(err), err);
+      throw new StoreReadError(describeFdbError(err), err);
     }
   }
 

@@ -23,38 +23,16 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { open, type RootDatabase } from 'lmdb';
 import { Codec } from '../codec.js';
 import { StoreCorruptError, StoreReadError, StoreUnavailableError, StoreWriteError } from '../errors.js';
-import { asCorrupt, auditFrameWanted, keyAfter, pageSizeOf, pushIfWithin, reportCorrupt, resolveBounds, widen, withinPositions, withinTime, type Bounds } from './bounds.js';
-import {
-  DecodedBlock,
-  decodeBlockOrReport,
-  StoreLayout,
-  blockCount,
-  blockGatherer,
-  blockSpans,
-  checkPosition,
-  auditEntries,
-  decodeAuditBlock,
-  eventsNeededBy,
-  decodeCount,
-  decodeCounter,
-  copySpans,
-  deadLetterGatherer,
-  decodeDeadLetters,
-  decodeIndexList,
-  encodeCount,
-  encodeCounter,
-  idsToCheck,
-  patchStamp,
-  positionOf,
-  stampFromCounter,
-  type AppendPlan,
-  type DeadLetterId,
-  type Gathered,
-  type SpanEvent,
-  type CountName,
-  type KeyRange,
-  type Stamp,
-} from './layout.js';
+import { asCorrupt, auditFrameWanted, keyAfter, pageSizeOf, pushIfWithin, reportCorrupt, resolveBounds, widen, withinPositions, withinTime, type Bounds, TIME_SCAN_PAGE } from './bounds.js';
+import { patchStamp, idsToCheck, type AppendPlan } from './layout/append-plan.js';
+import { auditEntries, decodeAuditBlock, eventsNeededBy } from './layout/audit-blocks.js';
+import { DecodedBlock, blockCount, blockSpans, copySpans, decodeBlockOrReport, type SpanEvent } from './layout/blocks.js';
+import { blockGatherer, deadLetterGatherer, type DeadLetterId, type Gathered } from './layout/chunks.js';
+import { decodeCount, encodeCount, type CountName } from './layout/counts.js';
+import { decodeDeadLetters } from './layout/dead-letters.js';
+import { decodeIndexList } from './layout/index-lists.js';
+import { StoreLayout, type KeyRange } from './layout/keys.js';
+import { PLACEHOLDER_STAMP, checkPosition, decodeCounter, encodeCounter, positionOf, stampFromCounter, type Stamp } from './layout/positions.js';
 import type {
   AppendItem,
   AppendResult,
@@ -80,11 +58,8 @@ export interface LmdbStoreOptions {
   readonly codec?: Codec;
 }
 
-const PLACEHOLDER_STAMP: Stamp = Buffer.alloc(10);
 /** lmdb copies each key as it is written: the id index is written from one reused key buffer, not a buffer per event. */
 const IDS_APART = { idsApart: true } as const;
-/** Keys per read while scanning the time index for the stamps a time range covers. */
-const TIME_SCAN_PAGE = 4096;
 
 type Db = RootDatabase<Buffer, Buffer>;
 
