@@ -6,10 +6,21 @@
  * imports `foundationdb` at run time (the other fdb files import its types).
  */
 import type * as FoundationDb from 'foundationdb';
+import type { Database, Transaction, TransactionOptions } from 'foundationdb';
 import { EventrailError, FdbClientMissingError, StoreUnavailableError, type FdbMissingPart } from '../errors.js';
 
 /** What `module.exports` of the CommonJS package holds. */
 export type FdbModule = typeof FoundationDb.default;
+
+export type Db = Database;
+export type Tn = Transaction;
+
+/**
+ * Every transaction, retries included, is cancelled after this long: a
+ * cluster that cannot be reached fails the call instead of leaving it pending
+ * forever. From API version 610 the timeout survives the retries of onError.
+ */
+export const TRANSACTION_OPTIONS: TransactionOptions = { timeout: 30_000 };
 
 export type FdbLoadResult = { readonly ok: true; readonly fdb: FdbModule } | { readonly ok: false; readonly error: EventrailError };
 
