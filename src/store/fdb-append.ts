@@ -10,19 +10,18 @@
  * they carry the same id. The receipt's positions are patched with the real
  * versionstamp, read after commit.
  *
- * Retries. `db.doTransaction` retries FoundationDB's retryable errors,
- * commit_unknown_result (1021) included, after which the earlier attempt may
- * or may not have committed, but is no longer in flight (FoundationDB's
- * guarantee for that error). A retry therefore reads the id of every event of
- * the batch and, when the events of an earlier attempt (any of them, should
- * several have failed) are all there, returns that attempt's positions
- * instead of writing the batch a second time (`earlierCommit`). The reads are
- * not snapshot reads, so a retry that races another writer of the same ids
- * conflicts and runs again.
+ * Retries. `db.doTransaction` retries FoundationDB's retryable errors; a
+ * retry tells whether an earlier attempt committed by the nonce that attempt
+ * wrote with its batch (fdb-retries.ts), so it never stores the batch twice
+ * and never takes another writer's commit for its own. Nonces only matter
+ * while their append runs: each is cleared afterwards by a later append
+ * transaction (at most MAX_NONCE_CLEARS per transaction, counted in the size
+ * estimate), or by close().
  */
 import { StoreWriteError } from '../errors.js';
-import { allIds, earlierCommit, limitProblem, splitBatch } from './fdb-batches.js';
+import { MAX_NONCE_CLEARS, limitProblem, splitBatch } from './fdb-batches.js';
 import { TRANSACTION_OPTIONS, type Db, type Tn } from './fdb-client.js';
+import { earlierCommit, newNonce, type AppendAttempt } from './fdb-retries.js';
 import { idsToCheck, patchStamp, type AppendPlan, type Put } from './layout/append-plan.js';
 import { encodeCount, type CountName } from './layout/counts.js';
 import { StoreLayout } from './layout/keys.js';
@@ -30,7 +29,6 @@ import { PLACEHOLDER_STAMP, STAMP_BYTES, checkPosition, type Stamp } from './lay
 import { tupleString } from './layout/tuple.js';
 import { FDB_MAX_TRANSACTION_BYTES } from './limits.js';
 import type { AppendItem, AppendResult, Position } from './store.js';
-
 
 
 /** What one attempt of an append transaction decided. */
@@ -47,6 +45,8 @@ export class FdbAppender {
   readonly #layout: StoreLayout;
   readonly #maxTransactionBytes: number;
   readonly #prefixBytes: number;
+  /** Nonce keys of finished appends, which may be stored: the next append transactions clear them. */
+  readonly #staleNonces: Buffer[] = [];
 
   constructor(db: Db, layout: StoreLayout, maxTransactionBytes: number) {
     this.#db = db;
@@ -84,28 +84,42 @@ export class FdbAppender {
   /** One transaction: the batch's block, its indexes and audit block, idempotent across retries. */
   async #appendPart(items: readonly AppendItem[]): Promise<AppendResult> {
     const layout = this.#layout;
-    const attempts: AppendPlan[] = [];
-    const outcome = await this.#db.doTransaction(async (tn): Promise<PartOutcome> => {
-      const retry = attempts.length > 0;
-      // A first attempt reads only the ids the caller supplied (generated ones
-      // are fresh); a retry reads them all, to find an earlier commit.
-      const found = await this.#readIds(tn, retry ? allIds(items) : idsToCheck(items));
-      if (retry) {
-        for (const earlier of attempts) {
-          const stamp = earlierCommit(earlier.result, items, found);
-          if (stamp !== null) return { plan: earlier, committedAt: Buffer.from(stamp), versionstamp: null };
-        }
-      }
-      const plan = layout.planAppend(PLACEHOLDER_STAMP, items, found);
-      attempts.push(plan);
-      if (plan.events === 0) return { plan, committedAt: null, versionstamp: null };
-      for (const put of plan.puts) writePut(tn, put);
-      addToCount(tn, layout, 'events', plan.events);
-      if (plan.auditEntries > 0) addToCount(tn, layout, 'auditEntries', plan.auditEntries);
-      // Returned inside an object: the promise settles only after the commit,
-      // which doTransaction runs once the body's result has settled.
-      return { plan, committedAt: null, versionstamp: tn.getVersionstamp() };
-    }, TRANSACTION_OPTIONS);
+    const toCheck = idsToCheck(items);
+    // Attempts that wrote and that no retry has yet seen absent: at most the previous one.
+    const unsettled: AppendAttempt[] = [];
+    const clears = this.#staleNonces.splice(0, MAX_NONCE_CLEARS);
+    let cleared = false;
+    let outcome: PartOutcome;
+    try {
+      outcome = await this.#db.doTransaction(async (tn): Promise<PartOutcome> => {
+        const [found, nonces] = await Promise.all([this.#readIds(tn, toCheck), Promise.all(unsettled.map((a) => tn.get(layout.nonceKey(a.nonce))))]);
+        const earlier = earlierCommit(unsettled, nonces);
+        if (earlier !== null) return { plan: earlier.attempt.plan, committedAt: earlier.stamp, versionstamp: null };
+        // Seen absent after they ended: those attempts never committed, and never will.
+        unsettled.length = 0;
+        const plan = layout.planAppend(PLACEHOLDER_STAMP, items, found);
+        if (plan.events === 0) return { plan, committedAt: null, versionstamp: null };
+        const nonce = newNonce();
+        unsettled.push({ nonce, plan });
+        for (const put of plan.puts) writePut(tn, put);
+        tn.setVersionstampedValueRaw(layout.nonceKey(nonce), withStampOffset(PLACEHOLDER_STAMP, 0));
+        addToCount(tn, layout, 'events', plan.events);
+        if (plan.auditEntries > 0) addToCount(tn, layout, 'auditEntries', plan.auditEntries);
+        for (const key of clears) tn.clear(key);
+        cleared = true;
+        // Returned inside an object: the promise settles only after the commit,
+        // which doTransaction runs once the body's result has settled.
+        return { plan, committedAt: null, versionstamp: tn.getVersionstamp() };
+      }, TRANSACTION_OPTIONS);
+    } catch (err) {
+      // Whether the last attempt committed is unknown: its nonce, and the clears it carried, are left for later.
+      this.#staleNonces.push(...clears, ...unsettled.map((a) => layout.nonceKey(a.nonce)));
+      throw err;
+    }
+    // Every attempt that wrote carried the clears; one of them committed unless nothing was written.
+    if (!cleared || (outcome.committedAt === null && outcome.versionstamp === null)) this.#staleNonces.push(...clears);
+    // The attempt that committed left its nonce, which no one needs any more.
+    for (const attempt of unsettled) if (attempt.plan === outcome.plan) this.#staleNonces.push(layout.nonceKey(attempt.nonce));
 
     let stamp = outcome.committedAt;
     if (outcome.versionstamp !== null) {
@@ -115,6 +129,16 @@ export class FdbAppender {
     // The result's new positions are the id values, built with the placeholder: patching fixes both.
     if (stamp !== null) patchStamp(outcome.plan, stamp);
     return outcome.plan.result;
+  }
+
+  /** Clears the nonces of finished appends that no later append has cleared yet (when the store closes). */
+  async clearStaleNonces(): Promise<void> {
+    while (this.#staleNonces.length > 0) {
+      const keys = this.#staleNonces.splice(0, 1024);
+      await this.#db.doTransaction(async (tn) => {
+        for (const key of keys) tn.clear(key);
+      }, TRANSACTION_OPTIONS);
+    }
   }
 
   /** The stored positions of `ids`, read in the transaction (so they conflict with a concurrent writer of the same id). */

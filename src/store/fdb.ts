@@ -244,6 +244,8 @@ export class FdbStore implements EventStore {
     if (this.#closed) return;
     this.#closed = true;
     await Promise.allSettled([...this.#inFlight]);
+    // Best effort: a nonce left behind is a few bytes that nothing reads again.
+    await this.#appender.clearStaleNonces().catch(() => {});
     // The network thread stays: it is the process's, and cannot be restarted.
     this.#db.close();
   }
