@@ -6,8 +6,9 @@
  * FoundationDB fills in the commit versionstamp: appends from many instances
  * never read a shared counter and never conflict. Counts are atomic adds.
  * The only reads are the id index entries of caller-supplied event_ids (the
- * dedup check, in the same transaction), so two appends conflict only when
- * they carry the same id. The receipt's positions are patched with the real
+ * dedup check, in the same transaction) and, in a retry, the nonce of the
+ * attempt before it, which no one else writes, so two appends conflict only
+ * when they carry the same id. The receipt's positions are patched with the real
  * versionstamp, read after commit.
  *
  * Retries. `db.doTransaction` retries FoundationDB's retryable errors; a

@@ -12,6 +12,10 @@
  * state plus earlier appends, and concurrent appends run in call order.
  * lmdb-js resolves a transaction at commit and syncs afterwards
  * (overlappingSync), so append() also awaits `db.flushed` before it resolves.
+ * There is no retry that could mistake another writer's commit for its own,
+ * so no append nonce (layout/keys.ts): an append is one local transaction
+ * whose outcome is always known, and it writes the same data keys as on
+ * FoundationDB.
  */
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
