@@ -87,7 +87,7 @@ export function decodeAuditBlock(block: Buffer): AuditFrame[] {
       const index = block.readUInt16BE(at);
       const timestampMs = block.readDoubleBE(at + 2);
       const tenantLength = block.readUInt16BE(at + 10);
-      at += 12;
+      at += AUDIT_FRAME_BYTES;
       let tenantId: string | null = null;
       if (tenantLength !== NO_TENANT) {
         if (at + tenantLength > block.length) throw corrupt();

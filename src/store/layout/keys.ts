@@ -35,10 +35,10 @@
  * `stamp` is the 10-byte commit stamp: a FoundationDB commit versionstamp, or
  * on lmdb `counter (uint64BE) ‖ 0x0000`. In keys it is a tuple versionstamp
  * item whose 12 bytes are `stamp ‖ 0x0000`, so FoundationDB can fill it in at
- * commit (`setVersionstampedKey`); each {@link Put} says where. The event at
+ * commit (`setVersionstampedKey`); each `Put` of a plan (append-plan.ts) says where. The event at
  * index i of a block is at position `stamp ‖ uint16BE(i)`.
  *
- * Values are at most {@link MAX_VALUE_BYTES} (FoundationDB's value limit),
+ * Values are at most MAX_VALUE_BYTES (limits.ts: FoundationDB's value limit),
  * applied on every backend so the bytes match: blocks, audit blocks and dead
  * letters are chunked (chunks.ts).
  */
