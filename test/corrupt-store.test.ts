@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { open } from 'lmdb';
 import { Codec } from '../src/codec.js';
 import { createBus, type AuditEntry, type StoreCorruptError } from '../src/index.js';
-import { StoreLayout, decodeDeadLetter, encodeDeadLetter } from '../src/store/layout.js';
+import { decodeDeadLetter, encodeDeadLetter } from '../src/store/layout/dead-letters.js';
+import { StoreLayout } from '../src/store/layout/keys.js';
 import { eventOffset, recorder, tempDir, uuid } from './helpers.js';
 
 const CORRUPT = 'ERR_EVENTRAIL_STORE_CORRUPT';

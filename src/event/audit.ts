@@ -4,7 +4,7 @@
  * is the audit id followed by the event's bytes, already encoded for the event
  * itself: no second encoding of the payload. The store keeps only the id (with
  * the event's index, time and tenant) in its audit block and makes the record
- * on read from the stored event (store/layout.ts); the AuditEntry is rebuilt
+ * on read from the stored event (store/layout/audit-blocks.ts); the AuditEntry is rebuilt
  * from the record.
  */
 import type { Codec } from '../codec.js';
