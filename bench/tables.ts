@@ -30,6 +30,11 @@ function scenarioRow(s: ScenarioResult): string[] {
 function extrasText(s: MeasuredScenario): string {
   const parts = [`${s.timing.samples} samples of ${rate(s.events)} events`];
   if (typeof s.extras.bytesPerEvent === 'number') parts.push(`${s.extras.bytesPerEvent} B/event`);
+  const { mainCpuMicrosPerEvent: main, processCpuMicrosPerEvent: cpu, mainAllocatedBytesPerEvent: allocated } = s.extras;
+  if (typeof cpu === 'number' && typeof allocated === 'number') {
+    const mainCpu = typeof main === 'number' ? `main thread CPU ${main.toFixed(2)} µs, ` : '';
+    parts.push(`per event: ${mainCpu}process CPU ${cpu.toFixed(2)} µs, ${rate(allocated)} B allocated on the main thread`);
+  }
   return parts.join(', ');
 }
 
