@@ -335,7 +335,7 @@ function applyEnv(base: Record<string, unknown>, env: NodeJS.ProcessEnv): { merg
 }
 
 /** Environment variables that are not options of eventrail's. */
-const IGNORED_ENV = new Set(['EVENTRAIL_BENCH_KEEP']);
+const IGNORED_ENV = new Set<string>();
 
 export interface ResolveContext {
   env?: NodeJS.ProcessEnv;
