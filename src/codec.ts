@@ -17,6 +17,8 @@
 import { Packr } from 'msgpackr';
 import { AUDIT_ENTRY_KEYS, EVENT_KEYS, METADATA_KEYS, isPlainObject, isWellFormed, type Event } from './event/event.js';
 import { latin1Slice, utf8Write } from './native-buffer.js';
+// Registers the msgpack extension of events stored with an envelope (catalogue version, trace context).
+import './event/envelope.js';
 
 const DEAD_LETTER_KEYS = ['event', 'consumer', 'error', 'attempts', 'failed_at'] as const;
 const ERROR_KEYS = ['code', 'name', 'message', 'stack'] as const;

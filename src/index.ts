@@ -39,10 +39,28 @@ export {
   InvalidConsumerError,
   InvalidEventError,
   InvalidOptionsError,
+  PayloadSchemaError,
   StoreCorruptError,
   StoreReadError,
   StoreUnavailableError,
   StoreWriteError,
+  UpcastError,
   WorkerCrashedError,
 } from './errors.js';
 export type { ErrorCode, FdbMissingPart, SerializedError, ValidationIssue } from './errors.js';
+// Typed event catalogues and trace context.
+export { defineEvents, EventCatalog, isEventCatalog } from './event/catalog.js';
+export type {
+  CatalogConsumerDefinition,
+  CatalogEvent,
+  CatalogEventInput,
+  CatalogEventType,
+  CatalogPayload,
+  CatalogPayloadInput,
+  EventDefinition,
+  EventDefinitions,
+  TypedEventBus,
+  VersionedEvent,
+} from './event/catalog.js';
+export { CHANNEL_NAMES } from './trace/channels.js';
+export type { CommitMessage, DeadLetterMessage, DeliverMessage, EmitMessage } from './trace/channels.js';

@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { ConfigFileError, InvalidOptionsError } from './errors.js';
 import { eventTypeSchema, describe, toIssues } from './event/schema.js';
 import type { EventType } from './event/event.js';
+import { isEventCatalog, type EventCatalog } from './event/catalog.js';
 
 const int = (what: string, min: number, max = Number.MAX_SAFE_INTEGER) =>
   z
@@ -124,6 +125,22 @@ export const optionsSchema = section({
       .regex(/^[A-Za-z0-9_.:-]{1,128}$/, { error: (iss) => `must be a name of 1-128 letters, digits, _ . : -, got ${describe(iss.input)}` })
       .default('default'),
   }).prefault({}),
+  // --- typed event catalogue and trace context (src/event/catalog.ts, src/trace/) ---
+  /**
+   * The event catalogue (defineEvents): payload schemas checked at emit, versions upcast on replay.
+   * An object, so it cannot come from a JSON config file or the environment. Kept as it is (not frozen
+   * over again: its zod schemas are not plain data).
+   */
+  events: z
+    .custom<EventCatalog>(isEventCatalog, { error: (iss) => `must be an event catalogue made by defineEvents(), got ${describe(iss.input)}` })
+    .optional(),
+  tracing: section({
+    /** With @opentelemetry/api installed: store the emit's trace context beside each event (default true). */
+    enabled: z.boolean({ error: (iss) => `must be true or false, got ${describe(iss.input)}` }).default(true),
+    /** A module each worker imports before the consumers, to register its tracer provider; handlers run in spans only with it. */
+    setup: nonEmptyString('a module path or URL').optional(),
+  }).prefault({}),
+  // --- end of catalogue and tracing options ---
 })
   .superRefine((o, ctx) => {
     if (o.pool.minThreads !== undefined && o.pool.minThreads > o.pool.maxThreads) {
@@ -155,7 +172,9 @@ export type BusOptions = z.input<typeof optionsSchema>;
 export type ResolvedOptions = DeepReadonly<z.output<typeof optionsSchema>>;
 export type StoreOptions = ResolvedOptions['store'];
 
-type DeepReadonly<T> = T extends (infer U)[]
+type DeepReadonly<T> = T extends EventCatalog
+  ? T
+  : T extends (infer U)[]
   ? readonly DeepReadonly<U>[]
   : T extends object
     ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
@@ -215,6 +234,7 @@ const ENV_PATHS: ReadonlyArray<readonly string[]> = [
   ['limits', 'maxDepth'],
   ['checkpoint', 'intervalMs'],
   ['checkpoint', 'instance'],
+  ['tracing', 'setup'],
 ];
 const ENV_BY_NAME = new Map(ENV_PATHS.map((p) => [toEnvName(p), p]));
 
@@ -303,6 +323,7 @@ export function resolveOptions(input: BusOptions | string | undefined, context: 
   if (source) {
     // Relative paths in a config file are relative to the file, not to the process.
     options.consumers = options.consumers.map((c) => (isRelativePath(c) ? resolvePath(baseDir, c) : c));
+    if (options.tracing.setup !== undefined && isRelativePath(options.tracing.setup)) options.tracing.setup = resolvePath(baseDir, options.tracing.setup);
     if (options.store.kind === 'lmdb' && !options.store.path.startsWith('/')) options.store.path = resolvePath(baseDir, options.store.path);
   }
   return deepFreezeOptions(options);
@@ -312,7 +333,8 @@ export function resolveOptions(input: BusOptions | string | undefined, context: 
 const isRelativePath = (s: string) => !isAbsolute(s) && !(/^[a-z][a-z0-9+.-]*:/i.test(s) && !/^[a-z]:[\\/]/i.test(s));
 
 function deepFreezeOptions<T>(value: T): T {
-  if (value !== null && typeof value === 'object') {
+  // An event catalogue freezes itself; its zod schemas must stay as zod made them.
+  if (value !== null && typeof value === 'object' && !isEventCatalog(value)) {
     for (const v of Object.values(value)) deepFreezeOptions(v);
     Object.freeze(value);
   }

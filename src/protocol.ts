@@ -12,6 +12,8 @@ export interface WorkerInit {
   readonly consumers: readonly string[];
   readonly handlerTimeoutMs: number;
   readonly maxDepth: number;
+  /** The `tracing.setup` module as a URL, imported before the consumers; null: no spans around handlers. */
+  readonly tracingSetup?: string | null;
 }
 
 export interface DescribeTask {

@@ -31,6 +31,9 @@ import { DeadLetterBox, type DeadLetter, type DeadLetterFilter } from './dead-le
 import { Dispatcher, type Delivery } from './dispatcher.js';
 import { Intake, unreadableInput, type Receipt } from './intake.js';
 import { BusMetrics } from './metrics.js';
+import type { EventDefinitions, EventCatalog, TypedEventBus } from '../event/catalog.js';
+import { deadLetterChannel, deliverChannel } from '../trace/channels.js';
+import { loadOtel, TraceCapture } from '../trace/otel.js';
 
 /** A point in time for queries: a Date, an RFC 3339 string, or ms since the epoch. */
 export type TimeBound = Date | string | number;
@@ -219,7 +222,8 @@ export class EventBus {
       if (event === null) continue;
       if (types !== null && !types.has(eventTypeKey(event.event_type))) continue;
       yielded++;
-      yield event;
+      // The bus's event catalogue upcasts an older stored version to the current one (UpcastError when it cannot).
+      yield this.#engine.options.events?.upcast(event) ?? event;
     }
   }
 
@@ -344,15 +348,23 @@ function toModuleUrl(specifier: string): string {
   return pathToFileURL(isAbsolute(specifier) ? specifier : resolvePath(specifier)).href;
 }
 
-/** Creates a bus from an options object or the path of a JSON config file. */
+/**
+ * Creates a bus from an options object or the path of a JSON config file.
+ * With `events: catalog` (defineEvents), `emit` is typed by the catalogue.
+ */
+export async function createBus<D extends EventDefinitions>(options: BusOptions & { events: EventCatalog<D> }): Promise<TypedEventBus<D>>;
+export async function createBus(options?: BusOptions | string): Promise<EventBus>;
 export async function createBus(options?: BusOptions | string): Promise<EventBus> {
   const resolved = resolveOptions(options);
   const codec = new Codec();
   const consumerUrls = resolved.consumers.map(toModuleUrl);
+  // Trace context (src/trace/otel.ts): @opentelemetry/api is loaded only when tracing is on, and may be absent.
+  const otel = resolved.tracing.enabled ? await loadOtel() : null;
   const init: WorkerInit = {
     consumers: consumerUrls,
     handlerTimeoutMs: resolved.delivery.handlerTimeoutMs,
     maxDepth: resolved.limits.maxDepth,
+    tracingSetup: resolved.tracing.enabled && resolved.tracing.setup !== undefined ? toModuleUrl(resolved.tracing.setup) : null,
   };
   const pool = new Piscina({
     filename: new URL('../worker/worker.js', import.meta.url).href,
@@ -383,6 +395,9 @@ export async function createBus(options?: BusOptions | string): Promise<EventBus
     const checkpoints = store === null ? null : new Checkpoints(store, resolved.checkpoint.instance, consumers.map((c) => c.name), resolved.checkpoint.intervalMs, warn);
     const deadLetters = new DeadLetterBox(store, codec);
     const done = (item: Accepted) => {
+      if (deliverChannel.hasSubscribers) {
+        deliverChannel.publish({ eventId: item.eventId, position: item.position === null ? null : positionToString(item.position) });
+      }
       const group = item.group;
       if (group !== null) {
         if (item.poisoned) group.poisoned = true;
@@ -396,6 +411,7 @@ export async function createBus(options?: BusOptions | string): Promise<EventBus
       store,
       codec,
       metrics,
+      trace: otel === null ? null : new TraceCapture(otel),
       committed(items: Accepted[], group: CommitGroup) {
         checkpoints?.track(group);
         if (group.remaining === 0) checkpoints?.advance();
@@ -411,8 +427,12 @@ export async function createBus(options?: BusOptions | string): Promise<EventBus
       acceptFollowUps: async (parent: Accepted, consumer: ConsumerDescriptor, followUps: readonly FollowUp[]) => {
         await Promise.all(followUps.map((f) => intake.emitFollowUp(f.input, parent.eventId, consumer.name, f.seq)));
       },
-      deadLetter: (d: Delivery, error: SerializedError) =>
-        deadLetters.put({
+      deadLetter: (d: Delivery, error: SerializedError) => {
+        if (deadLetterChannel.hasSubscribers) {
+          const position = d.item.position === null ? null : positionToString(d.item.position);
+          deadLetterChannel.publish({ eventId: d.item.eventId, consumer: consumers[d.consumer]!.name, position, attempts: d.attempt, error });
+        }
+        return deadLetters.put({
           consumer: consumers[d.consumer]!.name,
           position: d.item.position!,
           event: d.item.bytes,
@@ -420,7 +440,8 @@ export async function createBus(options?: BusOptions | string): Promise<EventBus
           attempts: d.attempt,
           failedAt: new Date().toISOString(),
           tenantId: d.item.tenantId,
-        }),
+        });
+      },
       redriven: (d: Delivery) => deadLetters.remove({ consumer: consumers[d.consumer]!.name, position: d.item.position! }),
       workerError: (error) => ref.bus?.notify('worker-error', error),
       warn,

@@ -20,6 +20,10 @@ import type { ResolvedOptions } from '../options.js';
 import { positionToString, type AppendResult, type EventStore, type Position } from '../store/store.js';
 import { Accepted, CommitGroup, memoryPosition } from './accepted.js';
 import type { BusMetrics } from './metrics.js';
+import type { EventCatalog } from '../event/catalog.js';
+import { wrapEnvelope, type Envelope } from '../event/envelope.js';
+import { commitChannel, emitChannel } from '../trace/channels.js';
+import type { TraceCapture } from '../trace/otel.js';
 
 /** What `emit` resolves with once the event is durable. */
 export interface Receipt {
@@ -90,6 +94,8 @@ export interface IntakeDeps {
   readonly metrics: BusMetrics;
   /** Committed, fresh events in commit order, with their commit group. */
   committed(items: Accepted[], group: CommitGroup): void;
+  /** Trace context capture, when tracing is on and @opentelemetry/api is installed (src/trace/otel.ts). */
+  readonly trace?: TraceCapture | null;
 }
 
 export class Intake {
@@ -248,6 +254,9 @@ export class Intake {
       if (!parsed.success) return new InvalidEventError(toIssues(parsed.error));
       data = parsed.data;
     }
+    // What is stored beside the event (catalogue version, trace context): see envelope.ts.
+    const envelope = this.#envelope(data);
+    if (envelope instanceof EventrailError) return envelope;
     const draft = completeEvent(data);
     // completeEvent read a custom type's name once more: check what it read.
     const typeProblem = typeof draft.event_type === 'string' ? null : eventTypeProblem(draft.event_type);
@@ -272,7 +281,11 @@ export class Intake {
       return new EventTooLargeError(`the event encodes to ${end - start} bytes, over limits.maxEventBytes (${this.#maxEventBytes})`);
     }
     const typeKey = eventTypeKey(event.event_type);
-    const item = new Accepted(event.event_id, arena, start, end, typeKey, this.#partitionKey(event), event.metadata.tenant_id);
+    const item =
+      envelope === null
+        ? new Accepted(event.event_id, arena, start, end, typeKey, this.#partitionKey(event), event.metadata.tenant_id)
+        : this.#enveloped(event, arena, start, end, typeKey, envelope);
+    if (emitChannel.hasSubscribers) emitChannel.publish({ event });
     item.checkDuplicate = suppliedId;
     if (this.#deps.store !== null) {
       // For the store's time index only: a number per event that store `none` does without.
@@ -281,6 +294,35 @@ export class Intake {
     }
     return item;
   }
+
+  // --- typed event catalogue and trace context (src/event/catalog.ts, src/trace/otel.ts) ---
+
+  /**
+   * Checks the payload against the catalogue (replacing it with the schema's
+   * output) and gathers what is stored beside the event: null, the common
+   * case, when there is nothing (no versioned type, no active span).
+   */
+  #envelope(data: { event_type: Event['event_type']; payload?: unknown }): Envelope | null | EventrailError {
+    let version = 1;
+    const catalog: EventCatalog | undefined = this.#deps.options.events;
+    if (catalog !== undefined) {
+      const checked = catalog.check(data.event_type, data.payload);
+      if (checked instanceof EventrailError) return checked;
+      data.payload = checked.payload;
+      version = checked.version;
+    }
+    const trace = this.#deps.trace?.capture() ?? null;
+    if (version === 1 && trace === null) return null;
+    return version === 1 ? trace : { v: version, ...trace };
+  }
+
+  /** An event stored with its envelope: a buffer of its own (header, envelope, the event's bytes). */
+  #enveloped(event: Event, arena: Buffer, start: number, end: number, typeKey: string, envelope: Envelope): Accepted {
+    const bytes = wrapEnvelope(arena, start, end, envelope);
+    return new Accepted(event.event_id, bytes, 0, bytes.length, typeKey, this.#partitionKey(event), event.metadata.tenant_id);
+  }
+
+  // --- end of catalogue and trace context ---
 
   #partitionKey(event: Event): string | null {
     const md = event.metadata;
@@ -364,6 +406,9 @@ export class Intake {
     }
     group.remaining = fresh.length;
     const { metrics } = this.#deps;
+    if (commitChannel.hasSubscribers) {
+      commitChannel.publish({ count: items.length, duplicates, durationMs: performance.now() - batch.acceptedAt });
+    }
     for (const [type, n] of types) metrics.emitted.inc({ event_type: type }, n);
     if (duplicates > 0) {
       metrics.duplicates.inc(duplicates);

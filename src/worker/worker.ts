@@ -31,6 +31,9 @@ import type {
   WorkerInit,
 } from '../protocol.js';
 import { PROGRESS_BEATS, PROGRESS_CONSUMER, PROGRESS_EVENT, PROGRESS_SEQUENCE, PROGRESS_THREAD } from '../protocol.js';
+import { catalogOf, type EventCatalog } from '../event/catalog.js';
+import { envelopeOf } from '../event/envelope.js';
+import { DeliveryTracer, loadOtel } from '../trace/otel.js';
 
 const init = workerData as WorkerInit;
 const codec = new Codec();
@@ -38,6 +41,10 @@ const inputSchema = eventInputSchema({ maxDepth: init.maxDepth });
 
 interface Loaded {
   consumers: Consumer[];
+  /** The event catalogue each consumer carries (catalog.consumer), for upcasts: same index as consumers. */
+  catalogs: Array<EventCatalog | undefined>;
+  /** Spans around handlers: only with a tracing.setup module and @opentelemetry/api installed. */
+  tracer: DeliveryTracer | null;
   /** event type key → indexes of the consumers subscribed to it (wildcards included). */
   byType: Map<string, number[]>;
   wildcard: number[];
@@ -48,6 +55,7 @@ let loading: Promise<Loaded> | undefined;
 async function loadConsumers(): Promise<Loaded> {
   const consumers: Consumer[] = [];
   const names = new Set<string>();
+  const tracer = await loadTracing();
   for (const specifier of init.consumers) {
     let mod: { default?: unknown };
     try {
@@ -80,7 +88,23 @@ async function loadConsumers(): Promise<Loaded> {
   });
   // Keep consumer order stable within each type, wildcards merged in by index.
   for (const [key, list] of byType) byType.set(key, [...new Set([...list, ...wildcard])].sort((a, b) => a - b));
-  return { consumers, byType, wildcard };
+  return { consumers, catalogs: consumers.map(catalogOf), tracer, byType, wildcard };
+}
+
+/**
+ * The tracing.setup module registers this worker's tracer provider (a worker
+ * has its own OpenTelemetry globals); it is imported before any consumer.
+ */
+async function loadTracing(): Promise<DeliveryTracer | null> {
+  const setup = init.tracingSetup;
+  if (setup === undefined || setup === null) return null;
+  try {
+    await import(setup);
+  } catch (err) {
+    throw new ConsumerLoadError(setup, `(tracing.setup) could not be loaded: ${(err as Error)?.message ?? String(err)}`, err);
+  }
+  const api = await loadOtel();
+  return api === null ? null : new DeliveryTracer(api);
 }
 
 function loaded(): Promise<Loaded> {
@@ -242,6 +266,9 @@ async function runBatch(task: BatchTask, state: Loaded): Promise<BatchResult> {
     const deliveries = plan(i);
     if (deliveries.length === 0) continue;
     const event = deepFreeze(events[i]!);
+    // Upcast once per catalogue (consumers of one module set usually share one).
+    let upcastBy: EventCatalog | undefined;
+    let upcast: Event = event;
     let pending: Array<{ promise: PromiseLike<void>; ctx: DeliveryContext; consumer: number; name: string }> | undefined;
     for (const { consumer, attempt } of deliveries) {
       const def = state.consumers[consumer]!;
@@ -250,7 +277,18 @@ async function runBatch(task: BatchTask, state: Loaded): Promise<BatchResult> {
       progress[PROGRESS_CONSUMER] = consumer;
       beat(progress);
       try {
-        const result = def.handle(event, ctx);
+        // Typed catalogues: the consumer's catalogue hands it the current version of an older event (UpcastError fails the delivery).
+        const catalog = state.catalogs[consumer];
+        let seen = event;
+        if (catalog !== undefined && catalog.needsUpcast(event)) {
+          if (upcastBy !== catalog) {
+            upcast = deepFreeze(catalog.upcast(event));
+            upcastBy = catalog;
+          }
+          seen = upcast;
+        }
+        const tracer = state.tracer;
+        const result = tracer === null ? def.handle(seen, ctx) : tracer.run(event, envelopeOf(event), def.name, attempt, () => def.handle(seen, ctx));
         if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<void>).then === 'function') {
           (pending ??= []).push({ promise: result as PromiseLike<void>, ctx, consumer, name: def.name });
         }
