@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { ConfigFileError, InvalidOptionsError } from './errors.js';
 import { eventTypeSchema, describe, toIssues } from './event/schema.js';
 import type { EventType } from './event/event.js';
-import { isEventCatalog, type EventCatalog } from './event/catalog.js';
+import { isEventCatalog, type AnyEventCatalog } from './event/catalog.js';
 
 const int = (what: string, min: number, max = Number.MAX_SAFE_INTEGER) =>
   z
@@ -132,7 +132,7 @@ export const optionsSchema = section({
    * over again: its zod schemas are not plain data).
    */
   events: z
-    .custom<EventCatalog>(isEventCatalog, { error: (iss) => `must be an event catalogue made by defineEvents(), got ${describe(iss.input)}` })
+    .custom<AnyEventCatalog>(isEventCatalog, { error: (iss) => `must be an event catalogue made by defineEvents(), got ${describe(iss.input)}` })
     .optional(),
   tracing: section({
     /** With @opentelemetry/api installed: store the emit's trace context beside each event (default true). */
@@ -172,7 +172,7 @@ export type BusOptions = z.input<typeof optionsSchema>;
 export type ResolvedOptions = DeepReadonly<z.output<typeof optionsSchema>>;
 export type StoreOptions = ResolvedOptions['store'];
 
-type DeepReadonly<T> = T extends EventCatalog
+type DeepReadonly<T> = T extends AnyEventCatalog
   ? T
   : T extends (infer U)[]
   ? readonly DeepReadonly<U>[]

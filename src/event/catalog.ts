@@ -116,7 +116,7 @@ export class EventCatalog<D extends EventDefinitions = EventDefinitions> {
   readonly definitions: D;
   /** eventTypeKey → entry. */
   readonly #entries: Map<string, Entry>;
-  /** True when some type has a version above 1: only then can an event need upcasting. */
+  /** True when some type has a version above 1: otherwise only an event stored by a newer catalogue needs upcast (and fails). */
   readonly #versioned: boolean;
 
   /** @internal use defineEvents() */
@@ -179,9 +179,10 @@ export class EventCatalog<D extends EventDefinitions = EventDefinitions> {
 
   /** Whether `event` needs `upcast` (cheap: runs for every delivered event). */
   needsUpcast(event: Event): boolean {
-    if (!this.#versioned) return false;
+    const stored = storedVersion(event);
+    if (stored === 1 && !this.#versioned) return false;
     const entry = this.#entries.get(eventTypeKey(event.event_type));
-    return entry !== undefined && storedVersion(event) !== entry.version;
+    return entry !== undefined && stored !== entry.version;
   }
 
   /**
@@ -246,12 +247,16 @@ export class EventCatalog<D extends EventDefinitions = EventDefinitions> {
   }
 }
 
+/** Any catalogue, whatever its definitions (what the `events` option holds). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyEventCatalog = EventCatalog<any>;
+
 /** Declares an event catalogue: catalogue key → payload schema (or a versioned schema). */
 export function defineEvents<const D extends EventDefinitions>(definitions: D): EventCatalog<D> {
   return new EventCatalog(definitions);
 }
 
-export function isEventCatalog(value: unknown): value is EventCatalog {
+export function isEventCatalog(value: unknown): value is AnyEventCatalog {
   return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[CATALOG_BRAND] === true;
 }
 
