@@ -81,6 +81,8 @@ export interface FollowUp {
   /** Which follow-up of this delivery it is (0, 1, ...): with the ids it makes the follow-up's id deterministic. */
   readonly seq: number;
   readonly input: EventInput;
+  /** The handler's trace context (its CONSUMER span), stored beside the follow-up: see src/trace/otel.ts. */
+  readonly trace?: { readonly tp: string; readonly ts?: string } | null;
 }
 
 /** A consumer-reported metric, aggregated over the batch. */

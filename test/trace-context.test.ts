@@ -32,7 +32,7 @@ describe('trace context', () => {
         consumers: [fixture('trace-consumer')],
         tracing: { setup: fixture('trace-setup') },
         pool: { minThreads: 1, maxThreads: 1 },
-        delivery: { maxAttempts: 1 },
+        delivery: { maxAttempts: 1, handlerTimeoutMs: 1000 },
       }),
       async ({ bus, out }) => {
         const traced = await tracer.startActiveSpan('checkout', async (span) => {
@@ -54,6 +54,8 @@ describe('trace context', () => {
             span.end();
           }
         });
+        const parent = await bus.emit(order({ followUp: true }));
+        const hung = await bus.emit(order({ hang: true }));
         await bus.flush();
         await bus.emit({ event_type: { Custom: 'DumpSpans' }, payload: {}, metadata });
         await bus.flush();
@@ -79,6 +81,14 @@ describe('trace context', () => {
         assert.deepEqual(spanOf(withState.event_id).links, [{ traceId: remote.traceId, spanId: remote.spanId, traceState: 'vendor=abc,other=1' }]);
         assert.deepEqual(spanOf(untraced.event_id).links, [], 'no context at emit: a span without a link');
         assert.equal(spanOf(failing.event_id).status, SpanStatusCode.ERROR);
+        // A handler that timed out: its span is ended (with an error) although its promise never settles.
+        assert.equal(spanOf(hung.event_id).status, SpanStatusCode.ERROR);
+
+        // A follow-up carries the context of the handler that emitted it (the worker's span), not the main thread's.
+        const handlerSpan = spanOf(parent.event_id);
+        const shipped = spans.filter((s) => s.name === 'process OrderShipped');
+        assert.equal(shipped.length, 1);
+        assert.deepEqual(shipped[0]!.links, [{ traceId: handlerSpan.traceId, spanId: handlerSpan.spanId, traceState: null }]);
 
         // The handler ran inside its span, before and after an await.
         const active = new Map(linesOf<ActiveSpanLine>(out.path, 'Traced').filter((l) => l.kind === 'active').map((l) => [l.event_id, l]));

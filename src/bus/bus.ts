@@ -425,7 +425,7 @@ export async function createBus(options?: BusOptions | string): Promise<EventBus
       metrics,
       done,
       acceptFollowUps: async (parent: Accepted, consumer: ConsumerDescriptor, followUps: readonly FollowUp[]) => {
-        await Promise.all(followUps.map((f) => intake.emitFollowUp(f.input, parent.eventId, consumer.name, f.seq)));
+        await Promise.all(followUps.map((f) => intake.emitFollowUp(f.input, parent.eventId, consumer.name, f.seq, f.trace ?? null)));
       },
       deadLetter: (d: Delivery, error: SerializedError) => {
         if (deadLetterChannel.hasSubscribers) {

@@ -23,7 +23,7 @@ import type { BusMetrics } from './metrics.js';
 import type { EventCatalog } from '../event/catalog.js';
 import { wrapEnvelope, type Envelope } from '../event/envelope.js';
 import { commitChannel, emitChannel } from '../trace/channels.js';
-import type { TraceCapture } from '../trace/otel.js';
+import type { CapturedContext, TraceCapture } from '../trace/otel.js';
 
 /** What `emit` resolves with once the event is durable. */
 export interface Receipt {
@@ -177,9 +177,10 @@ export class Intake {
    * accepted) and get deterministic ids, so a retried handler does not store
    * its follow-ups twice.
    */
-  emitFollowUp(input: EventInput, parentEventId: string, consumer: string, seq: number): Promise<Receipt> {
+  emitFollowUp(input: EventInput, parentEventId: string, consumer: string, seq: number, trace: CapturedContext | null = null): Promise<Receipt> {
     const withId = input.event_id === undefined ? { ...input, event_id: uuidv5(`${consumer}/${seq}`, parentEventId) } : input;
-    const prepared = this.#prepare(withId);
+    // The trace context is the handler's, sent by the worker: this thread's active context here is unrelated.
+    const prepared = this.#prepare(withId, trace);
     if (prepared instanceof EventrailError) return this.#rejected(prepared);
     return this.#accept(prepared);
   }
@@ -239,15 +240,16 @@ export class Intake {
     });
   }
 
-  #prepare(input: unknown): Accepted | EventrailError {
+  /** `trace`: the trace context to store; undefined captures the caller's active one. */
+  #prepare(input: unknown, trace?: CapturedContext | null): Accepted | EventrailError {
     try {
-      return this.#build(input);
+      return this.#build(input, trace);
     } catch (err) {
       return unreadableInput(err);
     }
   }
 
-  #build(input: unknown): Accepted | EventrailError {
+  #build(input: unknown, trace: CapturedContext | null | undefined): Accepted | EventrailError {
     let data = quickParse(input, this.#limits);
     if (data === null) {
       const parsed = this.#schema.safeParse(input);
@@ -255,7 +257,7 @@ export class Intake {
       data = parsed.data;
     }
     // What is stored beside the event (catalogue version, trace context): see envelope.ts.
-    const envelope = this.#envelope(data);
+    const envelope = this.#envelope(data, trace === undefined ? (this.#deps.trace?.capture() ?? null) : trace);
     if (envelope instanceof EventrailError) return envelope;
     const draft = completeEvent(data);
     // completeEvent read a custom type's name once more: check what it read.
@@ -302,7 +304,7 @@ export class Intake {
    * output) and gathers what is stored beside the event: null, the common
    * case, when there is nothing (no versioned type, no active span).
    */
-  #envelope(data: { event_type: Event['event_type']; payload?: unknown }): Envelope | null | EventrailError {
+  #envelope(data: { event_type: Event['event_type']; payload?: unknown }, trace: CapturedContext | null): Envelope | null | EventrailError {
     let version = 1;
     const catalog: EventCatalog | undefined = this.#deps.options.events;
     if (catalog !== undefined) {
@@ -311,7 +313,6 @@ export class Intake {
       data.payload = checked.payload;
       version = checked.version;
     }
-    const trace = this.#deps.trace?.capture() ?? null;
     if (version === 1 && trace === null) return null;
     return version === 1 ? trace : { v: version, ...trace };
   }

@@ -32,7 +32,12 @@ export async function loadOtel(): Promise<OtelApi | null> {
 }
 
 /** The trace context of the current emit, as stored beside the event. */
-export type CapturedContext = Pick<Envelope, 'tp' | 'ts'>;
+export interface CapturedContext {
+  /** W3C traceparent. */
+  readonly tp: string;
+  /** W3C tracestate, when there is one. */
+  readonly ts?: string;
+}
 
 export class TraceCapture {
   readonly #api: OtelApi;
@@ -57,18 +62,26 @@ const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$
 export class DeliveryTracer {
   readonly #api: OtelApi;
   readonly #tracer: import('@opentelemetry/api').Tracer;
+  readonly #capture: TraceCapture;
 
   constructor(api: OtelApi) {
     this.#api = api;
     this.#tracer = api.trace.getTracer('eventrail');
+    this.#capture = new TraceCapture(api);
+  }
+
+  /** The active context (in a handler: its span) as stored beside a follow-up event. */
+  capture(): CapturedContext | null {
+    return this.#capture.capture();
   }
 
   /**
    * Runs `call` (a handler) inside a CONSUMER span linked to the context
-   * stored with the event, and ends the span when the handler returns, or
-   * when its promise settles.
+   * stored with the event, and ends the span when the handler returns, when
+   * its promise settles, or when `signal` aborts (the handler timed out: its
+   * promise may never settle).
    */
-  run<R>(event: Event, envelope: Envelope | undefined, consumer: string, attempt: number, call: () => R): R {
+  run<R>(event: Event, envelope: Envelope | undefined, consumer: string, attempt: number, signal: AbortSignal, call: () => R): R {
     const api = this.#api;
     const type = eventTypeName(event.event_type);
     const link = envelope?.tp === undefined ? undefined : this.#linkOf(envelope.tp, envelope.ts);
@@ -95,12 +108,19 @@ export class DeliveryTracer {
     }
     const pending = result as unknown as PromiseLike<unknown> | null;
     if (pending !== null && typeof pending === 'object' && typeof pending.then === 'function') {
+      let ended = false;
+      const end = (err?: unknown) => {
+        if (ended) return;
+        ended = true;
+        signal.removeEventListener('abort', onAbort);
+        if (err !== undefined) this.#fail(span, err);
+        span.end();
+      };
+      const onAbort = () => end(signal.reason ?? new Error('aborted'));
+      signal.addEventListener('abort', onAbort, { once: true });
       pending.then(
-        () => span.end(),
-        (err: unknown) => {
-          this.#fail(span, err);
-          span.end();
-        },
+        () => end(),
+        (err: unknown) => end(err ?? new Error('rejected')),
       );
     } else {
       span.end();

@@ -104,8 +104,12 @@ async function loadTracing(): Promise<DeliveryTracer | null> {
     throw new ConsumerLoadError(setup, `(tracing.setup) could not be loaded: ${(err as Error)?.message ?? String(err)}`, err);
   }
   const api = await loadOtel();
-  return api === null ? null : new DeliveryTracer(api);
+  deliveryTracer = api === null ? null : new DeliveryTracer(api);
+  return deliveryTracer;
 }
+
+/** This worker's tracer, once loaded (follow-ups read the handler's context through it). */
+let deliveryTracer: DeliveryTracer | null = null;
 
 function loaded(): Promise<Loaded> {
   loading ??= loadConsumers();
@@ -216,7 +220,9 @@ class DeliveryContext implements ConsumerContext {
         correlation_id: md.correlation_id ?? this.#event.metadata.correlation_id,
       },
     } as EventInput;
-    this.#followUps.push({ event: this.#eventIndex, consumer: this.#consumerIndex, seq: this.#seq++, input: followUp });
+    // With tracing, the follow-up carries the handler span's context (the main thread cannot see it).
+    const trace = deliveryTracer?.capture() ?? null;
+    this.#followUps.push({ event: this.#eventIndex, consumer: this.#consumerIndex, seq: this.#seq++, input: followUp, trace });
   }
 }
 
@@ -288,7 +294,8 @@ async function runBatch(task: BatchTask, state: Loaded): Promise<BatchResult> {
           seen = upcast;
         }
         const tracer = state.tracer;
-        const result = tracer === null ? def.handle(seen, ctx) : tracer.run(event, envelopeOf(event), def.name, attempt, () => def.handle(seen, ctx));
+        const result =
+          tracer === null ? def.handle(seen, ctx) : tracer.run(event, envelopeOf(event), def.name, attempt, ctx.signal, () => def.handle(seen, ctx));
         if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<void>).then === 'function') {
           (pending ??= []).push({ promise: result as PromiseLike<void>, ctx, consumer, name: def.name });
         }
