@@ -86,6 +86,7 @@ describe('typed event catalogues', () => {
         events: catalogV2,
         consumers: [fixture('catalog-orders')],
         checkpoint: { instance: 'v2' },
+        audit: { eventTypes: [{ Custom: 'OrderPlaced' }] },
         pool: { maxThreads: 1 },
       });
       let fresh: string;
@@ -107,6 +108,12 @@ describe('typed event catalogues', () => {
           { items: [{ sku: 'OLD-1', qty: 3 }], currency: 'EUR' },
           { items: [{ sku: 'NEW-1', qty: 1 }], currency: 'GBP' },
         ]);
+
+        // The audit log records the event as emitted (its store entry is made from the enveloped bytes).
+        const audited = [];
+        for await (const a of v2bus.audit.query()) audited.push(a);
+        assert.deepEqual(audited.map((a) => [a.event_id, a.event_type, a.payload]), [[fresh, 'Custom("OrderPlaced")', { items: [{ sku: 'NEW-1', qty: 1 }], currency: 'GBP' }]]);
+        assert.deepEqual(Object.keys(JSON.parse(JSON.stringify(audited[0])) as object), ['audit_id', 'event_id', 'event_type', 'timestamp', 'payload', 'metadata']);
       } finally {
         await v2bus.close();
       }
