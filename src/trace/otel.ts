@@ -22,8 +22,16 @@ import { eventTypeName } from '../event/event.js';
 type OtelApi = typeof import('@opentelemetry/api');
 type Span = import('@opentelemetry/api').Span;
 
+/**
+ * `@opentelemetry/api` as loaded, opaque outside this file: eventrail's
+ * declaration files never name the optional package.
+ */
+export interface OtelModule {
+  readonly trace: unknown;
+}
+
 /** `@opentelemetry/api`, or null when it is not installed. */
-export async function loadOtel(): Promise<OtelApi | null> {
+export async function loadOtel(): Promise<OtelModule | null> {
   try {
     return await import('@opentelemetry/api');
   } catch {
@@ -42,8 +50,8 @@ export interface CapturedContext {
 export class TraceCapture {
   readonly #api: OtelApi;
 
-  constructor(api: OtelApi) {
-    this.#api = api;
+  constructor(api: OtelModule) {
+    this.#api = api as OtelApi;
   }
 
   /** The active span context as W3C traceparent/tracestate, or null when there is none (the common, cheap case). */
@@ -64,9 +72,9 @@ export class DeliveryTracer {
   readonly #tracer: import('@opentelemetry/api').Tracer;
   readonly #capture: TraceCapture;
 
-  constructor(api: OtelApi) {
-    this.#api = api;
-    this.#tracer = api.trace.getTracer('eventrail');
+  constructor(api: OtelModule) {
+    this.#api = api as OtelApi;
+    this.#tracer = this.#api.trace.getTracer('eventrail');
     this.#capture = new TraceCapture(api);
   }
 
