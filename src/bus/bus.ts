@@ -381,7 +381,7 @@ export async function createBus(options?: BusOptions | string): Promise<EventBus
   let store: EventStore | null = null;
   try {
     const described = (await pool.run({ kind: 'describe' })) as DescribeResult;
-    if (!described.ok) throw reviveLoadError(described.error, consumerUrls);
+    if (!described.ok) throw reviveLoadError(described.error, init.tracingSetup ? [...consumerUrls, init.tracingSetup] : consumerUrls);
     store = await openStore(resolved.store);
     const consumers = described.consumers;
     // Notices raised while the bus is being built go nowhere: no one can listen yet.
