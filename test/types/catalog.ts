@@ -100,3 +100,16 @@ catalog.consumer({ name: 'Bad', eventTypes: ['SessionCreated'], handle() {} });
 export function catalogEventType(event: CatalogEvent<typeof catalog.definitions, 'OrderPlaced'>): string {
   return event.payload.currency;
 }
+
+export async function replayNarrowsWithIs(): Promise<void> {
+  const bus = await createBus({ store: { kind: 'none' }, events: catalog });
+  for await (const event of bus.replay()) {
+    // Replay yields Event (the log may hold types the catalogue does not name): catalog.is narrows it.
+    if (catalog.is(event, 'OrderPlaced')) {
+      const currency: string = event.payload.currency;
+      void currency;
+    }
+    // @ts-expect-error an unnarrowed replayed event's payload is any JSON value
+    void event.payload.currency;
+  }
+}
