@@ -10,6 +10,7 @@
  * snake case (`EVENTRAIL_POOL_MAX_THREADS=4`), which wins over the file or
  * object.
  */
+import type { AnyEventCatalog } from './event/catalog.js';
 import type { EventType } from './event/event.js';
 
 /** The embedded store (the default): an lmdb environment in a folder. */
@@ -238,4 +239,25 @@ export interface BusOptions {
   limits?: LimitsOptions;
   /** How progress is recorded. */
   checkpoint?: CheckpointOptions;
+  /**
+   * The event catalogue (`defineEvents()`): payload schemas checked at emit, older versions upcast on
+   * replay. An object, so it cannot come from a JSON config file or the environment.
+   */
+  events?: AnyEventCatalog;
+  /** Trace context (with `@opentelemetry/api` installed). */
+  tracing?: TracingOptions;
+}
+
+/** Trace context: what emit captures and what runs in the workers. */
+export interface TracingOptions {
+  /**
+   * Store the emit's active trace context beside each event (needs `@opentelemetry/api`).
+   * @default true
+   */
+  enabled?: boolean;
+  /**
+   * A module every worker imports before the consumers, to register its tracer provider;
+   * handlers run inside spans only with it.
+   */
+  setup?: string;
 }

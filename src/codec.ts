@@ -15,6 +15,8 @@ import { AUDIT_ENTRY_KEYS, EVENT_KEYS, METADATA_KEYS, type Event } from './event
 import { ARENA_BYTES, EventWriter, type EventDraft, type GeneratedFields } from './event-writer.js';
 
 export { NotJsonError, type EventDraft, type GeneratedFields } from './event-writer.js';
+// Registers the msgpack extension of events stored with an envelope (catalogue version, trace context).
+import './event/envelope.js';
 
 const DEAD_LETTER_KEYS = ['event', 'consumer', 'error', 'attempts', 'failed_at'] as const;
 const ERROR_KEYS = ['code', 'name', 'message', 'stack'] as const;

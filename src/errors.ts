@@ -26,6 +26,10 @@ export const ErrorCodes = {
   STORE_CORRUPT: 'ERR_EVENTRAIL_STORE_CORRUPT',
   STORE_UNAVAILABLE: 'ERR_EVENTRAIL_STORE_UNAVAILABLE',
   FDB_CLIENT_MISSING: 'ERR_EVENTRAIL_FDB_CLIENT_MISSING',
+  /** A payload that its type's schema in the bus's event catalogue rejects (src/event/catalog.ts). */
+  PAYLOAD_SCHEMA: 'ERR_EVENTRAIL_PAYLOAD_SCHEMA',
+  /** A catalogue's upcast step threw, or gave a payload the current schema rejects. */
+  UPCAST: 'ERR_EVENTRAIL_UPCAST',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -228,6 +232,8 @@ export interface ErrorsByCode {
   ERR_EVENTRAIL_STORE_CORRUPT: StoreCorruptError;
   ERR_EVENTRAIL_STORE_UNAVAILABLE: StoreUnavailableError;
   ERR_EVENTRAIL_FDB_CLIENT_MISSING: FdbClientMissingError;
+  ERR_EVENTRAIL_PAYLOAD_SCHEMA: PayloadSchemaError;
+  ERR_EVENTRAIL_UPCAST: UpcastError;
 }
 
 /**
@@ -259,4 +265,26 @@ export function serializeError(err: unknown): SerializedError {
     message = String(err);
   }
   return { code: ErrorCodes.HANDLER_FAILED, name: 'Error', message: `non-error thrown: ${message}` };
+}
+
+/**
+ * An event whose payload does not match its type's schema in the bus's event
+ * catalogue. `issues` name each payload field path (`payload.items[0].qty`)
+ * and what was expected.
+ */
+export class PayloadSchemaError extends EventrailError {
+  readonly eventType: string;
+  readonly issues: readonly ValidationIssue[];
+  constructor(eventType: string, issues: readonly ValidationIssue[]) {
+    super(ErrorCodes.PAYLOAD_SCHEMA, `invalid ${eventType} payload: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`);
+    this.eventType = eventType;
+    this.issues = issues;
+  }
+}
+
+/** Upcasting a stored event of an older version to its type's current version failed. */
+export class UpcastError extends EventrailError {
+  constructor(eventType: string, from: number, to: number, message: string, cause?: unknown) {
+    super(ErrorCodes.UPCAST, `cannot upcast ${eventType} from version ${from} to ${to}: ${message}`, { cause });
+  }
 }

@@ -35,6 +35,7 @@ export type {
   LmdbStoreOptions,
   NoStoreOptions,
   PoolOptions,
+  TracingOptions,
 } from './bus-options.js';
 export type { ConsumerDescriptor } from './protocol.js';
 export {
@@ -51,11 +52,29 @@ export {
   InvalidConsumerError,
   InvalidEventError,
   InvalidOptionsError,
+  PayloadSchemaError,
   StoreCorruptError,
   StoreReadError,
   StoreUnavailableError,
   StoreWriteError,
+  UpcastError,
   WorkerCrashedError,
   isEventrailError,
 } from './errors.js';
 export type { ErrorCode, ErrorsByCode, FdbMissingPart, SerializedError, ValidationIssue } from './errors.js';
+// Typed event catalogues and trace context.
+export { defineEvents, EventCatalog, isEventCatalog } from './event/catalog.js';
+export type {
+  CatalogConsumerDefinition,
+  CatalogEvent,
+  CatalogEventInput,
+  CatalogEventType,
+  CatalogPayload,
+  CatalogPayloadInput,
+  EventDefinition,
+  EventDefinitions,
+  TypedEventBus,
+  VersionedEvent,
+} from './event/catalog.js';
+export { CHANNEL_NAMES } from './trace/channels.js';
+export type { CommitMessage, DeadLetterMessage, DeliverMessage, EmitMessage } from './trace/channels.js';

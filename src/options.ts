@@ -13,6 +13,7 @@ import { ConfigFileError, InvalidOptionsError } from './errors.js';
 import { eventTypeSchema, describe, toIssues } from './event/schema.js';
 import type { BusOptions, ConsumerEntry } from './bus-options.js';
 import type { EventType } from './event/event.js';
+import { isEventCatalog, type AnyEventCatalog } from './event/catalog.js';
 
 const int = (what: string, min: number, max = Number.MAX_SAFE_INTEGER) =>
   z
@@ -188,6 +189,22 @@ export const optionsSchema = section({
       .regex(/^[A-Za-z0-9_.:-]{1,128}$/, { error: (iss) => `must be a name of 1-128 letters, digits, _ . : -, got ${describe(iss.input)}` })
       .default('default'),
   }).prefault({}),
+  // --- typed event catalogue and trace context (src/event/catalog.ts, src/trace/) ---
+  /**
+   * The event catalogue (defineEvents): payload schemas checked at emit, versions upcast on replay.
+   * An object, so it cannot come from a JSON config file or the environment. Kept as it is (not frozen
+   * over again: its zod schemas are not plain data).
+   */
+  events: z
+    .custom<AnyEventCatalog>(isEventCatalog, { error: (iss) => `must be an event catalogue made by defineEvents(), got ${describe(iss.input)}` })
+    .optional(),
+  tracing: section({
+    /** With @opentelemetry/api installed: store the emit's trace context beside each event (default true). */
+    enabled: z.boolean({ error: (iss) => `must be true or false, got ${describe(iss.input)}` }).default(true),
+    /** A module each worker imports before the consumers, to register its tracer provider; handlers run in spans only with it. */
+    setup: nonEmptyString('a module path or URL').optional(),
+  }).prefault({}),
+  // --- end of catalogue and tracing options ---
 })
   .superRefine((o, ctx) => {
     if (o.pool.minThreads !== undefined && o.pool.minThreads > o.pool.maxThreads) {
@@ -221,7 +238,9 @@ export type OptionsInput = z.input<typeof optionsSchema>;
 export type ResolvedOptions = DeepReadonly<z.output<typeof optionsSchema>>;
 export type StoreOptions = ResolvedOptions['store'];
 
-type DeepReadonly<T> = T extends (infer U)[]
+type DeepReadonly<T> = T extends AnyEventCatalog
+  ? T
+  : T extends (infer U)[]
   ? readonly DeepReadonly<U>[]
   : T extends object
     ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
@@ -281,6 +300,7 @@ const ENV_PATHS: ReadonlyArray<readonly string[]> = [
   ['limits', 'maxDepth'],
   ['checkpoint', 'intervalMs'],
   ['checkpoint', 'instance'],
+  ['tracing', 'setup'],
 ];
 const ENV_BY_NAME = new Map(ENV_PATHS.map((p) => [toEnvName(p), p]));
 
@@ -369,6 +389,7 @@ export function resolveOptions(input: BusOptions | string | undefined, context: 
   if (source) {
     // Relative paths in a config file are relative to the file, not to the process.
     options.consumers = options.consumers.map((c) => (isRelativePath(c.module) ? { ...c, module: resolvePath(baseDir, c.module) } : c));
+    if (options.tracing.setup !== undefined && isRelativePath(options.tracing.setup)) options.tracing.setup = resolvePath(baseDir, options.tracing.setup);
     if (options.store.kind === 'lmdb' && !options.store.path.startsWith('/')) options.store.path = resolvePath(baseDir, options.store.path);
   }
   return deepFreezeOptions(options);
@@ -378,7 +399,8 @@ export function resolveOptions(input: BusOptions | string | undefined, context: 
 const isRelativePath = (s: string) => !isAbsolute(s) && !(/^[a-z][a-z0-9+.-]*:/i.test(s) && !/^[a-z]:[\\/]/i.test(s));
 
 function deepFreezeOptions<T>(value: T): T {
-  if (value !== null && typeof value === 'object') {
+  // An event catalogue freezes itself; its zod schemas must stay as zod made them.
+  if (value !== null && typeof value === 'object' && !isEventCatalog(value)) {
     for (const v of Object.values(value)) deepFreezeOptions(v);
     Object.freeze(value);
   }

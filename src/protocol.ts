@@ -14,6 +14,8 @@ export interface WorkerInit {
   readonly maxDepth: number;
   /** The name of this bus's control channel (a BroadcastChannel), unique per bus. */
   readonly control: string;
+  /** The `tracing.setup` module as a URL, imported before the consumers; null: no spans around handlers. */
+  readonly tracingSetup?: string | null;
 }
 
 export interface WorkerConsumer {
@@ -96,6 +98,8 @@ export interface FollowUp {
   /** Which follow-up of this delivery it is (0, 1, ...): with the ids it makes the follow-up's id deterministic. */
   readonly seq: number;
   readonly input: EventInput;
+  /** The handler's trace context (its CONSUMER span), stored beside the follow-up: see src/trace/otel.ts. */
+  readonly trace?: { readonly tp: string; readonly ts?: string } | null;
 }
 
 /** A consumer-reported metric, aggregated over the batch. */

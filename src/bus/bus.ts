@@ -13,6 +13,7 @@ import type { DeadLetter, DeadLetterFilter } from './dead-letters.js';
 import { Engine } from './engine.js';
 import { unreadableInput, type Receipt } from './intake.js';
 import { Notices, type BusEvents } from './notices.js';
+import type { EventDefinitions, EventCatalog, TypedEventBus } from '../event/catalog.js';
 
 /** A point in time for queries: a Date, an RFC 3339 string, or ms since the epoch. */
 export type TimeBound = Date | string | number;
@@ -252,6 +253,8 @@ function checkFilter(filter: DeadLetterFilter | undefined): DeadLetterFilter {
 const lowerId = (id: string | undefined): string | undefined => (typeof id === 'string' ? id.toLowerCase() : id);
 
 /** Creates a bus from an options object or the path of a JSON config file. */
+export async function createBus<D extends EventDefinitions>(options: BusOptions & { events: EventCatalog<D> }): Promise<TypedEventBus<D>>;
+export async function createBus(options?: BusOptions | string): Promise<EventBus>;
 export async function createBus(options?: BusOptions | string): Promise<EventBus> {
   return open(await Engine.start(resolveOptions(options), new Notices()));
 }

@@ -16,7 +16,7 @@ import type { ResolvedOptions } from '../options.js';
 import type { ConsumerDescriptor, DescribeResult, FollowUp, WorkerInit } from '../protocol.js';
 import { openStore } from '../store/open.js';
 import { readAuditEntries, readEvents, type AuditReadQuery, type EventReadQuery } from '../store/read.js';
-import { decodeStored, type CorruptHandler, type EventStore } from '../store/store.js';
+import { decodeStored, positionToString, type CorruptHandler, type EventStore } from '../store/store.js';
 import { CommitGroup, type Accepted } from './accepted.js';
 import { Checkpoints, recoveryStart } from './checkpoints.js';
 import { DeadLetterBox, type DeadLetterFilter } from './dead-letters.js';
@@ -25,6 +25,8 @@ import { Intake } from './intake.js';
 import { BusMetrics } from './metrics.js';
 import type { Notices } from './notices.js';
 import { WorkerControl } from './worker-control.js';
+import { deadLetterChannel, deliverChannel } from '../trace/channels.js';
+import { loadOtel, TraceCapture, type OtelModule } from '../trace/otel.js';
 
 /** What exists before the parts are built: the pool with its consumers loaded, and the open store. */
 interface Foundation {
@@ -35,6 +37,8 @@ interface Foundation {
   readonly control: WorkerControl;
   readonly consumers: readonly ConsumerDescriptor[];
   readonly store: EventStore | null;
+  /** @opentelemetry/api when tracing is on and it is installed, else null. */
+  readonly otel: OtelModule | null;
 }
 
 export class Engine {
@@ -55,6 +59,8 @@ export class Engine {
   static async start(options: ResolvedOptions, notices: Notices): Promise<Engine> {
     const codec = new Codec();
     const consumerUrls = options.consumers.map((c) => toModuleUrl(c.module));
+    // Trace context (src/trace/otel.ts): @opentelemetry/api is loaded only when tracing is on, and may be absent.
+    const otel = options.tracing.enabled ? await loadOtel() : null;
     const control = new WorkerControl();
     control.open();
     const init: WorkerInit = {
@@ -62,6 +68,7 @@ export class Engine {
       handlerTimeoutMs: options.delivery.handlerTimeoutMs,
       maxDepth: options.limits.maxDepth,
       control: control.name,
+      tracingSetup: options.tracing.enabled && options.tracing.setup !== undefined ? toModuleUrl(options.tracing.setup) : null,
     };
     const pool = new Piscina({
       filename: new URL('../worker/worker.js', import.meta.url).href,
@@ -78,9 +85,9 @@ export class Engine {
     let store: EventStore | null = null;
     try {
       const described = (await pool.run({ kind: 'describe' })) as DescribeResult;
-      if (!described.ok) throw reviveLoadError(described.error, consumerUrls);
+      if (!described.ok) throw reviveLoadError(described.error, init.tracingSetup ? [...consumerUrls, init.tracingSetup] : consumerUrls);
       store = await openStore(options.store);
-      const engine = new Engine({ options, notices, codec, pool, control, consumers: described.consumers, store });
+      const engine = new Engine({ options, notices, codec, pool, control, consumers: described.consumers, store, otel });
       await engine.#recover();
       return engine;
     } catch (err) {
@@ -98,7 +105,7 @@ export class Engine {
    * exists, and the links that point forward are the engine's own methods,
    * which nothing calls before the first event is accepted.
    */
-  private constructor({ options, notices, codec, pool, control, consumers, store }: Foundation) {
+  private constructor({ options, notices, codec, pool, control, consumers, store, otel }: Foundation) {
     this.options = options;
     this.notices = notices;
     this.codec = codec;
@@ -120,6 +127,7 @@ export class Engine {
       store,
       codec,
       metrics: this.metrics,
+      trace: otel === null ? null : new TraceCapture(otel),
       committed: (items: Accepted[], group: CommitGroup) => {
         checkpoints?.track(group);
         if (group.remaining === 0) checkpoints?.advance();
@@ -133,6 +141,9 @@ export class Engine {
       consumers,
       metrics: this.metrics,
       done: (item: Accepted) => {
+        if (deliverChannel.hasSubscribers) {
+          deliverChannel.publish({ eventId: item.eventId, position: item.position === null ? null : positionToString(item.position) });
+        }
         const group = item.group;
         if (group !== null) {
           if (item.poisoned) group.poisoned = true;
@@ -142,10 +153,14 @@ export class Engine {
         intake.release();
       },
       acceptFollowUps: async (parent: Accepted, consumer: ConsumerDescriptor, followUps: readonly FollowUp[]) => {
-        await Promise.all(followUps.map((f) => intake.emitFollowUp(f.input, parent.eventId, consumer.name, f.seq)));
+        await Promise.all(followUps.map((f) => intake.emitFollowUp(f.input, parent.eventId, consumer.name, f.seq, f.trace ?? null)));
       },
-      deadLetter: (d: Delivery, error: SerializedError) =>
-        deadLetters.put({
+      deadLetter: (d: Delivery, error: SerializedError) => {
+        if (deadLetterChannel.hasSubscribers) {
+          const position = d.item.position === null ? null : positionToString(d.item.position);
+          deadLetterChannel.publish({ eventId: d.item.eventId, consumer: consumers[d.consumer]!.name, position, attempts: d.attempt, error });
+        }
+        return deadLetters.put({
           consumer: consumers[d.consumer]!.name,
           position: d.item.position!,
           event: d.item.bytes,
@@ -153,7 +168,8 @@ export class Engine {
           attempts: d.attempt,
           failedAt: new Date().toISOString(),
           tenantId: d.item.tenantId,
-        }),
+        });
+      },
       redriven: (d: Delivery) => deadLetters.remove({ consumer: consumers[d.consumer]!.name, position: d.item.position! }),
       workerError: notices.workerError,
       warn: notices.warn,
@@ -161,8 +177,12 @@ export class Engine {
   }
 
   /** Stored events; what cannot be read goes to `onCorrupt`, by default a 'warning' notice. */
-  replay(query: EventReadQuery, onCorrupt: CorruptHandler = this.#reportCorrupt): AsyncGenerator<Event> {
-    return readEvents(this.#needStore('replay needs a store'), this.codec, query, onCorrupt);
+  async *replay(query: EventReadQuery, onCorrupt: CorruptHandler = this.#reportCorrupt): AsyncGenerator<Event> {
+    const catalog = this.options.events;
+    for await (const event of readEvents(this.#needStore('replay needs a store'), this.codec, query, onCorrupt)) {
+      // The bus's event catalogue upcasts an older stored version to the current one (UpcastError when it cannot).
+      yield catalog?.upcast(event) ?? event;
+    }
   }
 
   /** Audit entries; what cannot be read goes to `onCorrupt`, by default a 'warning' notice. */

@@ -38,6 +38,9 @@ import type {
   WorkerInit,
 } from '../protocol.js';
 import { PROGRESS_BEATS, PROGRESS_CONSUMER, PROGRESS_EVENT, PROGRESS_SEQUENCE, PROGRESS_THREAD } from '../protocol.js';
+import { catalogOf, type EventCatalog } from '../event/catalog.js';
+import { envelopeOf } from '../event/envelope.js';
+import { DeliveryTracer, loadOtel } from '../trace/otel.js';
 
 const init = workerData as WorkerInit;
 const codec = new Codec();
@@ -49,6 +52,10 @@ interface Loaded {
   options: ConsumerOptions[];
   /** The same matching as the bus's (the dispatcher counts the deliveries each event owes with it). */
   matcher: ConsumerMatcher;
+  /** The event catalogue each consumer carries (catalog.consumer), for upcasts: same index as consumers. */
+  catalogs: Array<EventCatalog | undefined>;
+  /** Spans around handlers: only with a tracing.setup module and @opentelemetry/api installed. */
+  tracer: DeliveryTracer | null;
 }
 
 let loading: Promise<Loaded> | undefined;
@@ -56,6 +63,7 @@ let loading: Promise<Loaded> | undefined;
 async function loadConsumers(): Promise<Loaded> {
   const consumers: Consumer[] = [];
   const names = new Set<string>();
+  const tracer = await loadTracing();
   for (const { url: specifier } of init.consumers) {
     let mod: { default?: unknown };
     try {
@@ -74,10 +82,30 @@ async function loadConsumers(): Promise<Loaded> {
   }
   const matcher = new ConsumerMatcher(consumers.map((c) => ({ eventTypes: subscribedKeys(c) })));
   const options = init.consumers.map((c) => deepFreeze(c.options) as ConsumerOptions);
-  return { consumers, options, matcher };
+  return { consumers, options, matcher, catalogs: consumers.map(catalogOf), tracer };
 }
 
 const subscribedKeys = (c: Consumer): '*' | string[] => (c.eventTypes === '*' ? '*' : c.eventTypes.map(eventTypeKey));
+
+/**
+ * The tracing.setup module registers this worker's tracer provider (a worker
+ * has its own OpenTelemetry globals); it is imported before any consumer.
+ */
+async function loadTracing(): Promise<DeliveryTracer | null> {
+  const setup = init.tracingSetup;
+  if (setup === undefined || setup === null) return null;
+  try {
+    await import(setup);
+  } catch (err) {
+    throw new ConsumerLoadError(setup, `(tracing.setup) could not be loaded: ${(err as Error)?.message ?? String(err)}`, err);
+  }
+  const api = await loadOtel();
+  deliveryTracer = api === null ? null : new DeliveryTracer(api);
+  return deliveryTracer;
+}
+
+/** This worker's tracer, once loaded (follow-ups read the handler's context through it). */
+let deliveryTracer: DeliveryTracer | null = null;
 
 function loaded(): Promise<Loaded> {
   loading ??= loadConsumers();
@@ -195,7 +223,9 @@ class DeliveryContext implements ConsumerContext {
         correlation_id: md.correlation_id ?? this.#event.metadata.correlation_id,
       },
     } as EventInput;
-    this.#followUps.push({ event: this.#eventIndex, consumer: this.#consumerIndex, seq: this.#seq++, input: followUp });
+    // With tracing, the follow-up carries the handler span's context (the main thread cannot see it).
+    const trace = deliveryTracer?.capture() ?? null;
+    this.#followUps.push({ event: this.#eventIndex, consumer: this.#consumerIndex, seq: this.#seq++, input: followUp, trace });
   }
 }
 
@@ -264,6 +294,9 @@ async function runBatch(task: BatchTask, state: Loaded): Promise<BatchResult> {
     const deliveries = plan(i);
     if (deliveries.length === 0) continue;
     const event = deepFreeze(events[i]!);
+    // Upcast once per catalogue (consumers of one module set usually share one).
+    let upcastBy: EventCatalog | undefined;
+    let upcast: Event = event;
     let pending: Array<{ promise: PromiseLike<void>; ctx: DeliveryContext; consumer: number; name: string }> | undefined;
     for (const { consumer, attempt } of deliveries) {
       const def = state.consumers[consumer]!;
@@ -272,7 +305,19 @@ async function runBatch(task: BatchTask, state: Loaded): Promise<BatchResult> {
       progress[PROGRESS_CONSUMER] = consumer;
       beat(progress);
       try {
-        const result = def.handle(event, ctx);
+        // Typed catalogues: the consumer's catalogue hands it the current version of an older event (UpcastError fails the delivery).
+        const catalog = state.catalogs[consumer];
+        let seen = event;
+        if (catalog !== undefined && catalog.needsUpcast(event)) {
+          if (upcastBy !== catalog) {
+            upcast = deepFreeze(catalog.upcast(event));
+            upcastBy = catalog;
+          }
+          seen = upcast;
+        }
+        const tracer = state.tracer;
+        const result =
+          tracer === null ? def.handle(seen, ctx) : tracer.run(event, envelopeOf(event), def.name, attempt, ctx.signal, () => def.handle(seen, ctx));
         if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<void>).then === 'function') {
           (pending ??= []).push({ promise: result as PromiseLike<void>, ctx, consumer, name: def.name });
         }
