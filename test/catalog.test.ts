@@ -84,7 +84,7 @@ describe('typed event catalogues', () => {
       const v2bus = await createBus({
         store: { kind: 'lmdb', path },
         events: catalogV2,
-        consumers: [fixture('catalog-orders')],
+        consumers: [out.consumer('catalog-orders')],
         checkpoint: { instance: 'v2' },
         audit: { eventTypes: [{ Custom: 'OrderPlaced' }] },
         pool: { maxThreads: 1 },

@@ -38,6 +38,8 @@ describe('isEventrailError', () => {
       new api.StoreCorruptError('bad'),
       new api.StoreUnavailableError('none'),
       new api.FdbClientMissingError(undefined, 'package'),
+      new api.PayloadSchemaError('OrderPlaced', [{ path: 'payload.qty', message: 'expected number' }]),
+      new api.UpcastError('OrderPlaced', 1, 2, 'bad'),
     ];
     const codes = new Set<string>(Object.values(ErrorCodes));
     for (const err of made) {
