@@ -22,6 +22,7 @@ export const ErrorCodes = {
   STORE_CORRUPT: 'ERR_EVENTRAIL_STORE_CORRUPT',
   STORE_UNAVAILABLE: 'ERR_EVENTRAIL_STORE_UNAVAILABLE',
   FDB_CLIENT_MISSING: 'ERR_EVENTRAIL_FDB_CLIENT_MISSING',
+  INEXACT_NUMBER: 'ERR_EVENTRAIL_INEXACT_NUMBER',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -62,6 +63,16 @@ export class InvalidEventError extends EventrailError {
   constructor(issues: readonly ValidationIssue[]) {
     super(ErrorCodes.INVALID_EVENT, `invalid event: ${issues.map((i) => i.message).join('; ')}`);
     this.issues = issues;
+  }
+}
+
+/**
+ * JSON text held an integer that cannot be kept exactly (beyond i64/u64, where
+ * a double would round it): rejected rather than stored as another number.
+ */
+export class InexactNumberError extends EventrailError {
+  constructor(message: string) {
+    super(ErrorCodes.INEXACT_NUMBER, message);
   }
 }
 

@@ -21,6 +21,7 @@ export type {
   JsonValue,
 } from './event/event.js';
 export { eventSchema, eventTypeSchema } from './event/schema.js';
+export { toSerdeJson } from './event/serde-json.js';
 export { resolveOptions, envNameOf, DEFAULT_AUDIT_TYPES } from './options.js';
 export type { BusOptions, ResolvedOptions, StoreOptions } from './options.js';
 export type { ConsumerDescriptor } from './protocol.js';
@@ -36,6 +37,7 @@ export {
   FdbClientMissingError,
   HandlerFailedError,
   HandlerTimeoutError,
+  InexactNumberError,
   InvalidConsumerError,
   InvalidEventError,
   InvalidOptionsError,

@@ -20,6 +20,7 @@ import {
 } from '../errors.js';
 import { debugEventType, eventTypeKey, type AuditEntry, type Event, type EventInput, type EventType } from '../event/event.js';
 import { readAuditEntry } from '../event/audit.js';
+import { readEventJson } from '../event/json-text.js';
 import { resolveOptions, type BusOptions, type ResolvedOptions } from '../options.js';
 import type { ConsumerDescriptor, DescribeResult, FollowUp, WorkerInit } from '../protocol.js';
 import { openStore } from '../store/open.js';
@@ -163,6 +164,16 @@ export class EventBus {
   emit(input: EventInput): Promise<Receipt> {
     if (this.#closing !== null) return Promise.reject(new BusClosedError('emit'));
     return this.#engine.intake.emit(input);
+  }
+
+  /**
+   * emit() of one event given as JSON text (serde's or any producer's), read
+   * without losing integers: beyond 2^53 they become bigints, beyond 64 bits
+   * the emit is rejected (InexactNumberError) rather than rounded.
+   */
+  emitJson(text: string): Promise<Receipt> {
+    const input = readEventJson(text);
+    return input instanceof EventrailError ? Promise.reject(input) : this.emit(input as EventInput);
   }
 
   /** Like emit() for several events; if any is invalid, none is accepted. */
