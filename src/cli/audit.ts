@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { readAuditEntry } from '../event/audit.js';
 import { debugEventType } from '../event/event.js';
+import { toSerdeJson } from '../event/serde-json.js';
 import { positionToString } from '../store/store.js';
 import { FILTER_OPTIONS, HELP_OPTION, STORE_OPTIONS, filtersOf, parse, uuid } from './args.js';
 import { CORRUPT_HELP, CorruptReport } from './corrupt.js';
@@ -61,7 +62,7 @@ export async function auditCommand(args: readonly string[], out: Output): Promis
       if (tenantId !== undefined && entry.metadata.tenant_id !== tenantId) continue;
       if (wanted !== null && !wanted.has(entry.event_type)) continue;
       printed++;
-      await out.line(JSON.stringify(entry));
+      await out.line(toSerdeJson(entry));
     }
   } finally {
     await store.close();

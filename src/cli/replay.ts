@@ -1,6 +1,7 @@
 /** `eventrail replay`: stored events in store order, one JSON line each (serde's form of the seed's Event). */
 import { parseArgs } from 'node:util';
 import { eventTypeKey } from '../event/event.js';
+import { toSerdeJson } from '../event/serde-json.js';
 import { positionFromString } from '../store/store.js';
 import { FILTER_OPTIONS, HELP_OPTION, STORE_OPTIONS, UsageError, filtersOf, parse } from './args.js';
 import { CORRUPT_HELP, CorruptReport, decodeStoredEvent } from './corrupt.js';
@@ -64,7 +65,7 @@ export async function replayCommand(args: readonly string[], out: Output): Promi
       if (event === null) continue;
       if (wanted !== null && !wanted.has(eventTypeKey(event.event_type))) continue;
       printed++;
-      await out.line(JSON.stringify(event));
+      await out.line(toSerdeJson(event));
     }
   } finally {
     await store.close();

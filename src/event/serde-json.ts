@@ -76,7 +76,9 @@ export function compareUtf8(a: string, b: string): number {
 }
 
 // serde_json escapes `"`, `\` and the C0 controls only: \b \t \n \f \r by name, the rest as \u00xx (lowercase hex).
+// eslint-disable-next-line no-control-regex -- the control characters are what is matched
 const NEEDS_ESCAPE = /["\\\u0000-\u001f]/;
+// eslint-disable-next-line no-control-regex -- the control characters are what is matched
 const ESCAPES = /["\\\u0000-\u001f]/g;
 const NAMED: Record<string, string> = { '"': '\\"', '\\': '\\\\', '\b': '\\b', '\t': '\\t', '\n': '\\n', '\f': '\\f', '\r': '\\r' };
 const escapeOne = (c: string): string => NAMED[c] ?? `\\u00${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
