@@ -467,6 +467,6 @@ export const eventSchema = z.strictObject({
     causation_id: uuidSchema.nullable(),
     user_id: uuidSchema.nullable(),
     tenant_id: uuidSchema.nullable(),
-    source: z.string().min(1),
+    source: z.string().refine(isWellFormed, NOT_WELL_FORMED),
   }),
 });
