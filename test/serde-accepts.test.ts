@@ -7,10 +7,12 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { CLI } from './fixtures/cli-run.js';
 import { InvalidEventError, toSerdeJson, type Event } from '../src/index.js';
 import { toUtcTimestamp } from '../src/event/schema.js';
 import type { SerdeDelivery } from './fixtures/serde-recorder.js';
-import { fixture, linesOf, withBus } from './helpers.js';
+import { fixture, linesOf, tempDir, withBus } from './helpers.js';
 
 describe('what serde accepts', () => {
   it('normalises leap seconds and extended years as chrono writes them', () => {
@@ -82,5 +84,30 @@ describe('what serde accepts', () => {
       const r = await bus.emitJson('{"event_type":"UserLoggedIn","payload":{"n":9007199254740993,"m":[1,1]},"metadata":{"source":"x"}}');
       assert.equal(r.duplicate, false);
     });
+  });
+
+  it('eventrail emit: NDJSON on stdin, receipts on stdout, rejected lines on stderr with their code', () => {
+    const dir = tempDir('eventrail-emit-');
+    try {
+      const store = dir.file('store');
+      const id = '0190a5b4-7c3e-7abc-8def-0123456789ab';
+      const good = `{"event_id":"${id}","timestamp":"2026-12-31T23:59:60.500Z","event_type":{"Custom":""},"payload":{"b":[9007199254740993,-0.0,1e16],"a":"\\u00e9"},"metadata":{"correlation_id":"${id}","causation_id":null,"user_id":null,"tenant_id":null,"source":""}}`;
+      const input = [good, '', '{"event_type":"UserLoggedIn","payload":[18446744073709551616],"metadata":{"source":"x"}}', 'not json'].join('\n');
+      const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('EVENTRAIL_')));
+      const r = spawnSync(process.execPath, [CLI, 'emit', '--store', store], { input, encoding: 'utf8', env });
+      assert.equal(r.status, 1, r.stderr);
+      const receipts = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { line: number; event_id: string });
+      assert.deepEqual(receipts.map((x) => [x.line, x.event_id]), [[1, id]]);
+      assert.match(r.stderr, /line 3: ERR_EVENTRAIL_INEXACT_NUMBER/);
+      assert.match(r.stderr, /line 4: ERR_EVENTRAIL_INVALID_EVENT/);
+      const replay = spawnSync(process.execPath, [CLI, 'replay', '--store', store], { encoding: 'utf8', env });
+      assert.equal(replay.status, 0, replay.stderr);
+      assert.equal(
+        replay.stdout,
+        `{"event_id":"${id}","timestamp":"2026-12-31T23:59:60.500Z","event_type":{"Custom":""},"payload":{"a":"é","b":[9007199254740993,-0.0,1e16]},"metadata":{"correlation_id":"${id}","causation_id":null,"user_id":null,"tenant_id":null,"source":""}}\n`,
+      );
+    } finally {
+      dir.remove();
+    }
   });
 });
