@@ -29,7 +29,7 @@ import { parseJsonText } from '../src/event/json-text.js';
 import { toUtcTimestamp } from '../src/event/schema.js';
 import { CLI } from './fixtures/cli-run.js';
 import type { SerdeDelivery } from './fixtures/serde-recorder.js';
-import { fixture, linesOf, recorder, tempDir, type TempDir } from './helpers.js';
+import { linesOf, recorder, tempDir, type TempDir } from './helpers.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const crate = join(root, 'test', 'interop');
@@ -231,7 +231,7 @@ describe('serde interop, byte for byte', { skip: skip ?? false }, () => {
     assert.deepEqual(rejected, [], 'serde reads every generated event');
     const store = dir.file('from-serde');
     const out = recorder(dir);
-    const bus = await createBus({ store: { kind: 'lmdb', path: store }, consumers: [fixture('serde-recorder')], limits: { maxDepth: 128 } });
+    const bus = await createBus({ store: { kind: 'lmdb', path: store }, consumers: [out.consumer('serde-recorder')], limits: { maxDepth: 128 } });
     try {
       for (const line of serde) await bus.emitJson(line);
       await bus.flush();
