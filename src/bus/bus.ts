@@ -4,7 +4,7 @@
  * `EventBus` is made; the bus's methods check their arguments and delegate to
  * the engine held in a `#private` field.
  */
-import { BusClosedError, type StoreCorruptError } from '../errors.js';
+import { BusClosedError, type EventrailError, type StoreCorruptError } from '../errors.js';
 import type { AuditEntry, Event, EventInput, EventType } from '../event/event.js';
 import { resolveOptions, type BusOptions, type ResolvedOptions } from '../options.js';
 import type { ConsumerDescriptor } from '../protocol.js';
@@ -131,6 +131,18 @@ export class EventBus {
   emitMany(inputs: readonly EventInput[]): Promise<Receipt[]> {
     if (this.#closing !== null) return Promise.reject(new BusClosedError('emit'));
     return this.#engine.intake.emitMany(inputs);
+  }
+
+  /**
+   * Like emit() without a receipt, for producers that do not await each
+   * event: no promise and no receipt per event. Returns null once the event
+   * is accepted (under backpressure 'wait' it is queued until there is room),
+   * else the error emit() would reject with. A store write that fails later
+   * is reported as a 'warning' notice; `flush()` waits for posted events too.
+   */
+  post(input: EventInput): EventrailError | null {
+    if (this.#closing !== null) return new BusClosedError('emit');
+    return this.#engine.intake.post(input);
   }
 
   /** The seed's EventProducer: emits with `metadata.source` preset. */
