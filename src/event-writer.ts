@@ -177,7 +177,8 @@ function writeEvent(out: Buffer, at: number, event: EventDraft, maxDepth: number
     at = writeIdOrNew(out, at, md.correlation_id, ids);
     at = writeNullable(out, at, md.causation_id);
     at = writeNullable(out, at, md.user_id);
-    at = writeNullable(out, at, md.tenant_id);
+    // Tenants are few and repeat from event to event, as sources do: their encoded form is kept (see writeName).
+    at = md.tenant_id === null ? writeNullable(out, at, null) : writeName(out, at, md.tenant_id, names);
     at = writeName(out, at, md.source, names);
     // Only once the whole event fit: a retry in a new arena generates again.
     event.event_id ??= generatedUuid(out, idAt);

@@ -145,6 +145,18 @@ export class EventBus {
     return input instanceof EventrailError ? Promise.reject(input) : this.emit(input as EventInput);
   }
 
+  /**
+   * Like emit() without a receipt, for producers that do not await each
+   * event: no promise and no receipt per event. Returns null once the event
+   * is accepted (under backpressure 'wait' it is queued until there is room),
+   * else the error emit() would reject with. A store write that fails later
+   * is reported as a 'warning' notice; `flush()` waits for posted events too.
+   */
+  post(input: EventInput): EventrailError | null {
+    if (this.#closing !== null) return new BusClosedError('emit');
+    return this.#engine.intake.post(input);
+  }
+
   /** The seed's EventProducer: emits with `metadata.source` preset. */
   producer(source: string): Producer {
     if (typeof source !== 'string' || source.length === 0) {

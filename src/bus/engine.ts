@@ -133,6 +133,7 @@ export class Engine {
         if (group.remaining === 0) checkpoints?.advance();
         this.dispatcher.route(items);
       },
+      warn: notices.warn,
     });
     const intake = this.intake;
     this.dispatcher = new Dispatcher({

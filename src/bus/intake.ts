@@ -78,12 +78,48 @@ export function unreadableInput(err: unknown): InvalidEventError {
   return new InvalidEventError([{ path: '', message: `the event could not be read: ${reason}` }]);
 }
 
+/**
+ * One emitMany() call: a single promise for all its events, resolved with the
+ * receipts once the last of them is committed. Its events are accepted and
+ * committed in call order, so each receipt is appended in place.
+ */
+class ManyCall {
+  readonly receipts: Receipt[] = [];
+  readonly #count: number;
+  readonly promise: Promise<Receipt[]>;
+  #resolve!: (receipts: Receipt[]) => void;
+  #reject!: (err: Error) => void;
+
+  constructor(count: number) {
+    this.#count = count;
+    this.promise = new Promise<Receipt[]>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+  }
+
+  add(receipt: Receipt): void {
+    this.receipts.push(receipt);
+    if (this.receipts.length === this.#count) this.#resolve(this.receipts);
+  }
+
+  /** Only the first failure counts: the promise settles once. */
+  fail(err: Error): void {
+    this.#reject(err);
+  }
+}
+
+/** Who hears of an accepted event's commit: an emit's promise, an emitMany call, or nobody (post). */
+type Resolver = ((receipt: Receipt) => void) | ManyCall | null;
+type Rejecter = ((err: Error) => void) | ManyCall | null;
+
 interface Batch {
   readonly items: Accepted[];
   /** performance.now() when its first event was accepted. */
   readonly acceptedAt: number;
-  readonly resolvers: Array<(receipt: Receipt) => void>;
-  readonly rejecters: Array<(err: Error) => void>;
+  /** One each per item, in item order. */
+  readonly resolvers: Resolver[];
+  readonly rejecters: Rejecter[];
   timer: NodeJS.Timeout | NodeJS.Immediate | null;
 }
 
@@ -96,6 +132,8 @@ export interface IntakeDeps {
   committed(items: Accepted[], group: CommitGroup): void;
   /** Trace context capture, when tracing is on and @opentelemetry/api is installed (src/trace/otel.ts). */
   readonly trace?: TraceCapture | null;
+  /** Posted events (no receipt) that a failed commit lost: nobody else hears of it. */
+  warn?(message: string, cause?: unknown): void;
 }
 
 export class Intake {
@@ -168,7 +206,29 @@ export class Intake {
     if (this.#reject && prepared.length > 0 && (this.#pending + prepared.length > this.#maxPending || this.#waiters.length > 0)) {
       return this.#rejected(new BackpressureError(this.#maxPending));
     }
-    return Promise.all(prepared.map((p) => this.#admit(p)));
+    if (prepared.length === 0) return Promise.resolve([]);
+    // One promise for the call, not one per event; under 'reject' the check above made room for all of them.
+    const call = new ManyCall(prepared.length);
+    for (const p of prepared) {
+      if (this.#hasRoom()) this.#enqueue(p, call);
+      else this.#waiters.push(() => this.#enqueue(p, call));
+    }
+    return call.promise;
+  }
+
+  /**
+   * emit() without a receipt: no promise and no receipt object per event.
+   * Returns null once the event is accepted (or waits for room under
+   * 'wait'), else the error emit() would reject with. A commit that fails
+   * later is counted in the metrics and reported to `warn`.
+   */
+  post(input: unknown): EventrailError | null {
+    const prepared = this.#prepare(input);
+    if (prepared instanceof EventrailError) return this.#refused(prepared);
+    if (this.#hasRoom()) this.#enqueue(prepared, null);
+    else if (this.#reject) return this.#refused(new BackpressureError(this.#maxPending));
+    else this.#waiters.push(() => this.#enqueue(prepared, null));
+    return null;
   }
 
   /**
@@ -227,12 +287,21 @@ export class Intake {
   }
 
   #rejected<T>(err: EventrailError): Promise<T> {
+    return Promise.reject(this.#refused(err));
+  }
+
+  #refused(err: EventrailError): EventrailError {
     this.#deps.metrics.rejected.inc({ code: err.code });
-    return Promise.reject(err);
+    return err;
+  }
+
+  /** Room for one more event now; waiters go first, so waiting emits keep their order. */
+  #hasRoom(): boolean {
+    return this.#pending < this.#maxPending && this.#waiters.length === 0;
   }
 
   #admit(prepared: Accepted): Promise<Receipt> {
-    if (this.#pending < this.#maxPending && this.#waiters.length === 0) return this.#accept(prepared);
+    if (this.#hasRoom()) return this.#accept(prepared);
     if (this.#reject) return this.#rejected(new BackpressureError(this.#maxPending));
     // Waiters are woken in order, so waiting emits keep their order.
     return new Promise<Receipt>((resolve, reject) => {
@@ -347,6 +416,21 @@ export class Intake {
   };
 
   #accept(prepared: Accepted): Promise<Receipt> {
+    const batch = this.#gather(prepared);
+    const receipt = new Promise<Receipt>(this.#enlist);
+    if (batch.items.length >= this.#maxBatch) this.#commit();
+    return receipt;
+  }
+
+  /** Accepts an event for an emitMany call, or for nobody (post): no promise of its own. */
+  #enqueue(prepared: Accepted, call: ManyCall | null): void {
+    const batch = this.#gather(prepared);
+    batch.resolvers.push(call);
+    batch.rejecters.push(call);
+    if (batch.items.length >= this.#maxBatch) this.#commit();
+  }
+
+  #gather(prepared: Accepted): Batch {
     this.#pending++;
     let batch = this.#batch;
     if (batch === null) {
@@ -354,9 +438,7 @@ export class Intake {
       batch.timer = this.#lingerMs === 0 ? setImmediate(() => this.#commit()) : setTimeout(() => this.#commit(), this.#lingerMs);
     }
     batch.items.push(prepared);
-    const receipt = new Promise<Receipt>(this.#enlist);
-    if (batch.items.length >= this.#maxBatch) this.#commit();
-    return receipt;
+    return batch;
   }
 
   #commit(): void {
@@ -368,7 +450,14 @@ export class Intake {
       clearImmediate(batch.timer as NodeJS.Immediate);
     }
     const store = this.#deps.store;
-    const appended: Promise<AppendResult | number> = store === null ? Promise.resolve(++this.#memoryCommit) : store.append(batch.items);
+    if (store === null) {
+      // Nothing to wait for, and nothing stored can settle out of order: the batch goes to the dispatcher now,
+      // so a worker starts on it while a synchronous burst of emits is still running (it used to wait for
+      // the burst's end, like every later batch, in a microtask).
+      this.#committed(batch, ++this.#memoryCommit);
+      return;
+    }
+    const appended = store.append(batch.items);
     // Outcomes are applied in commit order, whatever order the store settles in, so lanes see commit order.
     this.#commitTail = this.#commitTail
       .then(() => appended)
@@ -387,14 +476,15 @@ export class Intake {
     const items = batch.items;
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
+      const to = batch.resolvers[i]!;
       if (typeof result === 'number') {
         item.committedInMemory(result, i);
-        batch.resolvers[i]!(new StoredReceipt(item.eventId, null, false, result, i));
+        if (to !== null) receive(to, new StoredReceipt(item.eventId, null, false, result, i));
       } else {
         const position = result.positions[i]!;
         item.position = position;
         const duplicate = result.duplicate[i] === true;
-        batch.resolvers[i]!(new StoredReceipt(item.eventId, position, duplicate));
+        if (to !== null) receive(to, new StoredReceipt(item.eventId, position, duplicate));
         if (duplicate) {
           duplicates++;
           continue;
@@ -422,7 +512,18 @@ export class Intake {
     const error = err instanceof EventrailError ? err : new StoreWriteError((err as Error)?.message ?? String(err), err);
     this.#deps.metrics.storeErrors.inc();
     this.#deps.metrics.rejected.inc({ code: error.code }, batch.items.length);
-    for (const reject of batch.rejecters) reject(error);
+    let unheard = 0;
+    for (const reject of batch.rejecters) {
+      if (reject === null) unheard++;
+      else if (typeof reject === 'function') reject(error);
+      else reject.fail(error);
+    }
+    if (unheard > 0) this.#deps.warn?.(`${unheard} posted events were not stored: ${error.message}`, error);
     this.release(batch.items.length);
   }
+}
+
+function receive(to: NonNullable<Resolver>, receipt: Receipt): void {
+  if (typeof to === 'function') to(receipt);
+  else to.add(receipt);
 }
