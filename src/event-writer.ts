@@ -327,7 +327,6 @@ function writeJson(out: Buffer, at: number, value: unknown, depthLeft: number, p
       }
       if (!isPlainObject(value)) throw new NotJsonError(`${path} holds an object that is not plain`);
       const record = value;
-      if (Object.hasOwn(record, '__proto__')) return writeProtoKeyed(out, at, record, depthLeft, path, names);
       // The entries are written behind a one-byte header (fixmap) and counted
       // on the way: no list of keys per object. A map of 16 entries or more
       // gets its longer header by moving the entries once.
@@ -337,6 +336,8 @@ function writeJson(out: Buffer, at: number, value: unknown, depthLeft: number, p
       let count = 0;
       for (const key in record) {
         if (!Object.hasOwn(record, key)) continue;
+        // Rare: the object is written again from its start in its own form (a check per key, as before, not per object).
+        if (key === '__proto__') return writeProtoKeyed(out, head, record, depthLeft, path, names);
         if (!isWellFormed(key)) throw new NotJsonError(`${path} has a key that cannot be stored`);
         at = writeName(out, at, key, names);
         at = writeJson(out, at, record[key], depthLeft - 1, path, names);

@@ -1,7 +1,7 @@
 /**
  * The data contract: the seed's `Event`, `EventType` and `EventMetadata`, field
- * names and order included, so that `JSON.stringify(event)` equals serde's JSON
- * of the Rust struct.
+ * names and order included; toSerdeJson (serde-json.ts) writes an event as
+ * serde_json writes the Rust struct.
  */
 
 export const BUILTIN_EVENT_TYPES = [
