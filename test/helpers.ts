@@ -1,4 +1,5 @@
 /** Shared test helpers: temporary folders, fixture paths, reading what consumers recorded. */
+import { after, before } from 'node:test';
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,6 +67,58 @@ export async function withBus<T>(
   } finally {
     dir.remove();
   }
+}
+
+/** What `suiteBus` gives a describe block; `bus` and `out` are there once its `before` hook ran. */
+export interface SuiteBus {
+  readonly bus: EventBus;
+  readonly out: Recorder;
+  readonly dir: TempDir;
+}
+
+/**
+ * One bus shared by the tests of a describe block: made in `before` from
+ * `options` (given the block's temporary folder when they need it, for a
+ * store path) with a fresh delivery recorder, closed in `after` and its folder
+ * removed, whatever happens. Call it in the describe body; read `.bus` and
+ * `.out` inside the tests.
+ */
+export function suiteBus(options: BusOptions | ((dir: TempDir) => BusOptions)): SuiteBus {
+  const dir = tempDir();
+  let bus: EventBus | undefined;
+  let out: Recorder | undefined;
+  before(async () => {
+    // The recorder is chosen here, not when the block is declared: the workers copy the environment when they start.
+    out = recorder(dir);
+    bus = await createBus(typeof options === 'function' ? options(dir) : options);
+  });
+  after(async () => {
+    try {
+      await bus?.close();
+    } finally {
+      dir.remove();
+    }
+  });
+  const ready = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('suiteBus: the bus is made in the before hook, read it inside the tests');
+    return value;
+  };
+  return {
+    get bus() {
+      return ready(bus);
+    },
+    get out() {
+      return ready(out);
+    },
+    dir,
+  };
+}
+
+/** Every item of an async iterable (a replay, an audit query, a store read), in order. */
+export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const items: T[] = [];
+  for await (const item of iterable) items.push(item);
+  return items;
 }
 
 /** Every JSON line of a recorder file whose `consumer` is the given name (for fixtures with their own line shape). */
