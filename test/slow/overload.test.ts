@@ -22,9 +22,9 @@ import assert from 'node:assert/strict';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { BroadcastChannel } from 'node:worker_threads';
-import { BackpressureError, createBus, EventrailError, type EventBus, type Receipt } from '../src/index.js';
-import { GATE_CHANNEL, type GateMessage } from './fixtures/gated.js';
-import { fixture, metricValue, recorder, tempDir, uuid, withBus, type Recorder } from './helpers.js';
+import { BackpressureError, createBus, EventrailError, type EventBus, type Receipt } from '../../src/index.js';
+import { GATE_CHANNEL, type GateMessage } from '../fixtures/gated.js';
+import { fixture, metricValue, recorder, tempDir, uuid, withBus, type Recorder } from '../helpers.js';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;

@@ -9,12 +9,12 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { open } from 'lmdb';
-import { Codec } from '../src/codec.js';
-import { createBus } from '../src/index.js';
-import { StoreLayout, decodeDeadLetter, encodeDeadLetter } from '../src/store/layout.js';
-import type { AuditEntry, Event, EventInput } from '../src/index.js';
-import { eventOffset, fixture, tempDir, uuid, type TempDir } from './helpers.js';
-import { CLI, cli, jsonLines } from './fixtures/cli-run.js';
+import { Codec } from '../../src/codec.js';
+import { createBus } from '../../src/index.js';
+import { StoreLayout, decodeDeadLetter, encodeDeadLetter } from '../../src/store/layout.js';
+import type { AuditEntry, Event, EventInput } from '../../src/index.js';
+import { eventOffset, fixture, tempDir, uuid, type TempDir } from '../helpers.js';
+import { CLI, cli, jsonLines } from '../fixtures/cli-run.js';
 
 const TENANT_A = uuid();
 const TENANT_B = uuid();

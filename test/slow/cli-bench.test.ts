@@ -8,11 +8,11 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import type { BenchReport, MeasuredScenario } from '../src/bench/results.js';
-import { createBus } from '../src/index.js';
-import { fixture, tempDir, uuid, type TempDir } from './helpers.js';
-import { cli } from './fixtures/cli-run.js';
-import { parseSvg } from './fixtures/cli-svg.js';
+import type { BenchReport, MeasuredScenario } from '../../src/bench/results.js';
+import { createBus } from '../../src/index.js';
+import { fixture, tempDir, uuid, type TempDir } from '../helpers.js';
+import { cli } from '../fixtures/cli-run.js';
+import { parseSvg } from '../fixtures/cli-svg.js';
 
 const SCENARIOS = [
   'codec.json-event',
