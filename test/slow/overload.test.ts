@@ -22,9 +22,9 @@ import assert from 'node:assert/strict';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { BroadcastChannel } from 'node:worker_threads';
-import { BackpressureError, createBus, EventrailError, type EventBus, type Receipt } from '../../src/index.js';
+import { BackpressureError, EventrailError, type EventBus, type Receipt } from '../../src/index.js';
 import { GATE_CHANNEL, type GateMessage } from '../fixtures/gated.js';
-import { fixture, metricValue, recorder, tempDir, uuid, withBus, type Recorder } from '../helpers.js';
+import { fixture, metricValue, uuid, withBus, type Recorder } from '../helpers.js';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -89,6 +89,16 @@ class Gate {
   /** An open channel keeps the process alive. */
   close(): void {
     this.#channel.close();
+  }
+}
+
+/** Runs `body` with a fresh gate, closed afterwards whatever happens. */
+async function withGate<T>(body: (gate: Gate) => Promise<T>): Promise<T> {
+  const gate = new Gate();
+  try {
+    return await body(gate);
+  } finally {
+    gate.close();
   }
 }
 
@@ -178,61 +188,54 @@ async function assertExactCounts(bus: EventBus, out: Recorder, ids: readonly str
 
 describe('overload', { timeout: 180_000 }, () => {
   it(`'wait': 100k events through maxPending ${MAX_PENDING}: memory stays flat, every event stored and handled once`, async (t) => {
-    const dir = tempDir();
-    const out = recorder(dir);
-    const gate = new Gate();
-    const bus = await createBus({
-      store: { kind: 'lmdb', path: dir.file('store') },
-      consumers: [fixture('gated')],
-      pool: { maxThreads: 1 },
-      // One lane: a lane also keeps up to a few thousand handled events referenced until it compacts its
-      // queue, which would be most of the memory measured here with several.
-      dispatch: { lanes: 1, maxBatch: UNRELEASED },
-      backpressure: { maxPending: MAX_PENDING, onOverflow: 'wait' },
-    });
-    try {
-      const users = Array.from({ length: 8 }, () => uuid());
-      const make = (n: number) => event(n, users[n % users.length]!);
-      // Warm-up through the same path: JIT, arenas, lmdb pages and the worker are all warm before the baseline.
-      const WARM_UP = 10_000;
-      const warmUp = await produce(bus, gate, 0, WARM_UP, make);
-      await bus.flush();
-      const N = 100_000;
-      const baseline = memory();
-      let peak = 0;
-      const run = await produce(bus, gate, WARM_UP, N, make, {
-        keep: false,
-        each: () => (peak = Math.max(peak, memory() - baseline)),
-      });
-      await bus.flush();
-      peak = Math.max(peak, memory() - baseline);
+    await withGate((gate) =>
+      withBus((dir) => ({
+        store: { kind: 'lmdb', path: dir.file('store') },
+        consumers: [fixture('gated')],
+        pool: { maxThreads: 1 },
+        // One lane: a lane also keeps up to a few thousand handled events referenced until it compacts its
+        // queue, which would be most of the memory measured here with several.
+        dispatch: { lanes: 1, maxBatch: UNRELEASED },
+        backpressure: { maxPending: MAX_PENDING, onOverflow: 'wait' },
+      }), async ({ bus, out }) => {
+        const users = Array.from({ length: 8 }, () => uuid());
+        const make = (n: number) => event(n, users[n % users.length]!);
+        // Warm-up through the same path: JIT, arenas, lmdb pages and the worker are all warm before the baseline.
+        const WARM_UP = 10_000;
+        const warmUp = await produce(bus, gate, 0, WARM_UP, make);
+        await bus.flush();
+        const N = 100_000;
+        const baseline = memory();
+        let peak = 0;
+        const run = await produce(bus, gate, WARM_UP, N, make, {
+          keep: false,
+          each: () => (peak = Math.max(peak, memory() - baseline)),
+        });
+        await bus.flush();
+        peak = Math.max(peak, memory() - baseline);
 
-      t.diagnostic(`${run.waited} of ${N} emits waited; memory peak +${(peak / MB).toFixed(1)} MB over the baseline`);
-      assert.equal(run.count, N, 'every emit was acknowledged');
-      assert.equal(run.maxPending, MAX_PENDING, 'pending reached the bound and never passed it');
-      assert.equal(run.waited, N - MAX_PENDING, 'every emit after the first maxPending found the bus full and waited');
-      // Holding the events would take at least their padding, N * PAD.length bytes (~38 MB), and more with
-      // the rest of each event and the objects around it; the bus holds about maxPending of them at a time.
-      const held = N * PAD.length;
-      assert.ok(peak < held / 2, `memory grew by ${(peak / MB).toFixed(1)} MB over ${N} events (holding their padding alone takes ${(held / MB).toFixed(1)} MB)`);
-      // The receipts were not kept (memory): the stored events are the acknowledged ones, counted, and the
-      // warm-up's, by id; then stored, delivered and dead-lettered must match exactly as in the other tests.
-      const stored = await storedIds(bus);
-      assert.equal(stored.length, N + WARM_UP, 'stored exactly the acknowledged events');
-      const warmUpIds = new Set(ids(warmUp.receipts));
-      assert.equal(stored.filter((id) => warmUpIds.has(id)).length, WARM_UP);
-      await assertExactCounts(bus, out, stored);
-    } finally {
-      await bus.close();
-      gate.close();
-      dir.remove();
-    }
+        t.diagnostic(`${run.waited} of ${N} emits waited; memory peak +${(peak / MB).toFixed(1)} MB over the baseline`);
+        assert.equal(run.count, N, 'every emit was acknowledged');
+        assert.equal(run.maxPending, MAX_PENDING, 'pending reached the bound and never passed it');
+        assert.equal(run.waited, N - MAX_PENDING, 'every emit after the first maxPending found the bus full and waited');
+        // Holding the events would take at least their padding, N * PAD.length bytes (~38 MB), and more with
+        // the rest of each event and the objects around it; the bus holds about maxPending of them at a time.
+        const held = N * PAD.length;
+        assert.ok(peak < held / 2, `memory grew by ${(peak / MB).toFixed(1)} MB over ${N} events (holding their padding alone takes ${(held / MB).toFixed(1)} MB)`);
+        // The receipts were not kept (memory): the stored events are the acknowledged ones, counted, and the
+        // warm-up's, by id; then stored, delivered and dead-lettered must match exactly as in the other tests.
+        const stored = await storedIds(bus);
+        assert.equal(stored.length, N + WARM_UP, 'stored exactly the acknowledged events');
+        const warmUpIds = new Set(ids(warmUp.receipts));
+        assert.equal(stored.filter((id) => warmUpIds.has(id)).length, WARM_UP);
+        await assertExactCounts(bus, out, stored);
+      }),
+    );
   });
 
   it("'wait' keeps per-key order and emit order under overload (2 threads, 4 lanes)", async (t) => {
-    const gate = new Gate();
-    try {
-      await withBus((dir) => ({
+    await withGate((gate) =>
+      withBus((dir) => ({
         store: { kind: 'lmdb', path: dir.file('store') },
         consumers: [fixture('gated')],
         pool: { maxThreads: 2, concurrentTasksPerWorker: 2 },
@@ -257,16 +260,13 @@ describe('overload', { timeout: 180_000 }, () => {
           assert.deepEqual(seqs, Array.from({ length: N / users.length }, (_, k) => k), `user ${user} in emit order`);
         }
         await assertExactCounts(bus, out, ids(run.receipts));
-      });
-    } finally {
-      gate.close();
-    }
+      }),
+    );
   });
 
   it("'reject': the excess is rejected with ERR_EVENTRAIL_BACKPRESSURE; accepted receipts == delivered == stored, exactly", async (t) => {
-    const gate = new Gate();
-    try {
-      await withBus((dir) => ({
+    await withGate((gate) =>
+      withBus((dir) => ({
         store: { kind: 'lmdb', path: dir.file('store') },
         consumers: [fixture('gated')],
         pool: { maxThreads: 1 },
@@ -322,9 +322,7 @@ describe('overload', { timeout: 180_000 }, () => {
 
         const metrics = await bus.metrics();
         assert.equal(metricValue(metrics, 'eventrail_emits_rejected_total{code="ERR_EVENTRAIL_BACKPRESSURE"}'), rejectedCalls, 'one rejection counted per call');
-      });
-    } finally {
-      gate.close();
-    }
+      }),
+    );
   });
 });
