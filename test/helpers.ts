@@ -1,4 +1,4 @@
-/** Shared test helpers: temporary folders, fixture paths, reading what consumers recorded. */
+/** Shared test helpers: temporary folders, fixture paths, a bus per test or per describe block, reading what consumers recorded. */
 import { after, before } from 'node:test';
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
