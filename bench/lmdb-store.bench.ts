@@ -1,6 +1,6 @@
 /**
- * A developer benchmark, not a suite of `eventrail bench` (its `store` suite
- * is bench/group-commit.bench.ts). The lmdb store alone (no bus): appends of
+ * A developer benchmark, not a suite of `npm run bench` (its `store` suite
+ * is bench/group-commit.bench.ts), on the same harness (scenario.ts). The lmdb store alone (no bus): appends of
  * 1024-event batches of ~350-byte events, one batch in flight and four (the
  * bus does not wait for one commit before starting the next), and reads of
  * what was stored: the whole log, one tenant of 50, a time window.
@@ -9,12 +9,20 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 import { Codec } from '../src/codec.js';
 import type { Event } from '../src/event/event.js';
 import { LmdbStore } from '../src/store/lmdb.js';
 import type { AppendItem, ReadEventsQuery } from '../src/store/store.js';
-import { ratio, report, runSuite, type Scenario } from './suite.js';
+import { FULL_SETTINGS, QUICK_SETTINGS } from '../src/cli/sweep/measure.js';
+import { Progress } from '../src/cli/sweep/progress.js';
+import { formatTable, rate } from '../src/cli/sweep/table.js';
+import { loadAverage, machineInfo } from './machine.js';
+import type { MeasuredScenario } from './results.js';
+import { ratioOf } from './run.js';
+import { runInterleaved, type Scenario } from './scenario.js';
 
 const BATCH = 1024;
 const BATCHES = Number(process.env.BENCH_STORE_BATCHES ?? 50);
@@ -45,12 +53,15 @@ function batches(count: number): AppendItem[][] {
 /** Time-ordered ids, as the bus's uuid v7s are: the id index grows at its end, not at random pages. */
 const orderedId = (run: number, i: number) => `${run.toString(16).padStart(8, '0')}-0000-7000-8000-${i.toString(16).padStart(12, '0')}`;
 
-function appendScenario(name: string, data: AppendItem[][], inFlight: number): Scenario {
+function appendScenario(id: string, name: string, data: AppendItem[][], inFlight: number): Scenario {
   let path = '';
   let store: LmdbStore;
   let runs = 0;
   return {
+    id,
+    suite: 'store',
     name,
+    role: 'eventrail',
     events: data.length * BATCH,
     async setup() {
       path = mkdtempSync(join(tmpdir(), 'eventrail-bench-'));
@@ -77,9 +88,12 @@ function appendScenario(name: string, data: AppendItem[][], inFlight: number): S
   };
 }
 
-function readScenario(name: string, store: () => LmdbStore, query: ReadEventsQuery, events: number): Scenario {
+function readScenario(id: string, name: string, store: () => LmdbStore, query: ReadEventsQuery, events: number): Scenario {
   return {
+    id,
+    suite: 'store',
     name,
+    role: 'eventrail',
     events,
     async run() {
       let n = 0;
@@ -90,6 +104,8 @@ function readScenario(name: string, store: () => LmdbStore, query: ReadEventsQue
 }
 
 export async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { quick: { type: 'boolean' }, json: { type: 'string' } }, strict: true });
+  const load = loadAverage();
   const data = batches(BATCHES);
   const total = BATCHES * BATCH;
   const path = mkdtempSync(join(tmpdir(), 'eventrail-bench-'));
@@ -98,18 +114,38 @@ export async function main(): Promise<void> {
   const windowMs = Math.floor(total / 100 / 10);
   const windowFrom = BASE_MS + windowMs * 4;
   try {
-    const results = await runSuite('store', [
-      appendScenario('append, 1 batch in flight', data, 1),
-      appendScenario('append, 4 batches in flight', data, 4),
-      readScenario('read all', () => filled, {}, total),
-      readScenario('read one tenant of 50', () => filled, { tenantId: tenants[7]! }, total / tenants.length),
-      readScenario('read a 10 % time window', () => filled, { fromMs: windowFrom, toMs: windowFrom + windowMs }, windowMs * 100),
-    ]);
-    report('store', results, {
-      '4 in flight / 1 in flight': ratio(results, 'append, 4 batches in flight', 'append, 1 batch in flight'),
-      'read all / append (4 in flight)': ratio(results, 'read all', 'append, 4 batches in flight'),
-      'one tenant / read all': ratio(results, 'read one tenant of 50', 'read all'),
-    });
+    const results = await runInterleaved(
+      [
+        appendScenario('lmdb.append-1', 'append, 1 batch in flight', data, 1),
+        appendScenario('lmdb.append-4', 'append, 4 batches in flight', data, 4),
+        readScenario('lmdb.read-all', 'read all', () => filled, {}, total),
+        readScenario('lmdb.read-tenant', 'read one tenant of 50', () => filled, { tenantId: tenants[7]! }, total / tenants.length),
+        readScenario('lmdb.read-window', 'read a 10 % time window', () => filled, { fromMs: windowFrom, toMs: windowFrom + windowMs }, windowMs * 100),
+      ],
+      values.quick ? QUICK_SETTINGS : FULL_SETTINGS,
+      values.quick ? 1 : 3,
+      new Progress(),
+    );
+    const byId = new Map(results.map((r) => [r.id, r]));
+    const ratios = [
+      { name: '4 in flight / 1 in flight', of: 'lmdb.append-4', to: 'lmdb.append-1' },
+      { name: 'read all / append (4 in flight)', of: 'lmdb.read-all', to: 'lmdb.append-4' },
+      { name: 'one tenant / read all', of: 'lmdb.read-tenant', to: 'lmdb.read-all' },
+    ].map((r) => ratioOf(r, byId));
+    const measured = results.filter((r): r is MeasuredScenario => r.status === 'ok');
+    const machine = machineInfo(load);
+    console.log(`\nlmdb store (${machine.cores} cores, ${machine.cpuModel}, Node ${machine.node}, load ${machine.loadAverage.start[0]})`);
+    console.log(
+      formatTable({
+        title: 'LmdbStore alone, 1024-event batches',
+        headers: ['scenario', 'events/s (median)', 'events/s (p99 iteration)', 'samples'],
+        align: ['l', 'r', 'r', 'r'],
+        rows: measured.map((r) => [r.name, rate(r.eventsPerSec), rate(r.eventsPerSecP99), String(r.timing.samples)]),
+      }),
+    );
+    for (const r of ratios) console.log(`  ${r.name}: ${r.value === null ? 'n/a' : `${r.value.toFixed(2)}x`}`);
+    if (values.json) writeFileSync(values.json, `${JSON.stringify({ suite: 'lmdb-store', machine, scenarios: results, ratios }, null, 2)}\n`);
+    if (results.some((r) => r.status !== 'ok')) process.exitCode = 1;
   } finally {
     await filled.close();
     rmSync(path, { recursive: true, force: true });

@@ -7,11 +7,11 @@
  * pages, so anonymous RSS is the figure to watch. Each run is in a child
  * process of its own, so RSS is that bus's alone. Takes no flags.
  */
-import { machineInfo, loadAverage } from '../src/bench/machine.js';
-import { OVERLOAD, type OverloadOptions } from '../src/bench/memory.js';
-import { inChild } from '../src/bench/memory-child.js';
-import type { OverloadResult } from '../src/bench/results.js';
-import { TempFolders } from '../src/bench/temp.js';
+import { machineInfo, loadAverage } from './machine.js';
+import { OVERLOAD, type OverloadOptions } from './memory.js';
+import { inChild } from './memory-child.js';
+import type { OverloadResult } from './results.js';
+import { TempFolders } from '../src/cli/sweep/temp.js';
 
 const load = loadAverage();
 const events = Number(process.env.BENCH_EVENTS ?? 1_000_000);

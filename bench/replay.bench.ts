@@ -3,10 +3,10 @@
  * folder, then read back through bus.replay(): events/s (median of 3 passes)
  * and RSS along the way, which must stay flat. Runs in a child process.
  */
-import { loadAverage, machineInfo } from '../src/bench/machine.js';
-import { inChild } from '../src/bench/memory-child.js';
-import type { ReplayResult } from '../src/bench/results.js';
-import { TempFolders } from '../src/bench/temp.js';
+import { loadAverage, machineInfo } from './machine.js';
+import { inChild } from './memory-child.js';
+import type { ReplayResult } from './results.js';
+import { TempFolders } from '../src/cli/sweep/temp.js';
 
 const load = loadAverage();
 const folders = new TempFolders();

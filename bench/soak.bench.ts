@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BroadcastChannel } from 'node:worker_threads';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { anonRss } from '../src/bench/memory.js';
+import { anonRss } from './memory.js';
 import { createBus } from '../src/index.js';
 
 const seconds = Number(process.env.SOAK_SECONDS ?? 300);

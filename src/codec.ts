@@ -3,60 +3,33 @@
  * stores. Its record structures are fixed and declared here, identically on
  * every side, so any buffer can be decoded anywhere without exchanging
  * structure tables: events and metadata use the short shared form, and other
- * shapes (payload objects) are written in-band. Each Codec owns its Packr; the
- * bus and each worker keep one.
+ * shapes (payload objects) are written in-band. Each Codec owns its Packr and
+ * its event writer; the bus and each worker keep one.
  *
- * Events, the hot path, have their own writer (`encodeEvent`): the envelope
- * and metadata records are written directly and the payload (a JSON value,
- * already validated) as plain msgpack maps and arrays. msgpackr would define
- * each payload shape in-band again for every event (its transitions are
- * rebuilt per call for shapes that are not shared), and its per-call set-up
- * costs more than a small payload: together most of the cost of an event.
- * Any msgpack decoder with the same shared structures reads both forms.
+ * Events, the hot path, are written by the EventWriter (event-writer.ts),
+ * which writes the same records without msgpackr's per-call costs; this
+ * Packr reads both forms.
  */
 import { Packr } from 'msgpackr';
-import { AUDIT_ENTRY_KEYS, EVENT_KEYS, METADATA_KEYS, isPlainObject, isWellFormed, type Event } from './event/event.js';
-import { latin1Slice, utf8Write } from './native-buffer.js';
+import { AUDIT_ENTRY_KEYS, EVENT_KEYS, METADATA_KEYS, type Event } from './event/event.js';
+import { ARENA_BYTES, EventWriter, type EventDraft, type GeneratedFields } from './event-writer.js';
+
+export { NotJsonError, type EventDraft, type GeneratedFields } from './event-writer.js';
+// Registers the msgpack extension of events stored with an envelope (catalogue version, trace context).
+import './event/envelope.js';
 
 const DEAD_LETTER_KEYS = ['event', 'consumer', 'error', 'attempts', 'failed_at'] as const;
 const ERROR_KEYS = ['code', 'name', 'message', 'stack'] as const;
 
-/** Changing this list changes stored bytes: append only, never reorder. */
+/** Changing this list changes stored bytes: append only, never reorder. The event writer relies on the first two. */
 const SHARED_STRUCTURES: readonly (readonly string[])[] = [EVENT_KEYS, METADATA_KEYS, AUDIT_ENTRY_KEYS, DEAD_LETTER_KEYS, ERROR_KEYS];
-
-/** Bytes per encoding arena. */
-const ARENA_BYTES = 1 << 20;
-
-/** msgpackr's reference to shared structure i is the byte 0x40 + i. */
-const EVENT_RECORD = 0x40;
-const METADATA_RECORD = 0x41;
-const NIL = 0xc0;
-const STR8 = 0xd9;
-const STR16 = 0xda;
-const STR32 = 0xdb;
-const FIXMAP_1 = 0x81;
-const DEFAULT_MAX_DEPTH = 64;
-
-/**
- * What the event writer found while writing a payload that is not a JSON value.
- * Validation checked the payload before, but an accessor or a proxy can answer
- * differently the second time it is read: what is written is checked again, as
- * it is written, so nothing but JSON is ever stored.
- */
-export class NotJsonError extends Error {
-  override readonly name = 'NotJsonError';
-}
-
 
 export class Codec {
   readonly #packr: Packr;
   /** The structure table msgpackr decodes with, and its shared entries as declared. */
   readonly #structures: unknown[];
   readonly #shared: readonly unknown[];
-  #arena = Buffer.allocUnsafeSlow(ARENA_BYTES);
-  #at = 0;
-  #lastArena = this.#arena;
-  #lastEnd = 0;
+  readonly #writer = new EventWriter();
 
   constructor() {
     this.#packr = new Packr({
@@ -91,57 +64,26 @@ export class Codec {
   }
 
   /**
-   * Encodes an event into the codec's own arena and returns a view of it (the
-   * same guarantee as `encodeView`: the range is never written over).
+   * Encodes an event into the event writer's arena and returns a view of it
+   * (the same guarantee as `encodeView`: the range is never written over).
    */
-  encodeEvent(event: Event, maxDepth = DEFAULT_MAX_DEPTH): Buffer {
-    const start = this.encodeDraft(event, maxDepth, null);
-    return this.#lastArena.subarray(start, this.#lastEnd);
+  encodeEvent(event: Event, maxDepth?: number): Buffer {
+    return this.#writer.encodeEvent(event, maxDepth);
   }
 
-  /**
-   * The intake's form of `encodeEvent`: no view per event. The event's bytes
-   * are `lastArena` from the offset returned to `lastEnd`; the range is never
-   * written over. With `ids`, the fields a draft leaves out (event_id,
-   * timestamp, metadata.correlation_id) are generated straight into the
-   * output, without a string to encode, and then set on the draft, which
-   * becomes the complete Event.
-   *
-   * Returns -1, with nothing generated, when the event is certainly larger
-   * than `maxBytes`. The arena then never grows past a bound that `maxBytes`
-   * sets: a hostile 200 MiB string costs no 600 MiB of reserved memory.
-   */
-  encodeDraft(draft: EventDraft, maxDepth: number, ids: GeneratedFields | null, maxBytes = Infinity): number {
-    // The string writer reserves 3 bytes per UTF-16 unit before it writes (the worst UTF-8 case),
-    // so an event that fits in maxBytes can still need up to 3 * maxBytes (+ a header) of room.
-    // Not fitting in that much room proves it is over maxBytes.
-    const room = 3 * maxBytes + 16;
-    for (;;) {
-      const start = this.#at;
-      const end = writeEvent(this.#arena, start, draft, maxDepth, ids);
-      if (end >= 0) {
-        this.#lastArena = this.#arena;
-        this.#lastEnd = end;
-        // Keep the next value word-aligned, as msgpackr does, so copies of these views stay cheap.
-        this.#at = (end + 7) & ~7;
-        return start;
-      }
-      const tried = this.#arena.length - start;
-      if (tried >= room) return -1;
-      // Did not fit: continue in a new arena, larger than the event could be if it is a big one.
-      this.#arena = Buffer.allocUnsafeSlow(Math.max(ARENA_BYTES, Math.min(tried * 2, room)));
-      this.#at = 0;
-    }
+  /** The intake's form of `encodeEvent`: see EventWriter.encodeDraft. */
+  encodeDraft(draft: EventDraft, maxDepth: number, ids: GeneratedFields | null, maxBytes?: number): number {
+    return this.#writer.encodeDraft(draft, maxDepth, ids, maxBytes);
   }
 
   /** The arena the last encoded event is in. */
   get lastArena(): Buffer {
-    return this.#lastArena;
+    return this.#writer.lastArena;
   }
 
   /** Where the last encoded event ends in `lastArena`. */
   get lastEnd(): number {
-    return this.#lastEnd;
+    return this.#writer.lastEnd;
   }
 
   decode<T = unknown>(bytes: Uint8Array): T {
@@ -175,317 +117,4 @@ export class Codec {
     if (table.length !== shared.length) table.length = shared.length;
     for (let i = 0; i < shared.length; i++) if (table[i] !== shared[i]) table[i] = shared[i];
   }
-}
-
-/** Thrown inside the writers when the arena is full; encodeDraft() starts again in a new one. */
-const FULL = new Error('arena full');
-
-/**
- * What the event writer generates in place when a draft leaves it out: the
- * ASCII bytes written straight into the output, and the same text as a string.
- */
-export interface GeneratedFields {
-  /** Writes a fresh uuid v7 (36 ASCII bytes) at `at`. */
-  writeUuid(out: Buffer, at: number): void;
-  /** Writes the current time (RFC 3339 UTC, under 32 ASCII bytes) at `at`; returns its length. */
-  writeNow(out: Buffer, at: number): number;
-  /** The text `writeNow` wrote last. */
-  readonly lastNow: string;
-}
-
-/** An event whose generated fields may still be missing (see Codec.encodeDraft). */
-export interface EventDraft {
-  event_id: string | undefined;
-  timestamp: string | undefined;
-  readonly event_type: Event['event_type'];
-  readonly payload: Event['payload'];
-  readonly metadata: { correlation_id: string | undefined } & Omit<Event['metadata'], 'correlation_id'>;
-}
-
-const UUID_CHARS = 36;
-
-/** An id field: the given one, or a uuid generated at `at` behind its str8 header (its text then starts at `at + 2`). */
-function writeIdOrNew(out: Buffer, at: number, value: string | undefined, ids: GeneratedFields | null): number {
-  if (value !== undefined) return writeString(out, at, value);
-  need(out, at, 2 + UUID_CHARS);
-  out[at] = STR8;
-  out[at + 1] = UUID_CHARS;
-  required(ids).writeUuid(out, at + 2);
-  return at + 2 + UUID_CHARS;
-}
-
-/** The text of a uuid that writeIdOrNew generated at `at`. */
-const generatedUuid = (out: Buffer, at: number): string => latin1Slice(out, at + 2, at + 2 + UUID_CHARS);
-
-/** Writes an event at `at`; returns where it ends, or -1 when it does not fit. */
-function writeEvent(out: Buffer, at: number, event: EventDraft, maxDepth: number, ids: GeneratedFields | null): number {
-  try {
-    need(out, at, 1);
-    out[at++] = EVENT_RECORD;
-    const idAt = at;
-    at = writeIdOrNew(out, at, event.event_id, ids);
-    let generatedTime = false;
-    if (event.timestamp === undefined) {
-      need(out, at, 32);
-      const n = required(ids).writeNow(out, at + 1);
-      out[at] = 0xa0 | n;
-      at += 1 + n;
-      generatedTime = true;
-    } else {
-      at = writeString(out, at, event.timestamp);
-    }
-    const type = event.event_type;
-    if (typeof type === 'string') {
-      at = writeName(out, at, type);
-    } else {
-      need(out, at, 1);
-      out[at++] = FIXMAP_1;
-      at = writeName(out, at, 'Custom');
-      at = writeName(out, at, type.Custom);
-    }
-    at = writeJson(out, at, event.payload, maxDepth, 'payload');
-    const md = event.metadata;
-    need(out, at, 1);
-    out[at++] = METADATA_RECORD;
-    const correlationAt = at;
-    at = writeIdOrNew(out, at, md.correlation_id, ids);
-    at = writeNullable(out, at, md.causation_id);
-    at = writeNullable(out, at, md.user_id);
-    at = writeNullable(out, at, md.tenant_id);
-    at = writeName(out, at, md.source);
-    // Only once the whole event fit: a retry in a new arena generates again.
-    event.event_id ??= generatedUuid(out, idAt);
-    if (generatedTime) event.timestamp = ids!.lastNow;
-    md.correlation_id ??= generatedUuid(out, correlationAt);
-    return at;
-  } catch (err) {
-    if (err === FULL) return -1;
-    throw err;
-  }
-}
-
-function required(ids: GeneratedFields | null): GeneratedFields {
-  if (ids === null) throw new TypeError('the event has no event_id, timestamp or correlation_id to encode, and nothing to generate them');
-  return ids;
-}
-
-function need(out: Buffer, at: number, bytes: number): void {
-  if (at + bytes > out.length) throw FULL;
-}
-
-/**
- * Names repeat from event to event (types, sources, payload keys): their
- * encoded form is kept and copied, a loop over bytes instead of one over
- * characters. Besides saving the encoding, this keeps the writer fast in a
- * process where `charCodeAt` has become slow: V8 gives up its fast path for
- * string methods once any code subclasses String (ioredis 6 does, on import),
- * and loops over characters then run several times slower. At most
- * NAME_CACHE_LIMIT names are kept at a time.
- */
-const NAMES = new Map<string, Uint8Array>();
-const NAME_CACHE_LIMIT = 4096;
-const NAME_MAX_CHARS = 64;
-
-function writeName(out: Buffer, at: number, value: string): number {
-  const cached = NAMES.get(value);
-  if (cached !== undefined) {
-    const n = cached.length;
-    need(out, at, n);
-    for (let i = 0; i < n; i++) out[at + i] = cached[i]!;
-    return at + n;
-  }
-  const end = writeString(out, at, value);
-  if (value.length <= NAME_MAX_CHARS) {
-    // Payload keys can be data (ids used as keys): when the names kept reach the limit, they are
-    // dropped and kept again as they come, so the ones that do repeat are soon back.
-    if (NAMES.size >= NAME_CACHE_LIMIT) NAMES.clear();
-    NAMES.set(value, Uint8Array.prototype.slice.call(out, at, end));
-  }
-  return end;
-}
-
-/** Copies `value` at `at` one character per byte; false (with some bytes written) at the first that is not ASCII. */
-function copyAscii(out: Buffer, at: number, value: string): boolean {
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (c >= 0x80) return false;
-    out[at + i] = c;
-  }
-  return true;
-}
-
-function writeNullable(out: Buffer, at: number, value: string | null): number {
-  if (value === null) {
-    need(out, at, 1);
-    out[at] = NIL;
-    return at + 1;
-  }
-  return writeString(out, at, value);
-}
-
-/**
- * A msgpack string. ASCII text under 256 characters (uuids, timestamps, most
- * names) goes behind a fixstr or str8 header, as msgpackr writes it: from 16
- * characters through Buffer's native writer, which costs a call, below that
- * copied by hand. Longer or non-ASCII text is written as UTF-8 behind a
- * header sized for its worst case.
- */
-function writeString(out: Buffer, at: number, value: string): number {
-  if (typeof value !== 'string') throw new NotJsonError(`a string field holds a ${typeof value}`);
-  const n = value.length;
-  need(out, at, 5 + n * 3);
-  if (n < 0x100) {
-    const head = n < 32 ? 1 : 2;
-    if (n >= 16 ? utf8Write(out, value, at + head) === n : copyAscii(out, at + head, value)) {
-      if (head === 1) {
-        out[at] = 0xa0 | n;
-      } else {
-        out[at] = STR8;
-        out[at + 1] = n;
-      }
-      return at + head + n;
-    }
-  }
-  const worst = n * 3;
-  if (worst < 0x100) {
-    const written = out.write(value, at + 2, 'utf8');
-    out[at] = STR8;
-    out[at + 1] = written;
-    return at + 2 + written;
-  }
-  if (worst < 0x10000) {
-    const written = out.write(value, at + 3, 'utf8');
-    out[at] = STR16;
-    out.writeUInt16BE(written, at + 1);
-    return at + 3 + written;
-  }
-  const written = out.write(value, at + 5, 'utf8');
-  out[at] = STR32;
-  out.writeUInt32BE(written, at + 1);
-  return at + 5 + written;
-}
-
-/**
- * A JSON value (validated before: plain objects, arrays, strings, finite
- * numbers, booleans, null). Numbers follow msgpackr's choices, including the
- * one that matters with records: positive integers from 0x40 to 0x7f are not
- * written as fixints, whose bytes a record-aware decoder reads as record
- * references.
- */
-function writeJson(out: Buffer, at: number, value: unknown, depthLeft: number, path: string): number {
-  switch (typeof value) {
-    case 'string':
-      if (!isWellFormed(value)) throw new NotJsonError(`${path} has a lone surrogate`);
-      return writeString(out, at, value);
-    case 'number':
-      if (!Number.isFinite(value)) throw new NotJsonError(`${path} is the number ${value}, not JSON`);
-      return writeNumber(out, at, value);
-    case 'boolean':
-      need(out, at, 1);
-      out[at] = value ? 0xc3 : 0xc2;
-      return at + 1;
-    case 'object': {
-      if (value === null) {
-        need(out, at, 1);
-        out[at] = NIL;
-        return at + 1;
-      }
-      if (depthLeft <= 0) throw new NotJsonError(`${path} nests too deep`);
-      if (Array.isArray(value)) {
-        const n = value.length;
-        at = writeLength(out, at, n, 0x90, 0xdc, 0xdd);
-        for (let i = 0; i < n; i++) at = writeJson(out, at, value[i], depthLeft - 1, path);
-        return at;
-      }
-      if (!isPlainObject(value)) throw new NotJsonError(`${path} holds an object that is not plain`);
-      const record = value;
-      // The entries are written behind a one-byte header (fixmap) and counted
-      // on the way: no list of keys per object. A map of 16 entries or more
-      // gets its longer header by moving the entries once.
-      need(out, at, 1);
-      const head = at;
-      at += 1;
-      let count = 0;
-      for (const key in record) {
-        if (!Object.hasOwn(record, key)) continue;
-        if (key === '__proto__' || !isWellFormed(key)) throw new NotJsonError(`${path} has a key that cannot be stored`);
-        at = writeName(out, at, key);
-        at = writeJson(out, at, record[key], depthLeft - 1, path);
-        count++;
-      }
-      if (count < 16) {
-        out[head] = 0x80 | count;
-        return at;
-      }
-      const extra = count < 0x10000 ? 2 : 4;
-      need(out, at, extra);
-      out.copyWithin(head + 1 + extra, head + 1, at);
-      writeLength(out, head, count, 0x80, 0xde, 0xdf);
-      return at + extra;
-    }
-    default:
-      throw new NotJsonError(`${path} holds a ${typeof value}, not JSON`);
-  }
-}
-
-/** An array or map header: fix form under 16, else 16 or 32 bits. */
-function writeLength(out: Buffer, at: number, n: number, fix: number, x16: number, x32: number): number {
-  need(out, at, 5);
-  if (n < 16) {
-    out[at] = fix | n;
-    return at + 1;
-  }
-  if (n < 0x10000) {
-    out[at] = x16;
-    out.writeUInt16BE(n, at + 1);
-    return at + 3;
-  }
-  out[at] = x32;
-  out.writeUInt32BE(n, at + 1);
-  return at + 5;
-}
-
-function writeNumber(out: Buffer, at: number, n: number): number {
-  need(out, at, 9);
-  if (n >>> 0 === n) {
-    if (n < 0x40) {
-      out[at] = n;
-      return at + 1;
-    }
-    if (n < 0x100) {
-      out[at] = 0xcc;
-      out[at + 1] = n;
-      return at + 2;
-    }
-    if (n < 0x10000) {
-      out[at] = 0xcd;
-      out.writeUInt16BE(n, at + 1);
-      return at + 3;
-    }
-    out[at] = 0xce;
-    out.writeUInt32BE(n, at + 1);
-    return at + 5;
-  }
-  if (n >> 0 === n) {
-    if (n >= -0x20) {
-      out[at] = 0x100 + n;
-      return at + 1;
-    }
-    if (n >= -0x80) {
-      out[at] = 0xd0;
-      out.writeInt8(n, at + 1);
-      return at + 2;
-    }
-    if (n >= -0x8000) {
-      out[at] = 0xd1;
-      out.writeInt16BE(n, at + 1);
-      return at + 3;
-    }
-    out[at] = 0xd2;
-    out.writeInt32BE(n, at + 1);
-    return at + 5;
-  }
-  out[at] = 0xcb;
-  out.writeDoubleBE(n, at + 1);
-  return at + 9;
 }

@@ -19,12 +19,26 @@ export interface ConsumerMetrics {
   observe(name: string, value: number, labels?: Readonly<Record<string, string>>): void;
 }
 
-export interface ConsumerContext {
+/** A consumer's options as the bus config gives them: a frozen JSON object, `{}` when none were given. */
+export type ConsumerOptions = Readonly<Record<string, unknown>>;
+
+export interface ConsumerContext<O extends object = ConsumerOptions> {
   /** The consumer's own name. */
   readonly consumer: string;
   /** 1 on the first delivery of this event to this consumer, then 2, 3, ... on retries. */
   readonly attempt: number;
-  /** Aborted when the handler runs past `delivery.handlerTimeoutMs` or the bus shuts down. */
+  /**
+   * This consumer's `options` from its `consumers` entry (`{ module, options }`),
+   * frozen; `{}` when none were given. The type parameter of defineConsumer
+   * names their shape; nothing checks it: they are what the config says.
+   */
+  readonly options: Readonly<O>;
+  /**
+   * Aborted (with a HandlerTimeoutError) when the handler runs past
+   * `delivery.handlerTimeoutMs`, and (with a BusClosedError) when the bus
+   * stops waiting for it: `close({ timeoutMs })` ran out of time, or its
+   * workers are being terminated.
+   */
   readonly signal: AbortSignal;
   readonly metrics: ConsumerMetrics;
   /** Emits a follow-up event through the same pipeline (validated now: throws InvalidEventError). */
@@ -33,10 +47,10 @@ export interface ConsumerContext {
 
 export type EventTypeFilter = readonly EventType[] | '*';
 
-export interface ConsumerDefinition {
+export interface ConsumerDefinition<O extends object = ConsumerOptions> {
   readonly name: string;
   readonly eventTypes: EventTypeFilter;
-  handle(event: Event, ctx: ConsumerContext): void | Promise<void>;
+  handle(event: Event, ctx: ConsumerContext<O>): void | Promise<void>;
 }
 
 /** The brand that marks a module's default export as a consumer, across copies of this package. */
@@ -48,8 +62,11 @@ export interface Consumer extends ConsumerDefinition {
 
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$/;
 
-/** Declares a consumer; use it as the default export of a consumer module. */
-export function defineConsumer(definition: ConsumerDefinition): Consumer {
+/**
+ * Declares a consumer; use it as the default export of a consumer module.
+ * `O` types `ctx.options` (e.g. `defineConsumer<{ url?: string }>({ ... })`).
+ */
+export function defineConsumer<O extends object = ConsumerOptions>(definition: ConsumerDefinition<O>): Consumer {
   if (definition === null || typeof definition !== 'object') {
     throw new InvalidConsumerError('defineConsumer() takes { name, eventTypes, handle }');
   }
@@ -73,7 +90,7 @@ export function defineConsumer(definition: ConsumerDefinition): Consumer {
   return Object.freeze({
     name,
     eventTypes: eventTypes === '*' ? '*' : Object.freeze([...eventTypes]),
-    handle,
+    handle: handle as ConsumerDefinition['handle'],
     [CONSUMER_BRAND]: true as const,
   });
 }

@@ -13,6 +13,10 @@ export const ErrorCodes = {
   CLOSED: 'ERR_EVENTRAIL_CLOSED',
   CONSUMER_LOAD: 'ERR_EVENTRAIL_CONSUMER_LOAD',
   INVALID_CONSUMER: 'ERR_EVENTRAIL_INVALID_CONSUMER',
+  /**
+   * No class: the code a serialized error gets in a dead letter when the
+   * handler threw something without a code of its own (see serializeError).
+   */
   HANDLER_FAILED: 'ERR_EVENTRAIL_HANDLER_FAILED',
   HANDLER_TIMEOUT: 'ERR_EVENTRAIL_HANDLER_TIMEOUT',
   WORKER_CRASHED: 'ERR_EVENTRAIL_WORKER_CRASHED',
@@ -22,6 +26,10 @@ export const ErrorCodes = {
   STORE_CORRUPT: 'ERR_EVENTRAIL_STORE_CORRUPT',
   STORE_UNAVAILABLE: 'ERR_EVENTRAIL_STORE_UNAVAILABLE',
   FDB_CLIENT_MISSING: 'ERR_EVENTRAIL_FDB_CLIENT_MISSING',
+  /** A payload that its type's schema in the bus's event catalogue rejects (src/event/catalog.ts). */
+  PAYLOAD_SCHEMA: 'ERR_EVENTRAIL_PAYLOAD_SCHEMA',
+  /** A catalogue's upcast step threw, or gave a payload the current schema rejects. */
+  UPCAST: 'ERR_EVENTRAIL_UPCAST',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -34,12 +42,24 @@ export interface SerializedError {
   stack?: string | undefined;
 }
 
+/**
+ * The brand on every eventrail error. `Symbol.for` gives the same symbol in
+ * every copy of this package loaded in a process (two installs at different
+ * versions, a bundled copy), where `instanceof` sees different classes.
+ */
+const ERROR_BRAND = Symbol.for('eventrail.error');
+
 export class EventrailError extends Error {
   readonly code: ErrorCode;
 
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
+  }
+
+  static {
+    // On the prototype: every instance carries it, and it is not an own property that equality checks compare.
+    Object.defineProperty(this.prototype, ERROR_BRAND, { value: true });
   }
 
   override get name(): string {
@@ -114,13 +134,6 @@ export class ConsumerLoadError extends EventrailError {
 export class InvalidConsumerError extends EventrailError {
   constructor(message: string) {
     super(ErrorCodes.INVALID_CONSUMER, message);
-  }
-}
-
-/** A consumer's handler threw or rejected; `cause` is what it threw. */
-export class HandlerFailedError extends EventrailError {
-  constructor(consumer: string, message: string, cause?: unknown) {
-    super(ErrorCodes.HANDLER_FAILED, `consumer ${consumer} failed: ${message}`, { cause });
   }
 }
 
@@ -200,6 +213,43 @@ export class FdbClientMissingError extends EventrailError {
   }
 }
 
+/** The error class of each code; a code without a class of its own is a plain EventrailError. */
+export interface ErrorsByCode {
+  ERR_EVENTRAIL_INVALID_EVENT: InvalidEventError;
+  ERR_EVENTRAIL_EVENT_TOO_LARGE: EventTooLargeError;
+  ERR_EVENTRAIL_INVALID_OPTIONS: InvalidOptionsError;
+  ERR_EVENTRAIL_CONFIG_FILE: ConfigFileError;
+  ERR_EVENTRAIL_BACKPRESSURE: BackpressureError;
+  ERR_EVENTRAIL_CLOSED: BusClosedError;
+  ERR_EVENTRAIL_CONSUMER_LOAD: ConsumerLoadError;
+  ERR_EVENTRAIL_INVALID_CONSUMER: InvalidConsumerError;
+  ERR_EVENTRAIL_HANDLER_FAILED: EventrailError;
+  ERR_EVENTRAIL_HANDLER_TIMEOUT: HandlerTimeoutError;
+  ERR_EVENTRAIL_WORKER_CRASHED: WorkerCrashedError;
+  ERR_EVENTRAIL_CORRUPT_BATCH: CorruptBatchError;
+  ERR_EVENTRAIL_STORE_WRITE: StoreWriteError;
+  ERR_EVENTRAIL_STORE_READ: StoreReadError;
+  ERR_EVENTRAIL_STORE_CORRUPT: StoreCorruptError;
+  ERR_EVENTRAIL_STORE_UNAVAILABLE: StoreUnavailableError;
+  ERR_EVENTRAIL_FDB_CLIENT_MISSING: FdbClientMissingError;
+  ERR_EVENTRAIL_PAYLOAD_SCHEMA: PayloadSchemaError;
+  ERR_EVENTRAIL_UPCAST: UpcastError;
+}
+
+/**
+ * True for an eventrail error (with this code, if one is given) from any copy
+ * of this package: it checks the `Symbol.for('eventrail.error')` brand, not the
+ * class, so it holds where `instanceof EventrailError` does not (an error made
+ * by another install of eventrail in the same process).
+ */
+export function isEventrailError(value: unknown): value is EventrailError;
+export function isEventrailError<C extends ErrorCode>(value: unknown, code: C): value is ErrorsByCode[C];
+export function isEventrailError(value: unknown, code?: ErrorCode): boolean {
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return false;
+  if ((value as { [ERROR_BRAND]?: unknown })[ERROR_BRAND] !== true) return false;
+  return code === undefined || (value as { code?: unknown }).code === code;
+}
+
 /** Turns anything thrown into the plain shape that crosses threads. */
 export function serializeError(err: unknown): SerializedError {
   if (err instanceof EventrailError) return err.toJSON();
@@ -215,4 +265,26 @@ export function serializeError(err: unknown): SerializedError {
     message = String(err);
   }
   return { code: ErrorCodes.HANDLER_FAILED, name: 'Error', message: `non-error thrown: ${message}` };
+}
+
+/**
+ * An event whose payload does not match its type's schema in the bus's event
+ * catalogue. `issues` name each payload field path (`payload.items[0].qty`)
+ * and what was expected.
+ */
+export class PayloadSchemaError extends EventrailError {
+  readonly eventType: string;
+  readonly issues: readonly ValidationIssue[];
+  constructor(eventType: string, issues: readonly ValidationIssue[]) {
+    super(ErrorCodes.PAYLOAD_SCHEMA, `invalid ${eventType} payload: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`);
+    this.eventType = eventType;
+    this.issues = issues;
+  }
+}
+
+/** Upcasting a stored event of an older version to its type's current version failed. */
+export class UpcastError extends EventrailError {
+  constructor(eventType: string, from: number, to: number, message: string, cause?: unknown) {
+    super(ErrorCodes.UPCAST, `cannot upcast ${eventType} from version ${from} to ${to}: ${message}`, { cause });
+  }
 }

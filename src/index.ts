@@ -4,11 +4,12 @@
 export { createBus, EventBus } from './bus/bus.js';
 export { closeOnSignals } from './bus/shutdown.js';
 export type { ShutdownOptions } from './bus/shutdown.js';
-export type { Audit, AuditQuery, BusEvents, DeadLetters, Producer, ProducerInput, ReplayQuery, TimeBound } from './bus/bus.js';
+export type { Audit, AuditQuery, CloseOptions, DeadLetters, Producer, ProducerInput, ReplayQuery, TimeBound } from './bus/bus.js';
+export type { BusEvents } from './bus/notices.js';
 export type { Receipt } from './bus/intake.js';
 export type { DeadLetter, DeadLetterFilter } from './bus/dead-letters.js';
 export { defineConsumer, isConsumer } from './consumer.js';
-export type { Consumer, ConsumerContext, ConsumerDefinition, ConsumerMetrics, EventTypeFilter, FollowUpInput } from './consumer.js';
+export type { Consumer, ConsumerContext, ConsumerDefinition, ConsumerMetrics, ConsumerOptions, EventTypeFilter, FollowUpInput } from './consumer.js';
 export { BUILTIN_EVENT_TYPES, eventTypeName } from './event/event.js';
 export type {
   AuditEntry,
@@ -22,7 +23,20 @@ export type {
 } from './event/event.js';
 export { eventSchema, eventTypeSchema } from './event/schema.js';
 export { resolveOptions, envNameOf, DEFAULT_AUDIT_TYPES } from './options.js';
-export type { BusOptions, ResolvedOptions, StoreOptions } from './options.js';
+export type { BusOptions, ConsumerEntry, ResolvedOptions, StoreOptions } from './options.js';
+export type {
+  AuditOptions,
+  BackpressureOptions,
+  CheckpointOptions,
+  DeliveryOptions,
+  DispatchOptions,
+  FdbStoreOptions,
+  LimitsOptions,
+  LmdbStoreOptions,
+  NoStoreOptions,
+  PoolOptions,
+  TracingOptions,
+} from './bus-options.js';
 export type { ConsumerDescriptor } from './protocol.js';
 export {
   BackpressureError,
@@ -34,15 +48,33 @@ export {
   EventTooLargeError,
   EventrailError,
   FdbClientMissingError,
-  HandlerFailedError,
   HandlerTimeoutError,
   InvalidConsumerError,
   InvalidEventError,
   InvalidOptionsError,
+  PayloadSchemaError,
   StoreCorruptError,
   StoreReadError,
   StoreUnavailableError,
   StoreWriteError,
+  UpcastError,
   WorkerCrashedError,
+  isEventrailError,
 } from './errors.js';
-export type { ErrorCode, FdbMissingPart, SerializedError, ValidationIssue } from './errors.js';
+export type { ErrorCode, ErrorsByCode, FdbMissingPart, SerializedError, ValidationIssue } from './errors.js';
+// Typed event catalogues and trace context.
+export { defineEvents, EventCatalog, isEventCatalog } from './event/catalog.js';
+export type {
+  CatalogConsumerDefinition,
+  CatalogEvent,
+  CatalogEventInput,
+  CatalogEventType,
+  CatalogPayload,
+  CatalogPayloadInput,
+  EventDefinition,
+  EventDefinitions,
+  TypedEventBus,
+  VersionedEvent,
+} from './event/catalog.js';
+export { CHANNEL_NAMES } from './trace/channels.js';
+export type { CommitMessage, DeadLetterMessage, DeliverMessage, EmitMessage } from './trace/channels.js';

@@ -11,7 +11,9 @@ import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { z } from 'zod';
 import { ConfigFileError, InvalidOptionsError } from './errors.js';
 import { eventTypeSchema, describe, toIssues } from './event/schema.js';
+import type { BusOptions, ConsumerEntry } from './bus-options.js';
 import type { EventType } from './event/event.js';
+import { isEventCatalog, type AnyEventCatalog } from './event/catalog.js';
 
 const int = (what: string, min: number, max = Number.MAX_SAFE_INTEGER) =>
   z
@@ -66,10 +68,73 @@ const storeSchema = z.discriminatedUnion(
 
 const cpus = availableParallelism();
 
+
+/** A `consumers` entry as resolved: the options are `{}` when none were given. */
+export interface ResolvedConsumer {
+  readonly module: string;
+  readonly options: Readonly<Record<string, unknown>>;
+}
+
+const MODULE = 'a module path or URL';
+const ENTRY = `${MODULE}, or { module, options }`;
+
+/**
+ * Where and why a consumer's options are not JSON (the first bad field), or
+ * null. They are structured-cloned to every worker: JSON keeps what a handler
+ * sees the same as what a config file can say.
+ */
+function jsonProblem(value: unknown, path: PropertyKey[], depth: number): { path: PropertyKey[]; message: string } | null {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return null;
+    case 'number':
+      return Number.isFinite(value) ? null : { path, message: `must be JSON, got the number ${value}` };
+    case 'object': {
+      if (value === null) return null;
+      if (depth > 64) return { path, message: 'nests deeper than 64 levels' };
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) {
+          const problem = jsonProblem(value[i], [...path, i], depth + 1);
+          if (problem !== null) return problem;
+        }
+        return null;
+      }
+      const proto = Object.getPrototypeOf(value) as unknown;
+      if (proto !== Object.prototype && proto !== null) return { path, message: 'must be JSON, got an object that is not plain' };
+      for (const [key, v] of Object.entries(value)) {
+        const problem = jsonProblem(v, [...path, key], depth + 1);
+        if (problem !== null) return problem;
+      }
+      return null;
+    }
+    default:
+      return { path, message: `must be JSON, got ${describe(value)}` };
+  }
+}
+
+const consumerEntry = z.unknown().transform((value, ctx): ResolvedConsumer => {
+  const fail = (message: string, path: PropertyKey[] = []) => {
+    ctx.issues.push({ code: 'custom', message, input: value, path });
+    return z.NEVER;
+  };
+  if (typeof value === 'string') return value.length > 0 ? { module: value, options: {} } : fail(`must be ${ENTRY}, got \`""\``);
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return fail(`must be ${ENTRY}, got ${describe(value)}`);
+  const { module, options, ...rest } = value as { module?: unknown; options?: unknown };
+  const unknownKeys = Object.keys(rest);
+  if (unknownKeys.length > 0) return fail(`has unknown field(s) ${unknownKeys.map((k) => `\`${k}\``).join(', ')} (known: module, options)`);
+  if (typeof module !== 'string' || module.length === 0) return fail(`must be ${MODULE}, got ${describe(module)}`, ['module']);
+  if (options === undefined) return { module, options: {} };
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) return fail(`must be an object, got ${describe(options)}`, ['options']);
+  const problem = jsonProblem(options, ['options'], 0);
+  if (problem !== null) return fail(problem.message, problem.path);
+  return { module, options: options as Record<string, unknown> };
+}) as unknown as z.ZodType<ResolvedConsumer, ConsumerEntry>;
+
 export const optionsSchema = section({
   store: storeSchema.default({ kind: 'lmdb', path: DEFAULT_LMDB_PATH, prefix: 'eventrail' }),
   consumers: z
-    .array(nonEmptyString('a module path or URL'), { error: (iss) => `must be an array of module paths or URLs, got ${describe(iss.input)}` })
+    .array(consumerEntry, { error: (iss) => `must be an array of module paths or URLs (or { module, options }), got ${describe(iss.input)}` })
     .default([]),
   pool: section({
     minThreads: positiveInt(1024).optional(),
@@ -124,6 +189,22 @@ export const optionsSchema = section({
       .regex(/^[A-Za-z0-9_.:-]{1,128}$/, { error: (iss) => `must be a name of 1-128 letters, digits, _ . : -, got ${describe(iss.input)}` })
       .default('default'),
   }).prefault({}),
+  // --- typed event catalogue and trace context (src/event/catalog.ts, src/trace/) ---
+  /**
+   * The event catalogue (defineEvents): payload schemas checked at emit, versions upcast on replay.
+   * An object, so it cannot come from a JSON config file or the environment. Kept as it is (not frozen
+   * over again: its zod schemas are not plain data).
+   */
+  events: z
+    .custom<AnyEventCatalog>(isEventCatalog, { error: (iss) => `must be an event catalogue made by defineEvents(), got ${describe(iss.input)}` })
+    .optional(),
+  tracing: section({
+    /** With @opentelemetry/api installed: store the emit's trace context beside each event (default true). */
+    enabled: z.boolean({ error: (iss) => `must be true or false, got ${describe(iss.input)}` }).default(true),
+    /** A module each worker imports before the consumers, to register its tracer provider; handlers run in spans only with it. */
+    setup: nonEmptyString('a module path or URL').optional(),
+  }).prefault({}),
+  // --- end of catalogue and tracing options ---
 })
   .superRefine((o, ctx) => {
     if (o.pool.minThreads !== undefined && o.pool.minThreads > o.pool.maxThreads) {
@@ -149,13 +230,17 @@ export const optionsSchema = section({
     }
   });
 
-/** What `createBus` accepts: every field optional. */
-export type BusOptions = z.input<typeof optionsSchema>;
+export type { BusOptions, ConsumerEntry };
+
+/** What the schema accepts; the same type as BusOptions (test/types/options.ts checks it). */
+export type OptionsInput = z.input<typeof optionsSchema>;
 /** The resolved options, as the bus exposes them (frozen). */
 export type ResolvedOptions = DeepReadonly<z.output<typeof optionsSchema>>;
 export type StoreOptions = ResolvedOptions['store'];
 
-type DeepReadonly<T> = T extends (infer U)[]
+type DeepReadonly<T> = T extends AnyEventCatalog
+  ? T
+  : T extends (infer U)[]
   ? readonly DeepReadonly<U>[]
   : T extends object
     ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
@@ -215,6 +300,7 @@ const ENV_PATHS: ReadonlyArray<readonly string[]> = [
   ['limits', 'maxDepth'],
   ['checkpoint', 'intervalMs'],
   ['checkpoint', 'instance'],
+  ['tracing', 'setup'],
 ];
 const ENV_BY_NAME = new Map(ENV_PATHS.map((p) => [toEnvName(p), p]));
 
@@ -269,7 +355,7 @@ function applyEnv(base: Record<string, unknown>, env: NodeJS.ProcessEnv): { merg
 }
 
 /** Environment variables that are not options of eventrail's. */
-const IGNORED_ENV = new Set(['EVENTRAIL_BENCH_KEEP']);
+const IGNORED_ENV = new Set<string>();
 
 export interface ResolveContext {
   env?: NodeJS.ProcessEnv;
@@ -302,7 +388,8 @@ export function resolveOptions(input: BusOptions | string | undefined, context: 
   const options = result.data;
   if (source) {
     // Relative paths in a config file are relative to the file, not to the process.
-    options.consumers = options.consumers.map((c) => (isRelativePath(c) ? resolvePath(baseDir, c) : c));
+    options.consumers = options.consumers.map((c) => (isRelativePath(c.module) ? { ...c, module: resolvePath(baseDir, c.module) } : c));
+    if (options.tracing.setup !== undefined && isRelativePath(options.tracing.setup)) options.tracing.setup = resolvePath(baseDir, options.tracing.setup);
     if (options.store.kind === 'lmdb' && !options.store.path.startsWith('/')) options.store.path = resolvePath(baseDir, options.store.path);
   }
   return deepFreezeOptions(options);
@@ -312,7 +399,8 @@ export function resolveOptions(input: BusOptions | string | undefined, context: 
 const isRelativePath = (s: string) => !isAbsolute(s) && !(/^[a-z][a-z0-9+.-]*:/i.test(s) && !/^[a-z]:[\\/]/i.test(s));
 
 function deepFreezeOptions<T>(value: T): T {
-  if (value !== null && typeof value === 'object') {
+  // An event catalogue freezes itself; its zod schemas must stay as zod made them.
+  if (value !== null && typeof value === 'object' && !isEventCatalog(value)) {
     for (const v of Object.values(value)) deepFreezeOptions(v);
     Object.freeze(value);
   }

@@ -8,11 +8,30 @@ import type { EventInput } from './event/event.js';
 
 /** Handed to every worker as piscina's `workerData`. */
 export interface WorkerInit {
-  /** Consumer modules as URLs, in the bus's order: a consumer's index is its place here. */
-  readonly consumers: readonly string[];
+  /** Consumer modules, in the bus's order: a consumer's index is its place here. */
+  readonly consumers: readonly WorkerConsumer[];
   readonly handlerTimeoutMs: number;
   readonly maxDepth: number;
+  /** The name of this bus's control channel (a BroadcastChannel), unique per bus. */
+  readonly control: string;
+  /** The `tracing.setup` module as a URL, imported before the consumers; null: no spans around handlers. */
+  readonly tracingSetup?: string | null;
 }
+
+export interface WorkerConsumer {
+  /** The module's URL. */
+  readonly url: string;
+  /** The consumer's options from the bus config, JSON: the handler's `ctx.options`. */
+  readonly options: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Messages on the control channel. The bus posts `abort` when it is about to
+ * terminate its workers (close() gave up waiting, or the pool is being
+ * destroyed): each worker aborts the signal of every handler still running,
+ * gives their code one turn of its event loop, and answers `aborted`.
+ */
+export type ControlMessage = { readonly kind: 'abort' } | { readonly kind: 'aborted'; readonly threadId: number };
 
 export interface DescribeTask {
   readonly kind: 'describe';
@@ -79,6 +98,8 @@ export interface FollowUp {
   /** Which follow-up of this delivery it is (0, 1, ...): with the ids it makes the follow-up's id deterministic. */
   readonly seq: number;
   readonly input: EventInput;
+  /** The handler's trace context (its CONSUMER span), stored beside the follow-up: see src/trace/otel.ts. */
+  readonly trace?: { readonly tp: string; readonly ts?: string } | null;
 }
 
 /** A consumer-reported metric, aggregated over the batch. */

@@ -8,15 +8,15 @@ import assert from 'node:assert/strict';
 import { BackpressureError, type BusOptions, type EventBus, type Receipt } from '../src/index.js';
 import { fixture, uuid, withBus } from './helpers.js';
 
-// Read by the Slow fixture in the workers, which copy the environment when they start.
-process.env.SLOW_MS = '20';
+/** The Slow fixture taking 20 ms per event (it records into the file withBus gives it). */
+const SLOW = { module: fixture('slow'), options: { ms: 20 } };
 
 const MAX_PENDING = 8;
 
 /** A bus whose one consumer (Slow) takes a while per event, so that emits outrun it. */
 const options = (onOverflow: 'reject' | 'wait', pool: { concurrentTasksPerWorker?: number } = {}): BusOptions => ({
   store: { kind: 'none' },
-  consumers: [fixture('slow')],
+  consumers: [SLOW],
   pool: { maxThreads: 1, ...pool },
   dispatch: { maxBatch: 4, lingerMs: 0 },
   backpressure: { maxPending: MAX_PENDING, onOverflow },

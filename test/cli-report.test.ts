@@ -1,12 +1,12 @@
 /** The pieces `eventrail bench` reports with: latency from the bus's histogram, the best setting, the rendered tables. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { parseHistogram, quantile, subtract } from '../src/bench/latency.js';
-import { renderMarkdown } from '../src/bench/markdown.js';
-import { quantileOf, summarize } from '../src/bench/measure.js';
-import type { BenchReport, SweepResult } from '../src/bench/results.js';
-import { bestSetting, combinations, withCombination } from '../src/bench/sweep.js';
-import { renderText } from '../src/bench/text.js';
+import { parseHistogram, quantile, subtract } from '../src/cli/sweep/latency.js';
+import { renderMarkdown } from '../bench/markdown.js';
+import { quantileOf, summarize } from '../src/cli/sweep/measure.js';
+import type { BenchReport, SweepResult } from '../bench/results.js';
+import { bestSetting, combinations, withCombination } from '../src/cli/sweep/sweep.js';
+import { renderText } from '../bench/text.js';
 
 const text = (counts: Record<string, number>) =>
   [

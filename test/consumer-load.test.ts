@@ -59,7 +59,7 @@ describe('loading consumer modules', () => {
     const dir = tempDir();
     const out = recorder(dir);
     await assert.rejects(createBus({ store: { kind: 'none' }, consumers: [fixture('throws-on-load')], pool: { maxThreads: 2 } }), ConsumerLoadError);
-    const bus = await createBus({ store: { kind: 'none' }, consumers: [fixture('recorder')], pool: { maxThreads: 1 } });
+    const bus = await createBus({ store: { kind: 'none' }, consumers: [out.consumer('recorder')], pool: { maxThreads: 1 } });
     try {
       const r = await bus.emit({ event_type: 'SessionCreated', metadata: { source: 'test' } });
       await bus.flush();

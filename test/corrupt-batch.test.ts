@@ -22,7 +22,7 @@ import { createBus, type Event } from '../src/index.js';
 import { openStore } from '../src/store/open.js';
 import type { AppendItem } from '../src/store/store.js';
 import { PROGRESS_SLOTS, type BatchResult, type BatchTask, type WorkerInit } from '../src/protocol.js';
-import { fixture, metricValue, recorder, tempDir, uuid, type TempDir } from './helpers.js';
+import { fixture, metricValue, recorder, tempDir, uuid, type Recorder, type TempDir } from './helpers.js';
 
 const CORRUPT = 'ERR_EVENTRAIL_CORRUPT_BATCH';
 
@@ -59,9 +59,10 @@ describe('corrupt batches in a worker', () => {
 
   before(() => {
     const init: WorkerInit = {
-      consumers: [pathToFileURL(fixture('recorder')).href],
+      consumers: [{ url: pathToFileURL(fixture('recorder')).href, options: { out: out.path } }],
       handlerTimeoutMs: 5_000,
       maxDepth: 64,
+      control: `eventrail-test-${crypto.randomUUID()}`,
     };
     pool = new Piscina({
       filename: new URL('../src/worker/worker.js', import.meta.url).href,
@@ -237,10 +238,10 @@ async function storeRaw(dir: TempDir, values: ReadonlyArray<{ id: string; value:
 describe('corrupt stored bytes reaching a worker through the bus (recovery, real lmdb, real workers)', () => {
   const MAX_ATTEMPTS = 3;
 
-  async function recoverWith(dir: TempDir, maxBatch: number) {
+  async function recoverWith(dir: TempDir, out: Recorder, maxBatch: number) {
     const bus = await createBus({
       store: { kind: 'lmdb', path: dir.file('store') },
-      consumers: [fixture('recorder')],
+      consumers: [out.consumer('recorder')],
       pool: { maxThreads: 1 },
       dispatch: { maxBatch },
       delivery: { maxAttempts: MAX_ATTEMPTS, backoff: { initialMs: 1, maxMs: 2 } },
@@ -262,11 +263,15 @@ describe('corrupt stored bytes reaching a worker through the bus (recovery, real
         { id: bad.event_id, value: bad },
         { id: good[1]!.event_id, value: good[1] },
       ]);
-      const { bus, workerErrors } = await recoverWith(dir, 1);
+      const { bus, workerErrors } = await recoverWith(dir, out, 1);
       try {
+        // Replay yields events only: the stored non-event is reported through onCorrupt, as every reader does.
         const stored: string[] = [];
-        for await (const e of bus.replay()) stored.push(e.event_id);
-        assert.deepEqual(stored, [good[0]!.event_id, bad.event_id, good[1]!.event_id], 'stored: the three, once each');
+        const unreadable: string[] = [];
+        for await (const e of bus.replay({ onCorrupt: (err) => unreadable.push(err.message) })) stored.push(e.event_id);
+        assert.deepEqual(stored, [good[0]!.event_id, good[1]!.event_id], 'replayed: the two events, once each');
+        assert.equal(unreadable.length, 1);
+        assert.match(unreadable[0]!, /is not an event: event_id and timestamp must be strings/);
 
         // One event per batch (maxBatch 1): the corrupt one fails alone.
         const delivered = out.read().map((d) => d.event_id);
@@ -313,7 +318,7 @@ describe('corrupt stored bytes reaching a worker through the bus (recovery, real
         { id: bad.event_id, value: bad },
         { id: good[1]!.event_id, value: good[1] },
       ]);
-      const { bus } = await recoverWith(dir, 16);
+      const { bus } = await recoverWith(dir, out, 16);
       try {
         const dead = await bus.deadLetters.list();
         assert.deepEqual(dead.map((d) => d.event.event_id), [bad.event_id], 'dead-lettered: exactly the corrupt event');

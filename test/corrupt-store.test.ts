@@ -3,8 +3,9 @@ import assert from 'node:assert/strict';
 import { open } from 'lmdb';
 import { Codec } from '../src/codec.js';
 import { createBus, type AuditEntry, type StoreCorruptError } from '../src/index.js';
-import { StoreLayout, decodeDeadLetter, encodeDeadLetter } from '../src/store/layout.js';
-import { collect, eventOffset, fixture, recorder, tempDir, uuid } from './helpers.js';
+import { decodeDeadLetter, encodeDeadLetter } from '../src/store/layout/dead-letters.js';
+import { StoreLayout } from '../src/store/layout/keys.js';
+import { collect, eventOffset, recorder, tempDir, uuid } from './helpers.js';
 
 const CORRUPT = 'ERR_EVENTRAIL_STORE_CORRUPT';
 
@@ -14,7 +15,7 @@ describe('corrupt data read back from the store', () => {
     const out = recorder(dir);
     const path = dir.file('store');
     try {
-      const writer = await createBus({ store: { kind: 'lmdb', path }, consumers: [fixture('recorder')] });
+      const writer = await createBus({ store: { kind: 'lmdb', path }, consumers: [out.consumer('recorder')] });
       for (let batch = 0; batch < 3; batch++) {
         await writer.emitMany(
           Array.from({ length: 10 }, (_, i) => ({ event_type: 'SessionCreated' as const, payload: { batch, i }, metadata: { source: 'test' } })),
@@ -39,7 +40,7 @@ describe('corrupt data read back from the store', () => {
       await db.put(blocks[2]!.key, third);
       await db.close();
 
-      const reader = await createBus({ store: { kind: 'lmdb', path }, consumers: [fixture('recorder')] });
+      const reader = await createBus({ store: { kind: 'lmdb', path }, consumers: [out.consumer('recorder')] });
       const errors: StoreCorruptError[] = [];
       const seen: Array<{ batch: number; i: number }> = [];
       for await (const event of reader.replay({ onCorrupt: (e) => errors.push(e) })) seen.push(event.payload as { batch: number; i: number });
@@ -70,7 +71,7 @@ describe('corrupt data read back from the store', () => {
     const dir = tempDir();
     const out = recorder(dir);
     const path = dir.file('store');
-    const options = { store: { kind: 'lmdb' as const, path }, consumers: [fixture('recorder')], audit: { eventTypes: ['UserLoggedIn' as const] } };
+    const options = { store: { kind: 'lmdb' as const, path }, consumers: [out.consumer('recorder')], audit: { eventTypes: ['UserLoggedIn' as const] } };
     try {
       const writer = await createBus(options);
       for (let batch = 0; batch < 4; batch++) {
@@ -143,7 +144,7 @@ describe('corrupt data read back from the store', () => {
     const path = dir.file('store');
     const options = {
       store: { kind: 'lmdb' as const, path },
-      consumers: [fixture('flaky')],
+      consumers: [out.consumer('flaky')],
       delivery: { maxAttempts: 1, backoff: { initialMs: 1, maxMs: 2 } },
     };
     try {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createBus, type Event, type EventBus, type EventInput } from '../src/index.js';
-import { collect, fixture, recorder, tempDir, uuid } from './helpers.js';
+import { collect, recorder, tempDir, uuid } from './helpers.js';
 
 describe('durable bus on lmdb', () => {
   const dir = tempDir();
@@ -34,7 +34,7 @@ describe('durable bus on lmdb', () => {
   before(async () => {
     bus = await createBus({
       store: { kind: 'lmdb', path },
-      consumers: [fixture('recorder')],
+      consumers: [out.consumer('recorder')],
       audit: { eventTypes: ['UserLoggedIn', 'UserLoggedOut', { Custom: 'Audited' }] },
       dispatch: { maxBatch: 16 },
     });
@@ -138,7 +138,7 @@ describe('durable bus on lmdb', () => {
     assert.equal(c.position, a.position);
     await bus.flush();
     await bus.close();
-    bus = await createBus({ store: { kind: 'lmdb', path }, consumers: [fixture('recorder')], audit: { eventTypes: ['UserLoggedIn'] } });
+    bus = await createBus({ store: { kind: 'lmdb', path }, consumers: [out.consumer('recorder')], audit: { eventTypes: ['UserLoggedIn'] } });
     const d = await bus.emit(input);
     assert.equal(d.duplicate, true);
     assert.equal(d.position, a.position);
@@ -155,7 +155,7 @@ describe('dead letters are persisted', () => {
     const path = dir.file('store');
     const options = {
       store: { kind: 'lmdb' as const, path },
-      consumers: [fixture('flaky'), fixture('recorder')],
+      consumers: [out.consumer('flaky'), out.consumer('recorder')],
       delivery: { maxAttempts: 2, backoff: { initialMs: 1, maxMs: 2 } },
     };
     try {

@@ -1,38 +1,23 @@
 /**
- * The pure half of the FoundationDB writer (src/store/fdb-batches.ts):
- * splitting a batch by measured bytes, FoundationDB's key and value limits on
- * what the layout writes, and recognising an earlier committed attempt. These
- * run everywhere; they need no FoundationDB.
+ * The pure half of the FoundationDB writer (src/store/fdb-batches.ts,
+ * src/store/fdb-retries.ts): splitting a batch by measured bytes,
+ * FoundationDB's key and value limits on what the layout writes, and how a
+ * retry decides, by its attempts' nonces, whether an earlier attempt
+ * committed. These run everywhere; they need no FoundationDB.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import {
-  FDB_MAX_KEY_BYTES,
-  FDB_MAX_TRANSACTION_BYTES,
-  FDB_MAX_VALUE_BYTES,
-  allIds,
-  earlierCommit,
-  limitProblem,
-  splitBatch,
-  transactionBytes,
-  tupleStringBytes,
-  type BatchPart,
-} from '../src/store/fdb-batches.js';
-import {
-  DecodedBlock,
-  MAX_VALUE_BYTES,
-  STAMP_BYTES,
-  StoreLayout,
-  chunkValue,
-  decodeAuditBlock,
-  joinChunks,
-  patchStamp,
-  positionOf,
-  stampFromCounter,
-  tupleString,
-  type KeyRange,
-} from '../src/store/layout.js';
+import { CONFLICT_RANGE_BYTES, MAX_NONCE_CLEARS, MUTATION_BYTES, limitProblem, splitBatch, transactionBytes, type BatchPart } from '../src/store/fdb-batches.js';
+import { earlierCommit, newNonce, type AppendAttempt } from '../src/store/fdb-retries.js';
+import { idsToCheck, patchStamp } from '../src/store/layout/append-plan.js';
+import { decodeAuditBlock } from '../src/store/layout/audit-blocks.js';
+import { DecodedBlock } from '../src/store/layout/blocks.js';
+import { chunkValue, joinChunks } from '../src/store/layout/chunks.js';
+import { StoreLayout, type KeyRange } from '../src/store/layout/keys.js';
+import { STAMP_BYTES, positionOf, stampFromCounter } from '../src/store/layout/positions.js';
+import { tupleString, tupleStringBytes } from '../src/store/layout/tuple.js';
+import { FDB_MAX_KEY_BYTES, FDB_MAX_TRANSACTION_BYTES, MAX_VALUE_BYTES, MAX_VALUE_BYTES as FDB_MAX_VALUE_BYTES } from '../src/store/limits.js';
 import type { AppendItem, Position } from '../src/store/store.js';
 import { PageMeter } from '../src/store/bounds.js';
 
@@ -79,25 +64,51 @@ function mixedBatch(next: () => number, count: number, maxEventBytes = 20_000): 
 }
 
 /**
- * What FoundationDB counts for the append transaction the layout plans for
- * `items`: every mutation's key and value (a versionstamped one with its
- * 4-byte offset), each written key's write conflict range, each id's read
- * conflict range (a retry reads them all) and the two count adds.
+ * What FoundationDB counts against its size limit for the append transaction
+ * the layout plans for `items` (`Transaction::getSize()`: every mutation as
+ * sizeof(MutationRef) + key + value, every conflict range as
+ * sizeof(KeyRangeRef) + begin + end): each put, a versionstamped key or value
+ * with its 4-byte offset, and the write conflict range [key, key‖0x00) of
+ * every put but a versionstamped key (FoundationDB adds none for those); the
+ * read conflict range of each caller-supplied id; the two count adds; the
+ * attempt's nonce. A retry also reads one nonce and a part may clear old ones:
+ * `extra` adds those.
  */
-function countedBytes(items: readonly AppendItem[]): number {
+function countedBytes(items: readonly AppendItem[], extra: { nonceReads?: number; nonceClears?: number } = {}): number {
   const plan = layout.planAppend(PLACEHOLDER, items);
+  const conflict = (key: number) => CONFLICT_RANGE_BYTES + 2 * key + 1;
   let bytes = 0;
   for (const put of plan.puts) {
     const key = put.key.length + (put.stampIn === 'key' ? 4 : 0);
     const value = put.value.length + (put.stampIn === 'value' ? 4 : 0);
-    bytes += key + value + 2 * put.key.length + 1;
+    bytes += MUTATION_BYTES + key + value;
+    if (put.stampIn !== 'key') bytes += conflict(put.key.length);
   }
-  for (const id of allIds(items)) bytes += 2 * layout.idKey(id).length + 1;
+  for (const id of idsToCheck(items)) bytes += conflict(layout.idKey(id).length);
   for (const name of ['events', 'auditEntries'] as const) {
     const key = layout.countKey(name).length;
-    bytes += key + 8 + 2 * key + 1;
+    bytes += MUTATION_BYTES + key + 8 + conflict(key);
   }
+  const nonceKey = layout.nonceKey(newNonce()).length;
+  bytes += MUTATION_BYTES + nonceKey + STAMP_BYTES + 4 + conflict(nonceKey);
+  bytes += (extra.nonceReads ?? 0) * conflict(nonceKey);
+  bytes += (extra.nonceClears ?? 0) * (MUTATION_BYTES + 2 * nonceKey + 1 + conflict(nonceKey));
   return bytes;
+}
+
+/** `count` events of `size` bytes as the bus appends them: fresh uuid ids, a few tenants, a few milliseconds, some audited. */
+function typicalBatch(count: number, size: number, options: { supplied?: boolean; spread?: boolean } = {}): AppendItem[] {
+  const next = random(7);
+  const tenants = Array.from({ length: 8 }, () => randomUUID());
+  return Array.from({ length: count }, (_, i) =>
+    item({
+      size,
+      checkDuplicate: options.supplied === true,
+      tenantId: options.spread ? randomUUID() : tenants[Math.floor(next() * tenants.length)]!,
+      timestampMs: BASE_MS + (options.spread ? i : Math.floor(i / 200)),
+      auditId: next() < 0.2 ? randomUUID() : null,
+    }),
+  );
 }
 
 function assertCovers(parts: readonly BatchPart[], count: number): void {
@@ -116,16 +127,29 @@ describe('fdb batches: measuring', () => {
     for (let round = 0; round < 40; round++) {
       const items = mixedBatch(next, 1 + Math.floor(next() * 300));
       const estimate = transactionBytes(items, prefixBytes);
-      const counted = countedBytes(items);
+      const counted = countedBytes(items, { nonceReads: 1, nonceClears: MAX_NONCE_CLEARS });
       assert.ok(estimate >= counted, `round ${round}: estimate ${estimate} < counted ${counted}`);
-      // An upper bound, but not a wild one: batches are not cut needlessly small.
-      assert.ok(estimate <= 2 * counted + 2_000, `round ${round}: estimate ${estimate} is far over counted ${counted}`);
+      // An upper bound, but a close one: only chunk numbers and timestamps are counted at their largest item size.
+      assert.ok(estimate <= counted * 1.005 + 100, `round ${round}: estimate ${estimate} is over counted ${counted} by ${estimate - counted}`);
     }
   });
 
   it('bounds large events split into chunks, and audit blocks', () => {
     const items = [item({ size: 350_000, auditId: randomUUID(), tenantId: 'big' }), item({ size: 99_990 }), item({ size: 1 })];
-    assert.ok(transactionBytes(items, prefixBytes) >= countedBytes(items));
+    assert.ok(transactionBytes(items, prefixBytes) >= countedBytes(items, { nonceReads: 1, nonceClears: MAX_NONCE_CLEARS }));
+  });
+
+  it('counts no write conflict range for a versionstamped key, one index key per tenant and per millisecond', () => {
+    // The same events, all in one millisecond and one tenant, or each in its own: only the index keys differ.
+    const shared = Array.from({ length: 100 }, () => item({ tenantId: 'acme' }));
+    const spread = shared.map((it, i) => ({ ...it, tenantId: `tenant-${String(i).padStart(3, '0')}`, timestampMs: BASE_MS + i }));
+    const perKey = (items: AppendItem[]) => transactionBytes(items, prefixBytes) - transactionBytes(items.slice(0, 1), prefixBytes);
+    const tenantKey = layout.tenantKey('tenant-000', PLACEHOLDER).length + 4;
+    const timeKey = layout.timeKey(BASE_MS, PLACEHOLDER).length + 4;
+    // 99 more `t` keys and 99 more `ts` keys, each a mutation with no conflict range.
+    const delta = perKey(spread) - perKey(shared);
+    assert.ok(delta >= 99 * (2 * MUTATION_BYTES + tenantKey + timeKey) && delta <= 99 * (2 * MUTATION_BYTES + tenantKey + timeKey + 9), `delta ${delta}`);
+    assert.ok(transactionBytes(spread, prefixBytes) >= countedBytes(spread, { nonceReads: 1, nonceClears: MAX_NONCE_CLEARS }));
   });
 
   it('counts the prefix in every key', () => {
@@ -157,7 +181,7 @@ describe('fdb batches: splitting', () => {
         const slice = items.slice(part.start, part.end);
         assert.equal(part.bytes, transactionBytes(slice, prefixBytes));
         if (slice.length > 1) assert.ok(part.bytes <= maxTransactionBytes, `part of ${slice.length} is ${part.bytes} bytes`);
-        assert.ok(countedBytes(slice) <= Math.max(maxTransactionBytes, part.bytes));
+        assert.ok(countedBytes(slice, { nonceReads: 1, nonceClears: MAX_NONCE_CLEARS }) <= Math.max(maxTransactionBytes, part.bytes));
       }
       // Greedy: a part closes only when the next item would not fit.
       for (let i = 0; i + 1 < split.parts.length; i++) {
@@ -166,6 +190,33 @@ describe('fdb batches: splitting', () => {
       }
       if (maxTransactionBytes === 20_000) assert.ok(split.parts.length > 10);
     }
+  });
+
+  it('keeps a default batch of 1 024 events of ~300 bytes in one 1 MB transaction', () => {
+    for (const supplied of [false, true]) {
+      const items = typicalBatch(1024, 300, { supplied });
+      const split = splitBatch(items, { maxTransactionBytes: 1_000_000, prefixBytes });
+      assert.ok(split.ok);
+      assert.deepEqual(split.parts.map((p) => [p.start, p.end]), [[0, 1024]], `supplied ids: ${supplied}`);
+      assert.ok(split.parts[0]!.bytes >= countedBytes(items, { nonceReads: 1, nonceClears: MAX_NONCE_CLEARS }));
+      assert.ok(split.parts[0]!.bytes < 900_000, `${split.parts[0]!.bytes} bytes`);
+    }
+  });
+
+  it('still splits what does not fit, each part under the limit by what FoundationDB counts', () => {
+    // Every event its own tenant and millisecond, and a supplied id: the most index keys and reads a batch can have.
+    const items = typicalBatch(1024, 500, { supplied: true, spread: true });
+    const split = splitBatch(items, { maxTransactionBytes: 1_000_000, prefixBytes });
+    assert.ok(split.ok);
+    assert.equal(split.parts.length, 2);
+    assertCovers(split.parts, items.length);
+    for (const part of split.parts) {
+      assert.ok(part.bytes <= 1_000_000);
+      assert.ok(countedBytes(items.slice(part.start, part.end), { nonceReads: 1, nonceClears: MAX_NONCE_CLEARS }) <= part.bytes);
+    }
+    const larger = typicalBatch(1024, 2_000);
+    const cut = splitBatch(larger, { maxTransactionBytes: 1_000_000, prefixBytes });
+    assert.ok(cut.ok && cut.parts.length === 3, `${cut.ok && cut.parts.length} parts`);
   });
 
   it('keeps a small batch in one transaction', () => {
@@ -246,70 +297,58 @@ describe('fdb batches: FoundationDB’s key and value limits on the layout’s w
   });
 });
 
-describe('fdb batches: a retry recognises its earlier commit', () => {
+describe('fdb retries: a retry recognises its earlier commit by its nonce', () => {
   const committedAt = stampFromCounter(0xabcdefn);
+  const attempt = (items: readonly AppendItem[], stored?: Map<string, Position>): AppendAttempt => ({ nonce: newNonce(), plan: layout.planAppend(PLACEHOLDER, items, stored) });
 
-  /** The id index as it is after `items` were committed at `stamp` with the plan `planned` made. */
-  function indexAfter(items: readonly AppendItem[], plannedPositions: readonly Position[], duplicate: readonly boolean[], stamp: Buffer): Map<string, Position> {
-    const found = new Map<string, Position>();
-    items.forEach((it, i) => {
-      if (!duplicate[i]) found.set(it.eventId, Buffer.concat([stamp, plannedPositions[i]!.subarray(STAMP_BYTES)]));
-    });
-    return found;
-  }
-
-  it('finds the stamp of an attempt that committed, and the result patches to the stored positions', () => {
+  it('finds the attempt whose nonce is stored, and its stamp patches the result to the stored positions', () => {
     const supplied = item({ checkDuplicate: true });
     const items = [item(), supplied, item(), { ...supplied }, item()];
-    const earlier = new Map([[randomUUID(), positionOf(stampFromCounter(1n), 0)]]);
-    const plan = layout.planAppend(PLACEHOLDER, items, earlier);
-    assert.deepEqual(plan.result.duplicate, [false, false, false, true, false]);
-    const found = indexAfter(items, plan.result.positions, plan.result.duplicate, committedAt);
-    const stamp = earlierCommit(plan.result, items, found);
-    assert.ok(stamp !== null && stamp.equals(committedAt));
-    patchStamp(plan, stamp);
-    items.forEach((it, i) => assert.ok(plan.result.positions[i]!.equals(found.get(it.eventId)!), `item ${i}`));
-    assert.equal(plan.result.duplicate.filter(Boolean).length, 1, 'the batch’s own events are not reported as duplicates');
+    const first = attempt(items, new Map([[randomUUID(), positionOf(stampFromCounter(1n), 0)]]));
+    assert.deepEqual(first.plan.result.duplicate, [false, false, false, true, false]);
+    const found = earlierCommit([first], [Buffer.from(committedAt)]);
+    assert.ok(found !== null && found.attempt === first && found.stamp.equals(committedAt));
+    patchStamp(found.attempt.plan, found.stamp);
+    assert.deepEqual(found.attempt.plan.result.positions.map((p) => p.toString('hex')), [0, 1, 2, 1, 3].map((i) => positionOf(committedAt, i).toString('hex')));
+    assert.equal(found.attempt.plan.result.duplicate.filter(Boolean).length, 1, 'the batch’s own events are not reported as duplicates');
   });
 
-  it('finds nothing when the attempt did not commit', () => {
-    const items = [item(), item({ checkDuplicate: true })];
-    const plan = layout.planAppend(PLACEHOLDER, items);
-    assert.equal(earlierCommit(plan.result, items, new Map()), null);
-  });
-
-  it('tells another writer’s copy of a supplied id from its own commit', () => {
+  it('finds nothing when no attempt’s nonce is stored, whatever the id index holds', () => {
     const supplied = item({ checkDuplicate: true });
-    const items = [item(), supplied];
-    const plan = layout.planAppend(PLACEHOLDER, items);
-    // Another instance stored the supplied id meanwhile; this attempt's generated id is not there.
-    const elsewhere = new Map([[supplied.eventId, positionOf(stampFromCounter(9n), 1)]]);
-    assert.equal(earlierCommit(plan.result, items, elsewhere), null);
-    // Everything there, but at other indices or across stamps: not one commit of this plan.
-    const shifted = new Map([
-      [items[0]!.eventId, positionOf(committedAt, 1)],
-      [supplied.eventId, positionOf(committedAt, 0)],
-    ]);
-    assert.equal(earlierCommit(plan.result, items, shifted), null);
-    const split = new Map([
-      [items[0]!.eventId, positionOf(committedAt, 0)],
-      [supplied.eventId, positionOf(stampFromCounter(2n), 1)],
-    ]);
-    assert.equal(earlierCommit(plan.result, items, split), null);
+    const first = attempt([supplied]);
+    assert.equal(earlierCommit([first], [undefined]), null);
+    assert.equal(earlierCommit([], []), null, 'a first attempt has nothing to look for');
   });
 
-  it('has nothing to recognise when the attempt planned no writes', () => {
+  it('takes another writer’s commit of the same supplied id, at the same index, as a duplicate, not as its own', () => {
+    // Two instances append the same caller event_id alone in a batch: both plan it at index 0. The first commits;
+    // the second's commit conflicts (it read the id) and is retried. The id is now stored at index 0 of another
+    // stamp, exactly where this attempt planned it, but this attempt's nonce is not stored.
     const supplied = item({ checkDuplicate: true });
-    const stored = new Map([[supplied.eventId, positionOf(stampFromCounter(3n), 4)]]);
-    const plan = layout.planAppend(PLACEHOLDER, [supplied], stored);
-    assert.equal(plan.events, 0);
-    assert.equal(earlierCommit(plan.result, [supplied], stored), null);
+    const mine = attempt([supplied]);
+    const elsewhere = new Map([[supplied.eventId, positionOf(committedAt, 0)]]);
+    assert.equal(earlierCommit([mine], [undefined]), null, 'no nonce of ours: not our commit');
+    // So the retry plans afresh with the ids it read, like a first attempt: a genuine duplicate.
+    const retry = layout.planAppend(PLACEHOLDER, [supplied], elsewhere);
+    assert.deepEqual(retry.result.duplicate, [true]);
+    assert.ok(retry.result.positions[0]!.equals(positionOf(committedAt, 0)));
+    assert.equal(retry.events, 0, 'nothing written');
   });
 
-  it('reads every id of the batch on a retry, once each', () => {
-    const a = item({ checkDuplicate: true });
-    const b = item();
-    assert.deepEqual(allIds([a, b, { ...a }, b]), [a.eventId, b.eventId]);
+  it('picks the attempt that committed among several, and refuses a malformed nonce value', () => {
+    const items = [item(), item()];
+    const attempts = [attempt(items), attempt(items), attempt(items)];
+    const found = earlierCommit(attempts, [undefined, Buffer.from(committedAt), undefined]);
+    assert.ok(found !== null && found.attempt === attempts[1]);
+    assert.notEqual(attempts[0]!.nonce, attempts[1]!.nonce, 'every attempt has its own nonce');
+    assert.match(attempts[0]!.nonce, /^[0-9a-f]{32}$/);
+    assert.throws(() => earlierCommit(attempts, [Buffer.alloc(3)]), { code: 'ERR_EVENTRAIL_STORE_CORRUPT' });
+  });
+
+  it('keeps nonces under their own keys, read as one range, outside every other range of the layout', () => {
+    const key = layout.nonceKey(newNonce());
+    assert.ok(inRange(key, layout.nonceRange()) && inRange(key, layout.all()));
+    for (const range of [layout.blockRange(), layout.auditRange(), layout.deadLetterRange(), layout.checkpointRange(), layout.timeRange()]) assert.ok(!inRange(key, range));
   });
 });
 

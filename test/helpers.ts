@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createBus, type BusOptions, type EventBus } from '../src/index.js';
+import type { ConsumerEntry } from '../src/options.js';
 import type { Delivered } from './fixtures/record.js';
 
 export function fixture(name: string): string {
@@ -25,14 +26,16 @@ export function tempDir(prefix = 'eventrail-test-'): TempDir {
 export interface Recorder {
   readonly path: string;
   read(): Delivered[];
+  /** A fixture consumer that records into this file: `{ module, options: { out, ...options } }`. */
+  consumer(name: string, options?: Readonly<Record<string, unknown>>): ConsumerEntry;
 }
 
-/** A recorder output file, set as RECORDER_OUT for the consumers in the workers. */
+/** A recorder output file; fixture consumers get its path as `options.out` (see Recorder.consumer). */
 export function recorder(dir: TempDir): Recorder {
   const path = dir.file(`deliveries-${Math.random().toString(36).slice(2)}.jsonl`);
-  process.env.RECORDER_OUT = path;
   return {
     path,
+    consumer: (name, options) => ({ module: fixture(name), options: { out: path, ...options } }),
     read: () =>
       existsSync(path)
         ? readFileSync(path, 'utf8')
@@ -47,18 +50,19 @@ export const uuid = () => crypto.randomUUID();
 
 /**
  * Runs `body` with a bus made from `options` (given the test's temporary
- * folder when they need it, for a store path), over a fresh folder with a
- * delivery recorder; the bus is closed and the folder removed afterwards,
- * whatever happens.
+ * folder and the recorder when they need them, for a store path or a
+ * recording consumer), over a fresh folder with a delivery recorder; the bus
+ * is closed and the folder removed afterwards, whatever happens. Every
+ * consumer gets the recorder's file as `options.out` unless its options name one.
  */
 export async function withBus<T>(
-  options: BusOptions | ((dir: TempDir) => BusOptions),
+  options: BusOptions | ((dir: TempDir, out: Recorder) => BusOptions),
   body: (ctx: { bus: EventBus; out: Recorder; dir: TempDir }) => Promise<T>,
 ): Promise<T> {
   const dir = tempDir();
   try {
     const out = recorder(dir);
-    const bus = await createBus(typeof options === 'function' ? options(dir) : options);
+    const bus = await createBus(withRecorder(typeof options === 'function' ? options(dir, out) : options, out));
     try {
       return await body({ bus, out, dir });
     } finally {
@@ -78,19 +82,20 @@ export interface SuiteBus {
 
 /**
  * One bus shared by the tests of a describe block: made in `before` from
- * `options` (given the block's temporary folder when they need it, for a
- * store path) with a fresh delivery recorder, closed in `after` and its folder
- * removed, whatever happens. Call it in the describe body; read `.bus` and
- * `.out` inside the tests.
+ * `options` (given the block's temporary folder and the recorder when they
+ * need them, for a store path or a recording consumer) with a fresh delivery
+ * recorder, closed in `after` and its folder removed, whatever happens. Every
+ * consumer gets the recorder's file as `options.out` unless its options name
+ * one. Call it in the describe body; read `.bus` and `.out` inside the tests.
  */
-export function suiteBus(options: BusOptions | ((dir: TempDir) => BusOptions)): SuiteBus {
+export function suiteBus(options: BusOptions | ((dir: TempDir, out: Recorder) => BusOptions)): SuiteBus {
   const dir = tempDir();
   let bus: EventBus | undefined;
   let out: Recorder | undefined;
   before(async () => {
-    // The recorder is chosen here, not when the block is declared: the workers copy the environment when they start.
-    out = recorder(dir);
-    bus = await createBus(typeof options === 'function' ? options(dir) : options);
+    const made = recorder(dir);
+    out = made;
+    bus = await createBus(withRecorder(typeof options === 'function' ? options(dir, made) : options, made));
   });
   after(async () => {
     try {
@@ -119,6 +124,14 @@ export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   const items: T[] = [];
   for await (const item of iterable) items.push(item);
   return items;
+}
+
+/** Consumers record into `out`: they get it as `options.out` unless their options name another. */
+function withRecorder(options: BusOptions, out: Recorder): BusOptions {
+  const consumers = options.consumers?.map((c) =>
+    typeof c === 'string' ? { module: c, options: { out: out.path } } : { ...c, options: { out: out.path, ...c.options } },
+  );
+  return consumers === undefined ? options : { ...options, consumers };
 }
 
 /** Every JSON line of a recorder file whose `consumer` is the given name (for fixtures with their own line shape). */

@@ -484,10 +484,9 @@ describe('hostile input', { timeout: 180_000 }, () => {
   const delivered = new Map<string, GuardedDelivery[]>();
 
   before(async () => {
-    process.env.RECORDER_OUT = out;
     bus = await createBus({
       store: { kind: 'lmdb', path: dir.file('store') },
-      consumers: [fixture('proto-guard')],
+      consumers: [{ module: fixture('proto-guard'), options: { out } }],
       pool: { maxThreads: 1 },
       dispatch: { lingerMs: 0 },
       limits: { maxEventBytes: MAX_BYTES },
@@ -984,7 +983,7 @@ describe(`hostile input at the default size limit (limits.maxEventBytes, 1 MiB)`
 
   before(async () => {
     out = recorder(dir);
-    bus = await createBus({ store: { kind: 'lmdb', path: dir.file('store') }, consumers: [fixture('recorder')], pool: { maxThreads: 1 } });
+    bus = await createBus({ store: { kind: 'lmdb', path: dir.file('store') }, consumers: [out.consumer('recorder')], pool: { maxThreads: 1 } });
   });
   after(async () => {
     await bus?.close();

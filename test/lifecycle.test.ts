@@ -9,8 +9,8 @@ import { BusClosedError, createBus, type Receipt } from '../src/index.js';
 import type { JsonDelivery } from './fixtures/json-recorder.js';
 import { fixture, linesOf, recorder, tempDir, uuid, waitFor, withBus } from './helpers.js';
 
-// Read by the Slow fixture in the workers, which copy the environment when they start.
-process.env.SLOW_MS = '10';
+/** The Slow fixture taking 10 ms per event (it records into the file withBus gives it). */
+const SLOW = { module: fixture('slow'), options: { ms: 10 } };
 
 const isClosed = (err: unknown) => {
   assert.ok(err instanceof BusClosedError, `a BusClosedError, got ${String(err)}`);
@@ -22,7 +22,7 @@ describe('close()', () => {
   it('delivers every accepted event before it resolves, and refuses emits afterwards', async () => {
     await withBus({
       store: { kind: 'none' },
-      consumers: [fixture('slow')],
+      consumers: [SLOW],
       pool: { maxThreads: 1, concurrentTasksPerWorker: 2 },
       dispatch: { maxBatch: 5 },
     }, async ({ bus, out }) => {
@@ -56,7 +56,7 @@ describe('close()', () => {
   it('delivers events still waiting for room (backpressure wait) before it resolves', async () => {
     await withBus({
       store: { kind: 'none' },
-      consumers: [fixture('slow')],
+      consumers: [SLOW],
       pool: { maxThreads: 1 },
       dispatch: { maxBatch: 2 },
       backpressure: { maxPending: 4, onOverflow: 'wait' },
@@ -125,8 +125,8 @@ describe('producers and flush', () => {
 
   it('flush() on an idle bus resolves, before and after traffic', { timeout: 5_000 }, async () => {
     const dir = tempDir();
-    recorder(dir);
-    const bus = await createBus({ store: { kind: 'none' }, consumers: [fixture('recorder')], pool: { maxThreads: 1 } });
+    const out = recorder(dir);
+    const bus = await createBus({ store: { kind: 'none' }, consumers: [out.consumer('recorder')], pool: { maxThreads: 1 } });
     try {
       await bus.flush();
       await bus.emit({ event_type: 'SessionCreated', metadata: { source: 'test' } });

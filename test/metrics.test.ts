@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { createBus, type EventInput } from '../src/index.js';
-import { fixture, metricValue, recorder, tempDir, uuid } from './helpers.js';
+import { metricValue, recorder, tempDir, uuid } from './helpers.js';
 
 const METRICS_COLLECTOR = fileURLToPath(new URL('../src/consumers/metrics-collector.js', import.meta.url));
 
@@ -20,10 +20,10 @@ const event = (event_type: EventInput['event_type'], payload: Record<string, unk
 describe('bus.metrics()', () => {
   it('counts emits, deliveries, failures, retries and dead letters exactly', async () => {
     const dir = tempDir();
-    recorder(dir);
+    const out = recorder(dir);
     const bus = await createBus({
       store: { kind: 'none' },
-      consumers: [fixture('flaky'), fixture('recorder'), METRICS_COLLECTOR],
+      consumers: [out.consumer('flaky'), out.consumer('recorder'), METRICS_COLLECTOR],
       pool: { maxThreads: 2 },
       delivery: { maxAttempts: 2, backoff: { initialMs: 1, maxMs: 5 } },
     });
@@ -104,8 +104,8 @@ describe('bus.metrics()', () => {
 
   it('two buses keep separate registries', async () => {
     const dir = tempDir();
-    recorder(dir);
-    const a = await createBus({ store: { kind: 'none' }, consumers: [fixture('recorder')], pool: { maxThreads: 1 } });
+    const out = recorder(dir);
+    const a = await createBus({ store: { kind: 'none' }, consumers: [out.consumer('recorder')], pool: { maxThreads: 1 } });
     const b = await createBus({ store: { kind: 'none' }, consumers: [METRICS_COLLECTOR], pool: { maxThreads: 1 } });
     try {
       await a.emitMany([event('UserLoggedIn'), event('UserLoggedIn'), event('UserLoggedIn')]);

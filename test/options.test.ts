@@ -101,7 +101,7 @@ describe('options from the environment', () => {
     );
     assert.equal(o.pool.maxThreads, 3);
     assert.equal(o.dispatch.partitionBy, 'tenant');
-    assert.deepEqual(o.consumers, ['a.js', 'b.js']);
+    assert.deepEqual(o.consumers, [{ module: 'a.js', options: {} }, { module: 'b.js', options: {} }]);
     assert.equal(o.delivery.backoff.initialMs, 5);
     assert.equal(o.backpressure.onOverflow, 'reject');
     assert.deepEqual(o.store, { kind: 'none' });
@@ -175,14 +175,20 @@ describe('a JSON config file', () => {
         config,
         JSON.stringify({
           store: { kind: 'none' },
-          consumers: ['./consumers/rec.js', relative(dir.path, fixture('flaky'))],
+          consumers: [
+            { module: './consumers/rec.js', options: { out: out.path } },
+            { module: relative(dir.path, fixture('flaky')), options: { out: out.path } },
+          ],
           pool: { maxThreads: 1 },
           dispatch: { lanes: 3 },
         }),
       );
       const bus = await createBus(config);
       try {
-        assert.deepEqual(bus.options.consumers, [join(dir.path, 'consumers', 'rec.js'), fixture('flaky')]);
+        assert.deepEqual(bus.options.consumers, [
+          { module: join(dir.path, 'consumers', 'rec.js'), options: { out: out.path } },
+          { module: fixture('flaky'), options: { out: out.path } },
+        ]);
         assert.equal(bus.options.dispatch.lanes, 3);
         assert.deepEqual(
           bus.consumers.map((c) => c.name),
@@ -212,7 +218,10 @@ describe('a JSON config file', () => {
       const config = dir.file('eventrail.json');
       writeFileSync(config, JSON.stringify({ store: { kind: 'none' }, consumers: ['consumers/rec.js', 'file:///opt/x.js', '/abs/y.js'] }));
       const o = resolveOptions(config, NO_ENV);
-      assert.deepEqual(o.consumers, [join(dir.path, 'consumers', 'rec.js'), 'file:///opt/x.js', '/abs/y.js']);
+      assert.deepEqual(
+        o.consumers.map((c) => c.module),
+        [join(dir.path, 'consumers', 'rec.js'), 'file:///opt/x.js', '/abs/y.js'],
+      );
     } finally {
       dir.remove();
     }
@@ -299,7 +308,7 @@ describe('resolved options', () => {
     try {
       const o = bus.options;
       assert.equal(o.pool.maxThreads, 1);
-      assert.deepEqual(o.consumers, [fixture('noop')]);
+      assert.deepEqual(o.consumers, [{ module: fixture('noop'), options: {} }]);
       for (const part of [o, o.store, o.consumers, o.pool, o.dispatch, o.delivery, o.delivery.backoff, o.backpressure, o.audit, o.audit.eventTypes, o.audit.eventTypes[1], o.limits, o.checkpoint]) {
         assert.ok(Object.isFrozen(part), `frozen: ${JSON.stringify(part)}`);
       }

@@ -11,10 +11,10 @@ import { fixture, tempDir } from './helpers.js';
  */
 async function peakInFlight(concurrentTasksPerWorker: number, together: number, waitMs: number): Promise<number[]> {
   const dir = tempDir();
-  process.env.OVERLAP_OUT = dir.file('overlap.jsonl');
+  const out = dir.file('overlap.jsonl');
   const bus = await createBus({
     store: { kind: 'lmdb', path: dir.file('store') },
-    consumers: [fixture('overlap')],
+    consumers: [{ module: fixture('overlap'), options: { out } }],
     pool: { minThreads: 1, maxThreads: 1, concurrentTasksPerWorker },
     dispatch: { lanes: 4, maxBatch: 1, lingerMs: 0 },
     delivery: { handlerTimeoutMs: 30_000 },
@@ -29,7 +29,7 @@ async function peakInFlight(concurrentTasksPerWorker: number, together: number, 
       })),
     );
     await bus.flush();
-    const lines = readFileSync(process.env.OVERLAP_OUT, 'utf8').trim().split('\n');
+    const lines = readFileSync(out, 'utf8').trim().split('\n');
     assert.equal(lines.length, 4, 'each event handled once');
     assert.equal((await bus.deadLetters.list()).length, 0);
     return lines.map((l) => (JSON.parse(l) as { peak: number }).peak);

@@ -17,7 +17,9 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FdbClientMissingError, createBus } from '../src/index.js';
-import { FdbStore, loadFoundationDb, missingFdbPart } from '../src/store/fdb.js';
+import { FdbStore } from '../src/store/fdb.js';
+import { loadFoundationDb, missingFdbPart } from '../src/store/fdb-client.js';
+import { StoreLayout } from '../src/store/layout/keys.js';
 import { openStore } from '../src/store/open.js';
 import { comparePositions, type EventStore, type Position } from '../src/store/store.js';
 import { collect } from './helpers.js';
@@ -189,6 +191,47 @@ if (integrationSkip) {
       assert.equal(stored.length, 16 * 20 + 1);
       assert.equal((await a.stats()).events, stored.length);
     }));
+
+    it('answers duplicate: true to every instance but one when several append the same supplied event_id at once', withPrefix(async (openHere) => {
+      // Each batch is the shared id alone, so every append plans it at index 0: the commits race on the id
+      // key, the losers' commits conflict and are retried, and a retry finds the id at index 0 of another
+      // instance's stamp. Only its own nonce may make a retry take a commit for its own.
+      const stores = [await openHere(), await openHere(), await openHere()];
+      for (let round = 0; round < 20; round++) {
+        const shared = testEvent({ checkDuplicate: true });
+        const results = await Promise.all(stores.flatMap((store) => [store.append([{ ...shared.item }]), store.append([{ ...shared.item }])]));
+        assert.equal(results.filter((r) => !r.duplicate[0]).length, 1, `round ${round}: exactly one append stored it`);
+        assert.equal(new Set(results.map((r) => hex(r.positions[0]!))).size, 1, `round ${round}: every receipt has the stored position`);
+      }
+      assert.equal((await stores[0]!.stats()).events, 20);
+    }));
+
+    it('leaves no append nonce behind once the stores are closed', async () => {
+      const prefix = `eventrail-test-${randomUUID()}`;
+      const [a, b] = [await open(prefix), await open(prefix, 20_000)];
+      // Opened after the stores, which selected the API version.
+      const db = loaded.ok ? loaded.fdb.open(clusterFile) : assert.fail('the client loads');
+      const nonces = () => {
+        const range = new StoreLayout(prefix).nonceRange();
+        return db.getRangeAll(range.start, range.end);
+      };
+      try {
+        const shared = testEvent({ checkDuplicate: true });
+        const split = b.append(testEvents(200, () => ({ padding: 1_000 })).map((e) => e.item));
+        await Promise.all([a.append(testEvents(50).map((e) => e.item)), split, a.append([shared.item]), b.append([{ ...shared.item }])]);
+        const commits = new Set((await split).positions.map((p) => hex(p.subarray(0, 10)))).size;
+        assert.ok(commits > 5, `${commits} commits`);
+        await a.append(testEvents(1).map((e) => e.item));
+        // Each part clears the nonces of the parts before it: what is left is the last commit of each store, and of b's concurrent append.
+        assert.ok((await nonces()).length <= 3, `${(await nonces()).length} nonces left after ${commits + 3} commits`);
+        await Promise.all([a.close(), b.close()]);
+        assert.deepEqual(await nonces(), []);
+      } finally {
+        await Promise.allSettled([a.close(), b.close()]);
+        db.close();
+        await clear(prefix);
+      }
+    });
 
     it('refuses an event over FoundationDB’s transaction limit, writing nothing of its batch', withPrefix(async (openHere) => {
       const store = await openHere();

@@ -4,42 +4,17 @@ import { pack, packUnboundVersionstamp, unboundVersionstamp, type TupleItem } fr
 import { randomUUID } from 'node:crypto';
 import { Codec } from '../src/codec.js';
 import { encodeAuditRecord } from '../src/event/audit.js';
-import {
-  ChunkGatherer,
-  DecodedBlock,
-  MAX_VALUE_BYTES,
-  StoreLayout,
-  blockGatherer,
-  chunksOfSpans,
-  copySpans,
-  deadLetterGatherer,
-  decodeDeadLetters,
-  blockCount,
-  blockSpans,
-  chunkValue,
-  counterFromStamp,
-  auditEntries,
-  decodeAuditBlock,
-  eventsNeededBy,
-  decodeCount,
-  decodeDeadLetter,
-  decodeIndexList,
-  encodeAuditBlock,
-  encodeBlock,
-  encodeCount,
-  encodeDeadLetter,
-  encodeIndexList,
-  idsToCheck,
-  indexOf,
-  joinChunks,
-  patchStamp,
-  positionOf,
-  stampFromCounter,
-  stampOf,
-  tupleString,
-  type KeyRange,
-  type Put,
-} from '../src/store/layout.js';
+import { idsToCheck, patchStamp, type Put } from '../src/store/layout/append-plan.js';
+import { auditEntries, decodeAuditBlock, encodeAuditBlock, eventsNeededBy } from '../src/store/layout/audit-blocks.js';
+import { DecodedBlock, blockCount, blockSpans, chunksOfSpans, copySpans, encodeBlock } from '../src/store/layout/blocks.js';
+import { ChunkGatherer, blockGatherer, chunkValue, deadLetterGatherer, joinChunks } from '../src/store/layout/chunks.js';
+import { decodeCount, encodeCount } from '../src/store/layout/counts.js';
+import { decodeDeadLetter, decodeDeadLetters, encodeDeadLetter } from '../src/store/layout/dead-letters.js';
+import { decodeIndexList, encodeIndexList } from '../src/store/layout/index-lists.js';
+import { StoreLayout, type KeyRange } from '../src/store/layout/keys.js';
+import { counterFromStamp, indexOf, positionOf, stampFromCounter, stampOf } from '../src/store/layout/positions.js';
+import { tupleString } from '../src/store/layout/tuple.js';
+import { MAX_VALUE_BYTES } from '../src/store/limits.js';
 import type { AppendItem, DeadLetterRecord } from '../src/store/store.js';
 import type { StoreCorruptError } from '../src/errors.js';
 

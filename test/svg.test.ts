@@ -1,9 +1,9 @@
 /** The SVG chart writer: what it writes parses as XML, holds what was given, and scales its axes sensibly. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { benchChartSvg, nothingToChart } from '../src/bench/chart.js';
-import type { BenchReport, MeasuredScenario, SweepResult } from '../src/bench/results.js';
-import { compactNumber, escapeXml, lineChartSvg, linearTicks, logTicks, messageSvg, type LineChart } from '../src/bench/svg.js';
+import { benchChartSvg, nothingToChart } from '../bench/chart.js';
+import type { BenchReport, MeasuredScenario, SweepResult } from '../bench/results.js';
+import { compactNumber, escapeXml, lineChartSvg, linearTicks, logTicks, messageSvg, type LineChart } from '../bench/svg.js';
 import { parseSvg } from './fixtures/cli-svg.js';
 
 const chart = (over: Partial<LineChart> = {}): LineChart => ({

@@ -1,36 +1,19 @@
 /**
- * The public facade. `createBus` resolves the options, opens the store, starts
- * the worker pool (which loads the consumer modules), re-dispatches what a
- * crash left past the checkpoint, and returns an `EventBus` whose methods
- * check their arguments and delegate to the private engine.
+ * The public facade. `createBus` resolves the options and starts the private
+ * engine (bus/engine.ts), which is fully built and has recovered before the
+ * `EventBus` is made; the bus's methods check their arguments and delegate to
+ * the engine held in a `#private` field.
  */
-import { EventEmitter } from 'node:events';
-import { isAbsolute, resolve as resolvePath } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { Piscina } from 'piscina';
-import { Codec } from '../codec.js';
-import {
-  BusClosedError,
-  ConsumerLoadError,
-  EventrailError,
-  StoreCorruptError,
-  StoreUnavailableError,
-  type SerializedError,
-  type WorkerCrashedError,
-} from '../errors.js';
-import { debugEventType, eventTypeKey, type AuditEntry, type Event, type EventInput, type EventType } from '../event/event.js';
-import { readAuditEntry } from '../event/audit.js';
+import { BusClosedError, type StoreCorruptError } from '../errors.js';
+import type { AuditEntry, Event, EventInput, EventType } from '../event/event.js';
 import { resolveOptions, type BusOptions, type ResolvedOptions } from '../options.js';
-import type { ConsumerDescriptor, DescribeResult, FollowUp, WorkerInit } from '../protocol.js';
-import { openStore } from '../store/open.js';
-import { decodeStored, positionFromString, positionToString, type EventStore, type Position } from '../store/store.js';
-import type { Accepted, CommitGroup } from './accepted.js';
-import { CommitGroup as Group } from './accepted.js';
-import { Checkpoints, recoveryStart } from './checkpoints.js';
-import { DeadLetterBox, type DeadLetter, type DeadLetterFilter } from './dead-letters.js';
-import { Dispatcher, type Delivery } from './dispatcher.js';
-import { Intake, unreadableInput, type Receipt } from './intake.js';
-import { BusMetrics } from './metrics.js';
+import type { ConsumerDescriptor } from '../protocol.js';
+import { positionFromString } from '../store/store.js';
+import type { DeadLetter, DeadLetterFilter } from './dead-letters.js';
+import { Engine } from './engine.js';
+import { unreadableInput, type Receipt } from './intake.js';
+import { Notices, type BusEvents } from './notices.js';
+import type { EventDefinitions, EventCatalog, TypedEventBus } from '../event/catalog.js';
 
 /** A point in time for queries: a Date, an RFC 3339 string, or ms since the epoch. */
 export type TimeBound = Date | string | number;
@@ -87,57 +70,37 @@ export interface Audit {
   query(query?: AuditQuery): AsyncIterable<AuditEntry>;
 }
 
-export interface BusEvents {
-  /** A batch was lost to a worker that crashed or exited; it is being run again. */
-  'worker-error': [error: WorkerCrashedError];
-  /** Something went wrong that the bus worked around (a failed checkpoint write, a bad consumer metric). */
-  warning: [message: string, cause?: unknown];
-}
-
-interface Engine {
-  readonly options: ResolvedOptions;
-  readonly store: EventStore | null;
-  readonly codec: Codec;
-  readonly pool: Piscina;
-  readonly consumers: readonly ConsumerDescriptor[];
-  readonly metrics: BusMetrics;
-  readonly intake: Intake;
-  readonly dispatcher: Dispatcher;
-  readonly deadLetters: DeadLetterBox;
-  readonly checkpoints: Checkpoints | null;
-}
+/** Set once, by the class's static block: the only way to make an EventBus is createBus(). */
+let open: (engine: Engine) => EventBus;
 
 export class EventBus {
   readonly #engine: Engine;
-  readonly #events = new EventEmitter<BusEvents>();
   #closing: Promise<void> | null = null;
   readonly audit: Audit;
   readonly deadLetters: DeadLetters;
 
-  /** @internal use createBus() */
-  constructor(engine: Engine) {
+  static {
+    open = (engine) => new EventBus(engine);
+  }
+
+  private constructor(engine: Engine) {
     this.#engine = engine;
     this.audit = { query: (query) => this.#auditQuery(query ?? {}) };
     this.deadLetters = {
-      list: (filter) => this.#engine.deadLetters.list(this.#withCorruptReport(checkFilter(filter))),
-      redrive: (filter) => this.#redrive(this.#withCorruptReport(checkFilter(filter))),
+      list: (filter) => this.#engine.deadLetters.list(this.#engine.deadLetterFilter(checkFilter(filter))),
+      redrive: (filter) => this.#redrive(checkFilter(filter)),
     };
   }
 
   /** Listens to the bus's own notices ('worker-error', 'warning'); `emit` is for events. */
   on<K extends keyof BusEvents>(name: K, listener: (...args: BusEvents[K]) => void): this {
-    this.#events.on(name, listener as never);
+    this.#engine.notices.on(name, listener);
     return this;
   }
 
   off<K extends keyof BusEvents>(name: K, listener: (...args: BusEvents[K]) => void): this {
-    this.#events.off(name, listener as never);
+    this.#engine.notices.off(name, listener);
     return this;
-  }
-
-  /** @internal */
-  notify<K extends keyof BusEvents>(name: K, ...args: BusEvents[K]): void {
-    this.#events.emit(name, ...(args as never));
   }
 
   /** The resolved options (frozen). */
@@ -203,33 +166,15 @@ export class EventBus {
 
   /** Stored events in store order, read page by page. */
   async *replay(query: ReplayQuery = {}): AsyncGenerator<Event> {
-    const { store } = this.#engine;
-    if (store === null) throw new StoreUnavailableError("replay needs a store: this bus runs with store { kind: 'none' }");
-    const types = query.types === undefined ? null : new Set(query.types.map(eventTypeKey));
-    const onCorrupt = query.onCorrupt ?? this.#reportCorrupt;
-    let yielded = 0;
-    for await (const stored of store.readEvents({
+    const readQuery = {
       after: query.after === undefined ? undefined : positionFromString(query.after),
       fromMs: toMs(query.from, 'from'),
       toMs: toMs(query.to, 'to'),
-      tenantId: lowerId(query.tenantId),
-    })) {
-      if (query.limit !== undefined && yielded >= query.limit) return;
-      const event = decodeStored(this.#engine.codec, stored, onCorrupt);
-      if (event === null) continue;
-      if (types !== null && !types.has(eventTypeKey(event.event_type))) continue;
-      yielded++;
-      yield event;
-    }
-  }
-
-  #reportCorrupt = (error: StoreCorruptError): void => {
-    this.notify('warning', error.message, error);
-  };
-
-  /** Dead letters that cannot be read are reported as replay reports corrupt events, unless the filter says where. */
-  #withCorruptReport(filter: DeadLetterFilter): DeadLetterFilter {
-    return filter.onCorrupt === undefined ? { ...filter, onCorrupt: this.#reportCorrupt } : filter;
+      tenantId: query.tenantId,
+      types: query.types,
+      limit: query.limit,
+    };
+    yield* this.#engine.replay(readQuery, query.onCorrupt);
   }
 
   /** Prometheus text exposition of this bus's metrics. */
@@ -237,88 +182,42 @@ export class EventBus {
     return this.#engine.metrics.text();
   }
 
-  /** Stops intake, drains every accepted event, writes the checkpoint, closes the pool and the store. */
-  close(): Promise<void> {
-    this.#closing ??= this.#shutdown();
+  /**
+   * Stops intake, drains every accepted event, writes the checkpoint, closes
+   * the pool and the store. With `timeoutMs`, stops waiting for the drain
+   * after that long: handlers still running see `ctx.signal` abort, and the
+   * events not yet handled by every consumer stay past the checkpoint, so a
+   * restart delivers them again (a 'warning' notice says how many). Calling
+   * close() again returns the first call's promise.
+   */
+  close(options?: CloseOptions): Promise<void> {
+    if (this.#closing === null) {
+      let timeoutMs: number;
+      try {
+        timeoutMs = closeTimeout(options);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      this.#closing = this.#engine.shutdown(timeoutMs);
+    }
     return this.#closing;
   }
 
-  async #shutdown(): Promise<void> {
-    const { intake, dispatcher, pool, store, checkpoints } = this.#engine;
-    dispatcher.drainRetries();
-    await intake.idle();
-    dispatcher.stop();
-    await checkpoints?.close();
-    await pool.destroy();
-    await store?.close();
-  }
-
   async *#auditQuery(query: AuditQuery): AsyncGenerator<AuditEntry> {
-    const { store, codec } = this.#engine;
-    if (store === null) throw new StoreUnavailableError("the audit log needs a store: this bus runs with store { kind: 'none' }");
-    const types = query.types === undefined ? null : new Set(query.types.map(debugEventType));
-    const onCorrupt = query.onCorrupt ?? this.#reportCorrupt;
-    let yielded = 0;
-    for await (const stored of store.readAudit({ fromMs: toMs(query.from, 'from'), toMs: toMs(query.to, 'to'), tenantId: lowerId(query.tenantId), onCorrupt })) {
-      if (query.limit !== undefined && yielded >= query.limit) return;
-      const entry = readAuditEntry(codec, stored.bytes, positionToString(stored.position), onCorrupt);
-      if (entry === null) continue;
-      if (query.userId !== undefined && entry.metadata.user_id !== query.userId.toLowerCase()) continue;
-      if (query.tenantId !== undefined && entry.metadata.tenant_id !== query.tenantId.toLowerCase()) continue;
-      if (types !== null && !types.has(entry.event_type)) continue;
-      yielded++;
-      yield entry;
-    }
-  }
-
-  async #redrive(filter: DeadLetterFilter): Promise<number> {
-    if (this.#closing !== null) throw new BusClosedError('redrive');
-    const { deadLetters, consumers, intake, dispatcher } = this.#engine;
-    const byName = new Map(consumers.map((c, i) => [c.name, i]));
-    const deliveries: Delivery[] = [];
-    for await (const { record } of deadLetters.records(filter)) {
-      const consumer = byName.get(record.consumer);
-      if (consumer === undefined) {
-        this.notify('warning', `dead letter for ${record.consumer} kept: no such consumer is loaded`);
-        continue;
-      }
-      await intake.admitRestored(1);
-      const item = intake.restore(record.event, record.position);
-      item.outstanding = 1;
-      deliveries.push({ item, consumer, attempt: record.attempts + 1, redrive: true, firstAttempt: record.attempts + 1 });
-    }
-    dispatcher.deliver(deliveries);
-    return deliveries.length;
-  }
-
-  /** @internal */
-  async recover(): Promise<number> {
-    const { store, intake, dispatcher, consumers, checkpoints } = this.#engine;
-    if (store === null || consumers.length === 0 || checkpoints === null) return 0;
-    const instance = this.#engine.options.checkpoint.instance;
-    const start = recoveryStart(await store.readCheckpoints(), instance, consumers.map((c) => c.name));
-    let count = 0;
-    let page: Accepted[] = [];
-    const route = () => {
-      if (page.length === 0) return;
-      const group: CommitGroup = new Group(page.length, performance.now());
-      group.lastPosition = page[page.length - 1]!.position;
-      for (const item of page) item.group = group;
-      checkpoints.track(group);
-      dispatcher.route(page);
-      page = [];
+    const readQuery = {
+      fromMs: toMs(query.from, 'from'),
+      toMs: toMs(query.to, 'to'),
+      tenantId: query.tenantId,
+      userId: query.userId,
+      types: query.types,
+      limit: query.limit,
     };
-    for await (const stored of store.readEvents({ after: start })) {
-      // Undecodable data cannot be delivered: it is reported, and recovery goes on with the rest.
-      const event = decodeStored(this.#engine.codec, stored, this.#reportCorrupt);
-      if (event === null) continue;
-      await intake.admitRestored(1);
-      page.push(intake.restore(stored.bytes, stored.position, event));
-      count++;
-      if (page.length >= this.#engine.options.dispatch.maxBatch) route();
-    }
-    route();
-    return count;
+    yield* this.#engine.audit(readQuery, query.onCorrupt);
+  }
+
+  #redrive(filter: DeadLetterFilter): Promise<number> {
+    if (this.#closing !== null) return Promise.reject(new BusClosedError('redrive'));
+    return this.#engine.redrive(this.#engine.deadLetterFilter(filter));
   }
 }
 
@@ -327,6 +226,21 @@ function toMs(bound: TimeBound | undefined, name: string): number | undefined {
   const ms = bound instanceof Date ? bound.getTime() : typeof bound === 'number' ? bound : Date.parse(bound);
   if (!Number.isFinite(ms)) throw new TypeError(`${name} must be a Date, an RFC 3339 string or ms since the epoch, got ${String(bound)}`);
   return ms;
+}
+
+export interface CloseOptions {
+  /**
+   * How long close() waits for accepted events to be handled before it gives
+   * up on them (default: no limit, it drains everything).
+   */
+  readonly timeoutMs?: number;
+}
+
+function closeTimeout(options: CloseOptions | undefined): number {
+  const timeoutMs = options?.timeoutMs;
+  if (timeoutMs === undefined) return Infinity;
+  if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) throw new TypeError(`close({ timeoutMs }): timeoutMs must be a number ≥ 0, got ${String(timeoutMs)}`);
+  return timeoutMs;
 }
 
 function checkFilter(filter: DeadLetterFilter | undefined): DeadLetterFilter {
@@ -338,112 +252,9 @@ function checkFilter(filter: DeadLetterFilter | undefined): DeadLetterFilter {
 /** Stored uuids are lowercase (emit lowercases them), and a query may spell one in any case. */
 const lowerId = (id: string | undefined): string | undefined => (typeof id === 'string' ? id.toLowerCase() : id);
 
-/** Consumer specifiers as URLs a worker can import: paths resolve against the working directory. */
-function toModuleUrl(specifier: string): string {
-  if (/^[a-z][a-z0-9+.-]*:/i.test(specifier) && !/^[a-z]:[\\/]/i.test(specifier)) return specifier;
-  return pathToFileURL(isAbsolute(specifier) ? specifier : resolvePath(specifier)).href;
-}
-
 /** Creates a bus from an options object or the path of a JSON config file. */
+export async function createBus<D extends EventDefinitions>(options: BusOptions & { events: EventCatalog<D> }): Promise<TypedEventBus<D>>;
+export async function createBus(options?: BusOptions | string): Promise<EventBus>;
 export async function createBus(options?: BusOptions | string): Promise<EventBus> {
-  const resolved = resolveOptions(options);
-  const codec = new Codec();
-  const consumerUrls = resolved.consumers.map(toModuleUrl);
-  const init: WorkerInit = {
-    consumers: consumerUrls,
-    handlerTimeoutMs: resolved.delivery.handlerTimeoutMs,
-    maxDepth: resolved.limits.maxDepth,
-  };
-  const pool = new Piscina({
-    filename: new URL('../worker/worker.js', import.meta.url).href,
-    minThreads: resolved.pool.minThreads ?? Math.min(1, resolved.pool.maxThreads),
-    maxThreads: resolved.pool.maxThreads,
-    concurrentTasksPerWorker: resolved.pool.concurrentTasksPerWorker,
-    idleTimeout: resolved.pool.idleTimeout,
-    resourceLimits: resolved.pool.resourceLimits,
-    // The default, 'async': 'sync' parks an idle worker in Atomics.wait, which also stops its event loop,
-    // so a consumer's background work (timers, sockets, flushes after handle resolved) would stall.
-    atomics: resolved.pool.atomics,
-    workerData: init,
-  });
-  let store: EventStore | null = null;
-  try {
-    const described = (await pool.run({ kind: 'describe' })) as DescribeResult;
-    if (!described.ok) throw reviveLoadError(described.error, consumerUrls);
-    store = await openStore(resolved.store);
-    const consumers = described.consumers;
-    // Notices raised while the bus is being built go nowhere: no one can listen yet.
-    const ref: { bus?: EventBus } = {};
-    const warn = (message: string, cause?: unknown) => ref.bus?.notify('warning', message, cause);
-    const metrics = new BusMetrics({
-      pending: () => intake.pending,
-      poolUtilization: () => pool.utilization,
-      poolThreads: () => pool.threads.length,
-    });
-    const checkpoints = store === null ? null : new Checkpoints(store, resolved.checkpoint.instance, consumers.map((c) => c.name), resolved.checkpoint.intervalMs, warn);
-    const deadLetters = new DeadLetterBox(store, codec);
-    const done = (item: Accepted) => {
-      const group = item.group;
-      if (group !== null) {
-        if (item.poisoned) group.poisoned = true;
-        group.remaining--;
-        if (group.remaining === 0) checkpoints?.advance();
-      }
-      intake.release();
-    };
-    const intake: Intake = new Intake({
-      options: resolved,
-      store,
-      codec,
-      metrics,
-      committed(items: Accepted[], group: CommitGroup) {
-        checkpoints?.track(group);
-        if (group.remaining === 0) checkpoints?.advance();
-        dispatcher.route(items);
-      },
-    });
-    const dispatcher: Dispatcher = new Dispatcher({
-      pool,
-      options: resolved,
-      consumers,
-      metrics,
-      done,
-      acceptFollowUps: async (parent: Accepted, consumer: ConsumerDescriptor, followUps: readonly FollowUp[]) => {
-        await Promise.all(followUps.map((f) => intake.emitFollowUp(f.input, parent.eventId, consumer.name, f.seq)));
-      },
-      deadLetter: (d: Delivery, error: SerializedError) =>
-        deadLetters.put({
-          consumer: consumers[d.consumer]!.name,
-          position: d.item.position!,
-          event: d.item.bytes,
-          error,
-          attempts: d.attempt,
-          failedAt: new Date().toISOString(),
-          tenantId: d.item.tenantId,
-        }),
-      redriven: (d: Delivery) => deadLetters.remove({ consumer: consumers[d.consumer]!.name, position: d.item.position! }),
-      workerError: (error) => ref.bus?.notify('worker-error', error),
-      warn,
-    });
-    const bus = new EventBus({ options: resolved, store, codec, pool, consumers, metrics, intake, dispatcher, deadLetters, checkpoints });
-    ref.bus = bus;
-    await bus.recover();
-    return bus;
-  } catch (err) {
-    await pool.destroy().catch(() => undefined);
-    await store?.close().catch(() => undefined);
-    throw err;
-  }
+  return open(await Engine.start(resolveOptions(options), new Notices()));
 }
-
-function reviveLoadError(error: SerializedError, urls: readonly string[]): EventrailError {
-  if (error.code === 'ERR_EVENTRAIL_CONSUMER_LOAD') {
-    const specifier = urls.find((u) => error.message.includes(u)) ?? '(unknown)';
-    const prefix = `consumer module ${specifier}: `;
-    const message = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
-    return new ConsumerLoadError(specifier, message);
-  }
-  return new ConsumerLoadError('(worker)', error.message);
-}
-
-export type { Position };

@@ -4,8 +4,9 @@
  * that failed, and only to it.
  */
 import type { Codec } from '../codec.js';
-import { StoreCorruptError, type SerializedError } from '../errors.js';
+import { ErrorCodes, StoreCorruptError, type SerializedError } from '../errors.js';
 import { eventTypeKey, type Event, type EventType } from '../event/event.js';
+import { notAnEvent } from '../event/shape.js';
 import type { DeadLetterKey, DeadLetterRecord, EventStore } from '../store/store.js';
 import { positionToString } from '../store/store.js';
 
@@ -13,6 +14,7 @@ export interface DeadLetter {
   readonly consumer: string;
   /** The event's position in the log (24 hex digits). */
   readonly position: string;
+  /** The event; with error code ERR_EVENTRAIL_CORRUPT_BATCH, the stored value a worker found was not one. */
   readonly event: Event;
   readonly error: SerializedError;
   readonly attempts: number;
@@ -77,21 +79,26 @@ export class DeadLetterBox {
       if (filter.limit !== undefined && yielded >= filter.limit) return;
       if (filter.consumer !== undefined && record.consumer !== filter.consumer) continue;
       if (filter.tenantId !== undefined && record.tenantId !== filter.tenantId) continue;
-      const event = this.#decodeEvent(record);
-      if (event instanceof StoreCorruptError) {
-        if (onCorrupt === undefined) throw event;
-        onCorrupt(event);
+      const decoded = this.#decodeEvent(record);
+      if (decoded instanceof StoreCorruptError) {
+        if (onCorrupt === undefined) throw decoded;
+        onCorrupt(decoded);
         continue;
       }
-      if (filter.eventId !== undefined && event.event_id !== filter.eventId) continue;
-      if (types !== null && !types.has(eventTypeKey(event.event_type))) continue;
+      const { event, isEvent } = decoded;
+      if (filter.eventId !== undefined && event?.event_id !== filter.eventId) continue;
+      if (types !== null && !(isEvent && types.has(eventTypeKey(event.event_type)))) continue;
       yielded++;
       yield { record, event };
     }
   }
 
-  /** The record's event, or why its bytes are not one. */
-  #decodeEvent(record: DeadLetterRecord): Event | StoreCorruptError {
+  /**
+   * The record's event, or why its bytes are not one. A worker dead-letters a
+   * stored value that is not an event (code ERR_EVENTRAIL_CORRUPT_BATCH): that
+   * dead letter is the report of it, so it is listed with the value as stored.
+   */
+  #decodeEvent(record: DeadLetterRecord): { event: Event; isEvent: boolean } | StoreCorruptError {
     const what = `the event of dead letter ${record.consumer}/${positionToString(record.position)}`;
     let event: Event;
     try {
@@ -99,8 +106,10 @@ export class DeadLetterBox {
     } catch (err) {
       return new StoreCorruptError(`${what} cannot be decoded: ${(err as Error)?.message}`, err);
     }
-    if (event === null || typeof event !== 'object' || typeof event.event_id !== 'string') return new StoreCorruptError(`${what} is not an event`);
-    return event;
+    const problem = notAnEvent(event);
+    if (problem === null) return { event, isEvent: true };
+    if (record.error.code === ErrorCodes.CORRUPT_BATCH) return { event, isEvent: false };
+    return new StoreCorruptError(`${what} is not an event: ${problem}`);
   }
 
   async list(filter: DeadLetterFilter = {}): Promise<DeadLetter[]> {

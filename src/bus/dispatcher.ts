@@ -3,16 +3,21 @@
  * a lane; a lane has at most one batch in flight, so events with the same key
  * reach every consumer in commit order, while lanes run in parallel on the
  * pool. A batch is one piscina task whose buffer is transferred, not copied.
- * Failed deliveries are retried for that consumer only, with exponential
- * backoff and jitter, then dead-lettered.
+ * A batch's outcomes are applied here: failed deliveries are retried for that
+ * consumer only (retry-scheduler.ts), then dead-lettered; a batch lost to a
+ * dead or stopped worker (watchdog.ts) is split and run again until the fault
+ * is pinned on single deliveries.
  */
 import type { Piscina } from 'piscina';
 import { HandlerTimeoutError, WorkerCrashedError, serializeError, type SerializedError } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
-import { PROGRESS_BEATS, PROGRESS_CONSUMER, PROGRESS_EVENT, PROGRESS_SEQUENCE, PROGRESS_SLOTS, PROGRESS_THREAD } from '../protocol.js';
+import { ConsumerMatcher } from '../consumer-matcher.js';
+import { PROGRESS_SLOTS } from '../protocol.js';
 import type { BatchResult, BatchTask, ConsumerDescriptor, FollowUp } from '../protocol.js';
 import type { Accepted } from './accepted.js';
 import type { BusMetrics } from './metrics.js';
+import { RetryScheduler } from './retry-scheduler.js';
+import { Watchdog } from './watchdog.js';
 
 export interface Delivery {
   readonly item: Accepted;
@@ -70,28 +75,11 @@ class Lane {
   }
 }
 
-/** A task in flight, as the watchdog sees it. */
-interface Watched {
-  readonly progress: Int32Array;
-  beats: number;
-  /** When the beat count last changed (or the task was posted). */
-  since: number;
-  /** Set when the watchdog stopped the task's worker for it: the delivery that was running. */
-  stuck: { event: number; consumer: number } | null;
-  /** Set when the watchdog stopped a worker this task may be on for another task's sake. */
-  bystander: boolean;
-}
-
-interface ScheduledRetry {
-  readonly deliveries: Delivery[];
-  timer: NodeJS.Timeout;
-}
-
 /**
  * A partition key's lane number. Keys are validated uuids, whose last eight
  * hex digits are random in v4 and v7 ids and count up in hand-made ones:
  * either way they spread over the lanes, read as a number without a loop
- * over characters (see writeName in codec.ts for why such loops are
+ * over characters (see writeName in event-writer.ts for why such loops are
  * avoided on the hot path). Anything else is hashed (FNV-1a).
  */
 function hashKey(key: string): number {
@@ -112,15 +100,12 @@ export class Dispatcher {
   readonly #lanes: Lane[];
   readonly #maxBatch: number;
   readonly #maxAttempts: number;
-  readonly #backoff: { readonly initialMs: number; readonly maxMs: number };
-  /** event type key → indexes of the consumers subscribed to it. */
-  readonly #matching = new Map<string, readonly number[]>();
-  readonly #retries = new Set<ScheduledRetry>();
+  readonly #matcher: ConsumerMatcher;
+  readonly #retries: RetryScheduler<Delivery>;
+  readonly #watchdog: Watchdog;
   #roundRobin = 0;
-  #draining = false;
-  readonly #watched = new Set<Watched>();
-  readonly #stallMs: number;
-  #watchdog: NodeJS.Timeout | null = null;
+  /** Set when close() gave up: nothing more is dispatched and no outcome is applied. */
+  #abandoned = false;
 
   constructor(deps: DispatcherDeps) {
     this.#deps = deps;
@@ -128,88 +113,36 @@ export class Dispatcher {
     this.#lanes = Array.from({ length: dispatch.lanes }, () => new Lane());
     this.#maxBatch = dispatch.maxBatch;
     this.#maxAttempts = delivery.maxAttempts;
-    this.#backoff = delivery.backoff;
-    // An async handler may legitimately wait handlerTimeoutMs before the worker gives up on it, so a
-    // task is stuck only when its heartbeat has not moved for clearly longer than that.
-    this.#stallMs = Math.round(delivery.handlerTimeoutMs * 1.5) + 1000;
+    this.#matcher = new ConsumerMatcher(deps.consumers);
+    this.#retries = new RetryScheduler(delivery.backoff, (deliveries) => this.deliver(deliveries));
+    this.#watchdog = new Watchdog(deps.pool, delivery.handlerTimeoutMs);
   }
 
   /** Stops the watchdog timer (the bus is closing). */
   stop(): void {
-    if (this.#watchdog !== null) clearInterval(this.#watchdog);
-    this.#watchdog = null;
-  }
-
-  #watch(entry: Watched): void {
-    this.#watched.add(entry);
-    if (this.#watchdog === null) {
-      this.#watchdog = setInterval(() => this.#checkStalls(), Math.max(50, Math.min(1000, this.#stallMs / 4)));
-      this.#watchdog.unref();
-    }
-  }
-
-  #unwatch(entry: Watched): void {
-    this.#watched.delete(entry);
-    if (this.#watched.size === 0) this.stop();
+    this.#watchdog.stop();
   }
 
   /**
-   * Stops workers whose tasks' heartbeats stopped: a handler stuck in
-   * synchronous code (an endless loop) blocks its worker, and only terminating
-   * the worker gets it back. piscina then fails every task on that worker and
-   * starts a new one.
-   *
-   * Tasks are not given an AbortSignal for this: piscina never puts a second
-   * task on a worker running an abortable one, which would turn
-   * concurrentTasksPerWorker off. The worker is found by the thread id in the
-   * heartbeat instead.
+   * close() stopped waiting for the deliveries in flight: from now on nothing
+   * is dispatched, retried, dead-lettered or stored as a follow-up, and the
+   * outcomes of tasks still running are dropped. Their events stay unfinished,
+   * so the checkpoint stays before them and a restart delivers them again.
    */
-  #checkStalls(): void {
-    const now = performance.now();
-    /** thread id → its stalled task that beat last: the one running the blocking code. */
-    const blocked = new Map<number, Watched>();
-    for (const entry of this.#watched) {
-      const beats = Atomics.load(entry.progress, PROGRESS_BEATS);
-      // A task still queued has not beaten yet; its clock starts when it does.
-      if (beats !== entry.beats || beats === 0) {
-        entry.beats = beats;
-        entry.since = now;
-        continue;
-      }
-      if (now - entry.since < this.#stallMs || entry.stuck !== null || entry.bystander) continue;
-      const thread = entry.progress[PROGRESS_THREAD]!;
-      const other = blocked.get(thread);
-      // Sequences wrap at 32 bits: compare by difference.
-      if (other === undefined || ((entry.progress[PROGRESS_SEQUENCE]! - other.progress[PROGRESS_SEQUENCE]!) | 0) > 0) blocked.set(thread, entry);
-    }
-    for (const [thread, culprit] of blocked) {
-      culprit.stuck = { event: culprit.progress[PROGRESS_EVENT]!, consumer: culprit.progress[PROGRESS_CONSUMER]! };
-      // The other tasks running on that worker fail with it: they are run again, with no attempt counted.
-      // One that has not beaten yet may be waiting there too: it fails as a crash of a task that was
-      // not alone on its worker, which counts no attempt either (see #crashed).
-      for (const entry of this.#watched) {
-        if (entry !== culprit && entry.beats !== 0 && entry.progress[PROGRESS_THREAD] === thread) entry.bystander = true;
-      }
-      const worker = this.#deps.pool.threads.find((w) => w.threadId === thread);
-      void worker?.terminate();
-    }
+  abandon(): void {
+    this.#abandoned = true;
+    this.#retries.cancel();
+    this.stop();
   }
 
   /** The consumers subscribed to an event type. */
   consumersFor(typeKey: string): readonly number[] {
-    let list = this.#matching.get(typeKey);
-    if (list === undefined) {
-      list = [];
-      this.#deps.consumers.forEach((c, i) => {
-        if (c.eventTypes === '*' || c.eventTypes.includes(typeKey)) (list as number[]).push(i);
-      });
-      this.#matching.set(typeKey, list);
-    }
-    return list;
+    return this.#matcher.match(typeKey);
   }
 
   /** Routes committed events (in commit order) to their lanes and starts idle lanes. */
   route(items: readonly Accepted[]): void {
+    if (this.#abandoned) return;
     const lanes = this.#lanes;
     const touched = new Set<Lane>();
     for (const item of items) {
@@ -227,23 +160,24 @@ export class Dispatcher {
     for (const lane of touched) this.#pump(lane);
   }
 
-  /** Dispatches given deliveries now, outside the lanes (redrives). */
+  /**
+   * Dispatches given deliveries now, outside the lanes, in batches of at most
+   * dispatch.maxBatch: redrives, retries whose wait is over, and deliveries
+   * run again as they were (no attempt counted) because their task was lost
+   * through no fault of theirs.
+   */
   deliver(deliveries: readonly Delivery[]): void {
+    if (this.#abandoned) return;
     for (let i = 0; i < deliveries.length; i += this.#maxBatch) void this.#runTargets(deliveries.slice(i, i + this.#maxBatch));
   }
 
   /** On close: run every scheduled retry now instead of waiting out its backoff. */
   drainRetries(): void {
-    this.#draining = true;
-    for (const retry of [...this.#retries]) {
-      clearTimeout(retry.timer);
-      this.#retries.delete(retry);
-      this.deliver(retry.deliveries);
-    }
+    this.#retries.drain();
   }
 
   #pump(lane: Lane): void {
-    if (lane.busy || lane.size === 0) return;
+    if (lane.busy || lane.size === 0 || this.#abandoned) return;
     lane.busy = true;
     const items = lane.take(this.#maxBatch);
     void this.#run(items, null).finally(() => {
@@ -286,8 +220,7 @@ export class Dispatcher {
     const progress = new Int32Array(new SharedArrayBuffer(PROGRESS_SLOTS * Int32Array.BYTES_PER_ELEMENT));
     const task: BatchTask = { kind: 'batch', buffer, count: items.length, targets: triples, progress };
     this.#deps.metrics.batchSize.observe(items.length);
-    const watched: Watched = { progress, beats: 0, since: performance.now(), stuck: null, bystander: false };
-    this.#watch(watched);
+    const watched = this.#watchdog.watch(progress);
     try {
       let result: BatchResult;
       try {
@@ -296,12 +229,14 @@ export class Dispatcher {
         const signal = alone ? new AbortController().signal : undefined;
         result = (await this.#deps.pool.run(task, { transferList: [buffer], signal })) as BatchResult;
       } catch (err) {
+        if (this.#abandoned) return;
         const deliveries = targets ?? this.#freshDeliveries(items);
         if (watched.stuck !== null) this.#stalled(items, deliveries, watched.stuck);
-        else if (watched.bystander) this.#rerun(deliveries);
+        else if (watched.bystander) this.deliver(deliveries);
         else this.#crashed(deliveries, err, alone);
         return;
       }
+      if (this.#abandoned) return;
       this.#apply(items, targets, result, indexOf);
       // Once per batch, for its oldest event's commit group: when the group's first event was accepted.
       const group = items[0]!.group;
@@ -309,7 +244,7 @@ export class Dispatcher {
     } catch (err) {
       this.#deps.warn('internal error while applying batch outcomes', err);
     } finally {
-      this.#unwatch(watched);
+      this.#watchdog.unwatch(watched);
     }
   }
 
@@ -322,7 +257,7 @@ export class Dispatcher {
   #stalled(items: readonly Accepted[], deliveries: readonly Delivery[], stuck: { event: number; consumer: number }): void {
     const { consumers, metrics } = this.#deps;
     const name = consumers[stuck.consumer]?.name ?? `#${stuck.consumer}`;
-    const error = new WorkerCrashedError(`the worker was stopped: a handler of ${name} blocked it past the watchdog (${this.#stallMs} ms)`);
+    const error = new WorkerCrashedError(`the worker was stopped: a handler of ${name} blocked it past the watchdog (${this.#watchdog.stallMs} ms)`);
     metrics.workerErrors.inc();
     this.#deps.workerError(error);
     const stuckItem = items[stuck.event];
@@ -335,12 +270,7 @@ export class Dispatcher {
       return;
     }
     if (culprit.length > 0) void this.#runTargets(culprit);
-    this.#rerun(others);
-  }
-
-  /** Runs deliveries again as they were (no attempt counted): their task was lost through no fault of theirs. */
-  #rerun(deliveries: readonly Delivery[]): void {
-    for (let i = 0; i < deliveries.length; i += this.#maxBatch) void this.#runTargets(deliveries.slice(i, i + this.#maxBatch));
+    this.deliver(others);
   }
 
   #freshDeliveries(items: readonly Accepted[]): Delivery[] {
@@ -474,6 +404,7 @@ export class Dispatcher {
   }
 
   #failed(failures: ReadonlyArray<{ delivery: Delivery; error: SerializedError }>): void {
+    if (this.#abandoned) return;
     const { metrics, consumers } = this.#deps;
     const retryGroups = new Map<number, Delivery[]>();
     for (const { delivery: d, error } of failures) {
@@ -499,28 +430,6 @@ export class Dispatcher {
         },
       );
     }
-    for (const [attempt, deliveries] of retryGroups) this.#scheduleRetry(deliveries, attempt);
-  }
-
-  /** Exponential backoff with equal jitter: half the delay fixed, half random. */
-  #delay(attempt: number): number {
-    const { initialMs, maxMs } = this.#backoff;
-    const base = Math.min(maxMs, initialMs * 2 ** (attempt - 1));
-    return base / 2 + Math.random() * (base / 2);
-  }
-
-  #scheduleRetry(deliveries: Delivery[], failedAttempt: number): void {
-    if (this.#draining) {
-      this.deliver(deliveries);
-      return;
-    }
-    const retry: ScheduledRetry = {
-      deliveries,
-      timer: setTimeout(() => {
-        this.#retries.delete(retry);
-        this.deliver(deliveries);
-      }, this.#delay(failedAttempt)),
-    };
-    this.#retries.add(retry);
+    for (const [attempt, deliveries] of retryGroups) this.#retries.schedule(deliveries, attempt);
   }
 }

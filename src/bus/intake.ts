@@ -20,6 +20,10 @@ import type { ResolvedOptions } from '../options.js';
 import { positionToString, type AppendResult, type EventStore, type Position } from '../store/store.js';
 import { Accepted, CommitGroup, memoryPosition } from './accepted.js';
 import type { BusMetrics } from './metrics.js';
+import type { EventCatalog } from '../event/catalog.js';
+import { wrapEnvelope, type Envelope } from '../event/envelope.js';
+import { commitChannel, emitChannel } from '../trace/channels.js';
+import type { CapturedContext, TraceCapture } from '../trace/otel.js';
 
 /** What `emit` resolves with once the event is durable. */
 export interface Receipt {
@@ -90,6 +94,8 @@ export interface IntakeDeps {
   readonly metrics: BusMetrics;
   /** Committed, fresh events in commit order, with their commit group. */
   committed(items: Accepted[], group: CommitGroup): void;
+  /** Trace context capture, when tracing is on and @opentelemetry/api is installed (src/trace/otel.ts). */
+  readonly trace?: TraceCapture | null;
 }
 
 export class Intake {
@@ -171,9 +177,10 @@ export class Intake {
    * accepted) and get deterministic ids, so a retried handler does not store
    * its follow-ups twice.
    */
-  emitFollowUp(input: EventInput, parentEventId: string, consumer: string, seq: number): Promise<Receipt> {
+  emitFollowUp(input: EventInput, parentEventId: string, consumer: string, seq: number, trace: CapturedContext | null = null): Promise<Receipt> {
     const withId = input.event_id === undefined ? { ...input, event_id: uuidv5(`${consumer}/${seq}`, parentEventId) } : input;
-    const prepared = this.#prepare(withId);
+    // The trace context is the handler's, sent by the worker: this thread's active context here is unrelated.
+    const prepared = this.#prepare(withId, trace);
     if (prepared instanceof EventrailError) return this.#rejected(prepared);
     return this.#accept(prepared);
   }
@@ -233,21 +240,25 @@ export class Intake {
     });
   }
 
-  #prepare(input: unknown): Accepted | EventrailError {
+  /** `trace`: the trace context to store; undefined captures the caller's active one. */
+  #prepare(input: unknown, trace?: CapturedContext | null): Accepted | EventrailError {
     try {
-      return this.#build(input);
+      return this.#build(input, trace);
     } catch (err) {
       return unreadableInput(err);
     }
   }
 
-  #build(input: unknown): Accepted | EventrailError {
+  #build(input: unknown, trace: CapturedContext | null | undefined): Accepted | EventrailError {
     let data = quickParse(input, this.#limits);
     if (data === null) {
       const parsed = this.#schema.safeParse(input);
       if (!parsed.success) return new InvalidEventError(toIssues(parsed.error));
       data = parsed.data;
     }
+    // What is stored beside the event (catalogue version, trace context): see envelope.ts.
+    const envelope = this.#envelope(data, trace === undefined ? (this.#deps.trace?.capture() ?? null) : trace);
+    if (envelope instanceof EventrailError) return envelope;
     const draft = completeEvent(data);
     // completeEvent read a custom type's name once more: check what it read.
     const typeProblem = typeof draft.event_type === 'string' ? null : eventTypeProblem(draft.event_type);
@@ -272,7 +283,11 @@ export class Intake {
       return new EventTooLargeError(`the event encodes to ${end - start} bytes, over limits.maxEventBytes (${this.#maxEventBytes})`);
     }
     const typeKey = eventTypeKey(event.event_type);
-    const item = new Accepted(event.event_id, arena, start, end, typeKey, this.#partitionKey(event), event.metadata.tenant_id);
+    const item =
+      envelope === null
+        ? new Accepted(event.event_id, arena, start, end, typeKey, this.#partitionKey(event), event.metadata.tenant_id)
+        : this.#enveloped(event, arena, start, end, typeKey, envelope);
+    if (emitChannel.hasSubscribers) emitChannel.publish({ event });
     item.checkDuplicate = suppliedId;
     if (this.#deps.store !== null) {
       // For the store's time index only: a number per event that store `none` does without.
@@ -281,6 +296,34 @@ export class Intake {
     }
     return item;
   }
+
+  // --- typed event catalogue and trace context (src/event/catalog.ts, src/trace/otel.ts) ---
+
+  /**
+   * Checks the payload against the catalogue (replacing it with the schema's
+   * output) and gathers what is stored beside the event: null, the common
+   * case, when there is nothing (no versioned type, no active span).
+   */
+  #envelope(data: { event_type: Event['event_type']; payload?: unknown }, trace: CapturedContext | null): Envelope | null | EventrailError {
+    let version = 1;
+    const catalog: EventCatalog | undefined = this.#deps.options.events;
+    if (catalog !== undefined) {
+      const checked = catalog.check(data.event_type, data.payload);
+      if (checked instanceof EventrailError) return checked;
+      data.payload = checked.payload;
+      version = checked.version;
+    }
+    if (version === 1 && trace === null) return null;
+    return version === 1 ? trace : { v: version, ...trace };
+  }
+
+  /** An event stored with its envelope: a buffer of its own (header, envelope, the event's bytes). */
+  #enveloped(event: Event, arena: Buffer, start: number, end: number, typeKey: string, envelope: Envelope): Accepted {
+    const bytes = wrapEnvelope(arena, start, end, envelope);
+    return new Accepted(event.event_id, bytes, 0, bytes.length, typeKey, this.#partitionKey(event), event.metadata.tenant_id);
+  }
+
+  // --- end of catalogue and trace context ---
 
   #partitionKey(event: Event): string | null {
     const md = event.metadata;
@@ -364,6 +407,9 @@ export class Intake {
     }
     group.remaining = fresh.length;
     const { metrics } = this.#deps;
+    if (commitChannel.hasSubscribers) {
+      commitChannel.publish({ count: items.length, duplicates, durationMs: performance.now() - batch.acceptedAt });
+    }
     for (const [type, n] of types) metrics.emitted.inc({ event_type: type }, n);
     if (duplicates > 0) {
       metrics.duplicates.inc(duplicates);

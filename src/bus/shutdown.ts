@@ -16,6 +16,12 @@ export interface ShutdownOptions {
    */
   readonly exit?: boolean;
   readonly exitCode?: number;
+  /**
+   * Passed to `bus.close({ timeoutMs })`: how long to drain before giving up
+   * on the events not yet handled (they are delivered again after the
+   * restart). Default: no limit.
+   */
+  readonly timeoutMs?: number;
   /** Called with what happens; default: nothing. */
   readonly log?: (message: string) => void;
 }
@@ -32,7 +38,7 @@ export function closeOnSignals(bus: EventBus, options: ShutdownOptions = {}): ()
     }
     closing = true;
     log(`eventrail: ${signal} received, draining ${bus.pending} pending events`);
-    bus.close().then(
+    bus.close(options.timeoutMs === undefined ? undefined : { timeoutMs: options.timeoutMs }).then(
       () => {
         log('eventrail: closed');
         if (options.exit !== false) process.exit(options.exitCode ?? 0);

@@ -1,8 +1,6 @@
 /** `eventrail audit`: the audit log (the seed's AuditEntry records), one JSON line each. */
 import { parseArgs } from 'node:util';
-import { readAuditEntry } from '../event/audit.js';
-import { debugEventType } from '../event/event.js';
-import { positionToString } from '../store/store.js';
+import { readAuditEntries } from '../store/read.js';
 import { FILTER_OPTIONS, HELP_OPTION, STORE_OPTIONS, filtersOf, parse, uuid } from './args.js';
 import { CORRUPT_HELP, CorruptReport } from './corrupt.js';
 import type { Output } from './output.js';
@@ -48,19 +46,9 @@ export async function auditCommand(args: readonly string[], out: Output): Promis
   const { store, codec } = await openForReading(values);
   const corrupt = new CorruptReport('audit');
   try {
-    // Audit entries carry the seed's Debug form of the type: `UserLoggedIn`, `Custom("name")`.
-    const wanted = types === undefined ? null : new Set(types.map(debugEventType));
-    let printed = 0;
-    // An audit block or an audited event the store cannot read goes to onCorrupt; an entry that is not one, below.
-    for await (const stored of store.readAudit({ fromMs, toMs, tenantId, onCorrupt: corrupt.onCorrupt })) {
-      if (limit !== undefined && printed >= limit) break;
+    // An audit block, an audited event or an entry the store cannot read is reported and skipped, as bus.audit.query() does.
+    for await (const entry of readAuditEntries(store, codec, { fromMs, toMs, tenantId, userId, types, limit }, corrupt.onCorrupt)) {
       if (!out.open) break;
-      const entry = readAuditEntry(codec, stored.bytes, positionToString(stored.position), corrupt.onCorrupt);
-      if (entry === null) continue;
-      if (userId !== undefined && entry.metadata.user_id !== userId) continue;
-      if (tenantId !== undefined && entry.metadata.tenant_id !== tenantId) continue;
-      if (wanted !== null && !wanted.has(entry.event_type)) continue;
-      printed++;
       await out.line(JSON.stringify(entry));
     }
   } finally {

@@ -4,10 +4,7 @@
  * holds only what could be read; the command then exits with SKIPPED_CORRUPT
  * (3) instead of 0, so that a script notices that its output is incomplete.
  */
-import type { Codec } from '../codec.js';
-import { StoreCorruptError } from '../errors.js';
-import type { Event } from '../event/event.js';
-import { decodeStored, positionToString, type StoredEvent } from '../store/store.js';
+import type { StoreCorruptError } from '../errors.js';
 
 /** The exit code of a command that printed its results but skipped corrupt stored values. */
 export const SKIPPED_CORRUPT = 3;
@@ -43,20 +40,4 @@ export class CorruptReport {
   get exitCode(): number {
     return this.#skipped === 0 ? 0 : SKIPPED_CORRUPT;
   }
-}
-
-/**
- * A stored event, or null when it cannot be read (then it has gone to
- * `onCorrupt`): a block the store could not decode, bytes that are not
- * msgpack, or msgpack that is not an event.
- */
-export function decodeStoredEvent(codec: Codec, stored: StoredEvent, onCorrupt: (error: StoreCorruptError) => void): Event | null {
-  const event = decodeStored(codec, stored, onCorrupt);
-  if (event === null) return null;
-  const type = (event as Partial<Event>).event_type;
-  if (typeof event !== 'object' || typeof event.event_id !== 'string' || (typeof type !== 'string' && typeof type?.Custom !== 'string')) {
-    onCorrupt(new StoreCorruptError(`the event at ${positionToString(stored.position)} is not an event`));
-    return null;
-  }
-  return event;
 }

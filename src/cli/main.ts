@@ -5,16 +5,16 @@
  * a bad value, a bad config file), 3 done but corrupt stored values were
  * skipped (each reported on stderr; see corrupt.ts).
  */
-import { BenchError } from '../bench/run.js';
 import { ConfigFileError, EventrailError, InvalidOptionsError } from '../errors.js';
 import { UsageError } from './args.js';
 import { auditCommand } from './audit.js';
-import { benchCommand } from './bench.js';
+import { BenchError, benchCommand } from './bench.js';
 import { deadLettersCommand } from './dead-letters.js';
 import { Output } from './output.js';
 import { replayCommand } from './replay.js';
 import { statsCommand } from './stats.js';
 import { CommandError } from './store.js';
+import { eventrailVersion } from './version.js';
 
 const COMMANDS: Record<string, (args: readonly string[], out: Output) => Promise<number>> = {
   bench: benchCommand,
@@ -27,7 +27,7 @@ const COMMANDS: Record<string, (args: readonly string[], out: Output) => Promise
 export const MAIN_HELP = `Usage: eventrail <command> [options]
 
 Commands:
-  bench          run the benchmark suites, or tune pool size, batch size and lanes for your consumers
+  bench          tune pool size, batch size and lanes for your consumers
   replay         print stored events as newline-delimited JSON (filters: --from --to --tenant --type)
   audit          print the audit log (filters: --from --to --tenant --user --type)
   dead-letters   list or redrive dead letters
@@ -64,7 +64,6 @@ export async function main(argv: readonly string[], out = new Output()): Promise
     return 0;
   }
   if (command === '--version' || command === '-v') {
-    const { eventrailVersion } = await import('../bench/machine.js');
     await out.line(eventrailVersion());
     return 0;
   }

@@ -1,9 +1,9 @@
 /** `eventrail replay`: stored events in store order, one JSON line each (serde's form of the seed's Event). */
 import { parseArgs } from 'node:util';
-import { eventTypeKey } from '../event/event.js';
+import { readEvents } from '../store/read.js';
 import { positionFromString } from '../store/store.js';
 import { FILTER_OPTIONS, HELP_OPTION, STORE_OPTIONS, UsageError, filtersOf, parse } from './args.js';
-import { CORRUPT_HELP, CorruptReport, decodeStoredEvent } from './corrupt.js';
+import { CORRUPT_HELP, CorruptReport } from './corrupt.js';
 import type { Output } from './output.js';
 import { openForReading } from './store.js';
 
@@ -54,16 +54,9 @@ export async function replayCommand(args: readonly string[], out: Output): Promi
   const { store, codec } = await openForReading(values);
   const corrupt = new CorruptReport('replay');
   try {
-    const wanted = types === undefined ? null : new Set(types.map(eventTypeKey));
-    let printed = 0;
-    for await (const stored of store.readEvents({ after, fromMs, toMs, tenantId })) {
-      if (limit !== undefined && printed >= limit) break;
+    // What cannot be read is reported and skipped, as bus.replay() does: the rest of the log is still printed.
+    for await (const event of readEvents(store, codec, { after, fromMs, toMs, tenantId, types, limit }, corrupt.onCorrupt)) {
       if (!out.open) break;
-      // Reported and skipped, as bus.replay() does: the rest of the log is still printed.
-      const event = decodeStoredEvent(codec, stored, corrupt.onCorrupt);
-      if (event === null) continue;
-      if (wanted !== null && !wanted.has(eventTypeKey(event.event_type))) continue;
-      printed++;
       await out.line(JSON.stringify(event));
     }
   } finally {

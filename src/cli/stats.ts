@@ -6,9 +6,10 @@
 import { parseArgs } from 'node:util';
 import { BUS_CHECKPOINT } from '../bus/checkpoints.js';
 import { eventTypeKey } from '../event/event.js';
+import { decodeEvent } from '../store/read.js';
 import { positionToString } from '../store/store.js';
 import { HELP_OPTION, STORE_OPTIONS, parse } from './args.js';
-import { CORRUPT_HELP, CorruptReport, decodeStoredEvent } from './corrupt.js';
+import { CORRUPT_HELP, CorruptReport } from './corrupt.js';
 import type { Output } from './output.js';
 import { describeStore, openForReading } from './store.js';
 
@@ -62,7 +63,7 @@ export async function statsCommand(args: readonly string[], out: Output): Promis
       events++;
       for (const cp of checkpoints) if (Buffer.compare(stored.position, cp.position) > 0) cp.lag++;
       // An undecodable block or event: counted by type nowhere, still in the totals and the lag.
-      const event = decodeStoredEvent(codec, stored, corrupt.onCorrupt);
+      const event = decodeEvent(codec, stored, corrupt.onCorrupt);
       if (event === null) continue;
       const type = eventTypeKey(event.event_type);
       byType.set(type, (byType.get(type) ?? 0) + 1);

@@ -2,8 +2,8 @@
  * The seed's MetricsCollector as a consumer module: counts logins and expired
  * sessions. Counters are reported through ctx.metrics, aggregated per batch in
  * the worker and added to the bus's registry on the main thread, so they show
- * in `bus.metrics()`. Load it like any consumer module, by its path:
- * `createBus({ consumers: ['<package>/dist/consumers/metrics-collector.js'] })`.
+ * in `bus.metrics()`. Load it like any consumer module, by its URL:
+ * `createBus({ consumers: [import.meta.resolve('eventrail/consumers/metrics-collector')] })`.
  */
 import { defineConsumer } from '../consumer.js';
 

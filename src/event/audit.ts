@@ -4,12 +4,13 @@
  * is the audit id followed by the event's bytes, already encoded for the event
  * itself: no second encoding of the payload. The store keeps only the id (with
  * the event's index, time and tenant) in its audit block and makes the record
- * on read from the stored event (store/layout.ts); the AuditEntry is rebuilt
+ * on read from the stored event (store/layout/audit-blocks.ts); the AuditEntry is rebuilt
  * from the record.
  */
 import type { Codec } from '../codec.js';
 import { StoreCorruptError } from '../errors.js';
 import { debugEventType, type AuditEntry, type Event } from './event.js';
+import { notAnEvent } from './shape.js';
 
 /** Bytes of the audit_id at the head of a record (a uuid, one byte per character). */
 export const AUDIT_ID_BYTES = 36;
@@ -44,8 +45,9 @@ export function decodeAuditRecord(codec: Codec, record: Buffer): AuditEntry {
     throw new StoreCorruptError(`the event of audit record ${record.toString('latin1', 0, AUDIT_ID_BYTES)} cannot be decoded: ${(err as Error)?.message}`, err);
   }
   // Read back from the store: bytes that decode to something else are corrupt too.
-  if (event === null || typeof event !== 'object' || event.metadata === null || typeof event.metadata !== 'object') {
-    throw new StoreCorruptError(`the event of audit record ${record.toString('latin1', 0, AUDIT_ID_BYTES)} is not an event`);
+  const problem = notAnEvent(event);
+  if (problem !== null) {
+    throw new StoreCorruptError(`the event of audit record ${record.toString('latin1', 0, AUDIT_ID_BYTES)} is not an event: ${problem}`);
   }
   return {
     audit_id: record.toString('latin1', 0, AUDIT_ID_BYTES),

@@ -3,12 +3,16 @@
  * a query's `after`/`until` positions and `fromMs`/`toMs` times resolved to
  * the range of blocks to read, and the per-event checks within those blocks.
  */
-import { checkPosition, positionOf, stampOf, type AuditFrame, type DecodedBlock, type Stamp } from './layout.js';
+import type { AuditFrame } from './layout/audit-blocks.js';
+import type { DecodedBlock } from './layout/blocks.js';
+import { checkPosition, positionOf, stampOf, type Stamp } from './layout/positions.js';
 import { StoreCorruptError } from '../errors.js';
 import type { CorruptHandler, Position, ReadEventsQuery, StoredEvent } from './store.js';
 
 /** Events (or entries) per page when a query does not say. */
 export const DEFAULT_PAGE_SIZE = 1024;
+/** Keys per read while scanning the time index for the stamps a time range covers. */
+export const TIME_SCAN_PAGE = 4096;
 
 export interface Bounds {
   readonly after: Position | undefined;

@@ -1,55 +1,89 @@
 /**
  * The pure half of the FoundationDB batch writer: how an append batch is cut
- * into transactions that stay inside FoundationDB's limits, and how a retried
- * transaction recognises that an earlier attempt of it did commit. Nothing
- * here touches a database (test/fdb-batches.test.ts checks it against the
- * writes `StoreLayout.planAppend` really makes).
+ * into transactions that stay inside FoundationDB's limits. Nothing here
+ * touches a database (test/fdb-batches.test.ts checks it against the writes
+ * `StoreLayout.planAppend` really makes).
  *
  * FoundationDB's limits (https://apple.github.io/foundationdb/known-limitations.html):
  * a transaction carries at most 10 000 000 bytes and lives at most 5 s, a key
- * is at most 10 000 bytes and a value at most 100 000. The size FoundationDB
- * counts is every mutation's key and value plus the begin and end keys of
- * every read and write conflict range. Batches are cut at
+ * is at most 10 000 bytes and a value at most 100 000. Batches are cut at
  * `store.maxTransactionBytes` (1 MB by default, as FoundationDB recommends),
  * which also keeps each commit to milliseconds, far from the 5 s limit.
  *
- * The estimate is an upper bound: every index key is counted once per event
- * although the layout writes one per tenant and per millisecond per block, a
- * versionstamped key is counted with a conflict range although the client
- * cannot add one for it, and every id is counted as read because a retry
- * reads them all.
+ * What FoundationDB counts against that limit, read in its client (apple/
+ * foundationdb 7.3, fdbclient/NativeAPI.actor.cpp): `Transaction::getSize()`
+ * is `mutations.expectedSize() + read_conflict_ranges.expectedSize() +
+ * write_conflict_ranges.expectedSize()`, checked against the size limit in
+ * `tryCommit` before the self-conflicting range is added; a VectorRef's
+ * expectedSize() is `sizeof(T)` per element plus each element's own bytes
+ * (flow/Arena.h), so a mutation costs sizeof(MutationRef) + key + value and a
+ * conflict range sizeof(KeyRangeRef) + begin + end. `set`, atomic ops and
+ * SET_VERSIONSTAMPED_VALUE add the write conflict range [key, key‖0x00);
+ * `Transaction::atomicOp` adds none for SET_VERSIONSTAMPED_KEY (`if
+ * (addConflictRange && operationType != MutationRef::SetVersionstampedKey)`),
+ * and the read-your-writes layer turns it off for that op too (the key is not
+ * known before commit). A non-snapshot `get` adds the read conflict range
+ * [key, key‖0x00). `clear(key)` is a ClearRange mutation [key, key‖0x00) and
+ * its write conflict range.
+ *
+ * The estimate below counts exactly those, for the keys the layout writes:
+ * one `t` key per tenant and one `ts` key per millisecond present in the part
+ * (not per event), no conflict range for versionstamped keys, and read
+ * conflict ranges for the ids a first attempt reads (the caller-supplied
+ * ones) and for the one nonce a retry reads (fdb-retries.ts); a retry reads
+ * nothing more. It stays an upper bound: the chunk item of a key is counted at
+ * its largest, and every part is charged for the nonce read and
+ * MAX_NONCE_CLEARS nonce clears it may carry.
  */
 import { AUDIT_ID_BYTES } from '../event/audit.js';
-import { MAX_BLOCK_EVENTS, MAX_VALUE_BYTES, indexOf, stampOf, type Stamp } from './layout.js';
-import type { AppendItem, AppendResult, Position } from './store.js';
-
-/** FoundationDB's hard limit on the bytes of one transaction. */
-export const FDB_MAX_TRANSACTION_BYTES = 10_000_000;
-/** FoundationDB's limit on a key. */
-export const FDB_MAX_KEY_BYTES = 10_000;
-/** FoundationDB's limit on a value (the layout chunks blocks at this size). */
-export const FDB_MAX_VALUE_BYTES = 100_000;
+import { AUDIT_FRAME_BYTES } from './layout/audit-blocks.js';
+import { BLOCK_ENTRY_BYTES, BLOCK_HEADER_BYTES } from './layout/blocks.js';
+import { KEY_NAMES } from './layout/keys.js';
+import { STAMP_BYTES } from './layout/positions.js';
+import { VERSIONSTAMP_ITEM_BYTES, tupleStringBytes } from './layout/tuple.js';
+import { FDB_MAX_KEY_BYTES, FDB_MAX_TRANSACTION_BYTES, MAX_BLOCK_EVENTS, MAX_VALUE_BYTES } from './limits.js';
+import { POSITION_BYTES, type AppendItem } from './store.js';
 
 /** A versionstamped key or value carries the stamp's offset as a 4-byte suffix (API version 520 and later). */
-const STAMP_OFFSET_BYTES = 4;
-/** Per mutation or conflict range, for what the client adds around key and value. */
-const ENTRY_OVERHEAD_BYTES = 16;
-/** A tuple versionstamp item: type code and 12 bytes. */
-const STAMP_ITEM_BYTES = 13;
+export const STAMP_OFFSET_BYTES = 4;
+/**
+ * sizeof(MutationRef) on a 64-bit client of FoundationDB 7.3: a u8 type, two
+ * StringRefs (16 bytes each), Optional<uint32_t> checksum, Optional<uint16_t>
+ * accumulative checksum index and a bool, padded to 56 (40 before 7.3, so
+ * this bounds older clients too).
+ */
+export const MUTATION_BYTES = 56;
+/** sizeof(KeyRangeRef): two StringRefs. */
+export const CONFLICT_RANGE_BYTES = 32;
+/** Nonce clears one append transaction carries at most (fdb-append.ts clears the nonces of finished appends this way). */
+export const MAX_NONCE_CLEARS = 8;
+/** Characters of an append attempt's nonce (16 random bytes in hex). */
+export const NONCE_CHARS = 32;
 /** A tuple integer item holds at most 8 bytes after its type code. */
 const INT_ITEM_BYTES = 9;
-/** Per event in a block: u32 length and f64 timestamp. */
-const BLOCK_ENTRY_BYTES = 12;
-/** Per audit frame: u16 index, f64 timestamp, u16 tenant length (12), with room to spare (the first format's u32 length). */
-const AUDIT_FRAME_BYTES = 16;
-/** Format byte and u32 count at the head of a block or an audit block. */
-const BLOCK_HEADER_BYTES = 5;
-/** Tuple items after the prefix: 'id', 'ev', 'au' and 'ts' are 4 bytes, 't' 3. */
-const NAME_ITEM_BYTES = 4;
-/** ('meta', 'count', name) after the prefix: 6 + 7 + at most 14 ('auditEntries'). */
-const COUNT_KEY_TAIL_BYTES = 6 + 7 + 14;
 /** The chunk number item of a block key (chunks stay far below 65 536). */
 const CHUNK_ITEM_BYTES = 3;
+/** The name items of each key after the prefix, as tuple strings. */
+const NAME = {
+  id: tupleStringBytes(KEY_NAMES.id),
+  block: tupleStringBytes(KEY_NAMES.block),
+  tenant: tupleStringBytes(KEY_NAMES.tenant),
+  time: tupleStringBytes(KEY_NAMES.time),
+  audit: tupleStringBytes(KEY_NAMES.audit),
+  nonce: tupleStringBytes(KEY_NAMES.nonce) + NONCE_CHARS + 2,
+  /** ('meta', 'count', name) with the longest name ('auditEntries'). */
+  count: tupleStringBytes(KEY_NAMES.meta) + tupleStringBytes(KEY_NAMES.count) + tupleStringBytes('auditEntries'),
+};
+
+/** A write conflict range, or a point read's read conflict range: [key, key‖0x00). */
+const conflictBytes = (key: number) => CONFLICT_RANGE_BYTES + 2 * key + 1;
+/** `set`, an atomic op, or SET_VERSIONSTAMPED_VALUE (`value` with its offset suffix): the mutation and its write conflict range. */
+const writeBytes = (key: number, value: number) => MUTATION_BYTES + key + value + conflictBytes(key);
+/** SET_VERSIONSTAMPED_KEY (`key` with its offset suffix): the mutation alone. */
+const stampedKeyBytes = (key: number, value: number) => MUTATION_BYTES + key + value;
+/** `clear(key)`: a ClearRange mutation [key, key‖0x00) and its write conflict range. */
+const clearBytes = (key: number) => MUTATION_BYTES + 2 * key + 1 + conflictBytes(key);
+const chunksOf = (bytes: number) => Math.max(1, Math.ceil(bytes / MAX_VALUE_BYTES));
 
 export interface SplitOptions {
   /** The bytes to aim for per transaction: `store.maxTransactionBytes`. */
@@ -72,70 +106,86 @@ export type SplitResult =
   /** Item `index` alone needs `bytes`, over FoundationDB's hard limit: nothing of the batch can be written. */
   | { readonly ok: false; readonly index: number; readonly bytes: number };
 
-/** The bytes FoundationDB counts for one write: key, value, the write conflict range [key, key‖0x00). */
-const writeBytes = (key: number, value: number) => key + value + 2 * key + 1 + 2 * ENTRY_OVERHEAD_BYTES;
-/** The bytes of a point read's conflict range. */
-const readBytes = (key: number) => 2 * key + 1 + ENTRY_OVERHEAD_BYTES;
-const chunksOf = (bytes: number) => Math.max(1, Math.ceil(bytes / MAX_VALUE_BYTES));
-
-/** Bytes of a string as a tuple item: type code, UTF-8 with each 0x00 escaped to 0x00 0xff, terminator. */
-export function tupleStringBytes(text: string): number {
-  let bytes = Buffer.byteLength(text, 'utf8') + 2;
-  if (text.includes('\0')) for (let at = text.indexOf('\0'); at !== -1; at = text.indexOf('\0', at + 1)) bytes++;
-  return bytes;
-}
-
-/** What one item adds to a transaction outside its block and audit block, and to those. */
+/** What one item adds to a transaction, and the index keys it may need. */
 interface ItemBytes {
-  /** id, tenant and time index writes, and the id's read conflict range. */
-  readonly keys: number;
+  /** Its id write, and the id's read conflict range when the caller supplied it. */
+  readonly id: number;
   readonly block: number;
   readonly audit: number;
+  readonly tenantId: string | null;
+  /** The bytes of a `t` key for its tenant (mutation, no conflict range, no value), 0 without one. */
+  readonly tenantKey: number;
+  readonly timestampMs: number;
 }
 
 function measureItem(item: AppendItem, prefixBytes: number): ItemBytes {
-  const idKey = prefixBytes + NAME_ITEM_BYTES + tupleStringBytes(item.eventId);
+  const idKey = prefixBytes + NAME.id + tupleStringBytes(item.eventId);
   // The id's value is the 12-byte position, versionstamped.
-  let keys = writeBytes(idKey, 12 + STAMP_OFFSET_BYTES) + readBytes(idKey);
+  let id = writeBytes(idKey, POSITION_BYTES + STAMP_OFFSET_BYTES);
+  if (item.checkDuplicate) id += conflictBytes(idKey);
   let tenantBytes = 0;
+  let tenantKey = 0;
   if (item.tenantId !== null) {
     tenantBytes = Buffer.byteLength(item.tenantId, 'utf8');
-    keys += writeBytes(prefixBytes + 3 + tupleStringBytes(item.tenantId) + STAMP_ITEM_BYTES + STAMP_OFFSET_BYTES, 2);
+    tenantKey = stampedKeyBytes(prefixBytes + NAME.tenant + tupleStringBytes(item.tenantId) + VERSIONSTAMP_ITEM_BYTES + STAMP_OFFSET_BYTES, 0);
   }
-  keys += writeBytes(prefixBytes + NAME_ITEM_BYTES + INT_ITEM_BYTES + STAMP_ITEM_BYTES + STAMP_OFFSET_BYTES, 2);
   const audit = item.auditId === null ? 0 : AUDIT_FRAME_BYTES + tenantBytes + AUDIT_ID_BYTES;
-  return { keys, block: BLOCK_ENTRY_BYTES + item.bytes.length, audit };
+  return { id, block: BLOCK_ENTRY_BYTES + item.bytes.length, audit, tenantId: item.tenantId, tenantKey, timestampMs: item.timestampMs };
 }
 
 /** The running size of one transaction as items are added. */
 class TransactionMeter {
   readonly #chunkWrite: number;
+  readonly #timeKey: number;
   readonly #fixed: number;
+  readonly #tenants = new Set<string>();
+  readonly #times = new Set<number>();
+  /** Ids, index keys and index values (2 bytes per event in each of its `t` and `ts` lists). */
   #keys = 0;
   #block = 0;
   #audit = 0;
   count = 0;
 
   constructor(prefixBytes: number) {
-    this.#chunkWrite = writeBytes(prefixBytes + NAME_ITEM_BYTES + STAMP_ITEM_BYTES + CHUNK_ITEM_BYTES + STAMP_OFFSET_BYTES, 0);
-    // The atomic adds to the event and audit counts.
-    this.#fixed = 2 * writeBytes(prefixBytes + COUNT_KEY_TAIL_BYTES, 8);
+    this.#chunkWrite = stampedKeyBytes(prefixBytes + Math.max(NAME.block, NAME.audit) + VERSIONSTAMP_ITEM_BYTES + CHUNK_ITEM_BYTES + STAMP_OFFSET_BYTES, 0);
+    this.#timeKey = stampedKeyBytes(prefixBytes + NAME.time + INT_ITEM_BYTES + VERSIONSTAMP_ITEM_BYTES + STAMP_OFFSET_BYTES, 0);
+    const nonceKey = prefixBytes + NAME.nonce;
+    this.#fixed =
+      // The atomic adds to the event and audit counts.
+      2 * writeBytes(prefixBytes + NAME.count, 8) +
+      // This attempt's nonce (a versionstamped value), a retry's read of the previous attempt's, and old nonces cleared.
+      writeBytes(nonceKey, STAMP_BYTES + STAMP_OFFSET_BYTES) +
+      conflictBytes(nonceKey) +
+      MAX_NONCE_CLEARS * clearBytes(nonceKey);
   }
 
   /** The transaction's bytes with `item` added (nothing changes). */
   with(item: ItemBytes): number {
-    return this.#total(this.#keys + item.keys, this.#block + item.block, this.#audit + item.audit);
+    return this.#total(this.#keys + this.#keysOf(item), this.#block + item.block, this.#audit + item.audit);
   }
 
   add(item: ItemBytes): void {
-    this.#keys += item.keys;
+    this.#keys += this.#keysOf(item);
     this.#block += item.block;
     this.#audit += item.audit;
+    if (item.tenantId !== null) this.#tenants.add(item.tenantId);
+    this.#times.add(item.timestampMs);
     this.count++;
   }
 
   get bytes(): number {
     return this.#total(this.#keys, this.#block, this.#audit);
+  }
+
+  /** The id write, 2 bytes in the `ts` list (and the `t` list), and a new `ts` (or `t`) key when this part has none yet. */
+  #keysOf(item: ItemBytes): number {
+    let bytes = item.id + 2;
+    if (!this.#times.has(item.timestampMs)) bytes += this.#timeKey;
+    if (item.tenantId !== null) {
+      bytes += 2;
+      if (!this.#tenants.has(item.tenantId)) bytes += item.tenantKey;
+    }
+    return bytes;
   }
 
   #total(keys: number, block: number, audit: number): number {
@@ -187,40 +237,6 @@ export function splitBatch(items: readonly AppendItem[], options: SplitOptions):
 /** Why a key or value cannot be written to FoundationDB, or null when it can. */
 export function limitProblem(key: Buffer, value: Buffer): string | null {
   if (key.length > FDB_MAX_KEY_BYTES) return `a key of ${key.length} bytes is over FoundationDB's ${FDB_MAX_KEY_BYTES}-byte key limit`;
-  if (value.length > FDB_MAX_VALUE_BYTES) return `a value of ${value.length} bytes is over FoundationDB's ${FDB_MAX_VALUE_BYTES}-byte value limit`;
+  if (value.length > MAX_VALUE_BYTES) return `a value of ${value.length} bytes is over FoundationDB's ${MAX_VALUE_BYTES}-byte value limit`;
   return null;
-}
-
-/** Every distinct event_id of a batch, generated or supplied: what a retried append reads. */
-export function allIds(items: readonly AppendItem[]): string[] {
-  const ids = new Set<string>();
-  for (const item of items) ids.add(item.eventId);
-  return [...ids];
-}
-
-/**
- * The commit stamp of an earlier attempt of this append, if that attempt did
- * commit, or null. `planned` is the result that attempt planned (positions
- * with a placeholder stamp), `found` the id index as the retry reads it.
- *
- * A transaction commits whole, so the attempt committed exactly when every
- * event it planned to store is in the id index at one stamp with the block
- * index it planned. A retry must tell its own earlier commit from another
- * writer's: reporting its own events as duplicates would acknowledge them
- * without ever dispatching them. Only caller-supplied ids can be stored by
- * someone else, and then only as the very same ids at the very same indices
- * of one block (the same batch appended elsewhere); that is taken as this
- * append's commit, so delivery stays at least once.
- */
-export function earlierCommit(planned: AppendResult, items: readonly AppendItem[], found: ReadonlyMap<string, Position>): Stamp | null {
-  let stamp: Stamp | null = null;
-  for (let i = 0; i < items.length; i++) {
-    if (planned.duplicate[i]) continue;
-    const at = found.get(items[i]!.eventId);
-    if (at === undefined || indexOf(at) !== indexOf(planned.positions[i]!)) return null;
-    const atStamp = stampOf(at);
-    if (stamp === null) stamp = atStamp;
-    else if (!atStamp.equals(stamp)) return null;
-  }
-  return stamp;
 }

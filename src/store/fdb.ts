@@ -1,36 +1,12 @@
 /**
  * The shared backend: FoundationDB through node-foundationdb (npm
- * `foundationdb`), over the same layout and bytes as lmdb (`layout.ts`), so
- * many service instances can append to one log. This is the only file that
- * touches `foundationdb`: its types are imported type-only, and the module
- * itself with `await import()` when a store is opened, so a bus that does not
- * select 'fdb' never loads the native client library (libfdb_c).
- *
- * Writes. A batch is cut into transactions of at most
- * `store.maxTransactionBytes` (fdb-batches.ts); each writes one block. Every
- * key that holds the commit stamp is written with SET_VERSIONSTAMPED_KEY (or
- * _VALUE for the id index) at the offset the layout's Put gives, so
- * FoundationDB fills in the commit versionstamp: appends from many instances
- * never read a shared counter and never conflict. Counts are atomic adds.
- * The only reads are the id index entries of caller-supplied event_ids (the
- * dedup check, in the same transaction), so two appends conflict only when
- * they carry the same id. The receipt's positions are patched with the real
- * versionstamp, read after commit.
- *
- * Retries. `db.doTransaction` retries FoundationDB's retryable errors,
- * commit_unknown_result (1021) included, after which the earlier attempt may
- * or may not have committed, but is no longer in flight (FoundationDB's
- * guarantee for that error). A retry therefore reads the id of every event of
- * the batch and, when the events of an earlier attempt (any of them, should
- * several have failed) are all there, returns that attempt's positions
- * instead of writing the batch a second time (`earlierCommit`). The reads are
- * not snapshot reads, so a retry that races another writer of the same ids
- * conflicts and runs again.
- *
- * Reads. Replay, audit, dead-letter and index scans go page by page, one
- * short snapshot transaction per page that continues after the last key of
- * the previous one, with a byte cap per page, so no transaction comes near
- * FoundationDB's 5-second limit however long the caller holds the iterator.
+ * `foundationdb`), over the same layout and bytes as lmdb (`layout/`), so
+ * many service instances can append to one log. This file is the store's
+ * facade: opening, progress writes, closing; appends are in fdb-append.ts,
+ * reads in fdb-reads.ts, and the client is loaded by fdb-client.ts with
+ * `await import()` when a store is opened, so a bus that does not select
+ * 'fdb' never loads the native client library (libfdb_c). The other files
+ * import the package's types only.
  *
  * Threads. Every FoundationDB call is made on the main thread: the client
  * library runs one network thread per process, which node-foundationdb starts
@@ -40,67 +16,15 @@
  * bytes, never a store.
  */
 import { isMainThread } from 'node:worker_threads';
-import type * as FoundationDb from 'foundationdb';
-import type { Database, Transaction, TransactionOptions } from 'foundationdb';
 import { Codec } from '../codec.js';
-import {
-  EventrailError,
-  FdbClientMissingError,
-  StoreCorruptError,
-  type FdbMissingPart,
-  StoreReadError,
-  StoreUnavailableError,
-  StoreWriteError,
-} from '../errors.js';
-import { FDB_MAX_TRANSACTION_BYTES, allIds, earlierCommit, limitProblem, splitBatch } from './fdb-batches.js';
-import {
-  PageMeter,
-  asCorrupt,
-  auditFrameWanted,
-  keyAfter,
-  pageSizeOf,
-  pushIfWithin,
-  reportCorrupt,
-  resolveBounds,
-  widen,
-  withinPositions,
-  withinTime,
-  type Bounds,
-  type PageLimits,
-} from './bounds.js';
-import {
-  DecodedBlock,
-  decodeBlockOrReport,
-  STAMP_BYTES,
-  StoreLayout,
-  blockCount,
-  blockGatherer,
-  blockSpans,
-  chunksOfSpans,
-  copySpans,
-  deadLetterGatherer,
-  decodeDeadLetters,
-  checkPosition,
-  auditEntries,
-  decodeAuditBlock,
-  eventsNeededBy,
-  decodeCount,
-  decodeIndexList,
-  encodeCount,
-  idsToCheck,
-  patchStamp,
-  positionOf,
-  tupleString,
-  type AppendPlan,
-  type CountName,
-  type KeyRange,
-  type Put,
-  type AuditFrame,
-  type DeadLetterId,
-  type Gathered,
-  type SpanEvent,
-  type Stamp,
-} from './layout.js';
+import { StoreCorruptError, StoreReadError, StoreUnavailableError, StoreWriteError } from '../errors.js';
+import { FdbAppender, addToCount } from './fdb-append.js';
+import { limitProblem } from './fdb-batches.js';
+import { TRANSACTION_OPTIONS, describeFdbError, loadFoundationDb, type Db, type Tn } from './fdb-client.js';
+import { FdbReader } from './fdb-reads.js';
+import { StoreLayout } from './layout/keys.js';
+import { checkPosition } from './layout/positions.js';
+import { DEFAULT_MAX_TRANSACTION_BYTES, FDB_MAX_TRANSACTION_BYTES } from './limits.js';
 import type {
   AppendItem,
   AppendResult,
@@ -128,98 +52,17 @@ export interface FdbStoreOptions {
   readonly codec?: Codec;
 }
 
-/** What `module.exports` of the CommonJS package holds. */
-type FdbModule = typeof FoundationDb.default;
-type Db = Database;
-type Tn = Transaction;
-
-export type FdbLoadResult = { readonly ok: true; readonly fdb: FdbModule } | { readonly ok: false; readonly error: EventrailError };
-
 const DEFAULT_API_VERSION = 720;
-const DEFAULT_MAX_TRANSACTION_BYTES = 1_000_000;
-/**
- * What a page transaction may read: about 4 MB of values (a few milliseconds
- * of reading) and 256 block fetches (8 windows of round trips in parallel), far
- * under FoundationDB's 5 s whatever the data, e.g. sparse audited events.
- */
-const PAGE_LIMITS: PageLimits = { bytes: 4_000_000, blocks: 256 };
-/** Keys per read while scanning the time index for the stamps a time range covers. */
-const TIME_SCAN_PAGE = 4096;
-/** Blocks fetched at once while a tenant page resolves its index keys. */
-const BLOCK_FETCH_WINDOW = 32;
 /** How long open() waits to reach the cluster before it reports it unavailable. */
 const OPEN_TIMEOUT_MS = 10_000;
-/**
- * A transaction, retries included, is cancelled after this long: a cluster
- * that cannot be reached fails the call instead of leaving it pending forever.
- * From API version 610 the timeout survives the retries of onError.
- */
-const TRANSACTION_OPTIONS: TransactionOptions = { timeout: 30_000 };
-/** getEstimatedRangeSizeBytes needs API version 630. */
-const ESTIMATE_API_VERSION = 630;
-const PLACEHOLDER_STAMP: Stamp = Buffer.alloc(STAMP_BYTES);
-
-
-
-/** An error's message, with FoundationDB's numeric code when it has one. */
-function describe(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'number' ? `${err.message} (FoundationDB error ${code})` : err.message;
-}
-
-/**
- * Which part of the FoundationDB client is missing when loading `foundationdb`
- * failed with `err`, or null when the failure is something else: the package
- * itself (not installed), its native module (node-gyp-build found no build for
- * this platform), or libfdb_c (the module is there but cannot be linked).
- */
-export function missingFdbPart(err: unknown): FdbMissingPart | null {
-  if (!(err instanceof Error)) return null;
-  const code = (err as { code?: unknown }).code;
-  if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && /['"]foundationdb['"]/.test(err.message)) return 'package';
-  if (/No native build was found/.test(err.message)) return 'native-build';
-  if (code === 'ERR_DLOPEN_FAILED' || /libfdb_c/.test(err.message)) return 'library';
-  return null;
-}
-
-/**
- * Imports `foundationdb`. Its native module links libfdb_c when the package
- * is imported, so a machine without the FoundationDB client fails here, as
- * does one without the package or without a native build of it; each becomes
- * FdbClientMissingError (code ERR_EVENTRAIL_FDB_CLIENT_MISSING) whose message
- * names what is missing and how to install it, the loader's error its cause.
- */
-export async function loadFoundationDb(): Promise<FdbLoadResult> {
-  try {
-    const imported = await import('foundationdb');
-    // A CommonJS package: its module.exports is the default export.
-    return { ok: true, fdb: imported.default };
-  } catch (err) {
-    const missing = missingFdbPart(err);
-    if (missing !== null) return { ok: false, error: new FdbClientMissingError(err, missing) };
-    return { ok: false, error: new StoreUnavailableError(`cannot load the foundationdb package: ${describe(err)}`, err) };
-  }
-}
-
-
-/** What one attempt of an append transaction decided. */
-interface PartOutcome {
-  readonly plan: AppendPlan;
-  /** The stamp of an earlier attempt found committed. */
-  readonly committedAt: Stamp | null;
-  /** This attempt's versionstamp, settled after its commit; null when it wrote nothing. */
-  readonly versionstamp: { promise: Promise<Buffer> } | null;
-}
 
 export class FdbStore implements EventStore {
   readonly kind = 'fdb' as const;
   readonly #db: Db;
   readonly #layout: StoreLayout;
   readonly #codec: Codec;
-  readonly #apiVersion: number;
-  readonly #maxTransactionBytes: number;
-  readonly #prefixBytes: number;
+  readonly #appender: FdbAppender;
+  readonly #reader: FdbReader;
   /** Transactions not yet settled: close() waits for them. */
   readonly #inFlight = new Set<Promise<unknown>>();
   #closed = false;
@@ -228,9 +71,8 @@ export class FdbStore implements EventStore {
     this.#db = db;
     this.#layout = layout;
     this.#codec = codec;
-    this.#apiVersion = apiVersion;
-    this.#maxTransactionBytes = maxTransactionBytes;
-    this.#prefixBytes = tupleString(layout.prefix).length;
+    this.#appender = new FdbAppender(db, layout, maxTransactionBytes);
+    this.#reader = new FdbReader(layout, codec, apiVersion, (body) => this.#read(body), () => this.#checkOpen());
   }
 
   /**
@@ -256,14 +98,14 @@ export class FdbStore implements EventStore {
       // Once per process; the same version again is a no-op, another one throws.
       fdb.setAPIVersion(apiVersion);
     } catch (err) {
-      throw new StoreUnavailableError(`cannot use FoundationDB API version ${apiVersion} (store.apiVersion): ${describe(err)}`, err);
+      throw new StoreUnavailableError(`cannot use FoundationDB API version ${apiVersion} (store.apiVersion): ${describeFdbError(err)}`, err);
     }
     const where = options.clusterFile === undefined ? "FoundationDB's default cluster file" : `cluster file ${options.clusterFile}`;
     let db: Db;
     try {
       db = fdb.open(options.clusterFile);
     } catch (err) {
-      throw new StoreUnavailableError(`cannot open the FoundationDB database of ${where}: ${describe(err)}`, err);
+      throw new StoreUnavailableError(`cannot open the FoundationDB database of ${where}: ${describeFdbError(err)}`, err);
     }
     try {
       // fdb.open() does not connect; without this a missing cluster would only show as a hanging first append.
@@ -272,7 +114,7 @@ export class FdbStore implements EventStore {
       }, { timeout: OPEN_TIMEOUT_MS });
     } catch (err) {
       db.close();
-      throw new StoreUnavailableError(`cannot reach the FoundationDB cluster of ${where} within ${OPEN_TIMEOUT_MS} ms: ${describe(err)}`, err);
+      throw new StoreUnavailableError(`cannot reach the FoundationDB cluster of ${where} within ${OPEN_TIMEOUT_MS} ms: ${describeFdbError(err)}`, err);
     }
     return new FdbStore(db, layout, options.codec ?? new Codec(), apiVersion, maxTransactionBytes);
   }
@@ -281,78 +123,7 @@ export class FdbStore implements EventStore {
   // Writes
 
   append(items: readonly AppendItem[]): Promise<AppendResult> {
-    return this.#write(async () => {
-      if (items.length === 0) return { positions: [], duplicate: [] };
-      const split = splitBatch(items, { maxTransactionBytes: this.#maxTransactionBytes, prefixBytes: this.#prefixBytes });
-      if (!split.ok) {
-        throw new StoreWriteError(
-          `event ${items[split.index]!.eventId} needs about ${split.bytes} bytes in one transaction, over FoundationDB's ` +
-            `${FDB_MAX_TRANSACTION_BYTES}-byte limit; nothing of the batch was written (lower limits.maxEventBytes)`,
-        );
-      }
-      if (split.parts.length === 1) return this.#appendPart(items);
-      // Parts commit one after another, so their versionstamps, and with them
-      // the positions, increase in batch order. Each part is atomic; should a
-      // later one fail, the earlier ones stay stored and the append rejects.
-      const positions: Position[] = [];
-      const duplicate: boolean[] = [];
-      for (const part of split.parts) {
-        const result = await this.#appendPart(items.slice(part.start, part.end));
-        for (let i = 0; i < result.positions.length; i++) {
-          positions.push(result.positions[i]!);
-          duplicate.push(result.duplicate[i]!);
-        }
-      }
-      return { positions, duplicate };
-    });
-  }
-
-  /** One transaction: the batch's block, its indexes and audit block, idempotent across retries. */
-  async #appendPart(items: readonly AppendItem[]): Promise<AppendResult> {
-    const layout = this.#layout;
-    const attempts: AppendPlan[] = [];
-    const outcome = await this.#db.doTransaction(async (tn): Promise<PartOutcome> => {
-      const retry = attempts.length > 0;
-      // A first attempt reads only the ids the caller supplied (generated ones
-      // are fresh); a retry reads them all, to find an earlier commit.
-      const found = await this.#readIds(tn, retry ? allIds(items) : idsToCheck(items));
-      if (retry) {
-        for (const earlier of attempts) {
-          const stamp = earlierCommit(earlier.result, items, found);
-          if (stamp !== null) return { plan: earlier, committedAt: Buffer.from(stamp), versionstamp: null };
-        }
-      }
-      const plan = layout.planAppend(PLACEHOLDER_STAMP, items, found);
-      attempts.push(plan);
-      if (plan.events === 0) return { plan, committedAt: null, versionstamp: null };
-      for (const put of plan.puts) writePut(tn, put);
-      addToCount(tn, layout, 'events', plan.events);
-      if (plan.auditEntries > 0) addToCount(tn, layout, 'auditEntries', plan.auditEntries);
-      // Returned inside an object: the promise settles only after the commit,
-      // which doTransaction runs once the body's result has settled.
-      return { plan, committedAt: null, versionstamp: tn.getVersionstamp() };
-    }, TRANSACTION_OPTIONS);
-
-    let stamp = outcome.committedAt;
-    if (outcome.versionstamp !== null) {
-      stamp = await outcome.versionstamp.promise;
-      if (stamp.length !== STAMP_BYTES) throw new StoreWriteError(`FoundationDB returned a ${stamp.length}-byte versionstamp, expected ${STAMP_BYTES}`);
-    }
-    // The result's new positions are the id values, built with the placeholder: patching fixes both.
-    if (stamp !== null) patchStamp(outcome.plan, stamp);
-    return outcome.plan.result;
-  }
-
-  /** The stored positions of `ids`, read in the transaction (so they conflict with a concurrent writer of the same id). */
-  async #readIds(tn: Tn, ids: readonly string[]): Promise<Map<string, Position>> {
-    const found = new Map<string, Position>();
-    if (ids.length === 0) return found;
-    const values = await Promise.all(ids.map((id) => tn.get(this.#layout.idKey(id))));
-    for (let i = 0; i < ids.length; i++) {
-      const value = values[i];
-      if (value !== undefined) found.set(ids[i]!, checkPosition(value, `the position of event ${ids[i]!}`));
-    }
-    return found;
+    return this.#write(() => this.#appender.append(items));
   }
 
   writeProgress(write: ProgressWrite): Promise<void> {
@@ -429,7 +200,7 @@ export class FdbStore implements EventStore {
           return await body();
         } catch (err) {
           if (err instanceof StoreWriteError) throw err;
-          throw new StoreWriteError(describe(err), err);
+          throw new StoreWriteError(describeFdbError(err), err);
         }
       })(),
     );
@@ -443,258 +214,40 @@ export class FdbStore implements EventStore {
   }
 
   // -------------------------------------------------------------------------
-  // Reads
+  // Reads (fdb-reads.ts)
 
-  async lookup(eventId: string): Promise<Position | null> {
-    const position = await this.#read((tn) => tn.get(this.#layout.idKey(eventId)));
-    return position === undefined ? null : checkPosition(position, `the position of event ${eventId}`);
+  lookup(eventId: string): Promise<Position | null> {
+    return this.#reader.lookup(eventId);
   }
 
-  async *readEvents(query: ReadEventsQuery = {}): AsyncGenerator<StoredEvent> {
-    this.#checkOpen();
-    const pageSize = pageSizeOf(query.pageSize);
-    const bounds = await this.#bounds(query);
-    if (!bounds) return;
-    if (query.tenantId !== undefined) {
-      yield* this.#readTenant(query.tenantId, bounds, pageSize);
-      return;
-    }
-    const layout = this.#layout;
-    let range: KeyRange = layout.blockRange(bounds.fromStamp, bounds.untilStamp);
-    while (true) {
-      const { page, last, done } = await this.#read(async (tn) => {
-        const page: StoredEvent[] = [];
-        const scan = await scanBlocks(
-          tn,
-          range,
-          (key) => layout.decodeBlockKey(key),
-          (whole) => {
-            const block = decodeBlockOrReport(whole, page);
-            if (block !== null) for (let i = 0; i < block.count; i++) pushIfWithin(page, bounds, whole.id, i, block);
-          },
-          () => page.length >= pageSize,
-        );
-        return { page, ...scan };
-      });
-      yield* page;
-      if (done || !last) return;
-      range = { start: layout.blockRange(last, last).end, end: range.end };
-    }
+  readEvents(query?: ReadEventsQuery): AsyncGenerator<StoredEvent> {
+    return this.#reader.readEvents(query);
   }
 
-  /**
-   * A tenant's events: a page of its index keys (at most PAGE_LIMITS.blocks,
-   * each naming one block), then only the chunks of those blocks that hold its
-   * events, fetched a window of blocks at a time in parallel. The page ends
-   * early once the chunks read (first chunks included) reach PAGE_LIMITS.bytes.
-   */
-  async *#readTenant(tenantId: string, bounds: Bounds, pageSize: number): AsyncGenerator<StoredEvent> {
-    const layout = this.#layout;
-    let range = layout.tenantRange(tenantId, bounds.fromStamp, bounds.untilStamp);
-    while (true) {
-      const { page, lastKey, more } = await this.#read(async (tn) => {
-        const page: StoredEvent[] = [];
-        // Each index key names at least one event, so pageSize keys fill a page.
-        const { entries, more } = await readPage(tn, range, Math.min(pageSize, PAGE_LIMITS.blocks));
-        const meter = new PageMeter(PAGE_LIMITS);
-        let done = 0;
-        for (let n; (n = meter.nextWindow(entries.length - done, BLOCK_FETCH_WINDOW, done)) > 0; done += n) {
-          const window = entries.slice(done, done + n);
-          const found = await Promise.all(window.map(([key, value]) => readEventsOf(tn, layout, layout.stampOfIndexKey(key), decodeIndexList(value))));
-          window.forEach(([key], w) => {
-            const stamp = layout.stampOfIndexKey(key);
-            const { events, bytes } = found[w]!;
-            meter.add(bytes, 1);
-            for (const event of events) {
-              if (!withinTime(bounds, event.timestampMs)) continue;
-              const position = positionOf(stamp, event.index);
-              if (withinPositions(bounds, position)) page.push({ position, bytes: event.bytes });
-            }
-          });
-        }
-        return { page, lastKey: done > 0 ? entries[done - 1]![0] : undefined, more: more || done < entries.length };
-      });
-      yield* page;
-      if (!more || !lastKey) return;
-      range = { start: keyAfter(lastKey), end: range.end };
-    }
+  readAudit(query?: AuditQuery): AsyncGenerator<StoredAuditEntry> {
+    return this.#reader.readAudit(query);
   }
 
-  /**
-   * A page scans audit blocks (stopping at pageSize entries, PAGE_LIMITS.bytes
-   * of audit blocks, or PAGE_LIMITS.blocks blocks whose events must be read),
-   * then reads the events the entries are made of, a window of blocks at a
-   * time in parallel, counting every chunk read; once those reach
-   * PAGE_LIMITS.bytes the page ends after the last block resolved and the next
-   * transaction starts from the one after it.
-   */
-  async *readAudit(query: AuditQuery = {}): AsyncGenerator<StoredAuditEntry> {
-    this.#checkOpen();
-    const pageSize = pageSizeOf(query.pageSize);
-    const bounds = await this.#bounds(query);
-    if (!bounds) return;
-    const layout = this.#layout;
-    let range = layout.auditRange(bounds.fromStamp, bounds.untilStamp);
-    while (true) {
-      const { page, last, done, corrupt } = await this.#read(async (tn) => {
-        // Reported once the transaction is over: a retried body must not report twice.
-        const corrupt: StoreCorruptError[] = [];
-        const blocks: { stamp: Stamp; frames: AuditFrame[] }[] = [];
-        const meter = new PageMeter(PAGE_LIMITS);
-        let count = 0;
-        const scan = await scanBlocks(
-          tn,
-          range,
-          (key) => layout.decodeAuditKey(key),
-          (whole, bytes) => {
-            meter.add(bytes);
-            let frames: AuditFrame[] = [];
-            try {
-              if (whole.corrupt) throw whole.corrupt;
-              frames = decodeAuditBlock(whole.value).filter((frame) => auditFrameWanted(query, bounds, whole.id, frame));
-            } catch (err) {
-              corrupt.push(asCorrupt(err, `audit block ${whole.id.toString('hex')}`));
-            }
-            blocks.push({ stamp: whole.id, frames });
-            count += frames.length;
-            if (eventsNeededBy(frames).length > 0) meter.add(0, 1);
-          },
-          () => count >= pageSize || meter.spent,
-          'audit block',
-        );
-        const page: StoredAuditEntry[] = [];
-        let resolved = 0;
-        for (let n; (n = meter.nextWindow(blocks.length - resolved, BLOCK_FETCH_WINDOW, resolved)) > 0; resolved += n) {
-          const window = blocks.slice(resolved, resolved + n);
-          const read = await Promise.all(
-            window.map(async ({ stamp, frames }) => {
-              const needed = eventsNeededBy(frames);
-              if (needed.length === 0) return { stamp, frames, events: [] as Buffer[] };
-              try {
-                const found = await readEventsOf(tn, layout, stamp, needed);
-                meter.add(found.bytes);
-                return { stamp, frames, events: found.events.map((e) => e.bytes) };
-              } catch (err) {
-                if (!(err instanceof StoreCorruptError)) throw err;
-                corrupt.push(asCorrupt(err, `the events of audit block ${stamp.toString('hex')}`));
-                return null;
-              }
-            }),
-          );
-          for (const block of read) if (block !== null) page.push(...auditEntries(block.stamp, block.frames, block.events));
-        }
-        const ended = resolved < blocks.length;
-        return { page, corrupt, last: ended ? blocks[resolved - 1]!.stamp : scan.last, done: ended ? false : scan.done };
-      });
-      for (const error of corrupt) reportCorrupt(query.onCorrupt, error);
-      yield* page;
-      if (done || !last) return;
-      range = { start: layout.auditRange(last, last).end, end: range.end };
-    }
+  readDeadLetters(query?: DeadLetterQuery): AsyncGenerator<DeadLetterRecord> {
+    return this.#reader.readDeadLetters(query);
   }
 
-  /** A page is pageSize dead letters, every chunk of each, or PAGE_LIMITS.bytes of them, in one short transaction. */
-  async *readDeadLetters(query: DeadLetterQuery = {}): AsyncGenerator<DeadLetterRecord> {
-    this.#checkOpen();
-    const pageSize = pageSizeOf(query.pageSize);
-    const layout = this.#layout;
-    let range = layout.deadLetterRange(query.consumer);
-    while (true) {
-      const { letters, done } = await this.#read(async (tn) => {
-        const letters: Gathered<DeadLetterId>[] = [];
-        const gatherer = deadLetterGatherer();
-        const meter = new PageMeter(PAGE_LIMITS);
-        for await (const [key, value] of tn.getRange(range.start, range.end)) {
-          const { consumer, position, chunk } = layout.decodeDeadLetterKey(key);
-          const whole = gatherer.add({ consumer, position }, chunk, value);
-          meter.add(value.length);
-          if (whole === null) continue;
-          letters.push(whole);
-          // Leaving the loop ends the range read.
-          if (letters.length >= pageSize || meter.spent) return { letters, done: false };
-        }
-        const last = gatherer.finish();
-        if (last !== null) letters.push(last);
-        return { letters, done: true };
-      });
-      for (const record of decodeDeadLetters(this.#codec, letters, query)) yield record;
-      if (done || letters.length === 0) return;
-      const last = letters[letters.length - 1]!.id;
-      range = { start: layout.deadLetterChunks(last.consumer, last.position).end, end: range.end };
-    }
+  readCheckpoints(): Promise<Map<string, Position>> {
+    return this.#reader.readCheckpoints();
   }
 
-  async readCheckpoints(): Promise<Map<string, Position>> {
-    const range = this.#layout.checkpointRange();
-    const entries = await this.#read((tn) => tn.getRangeAll(range.start, range.end));
-    const checkpoints = new Map<string, Position>();
-    for (const [key, value] of entries) {
-      const name = this.#layout.decodeCheckpointKey(key);
-      checkpoints.set(name, checkPosition(value, `checkpoint ${name}`));
-    }
-    return checkpoints;
-  }
-
-  async stats(): Promise<StoreStats> {
-    const layout = this.#layout;
-    return this.#read(async (tn) => {
-      const count = async (name: CountName) => decodeCount(await tn.get(layout.countKey(name)));
-      const blocks = layout.blockRange();
-      const all = layout.all();
-      const [events, auditEntries, deadLetters, lastChunk, estimate] = await Promise.all([
-        count('events'),
-        count('auditEntries'),
-        count('deadLetters'),
-        tn.getRangeAll(blocks.start, blocks.end, { reverse: true, limit: 1 }),
-        // Only an estimate, and optional: its failure must not fail stats().
-        this.#apiVersion >= ESTIMATE_API_VERSION ? tn.getEstimatedRangeSizeBytes(all.start, all.end).catch(() => 0) : Promise.resolve(0),
-      ]);
-      let lastPosition: Position | null = null;
-      const last = lastChunk[0];
-      if (last !== undefined) {
-        const { stamp } = layout.decodeBlockKey(last[0]);
-        const first = await tn.get(layout.blockKey(stamp, 0));
-        if (first === undefined) throw new StoreCorruptError(`block ${stamp.toString('hex')} has no first chunk`);
-        lastPosition = positionOf(stamp, blockCount(first) - 1);
-      }
-      // FoundationDB samples sizes: a small range may be estimated at 0 bytes, which says nothing.
-      return { events, auditEntries, deadLetters, bytes: estimate > 0 ? estimate : null, lastPosition };
-    });
+  stats(): Promise<StoreStats> {
+    return this.#reader.stats();
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     await Promise.allSettled([...this.#inFlight]);
+    // Best effort: a nonce left behind is a few bytes that nothing reads again.
+    await this.#appender.clearStaleNonces().catch(() => {});
     // The network thread stays: it is the process's, and cannot be restarted.
     this.#db.close();
-  }
-
-  // -------------------------------------------------------------------------
-  // Read helpers
-
-  /**
-   * Resolves a query's bounds to the stamps of the blocks to read, or null when
-   * nothing can match: as on lmdb, a time range becomes the least and greatest
-   * stamp its `ts` index keys name, and the blocks between are filtered by the
-   * timestamps in their headers, so memory stays one page.
-   */
-  #bounds(query: ReadEventsQuery): Promise<Bounds | null> {
-    return resolveBounds(query, (fromMs, toMs) => this.#stampsInTime(fromMs, toMs));
-  }
-
-  async #stampsInTime(fromMs: number | undefined, toMs: number | undefined): Promise<{ first: Stamp; last: Stamp } | null> {
-    let range = this.#layout.timeRange(fromMs, toMs);
-    const seen: { first: Stamp | undefined; last: Stamp | undefined } = { first: undefined, last: undefined };
-    while (true) {
-      const { entries, more } = await this.#read((tn) => readPage(tn, range, TIME_SCAN_PAGE));
-      for (const [key] of entries) {
-        widen(seen, this.#layout.stampOfIndexKey(key));
-      }
-      if (!more || entries.length === 0) break;
-      range = { start: keyAfter(entries[entries.length - 1]![0]), end: range.end };
-    }
-    return seen.first && seen.last ? { first: seen.first, last: seen.last } : null;
   }
 
   /**
@@ -709,145 +262,11 @@ export class FdbStore implements EventStore {
       return await this.#track(this.#db.doTransaction((tn) => body(tn.snapshot()), TRANSACTION_OPTIONS));
     } catch (err) {
       if (err instanceof StoreCorruptError || err instanceof StoreReadError) throw err;
-      throw new StoreReadError(describe(err), err);
+      throw new StoreReadError(describeFdbError(err), err);
     }
   }
 
   #checkOpen(): void {
     if (this.#closed) throw new StoreReadError('the store is closed');
   }
-}
-
-// ---------------------------------------------------------------------------
-// Transaction helpers
-
-/** A versionstamped key or value ends with the stamp's offset, uint32 little-endian (API version 520 and later). */
-function withStampOffset(bytes: Buffer, offset: number): Buffer {
-  const out = Buffer.allocUnsafe(bytes.length + 4);
-  bytes.copy(out, 0);
-  out.writeUInt32LE(offset, bytes.length);
-  return out;
-}
-
-/**
- * One write of a plan. The layout's keys are built bytes, not tuples, so the
- * raw versionstamp mutations take them with the offset the Put names
- * (`setVersionstampedKey` would need the tuple key encoder and re-pack every
- * key). The plan's own buffers stay untouched: the result is patched with the
- * real stamp after commit.
- */
-function writePut(tn: Tn, put: Put): void {
-  const problem = limitProblem(put.key, put.value);
-  if (problem) throw new StoreWriteError(problem);
-  switch (put.stampIn) {
-    case 'key':
-      tn.setVersionstampedKeyRaw(withStampOffset(put.key, put.stampOffset), put.value);
-      return;
-    case 'value':
-      tn.setVersionstampedValueRaw(put.key, withStampOffset(put.value, put.stampOffset));
-      return;
-    case 'none':
-      tn.set(put.key, put.value);
-  }
-}
-
-/** Counts are int64 little-endian, FoundationDB's atomic add: no read, so no conflict between writers. */
-function addToCount(tn: Tn, layout: StoreLayout, name: CountName, delta: number): void {
-  tn.add(layout.countKey(name), encodeCount(delta));
-}
-
-/**
- * Up to `limit` entries of `range` and at most about PAGE_LIMITS.bytes of values,
- * streamed so that a page stops early; `more` is true unless the range was
- * read to its end.
- */
-async function readPage(tn: Tn, range: KeyRange, limit: number): Promise<{ entries: [Buffer, Buffer][]; more: boolean }> {
-  const entries: [Buffer, Buffer][] = [];
-  let bytes = 0;
-  for await (const entry of tn.getRange(range.start, range.end, { limit: limit + 1 })) {
-    if (entries.length >= limit || bytes >= PAGE_LIMITS.bytes) return { entries, more: true };
-    entries.push(entry);
-    bytes += entry[1].length;
-  }
-  return { entries, more: false };
-}
-
-/**
- * Reads whole blocks (every chunk of a stamp) from `range`, handing each to
- * `visit` with the bytes it took, and stops after the block at which
- * `enough()` turns true or the page holds PAGE_LIMITS.bytes. A block whose
- * chunks do not run in order comes as `corrupt`. Returns the stamp of the
- * last block read and whether the range is exhausted.
- */
-async function scanBlocks(
-  tn: Tn,
-  range: KeyRange,
-  decodeKey: (key: Buffer) => { stamp: Stamp; chunk: number },
-  visit: (block: Gathered<Stamp>, bytes: number) => void,
-  enough: () => boolean,
-  what = 'block',
-): Promise<{ last: Stamp | undefined; done: boolean }> {
-  const gatherer = blockGatherer(what);
-  let bytes = 0;
-  let total = 0;
-  for await (const [key, value] of tn.getRange(range.start, range.end)) {
-    const at = decodeKey(key);
-    const whole = gatherer.add(at.stamp, at.chunk, value);
-    if (whole !== null) {
-      visit(whole, bytes);
-      bytes = 0;
-      // Leaving the loop ends the range read.
-      if (enough() || total >= PAGE_LIMITS.bytes) return { last: whole.id, done: false };
-    }
-    bytes += value.length;
-    total += value.length;
-  }
-  const whole = gatherer.finish();
-  if (whole !== null) visit(whole, bytes);
-  return { last: whole?.id, done: true };
-}
-
-/** One whole block by stamp, its chunks joined. */
-async function readBlock(tn: Tn, layout: StoreLayout, stamp: Stamp): Promise<Buffer> {
-  const range = layout.blockChunks(stamp);
-  const entries = await tn.getRangeAll(range.start, range.end);
-  const gatherer = blockGatherer();
-  for (const [key, value] of entries) gatherer.add(stamp, layout.decodeBlockKey(key).chunk, value);
-  const whole = gatherer.finish();
-  if (whole === null) throw new StoreCorruptError(`an index names block ${stamp.toString('hex')}, which is not stored`);
-  if (whole.corrupt) throw whole.corrupt;
-  return whole.value;
-}
-
-/**
- * Some events of a block: its first chunk (whose header says where each event
- * lies), then only the other chunks that hold those events, in parallel. A
- * tenant has a few events in each block; reading whole blocks for them would
- * move far more bytes than the page holds. `bytes` is what was read, chunks
- * not yielded included, for the page's byte count.
- */
-async function readEventsOf(tn: Tn, layout: StoreLayout, stamp: Stamp, indices: readonly number[]): Promise<{ events: SpanEvent[]; bytes: number }> {
-  const first = await tn.get(layout.blockKey(stamp, 0));
-  if (first === undefined) throw new StoreCorruptError(`an index names block ${stamp.toString('hex')}, which is not stored`);
-  const found = blockSpans(first, indices);
-  if (!found) {
-    const whole = await readBlock(tn, layout, stamp);
-    const block = new DecodedBlock(whole);
-    const events = indices.map((index) => {
-      if (index >= block.count) throw new StoreCorruptError(`an index names event ${index} of a block of ${block.count}`);
-      return { index, bytes: block.bytes(index), timestampMs: block.timestampMs(index) };
-    });
-    return { events, bytes: first.length + whole.length };
-  }
-  const numbers = chunksOfSpans(found.spans);
-  const values = await Promise.all(numbers.map((c) => tn.get(layout.blockKey(stamp, c))));
-  const chunks = new Map<number, Buffer>([[0, first]]);
-  let bytes = first.length;
-  numbers.forEach((c, i) => {
-    const value = values[i];
-    if (value === undefined) return; // copySpans reports the chunk missing
-    chunks.set(c, value);
-    bytes += value.length;
-  });
-  return { events: copySpans(stamp, found.spans, (c) => chunks.get(c)), bytes };
 }

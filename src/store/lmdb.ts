@@ -1,6 +1,7 @@
 /**
- * The embedded backend: lmdb-js over the shared layout (`layout.ts`). This is
- * the only file that imports `lmdb`.
+ * The embedded backend: lmdb-js over the shared layout (`layout/`). This file
+ * opens the store and writes to it; reads are in lmdb-reads.ts. These two are
+ * the only files that import `lmdb`.
  *
  * Writes: one lmdb transaction per append, run as an lmdb-js *child*
  * transaction. lmdb-js batches the async transaction callbacks of an event
@@ -11,50 +12,21 @@
  * state plus earlier appends, and concurrent appends run in call order.
  * lmdb-js resolves a transaction at commit and syncs afterwards
  * (overlappingSync), so append() also awaits `db.flushed` before it resolves.
- *
- * Reads: every page is one short, synchronous range read whose cursor is closed
- * before the page is yielded, so no read transaction stays open while a
- * consumer holds the iterator (a long-lived lmdb reader stops page reuse and
- * grows the file).
+ * There is no retry that could mistake another writer's commit for its own,
+ * so no append nonce (layout/keys.ts): an append is one local transaction
+ * whose outcome is always known, and it writes the same data keys as on
+ * FoundationDB.
  */
-import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { open, type RootDatabase } from 'lmdb';
 import { Codec } from '../codec.js';
-import { StoreCorruptError, StoreReadError, StoreUnavailableError, StoreWriteError } from '../errors.js';
-import { asCorrupt, auditFrameWanted, keyAfter, pageSizeOf, pushIfWithin, reportCorrupt, resolveBounds, widen, withinPositions, withinTime, type Bounds } from './bounds.js';
-import {
-  DecodedBlock,
-  decodeBlockOrReport,
-  StoreLayout,
-  blockCount,
-  blockGatherer,
-  blockSpans,
-  checkPosition,
-  auditEntries,
-  decodeAuditBlock,
-  eventsNeededBy,
-  decodeCount,
-  decodeCounter,
-  copySpans,
-  deadLetterGatherer,
-  decodeDeadLetters,
-  decodeIndexList,
-  encodeCount,
-  encodeCounter,
-  idsToCheck,
-  patchStamp,
-  positionOf,
-  stampFromCounter,
-  type AppendPlan,
-  type DeadLetterId,
-  type Gathered,
-  type SpanEvent,
-  type CountName,
-  type KeyRange,
-  type Stamp,
-} from './layout.js';
+import { StoreReadError, StoreUnavailableError, StoreWriteError } from '../errors.js';
+import { LmdbReader } from './lmdb-reads.js';
+import { idsToCheck, patchStamp, type AppendPlan } from './layout/append-plan.js';
+import { decodeCount, encodeCount, type CountName } from './layout/counts.js';
+import { StoreLayout, type KeyRange } from './layout/keys.js';
+import { PLACEHOLDER_STAMP, checkPosition, decodeCounter, encodeCounter, stampFromCounter } from './layout/positions.js';
 import type {
   AppendItem,
   AppendResult,
@@ -80,25 +52,19 @@ export interface LmdbStoreOptions {
   readonly codec?: Codec;
 }
 
-const PLACEHOLDER_STAMP: Stamp = Buffer.alloc(10);
 /** lmdb copies each key as it is written: the id index is written from one reused key buffer, not a buffer per event. */
 const IDS_APART = { idsApart: true } as const;
-/** Keys per read while scanning the time index for the stamps a time range covers. */
-const TIME_SCAN_PAGE = 4096;
 
 type Db = RootDatabase<Buffer, Buffer>;
 
-
-
 const describe = (err: unknown) => (err instanceof Error ? err.message : String(err));
-
 
 export class LmdbStore implements EventStore {
   readonly kind = 'lmdb' as const;
   readonly #db: Db;
   readonly #layout: StoreLayout;
   readonly #codec: Codec;
-  readonly #dataFile: string;
+  readonly #reader: LmdbReader;
   /** Writes not yet settled: close() waits for them. */
   readonly #inFlight = new Set<Promise<unknown>>();
   #closed = false;
@@ -107,7 +73,7 @@ export class LmdbStore implements EventStore {
     this.#db = db;
     this.#layout = layout;
     this.#codec = codec;
-    this.#dataFile = dataFile;
+    this.#reader = new LmdbReader(db, layout, codec, dataFile, () => this.#checkOpen());
   }
 
   static async open(options: LmdbStoreOptions): Promise<LmdbStore> {
@@ -118,7 +84,7 @@ export class LmdbStore implements EventStore {
         path: options.path,
         // A folder even when its name has a dot (lmdb-js guesses "file" from an extension).
         noSubdir: false,
-        // Keys and values are bytes built by layout.ts: no encoding on the main thread.
+        // Keys and values are bytes built by layout/: no encoding on the main thread.
         encoding: 'binary',
         keyEncoding: 'binary',
         cache: false,
@@ -241,186 +207,30 @@ export class LmdbStore implements EventStore {
   }
 
   // -------------------------------------------------------------------------
-  // Reads
+  // Reads (lmdb-reads.ts)
 
-  async lookup(eventId: string): Promise<Position | null> {
-    this.#checkOpen();
-    const position = this.#read(() => this.#db.getBinary(this.#layout.idKey(eventId)));
-    return position === undefined ? null : checkPosition(position, `the position of event ${eventId}`);
+  lookup(eventId: string): Promise<Position | null> {
+    return this.#reader.lookup(eventId);
   }
 
-  /**
-   * A page ends at a block boundary: it holds pageSize events or more (the
-   * rest of the block that reached pageSize), so a read holds at most
-   * pageSize events plus one batch's in memory. Event bytes are views of the
-   * block they were read with.
-   */
-  async *readEvents(query: ReadEventsQuery = {}): AsyncGenerator<StoredEvent> {
-    this.#checkOpen();
-    const pageSize = pageSizeOf(query.pageSize);
-    const bounds = await this.#bounds(query);
-    if (!bounds) return;
-    if (query.tenantId !== undefined) {
-      yield* this.#readTenant(query.tenantId, bounds, pageSize);
-      return;
-    }
-    let range: KeyRange = this.#layout.blockRange(bounds.fromStamp, bounds.untilStamp);
-    while (true) {
-      const page: StoredEvent[] = [];
-      const { last, done } = this.#scanBlocks(
-        range,
-        (key) => this.#layout.decodeBlockKey(key),
-        (whole) => {
-          const block = decodeBlockOrReport(whole, page);
-          if (block !== null) for (let i = 0; i < block.count; i++) pushIfWithin(page, bounds, whole.id, i, block);
-        },
-        () => page.length >= pageSize,
-      );
-      yield* page;
-      if (done || !last) return;
-      range = { start: this.#layout.blockRange(last, last).end, end: range.end };
-    }
+  readEvents(query?: ReadEventsQuery): AsyncGenerator<StoredEvent> {
+    return this.#reader.readEvents(query);
   }
 
-  /** A tenant's events: its index keys, then only the chunks of the blocks they name that hold its events. */
-  async *#readTenant(tenantId: string, bounds: Bounds, pageSize: number): AsyncGenerator<StoredEvent> {
-    let range = this.#layout.tenantRange(tenantId, bounds.fromStamp, bounds.untilStamp);
-    while (true) {
-      const page: StoredEvent[] = [];
-      let lastKey: Buffer | undefined;
-      let keys = 0;
-      this.#read(() => {
-        // Each index key names at least one event, so pageSize keys fill a page.
-        for (const { key, value } of this.#db.getRange({ start: range.start, end: range.end, limit: pageSize })) {
-          keys++;
-          lastKey = key;
-          const stamp = this.#layout.stampOfIndexKey(key);
-          for (const event of this.#readEventsOf(stamp, decodeIndexList(value))) {
-            if (!withinTime(bounds, event.timestampMs)) continue;
-            const position = positionOf(stamp, event.index);
-            if (withinPositions(bounds, position)) page.push({ position, bytes: event.bytes });
-          }
-        }
-      });
-      yield* page;
-      if (keys < pageSize || !lastKey) return;
-      range = { start: keyAfter(lastKey), end: range.end };
-    }
+  readAudit(query?: AuditQuery): AsyncGenerator<StoredAuditEntry> {
+    return this.#reader.readAudit(query);
   }
 
-  /**
-   * Some events of a block (inside a read). A tenant has a few events in each
-   * block: copying the whole block out of lmdb for them cost more than the
-   * rest of the read, so the chunks are read in place (getBinaryFast returns
-   * lmdb's memory, valid until the next get) and only the events are copied.
-   */
-  #readEventsOf(stamp: Stamp, indices: readonly number[]): SpanEvent[] {
-    const db = this.#db;
-    const first = db.getBinaryFast(this.#layout.blockKey(stamp, 0));
-    if (first === undefined) throw new StoreCorruptError(`an index names block ${stamp.toString('hex')}, which is not stored`);
-    const found = blockSpans(first, indices);
-    if (!found) {
-      const block = new DecodedBlock(this.#readBlock(stamp));
-      return indices.map((index) => ({ index, bytes: block.bytes(index), timestampMs: block.timestampMs(index) }));
-    }
-    // Chunk 0 is asked for first if at all (spans ascend), while `first` is still valid.
-    return copySpans(stamp, found.spans, (c) => (c === 0 ? first : db.getBinaryFast(this.#layout.blockKey(stamp, c))));
+  readDeadLetters(query?: DeadLetterQuery): AsyncGenerator<DeadLetterRecord> {
+    return this.#reader.readDeadLetters(query);
   }
 
-  async *readAudit(query: AuditQuery = {}): AsyncGenerator<StoredAuditEntry> {
-    this.#checkOpen();
-    const pageSize = pageSizeOf(query.pageSize);
-    const bounds = await this.#bounds(query);
-    if (!bounds) return;
-    let range = this.#layout.auditRange(bounds.fromStamp, bounds.untilStamp);
-    while (true) {
-      const page: StoredAuditEntry[] = [];
-      const { last, done } = this.#scanBlocks(
-        range,
-        (key) => this.#layout.decodeAuditKey(key),
-        (whole) => {
-          // A block that cannot be read, or whose events cannot, is reported and its entries skipped.
-          try {
-            if (whole.corrupt) throw whole.corrupt;
-            const stamp = whole.id;
-            const frames = decodeAuditBlock(whole.value).filter((frame) => auditFrameWanted(query, bounds, stamp, frame));
-            const needed = eventsNeededBy(frames);
-            page.push(...auditEntries(stamp, frames, needed.length === 0 ? [] : this.#readEventsOf(stamp, needed).map((e) => e.bytes)));
-          } catch (err) {
-            reportCorrupt(query.onCorrupt, asCorrupt(err, `audit block ${whole.id.toString('hex')}`));
-          }
-        },
-        () => page.length >= pageSize,
-        'audit block',
-      );
-      yield* page;
-      if (done || !last) return;
-      range = { start: this.#layout.auditRange(last, last).end, end: range.end };
-    }
+  readCheckpoints(): Promise<Map<string, Position>> {
+    return this.#reader.readCheckpoints();
   }
 
-  /** A page is pageSize dead letters, every chunk of each, read in one cursor pass. */
-  async *readDeadLetters(query: DeadLetterQuery = {}): AsyncGenerator<DeadLetterRecord> {
-    this.#checkOpen();
-    const pageSize = pageSizeOf(query.pageSize);
-    const layout = this.#layout;
-    let range = layout.deadLetterRange(query.consumer);
-    while (true) {
-      const letters: Gathered<DeadLetterId>[] = [];
-      const done = this.#read(() => {
-        const gatherer = deadLetterGatherer();
-        for (const { key, value } of this.#db.getRange({ start: range.start, end: range.end })) {
-          const { consumer, position, chunk } = layout.decodeDeadLetterKey(key);
-          const whole = gatherer.add({ consumer, position }, chunk, value);
-          if (whole === null) continue;
-          letters.push(whole);
-          // Returning from the loop closes the cursor.
-          if (letters.length >= pageSize) return false;
-        }
-        const last = gatherer.finish();
-        if (last !== null) letters.push(last);
-        return true;
-      });
-      for (const record of decodeDeadLetters(this.#codec, letters, query)) yield record;
-      if (done || letters.length === 0) return;
-      const last = letters[letters.length - 1]!.id;
-      range = { start: layout.deadLetterChunks(last.consumer, last.position).end, end: range.end };
-    }
-  }
-
-  async readCheckpoints(): Promise<Map<string, Position>> {
-    this.#checkOpen();
-    const range = this.#layout.checkpointRange();
-    const checkpoints = new Map<string, Position>();
-    this.#read(() => {
-      for (const { key, value } of this.#db.getRange({ start: range.start, end: range.end })) {
-        const name = this.#layout.decodeCheckpointKey(key);
-        checkpoints.set(name, checkPosition(value, `checkpoint ${name}`));
-      }
-    });
-    return checkpoints;
-  }
-
-  async stats(): Promise<StoreStats> {
-    this.#checkOpen();
-    return this.#read(() => {
-      const count = (name: CountName) => decodeCount(this.#db.getBinary(this.#layout.countKey(name)));
-      let lastPosition: Position | null = null;
-      const all = this.#layout.blockRange();
-      for (const { key } of this.#db.getRange({ start: all.end, end: all.start, reverse: true, limit: 1 })) {
-        const { stamp } = this.#layout.decodeBlockKey(key);
-        const first = this.#db.getBinary(this.#layout.blockKey(stamp, 0));
-        if (first === undefined) throw new StoreCorruptError(`block ${stamp.toString('hex')} has no first chunk`);
-        lastPosition = positionOf(stamp, blockCount(first) - 1);
-      }
-      let bytes: number | null = null;
-      try {
-        bytes = statSync(this.#dataFile).size;
-      } catch {
-        bytes = null;
-      }
-      return { events: count('events'), auditEntries: count('auditEntries'), deadLetters: count('deadLetters'), bytes, lastPosition };
-    });
+  stats(): Promise<StoreStats> {
+    return this.#reader.stats();
   }
 
   async close(): Promise<void> {
@@ -428,90 +238,6 @@ export class LmdbStore implements EventStore {
     this.#closed = true;
     await Promise.allSettled([...this.#inFlight]);
     await this.#db.close();
-  }
-
-  // -------------------------------------------------------------------------
-  // Read helpers
-
-  /**
-   * Resolves a query's bounds to the stamps of the blocks to read, or null when
-   * nothing can match. A time range is turned into stamps by one pass over the
-   * `ts` index keys in [fromMs, toMs): the least and greatest stamp found bound
-   * the blocks, which are then read in position order and filtered by the
-   * timestamps in their headers. User timestamps need not follow positions, so
-   * a time range cannot be read from the `ts` index in position order directly
-   * without holding its whole result; this way memory stays one page, at the
-   * cost of reading the index keys (one per millisecond per block) once.
-   */
-  #bounds(query: ReadEventsQuery): Promise<Bounds | null> {
-    return resolveBounds(query, (fromMs, toMs) => this.#stampsInTime(fromMs, toMs));
-  }
-
-  async #stampsInTime(fromMs: number | undefined, toMs: number | undefined): Promise<{ first: Stamp; last: Stamp } | null> {
-    let range = this.#layout.timeRange(fromMs, toMs);
-    const seen: { first: Stamp | undefined; last: Stamp | undefined } = { first: undefined, last: undefined };
-    while (true) {
-      const keys = this.#read(() => [...this.#db.getKeys({ start: range.start, end: range.end, limit: TIME_SCAN_PAGE })]);
-      for (const key of keys) {
-        widen(seen, this.#layout.stampOfIndexKey(key));
-      }
-      if (keys.length < TIME_SCAN_PAGE) break;
-      range = { start: keyAfter(keys[keys.length - 1]!), end: range.end };
-      await nextTurn(); // a long index scan must not hold the event loop
-    }
-    return seen.first && seen.last ? { first: seen.first, last: seen.last } : null;
-  }
-
-  /**
-   * Reads whole blocks (every chunk of a stamp) from `range` in one
-   * synchronous cursor pass, handing each to `visit` (as `corrupt` when its
-   * chunks do not run in order, so the scan goes on), and stops after the
-   * block at which `enough()` turns true. Returns the stamp of the last block
-   * read and whether the range is exhausted.
-   */
-  #scanBlocks(
-    range: KeyRange,
-    decodeKey: (key: Buffer) => { stamp: Stamp; chunk: number },
-    visit: (block: Gathered<Stamp>) => void,
-    enough: () => boolean,
-    what = 'block',
-  ): { last: Stamp | undefined; done: boolean } {
-    return this.#read(() => {
-      const gatherer = blockGatherer(what);
-      for (const { key, value } of this.#db.getRange({ start: range.start, end: range.end })) {
-        const at = decodeKey(key);
-        const whole = gatherer.add(at.stamp, at.chunk, value);
-        if (whole === null) continue;
-        visit(whole);
-        // Returning from the loop closes the cursor.
-        if (enough()) return { last: whole.id, done: false };
-      }
-      const whole = gatherer.finish();
-      if (whole !== null) visit(whole);
-      return { last: whole?.id, done: true };
-    });
-  }
-
-  /** One whole block by stamp (inside a read). */
-  #readBlock(stamp: Stamp): Buffer {
-    const range = this.#layout.blockChunks(stamp);
-    const gatherer = blockGatherer();
-    for (const { key, value } of this.#db.getRange({ start: range.start, end: range.end })) gatherer.add(stamp, this.#layout.decodeBlockKey(key).chunk, value);
-    const whole = gatherer.finish();
-    if (whole === null) throw new StoreCorruptError(`an index names block ${stamp.toString('hex')}, which is not stored`);
-    if (whole.corrupt) throw whole.corrupt;
-    return whole.value;
-  }
-
-  /** Runs a synchronous read, reporting lmdb failures as StoreReadError (corruption as itself). */
-  #read<T>(body: () => T): T {
-    this.#checkOpen();
-    try {
-      return body();
-    } catch (err) {
-      if (err instanceof StoreCorruptError || err instanceof StoreReadError) throw err;
-      throw new StoreReadError(describe(err), err);
-    }
   }
 
   #checkOpen(): void {

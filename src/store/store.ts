@@ -1,7 +1,7 @@
 /**
  * The store contract: what the bus needs from a durable backend. Both backends
  * (lmdb, FoundationDB) implement it over the same ordered key layout
- * (`layout.ts`), so they hold the same bytes; `testStore()` in
+ * (`layout/`), so they hold the same bytes; `testStore()` in
  * test/store-conformance.ts checks any implementation.
  *
  * Values handed to and returned by a store are already encoded with the shared

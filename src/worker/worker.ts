@@ -4,11 +4,16 @@
  * buffer, frozen, and handed in order to the consumers that subscribe to them
  * (the consumers of one event run concurrently). Outcomes go back in one
  * result per batch.
+ *
+ * The worker also listens on the bus's control channel: when the bus is about
+ * to terminate it, it aborts the signal of every handler still running first.
  */
-import { threadId, workerData } from 'node:worker_threads';
+import { BroadcastChannel, threadId, workerData } from 'node:worker_threads';
 import { Codec } from '../codec.js';
-import { isConsumer, type Consumer, type ConsumerContext, type ConsumerMetrics, type FollowUpInput } from '../consumer.js';
+import { ConsumerMatcher } from '../consumer-matcher.js';
+import { isConsumer, type Consumer, type ConsumerContext, type ConsumerMetrics, type ConsumerOptions, type FollowUpInput } from '../consumer.js';
 import {
+  BusClosedError,
   ConsumerLoadError,
   CorruptBatchError,
   HandlerTimeoutError,
@@ -18,11 +23,13 @@ import {
   type SerializedError,
 } from '../errors.js';
 import { deepFreeze, eventTypeKey, type Event, type EventInput } from '../event/event.js';
-import { eventInputSchema, eventTypeProblem, toIssues } from '../event/schema.js';
+import { eventInputSchema, toIssues } from '../event/schema.js';
+import { notAnEvent } from '../event/shape.js';
 import type {
   BatchResult,
   BatchTask,
   ConsumerDescriptor,
+  ControlMessage,
   DeliveryFailure,
   DescribeResult,
   FollowUp,
@@ -31,6 +38,9 @@ import type {
   WorkerInit,
 } from '../protocol.js';
 import { PROGRESS_BEATS, PROGRESS_CONSUMER, PROGRESS_EVENT, PROGRESS_SEQUENCE, PROGRESS_THREAD } from '../protocol.js';
+import { catalogOf, type EventCatalog } from '../event/catalog.js';
+import { envelopeOf } from '../event/envelope.js';
+import { DeliveryTracer, loadOtel } from '../trace/otel.js';
 
 const init = workerData as WorkerInit;
 const codec = new Codec();
@@ -38,9 +48,14 @@ const inputSchema = eventInputSchema({ maxDepth: init.maxDepth });
 
 interface Loaded {
   consumers: Consumer[];
-  /** event type key → indexes of the consumers subscribed to it (wildcards included). */
-  byType: Map<string, number[]>;
-  wildcard: number[];
+  /** Each consumer's options (ctx.options), frozen once. */
+  options: ConsumerOptions[];
+  /** The same matching as the bus's (the dispatcher counts the deliveries each event owes with it). */
+  matcher: ConsumerMatcher;
+  /** The event catalogue each consumer carries (catalog.consumer), for upcasts: same index as consumers. */
+  catalogs: Array<EventCatalog | undefined>;
+  /** Spans around handlers: only with a tracing.setup module and @opentelemetry/api installed. */
+  tracer: DeliveryTracer | null;
 }
 
 let loading: Promise<Loaded> | undefined;
@@ -48,7 +63,8 @@ let loading: Promise<Loaded> | undefined;
 async function loadConsumers(): Promise<Loaded> {
   const consumers: Consumer[] = [];
   const names = new Set<string>();
-  for (const specifier of init.consumers) {
+  const tracer = await loadTracing();
+  for (const { url: specifier } of init.consumers) {
     let mod: { default?: unknown };
     try {
       mod = (await import(specifier)) as { default?: unknown };
@@ -64,24 +80,32 @@ async function loadConsumers(): Promise<Loaded> {
     names.add(mod.default.name);
     consumers.push(mod.default);
   }
-  const wildcard: number[] = [];
-  const byType = new Map<string, number[]>();
-  consumers.forEach((c, i) => {
-    if (c.eventTypes === '*') {
-      wildcard.push(i);
-      return;
-    }
-    for (const type of c.eventTypes) {
-      const key = eventTypeKey(type);
-      const list = byType.get(key) ?? [];
-      if (!list.includes(i)) list.push(i);
-      byType.set(key, list);
-    }
-  });
-  // Keep consumer order stable within each type, wildcards merged in by index.
-  for (const [key, list] of byType) byType.set(key, [...new Set([...list, ...wildcard])].sort((a, b) => a - b));
-  return { consumers, byType, wildcard };
+  const matcher = new ConsumerMatcher(consumers.map((c) => ({ eventTypes: subscribedKeys(c) })));
+  const options = init.consumers.map((c) => deepFreeze(c.options) as ConsumerOptions);
+  return { consumers, options, matcher, catalogs: consumers.map(catalogOf), tracer };
 }
+
+const subscribedKeys = (c: Consumer): '*' | string[] => (c.eventTypes === '*' ? '*' : c.eventTypes.map(eventTypeKey));
+
+/**
+ * The tracing.setup module registers this worker's tracer provider (a worker
+ * has its own OpenTelemetry globals); it is imported before any consumer.
+ */
+async function loadTracing(): Promise<DeliveryTracer | null> {
+  const setup = init.tracingSetup;
+  if (setup === undefined || setup === null) return null;
+  try {
+    await import(setup);
+  } catch (err) {
+    throw new ConsumerLoadError(setup, `(tracing.setup) could not be loaded: ${(err as Error)?.message ?? String(err)}`, err);
+  }
+  const api = await loadOtel();
+  deliveryTracer = api === null ? null : new DeliveryTracer(api);
+  return deliveryTracer;
+}
+
+/** This worker's tracer, once loaded (follow-ups read the handler's context through it). */
+let deliveryTracer: DeliveryTracer | null = null;
 
 function loaded(): Promise<Loaded> {
   loading ??= loadConsumers();
@@ -98,8 +122,8 @@ async function describe(): Promise<DescribeResult> {
     const { consumers } = await loaded();
     const descriptors: ConsumerDescriptor[] = consumers.map((c, i) => ({
       name: c.name,
-      eventTypes: c.eventTypes === '*' ? '*' : c.eventTypes.map(eventTypeKey),
-      module: init.consumers[i]!,
+      eventTypes: subscribedKeys(c),
+      module: init.consumers[i]!.url,
     }));
     return { ok: true, consumers: descriptors };
   } catch (err) {
@@ -137,6 +161,7 @@ class MetricBuffer {
 class DeliveryContext implements ConsumerContext {
   readonly consumer: string;
   readonly attempt: number;
+  readonly options: ConsumerOptions;
   readonly metrics: ConsumerMetrics;
   #controller: AbortController | undefined;
   #seq = 0;
@@ -149,6 +174,7 @@ class DeliveryContext implements ConsumerContext {
     consumer: string,
     consumerIndex: number,
     attempt: number,
+    options: ConsumerOptions,
     event: Event,
     eventIndex: number,
     metrics: ConsumerMetrics,
@@ -157,6 +183,7 @@ class DeliveryContext implements ConsumerContext {
     this.consumer = consumer;
     this.#consumerIndex = consumerIndex;
     this.attempt = attempt;
+    this.options = options;
     this.#event = event;
     this.#eventIndex = eventIndex;
     this.metrics = metrics;
@@ -164,7 +191,11 @@ class DeliveryContext implements ConsumerContext {
   }
 
   get signal(): AbortSignal {
-    this.#controller ??= new AbortController();
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      // A handler that starts after the bus gave up on this worker's handlers is told at once.
+      if (closing !== null) this.#controller.abort(closing);
+    }
     return this.#controller.signal;
   }
 
@@ -192,7 +223,9 @@ class DeliveryContext implements ConsumerContext {
         correlation_id: md.correlation_id ?? this.#event.metadata.correlation_id,
       },
     } as EventInput;
-    this.#followUps.push({ event: this.#eventIndex, consumer: this.#consumerIndex, seq: this.#seq++, input: followUp });
+    // With tracing, the follow-up carries the handler span's context (the main thread cannot see it).
+    const trace = deliveryTracer?.capture() ?? null;
+    this.#followUps.push({ event: this.#eventIndex, consumer: this.#consumerIndex, seq: this.#seq++, input: followUp, trace });
   }
 }
 
@@ -200,6 +233,25 @@ interface Delivery {
   consumer: number;
   attempt: number;
 }
+
+/** The contexts of the asynchronous handlers this worker is waiting for, over all its tasks. */
+const running = new Set<DeliveryContext>();
+/** Set once the bus asked this worker to abort its handlers: the abort reason. */
+let closing: BusClosedError | null = null;
+
+const control = new BroadcastChannel(init.control);
+// The channel must not keep the worker alive: piscina decides when it ends.
+control.unref();
+control.onmessage = (message: unknown) => {
+  const data = (message as { data?: ControlMessage }).data;
+  if (data?.kind !== 'abort') return;
+  closing ??= new BusClosedError('wait for the handler');
+  for (const ctx of running) ctx.abort(closing);
+  // Abort listeners ran synchronously; one turn of the event loop lets the handlers' own
+  // continuations (an await on the signal, a cleanup write) run before the answer lets the bus
+  // terminate this worker.
+  setImmediate(() => control.postMessage({ kind: 'aborted', threadId } satisfies ControlMessage));
+};
 
 /** This worker's beats over all its tasks, wrapping at 32 bits (see PROGRESS_SEQUENCE). */
 let beats = 0;
@@ -242,15 +294,30 @@ async function runBatch(task: BatchTask, state: Loaded): Promise<BatchResult> {
     const deliveries = plan(i);
     if (deliveries.length === 0) continue;
     const event = deepFreeze(events[i]!);
+    // Upcast once per catalogue (consumers of one module set usually share one).
+    let upcastBy: EventCatalog | undefined;
+    let upcast: Event = event;
     let pending: Array<{ promise: PromiseLike<void>; ctx: DeliveryContext; consumer: number; name: string }> | undefined;
     for (const { consumer, attempt } of deliveries) {
       const def = state.consumers[consumer]!;
-      const ctx = new DeliveryContext(def.name, consumer, attempt, event, i, metrics, followUps);
+      const ctx = new DeliveryContext(def.name, consumer, attempt, state.options[consumer]!, event, i, metrics, followUps);
       progress[PROGRESS_EVENT] = i;
       progress[PROGRESS_CONSUMER] = consumer;
       beat(progress);
       try {
-        const result = def.handle(event, ctx);
+        // Typed catalogues: the consumer's catalogue hands it the current version of an older event (UpcastError fails the delivery).
+        const catalog = state.catalogs[consumer];
+        let seen = event;
+        if (catalog !== undefined && catalog.needsUpcast(event)) {
+          if (upcastBy !== catalog) {
+            upcast = deepFreeze(catalog.upcast(event));
+            upcastBy = catalog;
+          }
+          seen = upcast;
+        }
+        const tracer = state.tracer;
+        const result =
+          tracer === null ? def.handle(seen, ctx) : tracer.run(event, envelopeOf(event), def.name, attempt, ctx.signal, () => def.handle(seen, ctx));
         if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<void>).then === 'function') {
           (pending ??= []).push({ promise: result as PromiseLike<void>, ctx, consumer, name: def.name });
         }
@@ -259,36 +326,16 @@ async function runBatch(task: BatchTask, state: Loaded): Promise<BatchResult> {
       }
     }
     if (pending !== undefined) {
-      await settleAll(pending, i, failures);
+      for (const p of pending) running.add(p.ctx);
+      try {
+        await settleAll(pending, i, failures);
+      } finally {
+        for (const p of pending) running.delete(p.ctx);
+      }
       beat(progress);
     }
   }
   return { corrupt: null, failures, followUps, metrics: metricBuffer.drain() };
-}
-
-const isNullableString = (v: unknown) => v === null || typeof v === 'string';
-
-/** Why a decoded value is not an event as the bus encodes one, or null. Cheap: it runs for every event. */
-function notAnEvent(value: unknown): string | null {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'not an object';
-  const e = value as Record<string, unknown>;
-  if (typeof e.event_id !== 'string' || typeof e.timestamp !== 'string') return 'event_id and timestamp must be strings';
-  const typeProblem = eventTypeProblem(e.event_type);
-  if (typeProblem !== null) return `event_type ${typeProblem}`;
-  if (!('payload' in e)) return 'no payload';
-  const md = e.metadata as Record<string, unknown> | null;
-  if (
-    md === null ||
-    typeof md !== 'object' ||
-    typeof md.correlation_id !== 'string' ||
-    typeof md.source !== 'string' ||
-    !isNullableString(md.causation_id) ||
-    !isNullableString(md.user_id) ||
-    !isNullableString(md.tenant_id)
-  ) {
-    return 'metadata is not event metadata';
-  }
-  return null;
 }
 
 /**
@@ -342,7 +389,7 @@ function deliveriesOf(task: BatchTask, events: readonly Event[], state: Loaded):
       const key = eventTypeKey(events[i]!.event_type);
       let list = cache.get(key);
       if (list === undefined) {
-        const indexes = state.byType.get(key) ?? state.wildcard;
+        const indexes = state.matcher.match(key);
         list = indexes.map((consumer) => ({ consumer, attempt: 1 }));
         cache.set(key, list);
       }

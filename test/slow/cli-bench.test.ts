@@ -1,18 +1,64 @@
 /**
- * `eventrail bench` as a user runs it, in a child process: the quick default
- * run reports every scenario and peer in valid JSON (and the same report as
- * Markdown and an SVG chart), and a sweep over a user's config gives one
- * result per combination and the best one as a snippet. Nothing here asserts
- * a speed: the machine is shared, only the shape of the results is checked.
+ * The benchmarks as they are run, in child processes: `eventrail bench` (the
+ * shipped tuning sweep) as a user runs it, and `npm run bench` (bench/main.ts,
+ * the repository's full suites, each in a child process of its own) as a
+ * developer does. The quick full run reports every scenario and peer in valid
+ * JSON (and the same report as Markdown and an SVG chart); a sweep over a
+ * user's config gives one result per combination and the best one as a
+ * snippet. Nothing here asserts a speed: the machine is shared, only the
+ * shape of the results is checked.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { BenchReport, MeasuredScenario } from '../../src/bench/results.js';
+import { fileURLToPath } from 'node:url';
+import type { BenchReport, MeasuredScenario } from '../../bench/results.js';
+import { HASH_CONSUMERS, TRIVIAL_CONSUMERS } from '../../src/cli/sweep/consumers/paths.js';
+import type { SweepReport } from '../../src/cli/sweep/results.js';
 import { createBus } from '../../src/index.js';
 import { fixture, tempDir, uuid, type TempDir } from '../helpers.js';
-import { cli } from '../fixtures/cli-run.js';
+import { CLI, cli, type CliResult } from '../fixtures/cli-run.js';
 import { parseSvg } from '../fixtures/cli-svg.js';
+
+const BENCH_MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'main.js');
+
+/** Runs `npm run bench -- ...args` (build/bench/main.js) in a child process. */
+function devBench(args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const env = { ...process.env, ...options.env };
+    for (const name of Object.keys(env)) if (name.startsWith('EVENTRAIL_')) delete env[name];
+    const child = spawn(process.execPath, [BENCH_MAIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Relative specifiers of the static imports of a compiled module (not `await import()`). */
+function staticImports(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  return [...text.matchAll(/^(?:import|export)\s[^;]*?\sfrom\s+'([^']+)';/gms), ...text.matchAll(/^import\s+'([^']+)';/gm)].map((m) => m[1]!);
+}
+
+/** Every module reached from `file` by static imports: files of the build, and package names. */
+function staticGraph(file: string, seen = new Set<string>()): Set<string> {
+  if (seen.has(file)) return seen;
+  seen.add(file);
+  for (const spec of staticImports(file)) {
+    if (spec.startsWith('.')) staticGraph(join(dirname(file), spec), seen);
+    else seen.add(spec);
+  }
+  return seen;
+}
 
 const SCENARIOS = [
   'codec.json-event',
@@ -24,12 +70,14 @@ const SCENARIOS = [
   'dispatch.eventrail',
   'dispatch.per-event',
   'dispatch.per-event-tuned',
+  'dispatch.pipeline',
   'dispatch.emitter',
   'store.group-commit',
   'store.commit-per-event',
   'store.lmdb-put',
   'durable.eventrail',
   'durable.eventrail-none',
+  'durable.pipeline',
   'durable.literal',
   'durable.literal-tuned',
   'peers.eventrail',
@@ -44,23 +92,24 @@ function checkMeasured(s: MeasuredScenario): void {
   assert.ok(Math.abs(s.eventsPerSec - (s.events / s.timing.medianMs) * 1000) < 1e-6 * s.eventsPerSec, `${s.id} events/s is N / median`);
 }
 
-describe('eventrail bench', () => {
-  let dir: TempDir;
-  before(() => {
-    dir = tempDir('eventrail-cli-bench-');
-  });
-  after(() => dir.remove());
+let dir: TempDir;
+before(() => {
+  dir = tempDir('eventrail-cli-bench-');
+});
+after(() => dir.remove());
 
+describe('npm run bench: every suite, each in a child process of its own', () => {
   test('--quick --json: every scenario and peer, ratios, the sweep, memory, machine and versions; the same report as JSON, Markdown and SVG files', async () => {
     const files = { out: dir.file('report.json'), md: dir.file('report.md'), chart: dir.file('chart.svg') };
-    const r = await cli(['bench', '--quick', '--events', '2000', '--json', '--out', files.out, '--md', files.md, '--chart', files.chart], { timeoutMs: 180_000 });
+    const r = await devBench(['--quick', '--events', '2000', '--json', '--out', files.out, '--md', files.md, '--chart', files.chart], { timeoutMs: 240_000 });
     assert.equal(r.code, 0, r.stderr.slice(-3000));
     const report = JSON.parse(r.stdout) as BenchReport; // stdout holds the JSON and nothing else
     assert.equal(report.schema, 'eventrail-bench/1');
     assert.match(r.stderr, /^\[ ?1\/\d+ /m, 'progress on stderr');
-    // BullMQ's setup loads ioredis, which slows string code for the rest of the process: the peers come after the sweep.
+    assert.match(r.stderr, /each suite in a child process/);
     const steps = r.stderr.split('\n').filter((l) => /^\[ *\d+\/\d+ [^\]]*\] /.test(l)).map((l) => l.replace(/^\[[^\]]*\] /, '').split(':')[0]);
-    assert.ok(steps.lastIndexOf('sweep') >= 0 && steps.lastIndexOf('sweep') < steps.indexOf('peers'), `step order: ${[...new Set(steps)].join(', ')}`);
+    const numbers = r.stderr.split('\n').flatMap((l) => /^\[ *(\d+)\/(\d+) /.exec(l) ?? []).filter((_, i) => i % 3 === 1).map(Number);
+    assert.deepEqual(numbers, numbers.map((_, i) => i + 1), 'the children count their steps in one sequence');
     assert.deepEqual([...new Set(steps)], ['codec', 'dispatch', 'store', 'durable', 'sweep', 'peers', 'memory']);
 
     const ids = report.scenarios.map((s) => s.id);
@@ -78,14 +127,23 @@ describe('eventrail bench', () => {
     const bytes = (id: string) => (report.scenarios.find((s) => s.id === id) as MeasuredScenario).extras.bytesPerEvent as number;
     assert.ok(bytes('codec.msgpackr-event') < bytes('codec.json-event'), 'msgpackr records are smaller than JSON');
     assert.ok(bytes('codec.event-writer-event') < bytes('codec.json-event'), "the bus's event writer is smaller than JSON");
+    // Main-thread cost per event, for eventrail and the minimal pipeline it is measured against.
+    for (const id of ['dispatch.eventrail', 'dispatch.pipeline', 'durable.eventrail', 'durable.pipeline']) {
+      const extras = (report.scenarios.find((s) => s.id === id) as MeasuredScenario).extras;
+      for (const key of ['mainBusyMicrosPerEvent', 'processCpuMicrosPerEvent', 'mainAllocatedBytesPerEvent']) {
+        assert.ok(typeof extras[key] === 'number' && (extras[key] as number) > 0, `${id} ${key}: ${extras[key]}`);
+      }
+    }
 
     const ratio = (name: string) => report.ratios.find((x) => x.name === name);
     for (const [name, target] of [
       ['eventrail / piscina per event (defaults)', 10],
-      ['eventrail / piscina per event (concurrentTasksPerWorker 16)', 3],
+      ['eventrail / piscina per event (concurrentTasksPerWorker 16)', 4],
+      ['eventrail / minimal pipeline (store none)', 0.6],
       ['durable eventrail / literal design (defaults)', 10],
-      ['durable eventrail / literal design (concurrentTasksPerWorker 16)', 3],
-      ['durable eventrail / eventrail with store none', 0.4],
+      ['durable eventrail / literal design (concurrentTasksPerWorker 16)', 4],
+      ['eventrail / minimal pipeline (durable)', 0.45],
+      ['durable eventrail / eventrail with store none', 0.5],
     ] as const) {
       const found = ratio(name);
       assert.ok(found && typeof found.value === 'number' && found.value > 0, name);
@@ -138,7 +196,7 @@ describe('eventrail bench', () => {
   });
 
   test('without redis-server on the PATH, the BullMQ peers are skipped with the reason, and the rest runs', async () => {
-    const r = await cli(['bench', '--suite', 'peers', '--quick', '--events', '500', '--json'], { env: { PATH: dir.file('no-such-bin') } });
+    const r = await devBench(['--suite', 'peers', '--quick', '--events', '500', '--json'], { env: { PATH: dir.file('no-such-bin') } });
     assert.equal(r.code, 0, r.stderr.slice(-3000));
     const report = JSON.parse(r.stdout) as BenchReport;
     const byId = new Map(report.scenarios.map((s) => [s.id, s]));
@@ -152,22 +210,9 @@ describe('eventrail bench', () => {
     assert.ok(report.ratios.every((x) => x.value === null));
   });
 
-  test("what a consumer prints goes to stderr: stdout holds the JSON report alone", async () => {
-    const config = dir.file('chatty.json');
-    writeFileSync(config, JSON.stringify({ store: { kind: 'none' }, consumers: [fixture('cli-chatty')], backpressure: { onOverflow: 'reject' } }));
-    const r = await cli(['bench', '--config', config, '--threads', '1', '--quick', '--events', '200', '--json']);
-    assert.equal(r.code, 0, r.stderr.slice(-3000));
-    const report = JSON.parse(r.stdout) as BenchReport;
-    assert.equal(report.sweep.length, 1);
-    assert.equal(report.config.store, 'none (as in the config)');
-    assert.ok(report.notes.some((n) => n.includes("backpressure.onOverflow 'wait'")), report.notes.join('\n'));
-    assert.equal(report.sweep[0]!.status, 'ok');
-    assert.match(r.stderr, /^handled [0-9a-f-]{36}$/m);
-  });
-
   test('--suite codec --chart: nothing to chart, so the chart says so; the JSON, Markdown and stdout are all written', async () => {
     const files = { out: dir.file('codec.json'), md: dir.file('codec.md'), chart: dir.file('codec.svg') };
-    const r = await cli(['bench', '--suite', 'codec', '--quick', '--events', '500', '--json', '--out', files.out, '--md', files.md, '--chart', files.chart]);
+    const r = await devBench(['--suite', 'codec', '--quick', '--events', '500', '--json', '--out', files.out, '--md', files.md, '--chart', files.chart]);
     assert.equal(r.code, 0, r.stderr.slice(-3000));
     const report = JSON.parse(r.stdout) as BenchReport;
     assert.ok(report.scenarios.length > 0 && report.scenarios.every((s) => s.suite === 'codec' && s.status === 'ok'));
@@ -183,6 +228,59 @@ describe('eventrail bench', () => {
     assert.doesNotMatch(r.stderr, /RangeError|\n\s+at /, 'no stack trace');
   });
 
+});
+
+describe('eventrail bench: the tuning sweep a user runs', () => {
+  test('the command loads the sweep only when it runs: no other command (nor --version) loads it, tinybench or a Redis client', () => {
+    const graph = staticGraph(CLI);
+    const reached = [...graph].filter((m) => m.includes(`${'/'}sweep${'/'}`) || ['tinybench', 'bullmq', 'ioredis'].includes(m));
+    assert.deepEqual(reached, [], `${CLI} loads these statically`);
+    assert.ok([...graph].some((m) => m.endsWith(join('cli', 'bench.js'))), 'the graph was walked (the bench command module is in it)');
+  });
+
+  test('--version comes from the package, not from the bench', async () => {
+    const r = await cli(['--version']);
+    assert.equal(r.code, 0, r.stderr);
+    const pkg = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'package.json'), 'utf8')) as { version: string };
+    assert.equal(r.stdout.trim(), pkg.version);
+  });
+
+  test('without --config: the sweep on the trivial consumers; --work hash runs the hashing one, and 2 threads are measured beside 1', async () => {
+    const plain = await cli(['bench', '--quick', '--events', '500', '--threads', '1', '--batch', '256', '--json']);
+    assert.equal(plain.code, 0, plain.stderr.slice(-3000));
+    const trivial = JSON.parse(plain.stdout) as SweepReport;
+    assert.deepEqual(trivial.config.consumers, [...TRIVIAL_CONSUMERS]);
+    assert.deepEqual(trivial.config.grid, { threads: [1], maxBatch: [256], lanes: [8] });
+    assert.equal(trivial.sweep.length, 1);
+    assert.equal('scenarios' in trivial, false, 'no suites: those are npm run bench');
+
+    const r = await cli(['bench', '--work', 'hash', '--quick', '--events', '500', '--threads', '1,2', '--batch', '256', '--json']);
+    assert.equal(r.code, 0, r.stderr.slice(-3000));
+    const report = JSON.parse(r.stdout) as SweepReport;
+    assert.deepEqual(report.config.consumers, [...HASH_CONSUMERS]);
+    assert.deepEqual(
+      report.sweep.map((c) => [c.threads, c.status, c.failedDeliveries]),
+      [
+        [1, 'ok', 0],
+        [2, 'ok', 0],
+      ],
+    );
+    assert.ok(report.sweep.every((c) => c.eventsPerSec > 0));
+  });
+
+  test("what a consumer prints goes to stderr: stdout holds the JSON report alone", async () => {
+    const config = dir.file('chatty.json');
+    writeFileSync(config, JSON.stringify({ store: { kind: 'none' }, consumers: [fixture('cli-chatty')], backpressure: { onOverflow: 'reject' } }));
+    const r = await cli(['bench', '--config', config, '--threads', '1', '--quick', '--events', '200', '--json']);
+    assert.equal(r.code, 0, r.stderr.slice(-3000));
+    const report = JSON.parse(r.stdout) as SweepReport;
+    assert.equal(report.sweep.length, 1);
+    assert.equal(report.config.store, 'none (as in the config)');
+    assert.ok(report.notes.some((n) => n.includes("backpressure.onOverflow 'wait'")), report.notes.join('\n'));
+    assert.equal(report.sweep[0]!.status, 'ok');
+    assert.match(r.stderr, /^handled [0-9a-f-]{36}$/m);
+  });
+
   describe("with --config: the sweep on the user's consumers", () => {
     let config: string;
     let userStore: string;
@@ -196,9 +294,7 @@ describe('eventrail bench', () => {
     test('one result per combination, on events of the types the consumers subscribe to; the user\'s store is left alone', async () => {
       const r = await cli(['bench', '--config', config, '--threads', '1,2', '--batch', '64,256', '--quick', '--events', '1000', '--json']);
       assert.equal(r.code, 0, r.stderr.slice(-3000));
-      const report = JSON.parse(r.stdout) as BenchReport;
-      assert.deepEqual(report.scenarios, []);
-      assert.deepEqual(report.config.suites, ['sweep']);
+      const report = JSON.parse(r.stdout) as SweepReport;
       assert.deepEqual(report.config.grid, { threads: [1, 2], maxBatch: [64, 256], lanes: [8] });
       assert.deepEqual(
         report.sweep.map((c) => [c.threads, c.maxBatch, c.lanes]),
@@ -225,16 +321,17 @@ describe('eventrail bench', () => {
       assert.equal(existsSync(userStore), false, 'the bench ran on a temporary store');
     });
 
-    test('two lane counts: one result per combination, one chart line per batch size and lane count; the JSON records every resolved option', async () => {
+    test('two lane counts: one result per combination; the JSON records every resolved option', async () => {
       const tuned = dir.file('tuned.json');
       writeFileSync(
         tuned,
         JSON.stringify({ store: { kind: 'lmdb', path: userStore }, consumers: [fixture('cli-counter')], pool: { concurrentTasksPerWorker: 2 }, dispatch: { lingerMs: 3, partitionBy: 'tenant' } }),
       );
-      const chart = dir.file('lanes.svg');
-      const r = await cli(['bench', '--config', tuned, '--threads', '1', '--batch', '64', '--lanes', '2,4', '--quick', '--events', '500', '--json', '--chart', chart]);
+      const out = dir.file('lanes.json');
+      const r = await cli(['bench', '--config', tuned, '--threads', '1', '--batch', '64', '--lanes', '2,4', '--quick', '--events', '500', '--json', '--out', out]);
       assert.equal(r.code, 0, r.stderr.slice(-3000));
-      const report = JSON.parse(r.stdout) as BenchReport;
+      const report = JSON.parse(r.stdout) as SweepReport;
+      assert.deepEqual(JSON.parse(readFileSync(out, 'utf8')), report);
       assert.deepEqual(report.config.grid, { threads: [1], maxBatch: [64], lanes: [2, 4] });
       assert.deepEqual(
         report.sweep.map((c) => [c.threads, c.maxBatch, c.lanes]),
@@ -248,11 +345,6 @@ describe('eventrail bench', () => {
         assert.equal(c.events, 500);
         assert.ok(c.eventsPerSec > 0);
       }
-      const texts = parseSvg(readFileSync(chart, 'utf8'))
-        .filter((e) => e.tag === 'text')
-        .map((e) => e.text);
-      assert.ok(texts.includes('maxBatch 64, 2 lanes') && texts.includes('maxBatch 64, 4 lanes'), texts.join(' | '));
-
       const options = report.config.options;
       assert.ok(options, 'the resolved options are recorded');
       assert.equal(options.pool.concurrentTasksPerWorker, 2);
@@ -261,7 +353,7 @@ describe('eventrail bench', () => {
       assert.equal(options.delivery.maxAttempts, 1, 'as the sweep ran it');
       assert.equal(options.delivery.handlerTimeoutMs, 30_000, 'defaults are resolved too');
       assert.equal(options.checkpoint.instance, 'default');
-      assert.deepEqual(options.consumers, [fixture('cli-counter')]);
+      assert.deepEqual(options.consumers, [{ module: fixture('cli-counter'), options: {} }]);
       assert.deepEqual(options.store, { kind: 'lmdb', path: 'a temporary folder per combination', prefix: 'eventrail' }, 'the store the sweep used, not the user\'s');
     });
 

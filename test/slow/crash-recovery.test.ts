@@ -41,7 +41,7 @@ describe('crash recovery', () => {
 
       // Reopen: the bus re-dispatches whatever lies past the checkpoint before it returns.
       const deliveredBefore = out.read().length;
-      const bus = await createBus({ store: { kind: 'lmdb', path: store }, consumers: [fixture('recorder')], pool: { maxThreads: 1 } });
+      const bus = await createBus({ store: { kind: 'lmdb', path: store }, consumers: [out.consumer('recorder')], pool: { maxThreads: 1 } });
       await bus.flush();
       const stored = new Set<string>();
       for await (const event of bus.replay()) stored.add(event.event_id);

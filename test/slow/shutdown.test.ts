@@ -47,9 +47,10 @@ interface Child {
   message(match: (m: ChildMessage) => boolean): Promise<ChildMessage>;
 }
 
-function startChild(dir: TempDir, consumer: string, mode: 'stream' | 'fixed', env: Record<string, string>): Child {
+/** Forks the signal child with `consumer` (a fixture name) given `options` (JSON, handed over in CONSUMER_OPTIONS). */
+function startChild(dir: TempDir, consumer: string, options: Record<string, unknown>, mode: 'stream' | 'fixed', env: Record<string, string>): Child {
   const child = fork(fixture('signal-child'), [dir.file('store'), fixture(consumer), mode], {
-    env: { ...process.env, ACKED_OUT: dir.file('acked.txt'), REJECTED_OUT: dir.file('rejected.txt'), ...env },
+    env: { ...process.env, ACKED_OUT: dir.file('acked.txt'), REJECTED_OUT: dir.file('rejected.txt'), CONSUMER_OPTIONS: JSON.stringify(options), ...env },
     stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
   });
   let stderr = '';
@@ -87,7 +88,7 @@ function startChild(dir: TempDir, consumer: string, mode: 'stream' | 'fixed', en
  * is stored, what recovery delivered again and the dead letters.
  */
 async function reopen(dir: TempDir, out: ReturnType<typeof recorder>) {
-  const bus = await createBus({ store: { kind: 'lmdb', path: dir.file('store') }, consumers: [fixture('recorder')] });
+  const bus = await createBus({ store: { kind: 'lmdb', path: dir.file('store') }, consumers: [out.consumer('recorder')] });
   try {
     await bus.flush();
     return {
@@ -106,7 +107,7 @@ describe('shutdown', { timeout: 120_000 }, () => {
       const dir = tempDir();
       const out = recorder(dir);
       try {
-        const child = startChild(dir, 'slow', 'stream', { SLOW_MS: '2', ACK_TARGET: '200' });
+        const child = startChild(dir, 'slow', { out: out.path, ms: 2 }, 'stream', { ACK_TARGET: '200' });
         await child.message((m) => m.kind === 'acked');
         child.process.kill(signal);
         assert.equal(await child.exited, 0, child.stderr());
@@ -135,7 +136,7 @@ describe('shutdown', { timeout: 120_000 }, () => {
     const N = 200;
     try {
       // The Hang consumer never finishes these events, so the drain cannot end before the second signal.
-      const child = startChild(dir, 'hang', 'fixed', { FIXED_EVENTS: String(N) });
+      const child = startChild(dir, 'hang', { out: out.path }, 'fixed', { FIXED_EVENTS: String(N) });
       await child.message((m) => m.kind === 'acked');
       child.process.kill('SIGTERM');
       await child.message((m) => m.kind === 'log' && m.message.includes('received'));
@@ -168,9 +169,8 @@ describe('shutdown', { timeout: 120_000 }, () => {
   it('close() under load: every acknowledged event stored and delivered once; emits after close() are BusClosedError and not stored', async () => {
     const dir = tempDir();
     const out = recorder(dir);
-    process.env.SLOW_MS = '1';
     const N = 300;
-    const bus = await createBus({ store: { kind: 'lmdb', path: dir.file('store') }, consumers: [fixture('slow')], dispatch: { maxBatch: 8 } });
+    const bus = await createBus({ store: { kind: 'lmdb', path: dir.file('store') }, consumers: [out.consumer('slow', { ms: 1 })], dispatch: { maxBatch: 8 } });
     try {
       const receipts = Array.from({ length: N }, (_, seq) => bus.emit({ event_type: 'SessionCreated', payload: { seq }, metadata: { source: 'test' } }));
       const closing = bus.close();
@@ -195,7 +195,6 @@ describe('shutdown', { timeout: 120_000 }, () => {
       assert.equal(reopened.redelivered.length, 0, 'nothing left past the checkpoint');
       assert.deepEqual(reopened.deadLetters, []);
     } finally {
-      delete process.env.SLOW_MS;
       dir.remove();
     }
   });

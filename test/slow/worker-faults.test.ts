@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createBus, type BusOptions } from '../../src/index.js';
-import { fixture, recorder, tempDir, uuid } from '../helpers.js';
+import { recorder, tempDir, uuid } from '../helpers.js';
 
 const N = 40;
 const POISON = new Set([7, 23]);
@@ -18,7 +18,7 @@ async function faultRun(fault: string, options: Partial<BusOptions> = {}, expect
   const out = recorder(dir);
   const bus = await createBus({
     store: { kind: 'lmdb', path: dir.file('store') },
-    consumers: [fixture('faulty'), fixture('recorder')],
+    consumers: [out.consumer('faulty'), out.consumer('recorder')],
     pool: { maxThreads: 1, concurrentTasksPerWorker: 2 },
     dispatch: { lanes: 4, maxBatch: 8, lingerMs: 0 },
     delivery: { maxAttempts: 2, backoff: { initialMs: 1, maxMs: 5 }, handlerTimeoutMs: 300 },

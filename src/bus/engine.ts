@@ -1,0 +1,311 @@
+/**
+ * The private engine behind `EventBus`: the parts of a running bus, built in
+ * dependency order, and what the facade delegates to. `Engine.start` takes
+ * resolved options, starts the worker pool (which loads the consumer modules),
+ * opens the store, builds the parts and re-dispatches what a crash left past
+ * the checkpoint, all before a facade exists; the facade holds the engine in a
+ * `#private` field, so none of it is reachable from the public class.
+ */
+import { isAbsolute, resolve as resolvePath } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Piscina } from 'piscina';
+import { Codec } from '../codec.js';
+import { ConsumerLoadError, StoreUnavailableError, type EventrailError, type SerializedError } from '../errors.js';
+import type { AuditEntry, Event } from '../event/event.js';
+import type { ResolvedOptions } from '../options.js';
+import type { ConsumerDescriptor, DescribeResult, FollowUp, WorkerInit } from '../protocol.js';
+import { openStore } from '../store/open.js';
+import { readAuditEntries, readEvents, type AuditReadQuery, type EventReadQuery } from '../store/read.js';
+import { decodeStored, positionToString, type CorruptHandler, type EventStore } from '../store/store.js';
+import { CommitGroup, type Accepted } from './accepted.js';
+import { Checkpoints, recoveryStart } from './checkpoints.js';
+import { DeadLetterBox, type DeadLetterFilter } from './dead-letters.js';
+import { Dispatcher, type Delivery } from './dispatcher.js';
+import { Intake } from './intake.js';
+import { BusMetrics } from './metrics.js';
+import type { Notices } from './notices.js';
+import { WorkerControl } from './worker-control.js';
+import { deadLetterChannel, deliverChannel } from '../trace/channels.js';
+import { loadOtel, TraceCapture, type OtelModule } from '../trace/otel.js';
+
+/** What exists before the parts are built: the pool with its consumers loaded, and the open store. */
+interface Foundation {
+  readonly options: ResolvedOptions;
+  readonly notices: Notices;
+  readonly codec: Codec;
+  readonly pool: Piscina;
+  readonly control: WorkerControl;
+  readonly consumers: readonly ConsumerDescriptor[];
+  readonly store: EventStore | null;
+  /** @opentelemetry/api when tracing is on and it is installed, else null. */
+  readonly otel: OtelModule | null;
+}
+
+export class Engine {
+  readonly options: ResolvedOptions;
+  readonly notices: Notices;
+  readonly codec: Codec;
+  readonly pool: Piscina;
+  readonly control: WorkerControl;
+  readonly consumers: readonly ConsumerDescriptor[];
+  readonly store: EventStore | null;
+  readonly metrics: BusMetrics;
+  readonly checkpoints: Checkpoints | null;
+  readonly deadLetters: DeadLetterBox;
+  readonly intake: Intake;
+  readonly dispatcher: Dispatcher;
+
+  /** Starts a bus's engine; on failure everything started so far is stopped again. */
+  static async start(options: ResolvedOptions, notices: Notices): Promise<Engine> {
+    const codec = new Codec();
+    const consumerUrls = options.consumers.map((c) => toModuleUrl(c.module));
+    // Trace context (src/trace/otel.ts): @opentelemetry/api is loaded only when tracing is on, and may be absent.
+    const otel = options.tracing.enabled ? await loadOtel() : null;
+    const control = new WorkerControl();
+    control.open();
+    const init: WorkerInit = {
+      consumers: options.consumers.map((c, i) => ({ url: consumerUrls[i]!, options: c.options })),
+      handlerTimeoutMs: options.delivery.handlerTimeoutMs,
+      maxDepth: options.limits.maxDepth,
+      control: control.name,
+      tracingSetup: options.tracing.enabled && options.tracing.setup !== undefined ? toModuleUrl(options.tracing.setup) : null,
+    };
+    const pool = new Piscina({
+      filename: new URL('../worker/worker.js', import.meta.url).href,
+      minThreads: options.pool.minThreads ?? Math.min(1, options.pool.maxThreads),
+      maxThreads: options.pool.maxThreads,
+      concurrentTasksPerWorker: options.pool.concurrentTasksPerWorker,
+      idleTimeout: options.pool.idleTimeout,
+      resourceLimits: options.pool.resourceLimits,
+      // The default, 'async': 'sync' parks an idle worker in Atomics.wait, which also stops its event loop,
+      // so a consumer's background work (timers, sockets, flushes after handle resolved) would stall.
+      atomics: options.pool.atomics,
+      workerData: init,
+    });
+    let store: EventStore | null = null;
+    try {
+      const described = (await pool.run({ kind: 'describe' })) as DescribeResult;
+      if (!described.ok) throw reviveLoadError(described.error, init.tracingSetup ? [...consumerUrls, init.tracingSetup] : consumerUrls);
+      store = await openStore(options.store);
+      const engine = new Engine({ options, notices, codec, pool, control, consumers: described.consumers, store, otel });
+      await engine.#recover();
+      return engine;
+    } catch (err) {
+      control.close();
+      await pool.destroy().catch(() => undefined);
+      await store?.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * The intake and the dispatcher feed each other (committed events go to the
+   * dispatcher, handled ones free the intake's room, follow-ups go back to the
+   * intake), and the metrics read both: each part is built once what it needs
+   * exists, and the links that point forward are the engine's own methods,
+   * which nothing calls before the first event is accepted.
+   */
+  private constructor({ options, notices, codec, pool, control, consumers, store, otel }: Foundation) {
+    this.options = options;
+    this.notices = notices;
+    this.codec = codec;
+    this.pool = pool;
+    this.control = control;
+    this.consumers = consumers;
+    this.store = store;
+    this.metrics = new BusMetrics({
+      pending: () => this.intake.pending,
+      poolUtilization: () => pool.utilization,
+      poolThreads: () => pool.threads.length,
+    });
+    this.checkpoints =
+      store === null ? null : new Checkpoints(store, options.checkpoint.instance, consumers.map((c) => c.name), options.checkpoint.intervalMs, notices.warn);
+    const checkpoints = this.checkpoints;
+    const deadLetters = (this.deadLetters = new DeadLetterBox(store, codec));
+    this.intake = new Intake({
+      options,
+      store,
+      codec,
+      metrics: this.metrics,
+      trace: otel === null ? null : new TraceCapture(otel),
+      committed: (items: Accepted[], group: CommitGroup) => {
+        checkpoints?.track(group);
+        if (group.remaining === 0) checkpoints?.advance();
+        this.dispatcher.route(items);
+      },
+    });
+    const intake = this.intake;
+    this.dispatcher = new Dispatcher({
+      pool,
+      options,
+      consumers,
+      metrics: this.metrics,
+      done: (item: Accepted) => {
+        if (deliverChannel.hasSubscribers) {
+          deliverChannel.publish({ eventId: item.eventId, position: item.position === null ? null : positionToString(item.position) });
+        }
+        const group = item.group;
+        if (group !== null) {
+          if (item.poisoned) group.poisoned = true;
+          group.remaining--;
+          if (group.remaining === 0) checkpoints?.advance();
+        }
+        intake.release();
+      },
+      acceptFollowUps: async (parent: Accepted, consumer: ConsumerDescriptor, followUps: readonly FollowUp[]) => {
+        await Promise.all(followUps.map((f) => intake.emitFollowUp(f.input, parent.eventId, consumer.name, f.seq, f.trace ?? null)));
+      },
+      deadLetter: (d: Delivery, error: SerializedError) => {
+        if (deadLetterChannel.hasSubscribers) {
+          const position = d.item.position === null ? null : positionToString(d.item.position);
+          deadLetterChannel.publish({ eventId: d.item.eventId, consumer: consumers[d.consumer]!.name, position, attempts: d.attempt, error });
+        }
+        return deadLetters.put({
+          consumer: consumers[d.consumer]!.name,
+          position: d.item.position!,
+          event: d.item.bytes,
+          error,
+          attempts: d.attempt,
+          failedAt: new Date().toISOString(),
+          tenantId: d.item.tenantId,
+        });
+      },
+      redriven: (d: Delivery) => deadLetters.remove({ consumer: consumers[d.consumer]!.name, position: d.item.position! }),
+      workerError: notices.workerError,
+      warn: notices.warn,
+    });
+  }
+
+  /** Stored events; what cannot be read goes to `onCorrupt`, by default a 'warning' notice. */
+  async *replay(query: EventReadQuery, onCorrupt: CorruptHandler = this.#reportCorrupt): AsyncGenerator<Event> {
+    const catalog = this.options.events;
+    for await (const event of readEvents(this.#needStore('replay needs a store'), this.codec, query, onCorrupt)) {
+      // The bus's event catalogue upcasts an older stored version to the current one (UpcastError when it cannot).
+      yield catalog?.upcast(event) ?? event;
+    }
+  }
+
+  /** Audit entries; what cannot be read goes to `onCorrupt`, by default a 'warning' notice. */
+  audit(query: AuditReadQuery, onCorrupt: CorruptHandler = this.#reportCorrupt): AsyncGenerator<AuditEntry> {
+    return readAuditEntries(this.#needStore('the audit log needs a store'), this.codec, query, onCorrupt);
+  }
+
+  /** The filter, with dead letters that cannot be read reported as replay reports corrupt events unless it says where. */
+  deadLetterFilter(filter: DeadLetterFilter): DeadLetterFilter {
+    return filter.onCorrupt === undefined ? { ...filter, onCorrupt: this.#reportCorrupt } : filter;
+  }
+
+  /** Re-dispatches matching dead letters, each to the consumer that failed; resolves with how many. */
+  async redrive(filter: DeadLetterFilter): Promise<number> {
+    const { deadLetters, consumers, intake, dispatcher } = this;
+    const byName = new Map(consumers.map((c, i) => [c.name, i]));
+    const deliveries: Delivery[] = [];
+    for await (const { record } of deadLetters.records(filter)) {
+      const consumer = byName.get(record.consumer);
+      if (consumer === undefined) {
+        this.notices.warn(`dead letter for ${record.consumer} kept: no such consumer is loaded`);
+        continue;
+      }
+      await intake.admitRestored(1);
+      const item = intake.restore(record.event, record.position);
+      item.outstanding = 1;
+      deliveries.push({ item, consumer, attempt: record.attempts + 1, redrive: true, firstAttempt: record.attempts + 1 });
+    }
+    dispatcher.deliver(deliveries);
+    return deliveries.length;
+  }
+
+  /**
+   * Stops the engine: runs scheduled retries now, waits up to `timeoutMs` for
+   * every accepted event to be handled, writes the checkpoint, aborts the
+   * signals of handlers still running, then closes the pool and the store.
+   */
+  async shutdown(timeoutMs: number): Promise<void> {
+    const { intake, dispatcher, pool, store, checkpoints, control } = this;
+    dispatcher.drainRetries();
+    if (!(await settlesWithin(intake.idle(), timeoutMs))) {
+      dispatcher.abandon();
+      const lost = store === null ? 'they are lost (this bus has no store)' : 'they are delivered again after a restart';
+      this.notices.warn(`close() gave up after ${timeoutMs} ms with ${intake.pending} events not handled by every consumer: ${lost}`);
+    }
+    dispatcher.stop();
+    await checkpoints?.close();
+    // Handlers still running (given up on, or past their timeout) are told before their workers go.
+    await control.abortHandlers(pool.threads.map((w) => w.threadId));
+    control.close();
+    await pool.destroy();
+    await store?.close();
+  }
+
+  readonly #reportCorrupt: CorruptHandler = (error) => {
+    this.notices.warn(error.message, error);
+  };
+
+  #needStore(what: string): EventStore {
+    if (this.store === null) throw new StoreUnavailableError(`${what}: this bus runs with store { kind: 'none' }`);
+    return this.store;
+  }
+
+  /** Re-dispatches the events past the checkpoint (what a crash left undelivered); resolves with how many. */
+  async #recover(): Promise<number> {
+    const { store, intake, dispatcher, consumers, checkpoints } = this;
+    if (store === null || consumers.length === 0 || checkpoints === null) return 0;
+    const start = recoveryStart(await store.readCheckpoints(), this.options.checkpoint.instance, consumers.map((c) => c.name));
+    let count = 0;
+    let page: Accepted[] = [];
+    const route = () => {
+      if (page.length === 0) return;
+      const group = new CommitGroup(page.length, performance.now());
+      group.lastPosition = page[page.length - 1]!.position;
+      for (const item of page) item.group = group;
+      checkpoints.track(group);
+      dispatcher.route(page);
+      page = [];
+    };
+    for await (const stored of store.readEvents({ after: start })) {
+      // Undecodable data cannot be delivered: it is reported, and recovery goes on with the rest. What decodes
+      // but is not an event is delivered, so that the worker's check dead-letters it where an operator looks.
+      const event = decodeStored(this.codec, stored, this.#reportCorrupt);
+      if (event === null) continue;
+      await intake.admitRestored(1);
+      page.push(intake.restore(stored.bytes, stored.position, event));
+      count++;
+      if (page.length >= this.options.dispatch.maxBatch) route();
+    }
+    route();
+    return count;
+  }
+}
+
+/** Consumer specifiers as URLs a worker can import: paths resolve against the working directory. */
+function toModuleUrl(specifier: string): string {
+  if (/^[a-z][a-z0-9+.-]*:/i.test(specifier) && !/^[a-z]:[\\/]/i.test(specifier)) return specifier;
+  return pathToFileURL(isAbsolute(specifier) ? specifier : resolvePath(specifier)).href;
+}
+
+/** Whether `promise` settles within `ms` (Infinity: it is awaited however long it takes). */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  if (ms === Infinity) {
+    await promise;
+    return true;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function reviveLoadError(error: SerializedError, urls: readonly string[]): EventrailError {
+  if (error.code === 'ERR_EVENTRAIL_CONSUMER_LOAD') {
+    const specifier = urls.find((u) => error.message.includes(u)) ?? '(unknown)';
+    const prefix = `consumer module ${specifier}: `;
+    const message = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
+    return new ConsumerLoadError(specifier, message);
+  }
+  return new ConsumerLoadError('(worker)', error.message);
+}

@@ -1,0 +1,149 @@
+/**
+ * The append planner: every write of a batch committed at one stamp, built
+ * before the commit (on FoundationDB the cluster fills the stamp in; lmdb
+ * patches it inside its write transaction).
+ *
+ * A commit writes one block, one `id` key per event (the dedup index must be
+ * a point read) and one `t`/`ts` key per tenant/per millisecond present in
+ * the batch, not per event.
+ */
+import { MAX_BLOCK_EVENTS } from '../limits.js';
+import { POSITION_BYTES, type AppendItem, type AppendResult, type Position } from '../store.js';
+import { encodeAuditBlock, type AuditEntryToWrite } from './audit-blocks.js';
+import { encodeBlock } from './blocks.js';
+import { chunkValue } from './chunks.js';
+import { encodeIndexList } from './index-lists.js';
+import type { StoreLayout } from './keys.js';
+import { STAMP_BYTES, checkStamp, type Stamp } from './positions.js';
+import { VERSIONSTAMP_ITEM_BYTES } from './tuple.js';
+
+/** One write: FoundationDB fills the 10-byte stamp in at `stampOffset` of the key or value at commit; lmdb writes it as built. */
+export interface Put {
+  readonly key: Buffer;
+  readonly value: Buffer;
+  readonly stampIn: 'key' | 'value' | 'none';
+  /** Byte offset of the stamp in the key or value; -1 when `stampIn` is 'none'. */
+  readonly stampOffset: number;
+}
+
+export interface AppendPlan {
+  /** Every write of the batch (but the id index when planned with `idsApart`). */
+  readonly puts: Put[];
+  /**
+   * With `idsApart`: the id index writes, left for the caller to make one by
+   * one (each fresh item's id key, from `scratchIdKey`, to its position)
+   * instead of a key buffer and a put per event kept until the transaction.
+   */
+  readonly ids: { readonly items: readonly AppendItem[]; readonly positions: readonly Position[] } | null;
+  /** What append() returns: one position and duplicate flag per item. */
+  readonly result: AppendResult;
+  /** Events and audit entries the batch adds (duplicates excluded). */
+  readonly events: number;
+  readonly auditEntries: number;
+}
+
+/**
+ * Every write of an append batch committed at `stamp` (on FoundationDB a
+ * placeholder the commit fills in, see {@link Put}). `stored` holds the
+ * positions of event_ids already in the store, looked up by the backend for
+ * {@link idsToCheck}; an id repeated within the batch takes its first
+ * occurrence's position. Stored events get consecutive block indices in
+ * batch order.
+ */
+export function planAppend(layout: StoreLayout, stamp: Stamp, items: readonly AppendItem[], stored: ReadonlyMap<string, Position> = new Map(), options: { readonly idsApart?: boolean } = {}): AppendPlan {
+  const idsApart = options.idsApart === true;
+  checkStamp(stamp);
+  const positions: Position[] = new Array<Position>(items.length);
+  // One buffer of the batch's own for its positions (not Node's shared pool,
+  // so a caller may keep or transfer them), each position a view of it.
+  const slab = Buffer.allocUnsafeSlow(POSITION_BYTES * items.length);
+  const duplicate: boolean[] = new Array<boolean>(items.length);
+  const fresh: AppendItem[] = [];
+  const freshPositions: Position[] = [];
+  // Only ids the caller supplied can repeat (generated ids are fresh uuid v7s).
+  const firstInBatch = new Map<string, Position>();
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i]!;
+    if (!Number.isSafeInteger(item.timestampMs)) throw new RangeError(`timestampMs must be an integer number of milliseconds, got ${item.timestampMs}`);
+    if (item.checkDuplicate) {
+      const known = stored.get(item.eventId) ?? firstInBatch.get(item.eventId);
+      if (known) {
+        positions[i] = known;
+        duplicate[i] = true;
+        continue;
+      }
+    }
+    const position = slab.subarray(fresh.length * POSITION_BYTES, (fresh.length + 1) * POSITION_BYTES);
+    stamp.copy(position, 0, 0, STAMP_BYTES);
+    position.writeUInt16BE(fresh.length, STAMP_BYTES);
+    positions[i] = position;
+    duplicate[i] = false;
+    fresh.push(item);
+    freshPositions.push(position);
+    if (item.checkDuplicate) firstInBatch.set(item.eventId, position);
+  }
+  if (fresh.length > MAX_BLOCK_EVENTS) throw new RangeError(`a batch holds at most ${MAX_BLOCK_EVENTS} events, got ${fresh.length}`);
+  const puts: Put[] = [];
+  let auditEntries = 0;
+  if (fresh.length > 0) {
+    const blockStampAt = layout.blockKeyStampOffset;
+    const chunks = chunkValue(encodeBlock(fresh));
+    for (let c = 0; c < chunks.length; c++) puts.push({ key: layout.blockKey(stamp, c), value: chunks[c]!, stampIn: 'key', stampOffset: blockStampAt });
+
+    const byTenant = new Map<string, number[]>();
+    const byMs = new Map<number, number[]>();
+    const audits: AuditEntryToWrite[] = [];
+    for (let i = 0; i < fresh.length; i++) {
+      const item = fresh[i]!;
+      // The value is the position returned for the item, so patchStamp() fixes both; its stamp is at offset 0.
+      if (!idsApart) puts.push({ key: layout.idKey(item.eventId), value: freshPositions[i]!, stampIn: 'value', stampOffset: 0 });
+      if (item.tenantId !== null) pushTo(byTenant, item.tenantId, i);
+      pushTo(byMs, item.timestampMs, i);
+      if (item.auditId !== null) audits.push({ index: i, timestampMs: item.timestampMs, tenantId: item.tenantId, auditId: item.auditId });
+    }
+    for (const [tenantId, indices] of byTenant) {
+      const key = layout.tenantKey(tenantId, stamp);
+      puts.push({ key, value: encodeIndexList(indices), stampIn: 'key', stampOffset: key.length - VERSIONSTAMP_ITEM_BYTES + 1 });
+    }
+    for (const [ms, indices] of byMs) {
+      const key = layout.timeKey(ms, stamp);
+      puts.push({ key, value: encodeIndexList(indices), stampIn: 'key', stampOffset: key.length - VERSIONSTAMP_ITEM_BYTES + 1 });
+    }
+    if (audits.length > 0) {
+      const auditChunks = chunkValue(encodeAuditBlock(audits));
+      for (let c = 0; c < auditChunks.length; c++) puts.push({ key: layout.auditKey(stamp, c), value: auditChunks[c]!, stampIn: 'key', stampOffset: layout.auditKeyStampOffset });
+      auditEntries = audits.length;
+    }
+  }
+  return { puts, ids: idsApart ? { items: fresh, positions: freshPositions } : null, result: { positions, duplicate }, events: fresh.length, auditEntries };
+}
+
+
+/**
+ * Writes `stamp` into every key and value of a plan built with a placeholder
+ * stamp, and so into the positions of its result (they are the `id` values).
+ * lmdb builds a batch's plan before its write transaction starts and patches
+ * it inside, so the write lock is held for the puts alone.
+ */
+export function patchStamp(plan: AppendPlan, stamp: Stamp): void {
+  checkStamp(stamp);
+  for (const put of plan.puts) {
+    if (put.stampIn === 'key') stamp.copy(put.key, put.stampOffset, 0, STAMP_BYTES);
+    else if (put.stampIn === 'value') stamp.copy(put.value, put.stampOffset, 0, STAMP_BYTES);
+  }
+  // Without id puts, the positions (the id values) are patched here.
+  if (plan.ids !== null) for (const position of plan.ids.positions) stamp.copy(position, 0, 0, STAMP_BYTES);
+}
+
+function pushTo<K>(map: Map<K, number[]>, key: K, index: number): void {
+  const list = map.get(key);
+  if (list) list.push(index);
+  else map.set(key, [index]);
+}
+
+/** The event_ids of a batch that must be looked up before planAppend: supplied by the caller, once each. */
+export function idsToCheck(items: readonly AppendItem[]): string[] {
+  const ids = new Set<string>();
+  for (const item of items) if (item.checkDuplicate) ids.add(item.eventId);
+  return [...ids];
+}
