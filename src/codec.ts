@@ -15,8 +15,10 @@ import { AUDIT_ENTRY_KEYS, EVENT_KEYS, METADATA_KEYS, type Event } from './event
 import { ARENA_BYTES, EventWriter, type EventDraft, type GeneratedFields } from './event-writer.js';
 
 export { NotJsonError, type EventDraft, type GeneratedFields } from './event-writer.js';
-// Registers the msgpack extension of events stored with an envelope (catalogue version, trace context).
+// Registers the msgpack extensions of events stored with an envelope (catalogue version, trace context)
+// and of payload objects holding the key __proto__.
 import './event/envelope.js';
+import './event/proto-keyed.js';
 
 const DEAD_LETTER_KEYS = ['event', 'consumer', 'error', 'attempts', 'failed_at'] as const;
 const ERROR_KEYS = ['code', 'name', 'message', 'stack'] as const;

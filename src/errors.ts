@@ -30,6 +30,7 @@ export const ErrorCodes = {
   PAYLOAD_SCHEMA: 'ERR_EVENTRAIL_PAYLOAD_SCHEMA',
   /** A catalogue's upcast step threw, or gave a payload the current schema rejects. */
   UPCAST: 'ERR_EVENTRAIL_UPCAST',
+  INEXACT_NUMBER: 'ERR_EVENTRAIL_INEXACT_NUMBER',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -82,6 +83,16 @@ export class InvalidEventError extends EventrailError {
   constructor(issues: readonly ValidationIssue[]) {
     super(ErrorCodes.INVALID_EVENT, `invalid event: ${issues.map((i) => i.message).join('; ')}`);
     this.issues = issues;
+  }
+}
+
+/**
+ * JSON text held an integer that cannot be kept exactly (beyond i64/u64, where
+ * a double would round it): rejected rather than stored as another number.
+ */
+export class InexactNumberError extends EventrailError {
+  constructor(message: string) {
+    super(ErrorCodes.INEXACT_NUMBER, message);
   }
 }
 
@@ -234,6 +245,7 @@ export interface ErrorsByCode {
   ERR_EVENTRAIL_FDB_CLIENT_MISSING: FdbClientMissingError;
   ERR_EVENTRAIL_PAYLOAD_SCHEMA: PayloadSchemaError;
   ERR_EVENTRAIL_UPCAST: UpcastError;
+  ERR_EVENTRAIL_INEXACT_NUMBER: InexactNumberError;
 }
 
 /**

@@ -14,6 +14,7 @@
  */
 import { isPlainObject, isWellFormed, type Event } from './event/event.js';
 import { latin1Slice, utf8Write } from './native-buffer.js';
+import { PROTO_KEYED_EXT } from './event/proto-keyed.js';
 
 /** Bytes per encoding arena. */
 export const ARENA_BYTES = 1 << 20;
@@ -304,6 +305,8 @@ function writeJson(out: Buffer, at: number, value: unknown, depthLeft: number, p
     case 'number':
       if (!Number.isFinite(value)) throw new NotJsonError(`${path} is the number ${value}, not JSON`);
       return writeNumber(out, at, value);
+    case 'bigint':
+      return writeBigInt(out, at, value, path);
     case 'boolean':
       need(out, at, 1);
       out[at] = value ? 0xc3 : 0xc2;
@@ -323,6 +326,7 @@ function writeJson(out: Buffer, at: number, value: unknown, depthLeft: number, p
       }
       if (!isPlainObject(value)) throw new NotJsonError(`${path} holds an object that is not plain`);
       const record = value;
+      if (Object.hasOwn(record, '__proto__')) return writeProtoKeyed(out, at, record, depthLeft, path, names);
       // The entries are written behind a one-byte header (fixmap) and counted
       // on the way: no list of keys per object. A map of 16 entries or more
       // gets its longer header by moving the entries once.
@@ -332,7 +336,7 @@ function writeJson(out: Buffer, at: number, value: unknown, depthLeft: number, p
       let count = 0;
       for (const key in record) {
         if (!Object.hasOwn(record, key)) continue;
-        if (key === '__proto__' || !isWellFormed(key)) throw new NotJsonError(`${path} has a key that cannot be stored`);
+        if (!isWellFormed(key)) throw new NotJsonError(`${path} has a key that cannot be stored`);
         at = writeName(out, at, key, names);
         at = writeJson(out, at, record[key], depthLeft - 1, path, names);
         count++;
@@ -371,6 +375,12 @@ function writeLength(out: Buffer, at: number, n: number, fix: number, x16: numbe
 
 function writeNumber(out: Buffer, at: number, n: number): number {
   need(out, at, 9);
+  // -0 as a float64 (the integer forms would lose its sign): serde_json keeps -0.0.
+  if (n === 0 && 1 / n < 0) {
+    out[at] = 0xcb;
+    out.writeDoubleBE(n, at + 1);
+    return at + 9;
+  }
   if (n >>> 0 === n) {
     if (n < 0x40) {
       out[at] = n;
@@ -412,4 +422,41 @@ function writeNumber(out: Buffer, at: number, n: number): number {
   out[at] = 0xcb;
   out.writeDoubleBE(n, at + 1);
   return at + 9;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Payload values beyond JSON.parse's: bigints and objects holding the key `__proto__`.
+
+/** serde_json's integers, i64 and u64, as msgpack int64 and uint64; msgpackr reads both back as bigint. */
+function writeBigInt(out: Buffer, at: number, n: bigint, path: string): number {
+  need(out, at, 9);
+  if (n >= -(1n << 63n) && n < 1n << 63n) {
+    out[at] = 0xd3;
+    out.writeBigInt64BE(n, at + 1);
+  } else if (n >= 0n && n < 1n << 64n) {
+    out[at] = 0xcf;
+    out.writeBigUInt64BE(n, at + 1);
+  } else {
+    throw new NotJsonError(`${path} holds the integer ${n}, beyond 64 bits`);
+  }
+  return at + 9;
+}
+
+/** An object holding the key `__proto__`, as the extension proto-keyed.ts decodes (see there why). */
+function writeProtoKeyed(out: Buffer, at: number, record: Record<string, unknown>, depthLeft: number, path: string, names: Map<string, Uint8Array>): number {
+  const keys = Object.keys(record);
+  const head = at;
+  need(out, at, 6);
+  at += 6; // ext32: 0xc9, 4 bytes of length, the type
+  const start = at;
+  at = writeLength(out, at, keys.length * 2, 0x90, 0xdc, 0xdd);
+  for (const key of keys) {
+    if (!isWellFormed(key)) throw new NotJsonError(`${path} has a key that cannot be stored`);
+    at = writeString(out, at, key);
+    at = writeJson(out, at, record[key], depthLeft - 1, path, names);
+  }
+  out[head] = 0xc9;
+  out.writeUInt32BE(at - start, head + 1);
+  out[head + 5] = PROTO_KEYED_EXT;
+  return at;
 }

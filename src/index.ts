@@ -22,6 +22,7 @@ export type {
   JsonValue,
 } from './event/event.js';
 export { eventSchema, eventTypeSchema } from './event/schema.js';
+export { toSerdeJson } from './event/serde-json.js';
 export { resolveOptions, envNameOf, DEFAULT_AUDIT_TYPES } from './options.js';
 export type { BusOptions, ConsumerEntry, ResolvedOptions, StoreOptions } from './options.js';
 export type {
@@ -49,6 +50,7 @@ export {
   EventrailError,
   FdbClientMissingError,
   HandlerTimeoutError,
+  InexactNumberError,
   InvalidConsumerError,
   InvalidEventError,
   InvalidOptionsError,

@@ -10,6 +10,7 @@ import { availableParallelism } from 'node:os';
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { z } from 'zod';
 import { ConfigFileError, InvalidOptionsError } from './errors.js';
+import { DEFAULT_MAX_TRANSACTION_BYTES } from './store/limits.js';
 import { eventTypeSchema, describe, toIssues } from './event/schema.js';
 import type { BusOptions, ConsumerEntry } from './bus-options.js';
 import type { EventType } from './event/event.js';
@@ -51,7 +52,7 @@ const storeSchema = z.discriminatedUnion(
       clusterFile: nonEmptyString('a path to a FoundationDB cluster file').optional(),
       prefix: nonEmptyString('a non-empty string').default('eventrail'),
       apiVersion: int('a FoundationDB API version from 620 to 720 (what the foundationdb package supports)', 620, 720).default(720),
-      maxTransactionBytes: int('a byte count from 1024 to 9000000', 1024, 9_000_000).default(1_000_000),
+      maxTransactionBytes: int('a byte count from 1024 to 9000000', 1024, 9_000_000).default(DEFAULT_MAX_TRANSACTION_BYTES),
     }),
     section({ kind: z.literal('none') }),
   ],

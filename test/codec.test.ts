@@ -29,7 +29,7 @@ const event: fc.Arbitrary<Event> = fc.record({
   event_id: uuid,
   timestamp: fc.constantFrom('2026-11-28T16:24:56.123Z', '2026-11-28T16:24:56Z'),
   event_type: fc.oneof(fc.constantFrom('UserLoggedIn' as const, 'WorkflowStateChanged' as const), text.map((Custom) => ({ Custom }))),
-  // Validation rejects payload keys named __proto__ before anything is encoded (they cannot round-trip).
+  // Objects holding a key __proto__ are written in a form of their own (null-prototype on decode): test/serde-accepts.
   payload: json.filter((v) => !JSON.stringify(v).includes('"__proto__"')),
   metadata: fc.record({
     correlation_id: uuid,
@@ -40,6 +40,15 @@ const event: fc.Arbitrary<Event> = fc.record({
   }),
 }) as fc.Arbitrary<Event>;
 
+/** A copy made of ordinary objects (fast-check's records have no prototype), -0 kept. */
+function plainCopy(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(plainCopy);
+  if (value === null || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) out[key] = plainCopy((value as Record<string, unknown>)[key]);
+  return out;
+}
+
 describe('the event codec', () => {
   it('encodeEvent round-trips any event, decodes like the generic encoding, and keeps earlier views intact', () => {
     const codec = new Codec();
@@ -48,9 +57,11 @@ describe('the event codec', () => {
     fc.assert(
       fc.property(event, (e) => {
         const bytes = codec.encodeEvent(e);
-        const expected = JSON.parse(JSON.stringify(e)) as Event;
+        // The generic encoding writes -0 as 0; the event writer keeps -0 (serde_json keeps -0.0).
+        const generic = JSON.parse(JSON.stringify(e)) as Event;
+        const expected = plainCopy(e) as Event;
         assert.deepStrictEqual(reader.decode(bytes), expected);
-        assert.deepStrictEqual(reader.decode(codec.encodeView(e)), expected);
+        assert.deepStrictEqual(reader.decode(codec.encodeView(e)), generic);
         assert.equal(JSON.stringify(reader.decode(bytes)), JSON.stringify(e), 'same field order');
         kept.push({ bytes, event: expected });
       }),

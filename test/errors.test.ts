@@ -40,6 +40,7 @@ describe('isEventrailError', () => {
       new api.FdbClientMissingError(undefined, 'package'),
       new api.PayloadSchemaError('OrderPlaced', [{ path: 'payload.qty', message: 'expected number' }]),
       new api.UpcastError('OrderPlaced', 1, 2, 'bad'),
+      new api.InexactNumberError('12345678901234567890123'),
     ];
     const codes = new Set<string>(Object.values(ErrorCodes));
     for (const err of made) {

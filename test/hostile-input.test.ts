@@ -8,9 +8,10 @@
  * What the bus should make of an accepted input (the model below): uuids
  * lowercased; timestamps in UTC with "Z", every fraction digit kept in 0, 3, 6
  * or 9 digits; a missing payload is {}; a payload is a JSON value (plain or
- * null-prototype objects, finite numbers, well-formed strings, no deeper than
- * limits.maxDepth containers), without a key named "__proto__"; -0 is stored
- * as 0 (JSON has no negative zero); the encoded event fits limits.maxEventBytes.
+ * null-prototype objects, finite numbers, bigints within i64/u64, well-formed
+ * strings, no deeper than limits.maxDepth containers); a key named "__proto__"
+ * is data (its object replays without a prototype); -0 stays -0 (serde_json
+ * keeps -0.0); the encoded event fits limits.maxEventBytes.
  *
  * The counts are exact: every accepted event is stored once and delivered
  * once to the consumer (a duplicate event_id is neither stored nor delivered
@@ -29,6 +30,7 @@ import {
   EventTooLargeError,
   type Event,
   type EventBus,
+  toSerdeJson,
   type Receipt,
 } from '../src/index.js';
 import type { GuardedDelivery } from './fixtures/proto-guard.js';
@@ -55,6 +57,7 @@ function isJson(value: unknown, depth = 0): boolean {
   if (value === null || typeof value === 'boolean') return true;
   if (typeof value === 'string') return wellFormed(value);
   if (typeof value === 'number') return Number.isFinite(value);
+  if (typeof value === 'bigint') return value >= -(2n ** 63n) && value < 2n ** 64n;
   if (typeof value !== 'object') return false;
   if (depth >= MAX_DEPTH) return false;
   if (Array.isArray(value)) {
@@ -65,18 +68,17 @@ function isJson(value: unknown, depth = 0): boolean {
   if (proto !== Object.prototype && proto !== null) return false;
   if (Object.getOwnPropertySymbols(value).length > 0) return false;
   for (const key of Object.keys(value)) {
-    if (key === '__proto__' || !wellFormed(key)) return false;
+    if (!wellFormed(key)) return false;
     if (!isJson((value as Record<string, unknown>)[key], depth + 1)) return false;
   }
   return true;
 }
 
-/** The payload as it replays: plain objects, -0 as 0. Only for values isJson accepts. */
+/** The payload as it replays: plain objects, without a prototype where one holds "__proto__". Only for values isJson accepts. */
 function plain(value: unknown): unknown {
-  if (typeof value === 'number') return value === 0 ? 0 : value;
   if (value === null || typeof value !== 'object') return value;
   if (Array.isArray(value)) return value.map(plain);
-  const out: Record<string, unknown> = {};
+  const out: Record<string, unknown> = Object.hasOwn(value, '__proto__') ? (Object.create(null) as Record<string, unknown>) : {};
   for (const key of Object.keys(value)) out[key] = plain((value as Record<string, unknown>)[key]);
   return out;
 }
@@ -260,17 +262,19 @@ const timestampText: fc.Arbitrary<Part<string>> = fc
     const text = `${pad(y, 4)}-${pad(mo)}-${pad(d)}${sep}${pad(h)}:${pad(mi)}:${pad(s)}${fraction === '' ? '' : `.${fraction}`}${zoneText}`;
     const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
     const days = mo === 2 && leap ? 29 : DAYS[mo - 1]!;
-    if (d > days || h > 23 || mi > 59 || s > 59) return bad(text);
+    // A second of 60 is a leap second, which chrono takes at any minute.
+    if (d > days || h > 23 || mi > 59 || s > 60) return bad(text);
     const at = new Date(0);
     at.setUTCFullYear(y, mo - 1, d);
-    at.setUTCHours(h, mi, s, 0);
+    at.setUTCHours(h, mi, s === 60 ? 59 : s, 0);
     const offsetMinutes = typeof zone === 'string' ? 0 : (zone.sign === '+' ? 1 : -1) * (zone.hh * 60 + zone.mm);
     const utc = new Date(at.getTime() - offsetMinutes * 60_000);
     const year = utc.getUTCFullYear();
-    if (year < 0 || year > 9999) return bad(text);
+    // chrono's extended years: signed beyond 0000-9999.
+    const yearText = year >= 0 && year <= 9999 ? pad(year, 4) : year > 0 ? `+${year}` : `-${pad(-year, 4)}`;
     const nanos = fraction.padEnd(9, '0');
     const digits = nanos === '000000000' ? '' : nanos.endsWith('000000') ? nanos.slice(0, 3) : nanos.endsWith('000') ? nanos.slice(0, 6) : nanos;
-    const iso = utc.toISOString().slice(0, 19);
+    const iso = `${yearText}-${pad(utc.getUTCMonth() + 1)}-${pad(utc.getUTCDate())}T${pad(utc.getUTCHours())}:${pad(utc.getUTCMinutes())}:${s === 60 ? '60' : pad(utc.getUTCSeconds())}`;
     return good(text, `${iso}${digits === '' ? '' : `.${digits}`}Z`);
   });
 
@@ -291,7 +295,6 @@ const timestampPart: fc.Arbitrary<Part<string | undefined>> = mix(
         '2026-01-31T12:00:00+01',
         '2026-01-31T12:00:00Z\n',
         ' 2026-01-31T12:00:00Z',
-        '+002026-01-31T12:00:00Z',
         '2026-01-31T12:00:00.Z',
         'yesterday',
         '',
@@ -302,7 +305,7 @@ const timestampPart: fc.Arbitrary<Part<string | undefined>> = mix(
   ),
 );
 
-const customName = wellFormedString(20, 1);
+const customName = wellFormedString(20, 0);
 const eventTypePart: fc.Arbitrary<Part<unknown>> = mix(
   fc.oneof(
     fc.constantFrom(...BUILTIN_EVENT_TYPES).map((t) => good<unknown>(t, t)),
@@ -314,7 +317,6 @@ const eventTypePart: fc.Arbitrary<Part<unknown>> = mix(
       fc.constantFrom(...BUILTIN_EVENT_TYPES).map((t) => ` ${t}`),
       fc.constantFrom('Custom', 'UserSignedUp', '', 'constructor', '__proto__', 'toString'),
       hostileString().filter((s) => !(BUILTIN_EVENT_TYPES as readonly string[]).includes(s)),
-      fc.constant({ Custom: '' }),
       loneSurrogateString.map((name) => ({ Custom: name })),
       notAString.map((n) => ({ Custom: n })),
       fc.tuple(customName, exotic).map(([name, extra]) => ({ Custom: name, extra })),
@@ -329,8 +331,8 @@ const eventTypePart: fc.Arbitrary<Part<unknown>> = mix(
 );
 
 const sourcePart: fc.Arbitrary<Part<string>> = mix(
-  wellFormedString(30, 1).map((s) => good(s, s)),
-  fc.oneof(fc.constantFrom('', ABSENT), loneSurrogateString, notAString).map(bad),
+  wellFormedString(30, 0).map((s) => good(s, s)),
+  fc.oneof(fc.constant(ABSENT), loneSurrogateString, notAString).map(bad),
 );
 
 /** An unknown key (at the top level or in metadata): always rejected. */
@@ -597,7 +599,7 @@ describe('hostile input', { timeout: 180_000 }, () => {
     for (const id of ids) {
       const copies = delivered.get(id) ?? [];
       assert.equal(copies.length, 1, `event ${id} reached the consumer exactly once (${copies.length} times)`);
-      assert.deepStrictEqual(JSON.parse(copies[0]!.json), JSON.parse(JSON.stringify(accepted.get(id))), 'delivered as stored');
+      assert.equal(copies[0]!.json, toSerdeJson(accepted.get(id)!), 'delivered as stored');
       assert.deepEqual(copies[0]!.pollution, [], 'no built-in prototype changed in the worker');
     }
   }
@@ -705,15 +707,14 @@ describe('hostile input', { timeout: 180_000 }, () => {
           const type = where === 'custom' ? { Custom: big } : 'SessionExtended';
           const input = { event_type: type, payload, metadata: { source } };
           const expected: ExpectedEvent | null =
-            big.length === 0 && (where === 'source' || where === 'custom')
-              ? null
-              : {
-                  event_id: undefined,
-                  timestamp: undefined,
-                  event_type: type,
-                  payload,
-                  metadata: { correlation_id: undefined, causation_id: null, user_id: null, tenant_id: null, source },
-                };
+            // An empty source or Custom name is accepted, as serde accepts it.
+            {
+              event_id: undefined,
+              timestamp: undefined,
+              event_type: type,
+              payload,
+              metadata: { correlation_id: undefined, causation_id: null, user_id: null, tenant_id: null, source },
+            };
           if (expected !== null) {
             const size = encodedSize(expected);
             // Outside the margin the outcome is fixed: check() then insists on it.
@@ -783,7 +784,6 @@ describe('hostile input', { timeout: 180_000 }, () => {
                 }
               : null,
           );
-          if (key === '__proto__') assert.equal(isJson(payload), false, 'the model rejects an own __proto__ key');
         },
       ),
       { numRuns: 250 },
@@ -917,7 +917,7 @@ describe('hostile input', { timeout: 180_000 }, () => {
         }
         lastPosition = receipt.position;
         const stored = await storedAt(receipt.position);
-        assert.ok(isJson(stored.payload), `the stored payload is JSON: ${String((stored.payload as { x: unknown }).x)}`);
+        assert.ok(isJson(stored.payload), `the stored payload is JSON: a ${typeof (stored.payload as { x: unknown }).x}`);
         accepted.set(stored.event_id, stored);
         await deliveredOnce([stored.event_id]);
         assertUntouched();

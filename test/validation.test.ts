@@ -41,7 +41,6 @@ const INVALID: Array<[name: string, input: unknown, mentions: readonly (string |
   ['an unknown event_type string', { event_type: 'UserSignedUp', metadata: { source: 'test' } }, ['event_type', 'UserSignedUp']],
   ['a lowercase builtin name', { event_type: 'userLoggedIn', metadata: { source: 'test' } }, ['event_type', 'userLoggedIn']],
   ['{ Custom: 42 }', { event_type: { Custom: 42 }, metadata: { source: 'test' } }, ['event_type', 'Custom', '42']],
-  ["{ Custom: '' }", { event_type: { Custom: '' }, metadata: { source: 'test' } }, ['event_type', 'Custom']],
   ['{ Custom } with another key', { event_type: { Custom: 'A', extra: 1 }, metadata: { source: 'test' } }, ['event_type']],
   ['a number as event_type', { event_type: 42, metadata: { source: 'test' } }, ['event_type', '42']],
   ['a missing event_type', { metadata: { source: 'test' } }, ['event_type']],
@@ -59,7 +58,6 @@ const INVALID: Array<[name: string, input: unknown, mentions: readonly (string |
   ],
   ['a number as user_id', { event_type: 'UserLoggedIn', metadata: { source: 'test', user_id: 42 } }, ['metadata.user_id', '42']],
   ['a missing metadata.source', { event_type: 'UserLoggedIn', metadata: { user_id: uuid() } }, ['metadata.source']],
-  ['an empty metadata.source', { event_type: 'UserLoggedIn', metadata: { source: '' } }, ['metadata.source', 'non-empty']],
   ['a number as metadata.source', { event_type: 'UserLoggedIn', metadata: { source: 42 } }, ['metadata.source', '42']],
   ['a missing metadata', { event_type: 'UserLoggedIn' }, ['metadata']],
   ['a string as metadata', { event_type: 'UserLoggedIn', metadata: 'test' }, ['metadata', 'object']],
@@ -70,7 +68,8 @@ const INVALID: Array<[name: string, input: unknown, mentions: readonly (string |
   ['a number as timestamp', { timestamp: 1767225600000, event_type: 'UserLoggedIn', metadata: { source: 'test' } }, ['timestamp', '1767225600000']],
   ['a function in the payload', withPayload({ handler() {} }), ['payload.handler', 'function']],
   ['a function as the payload', withPayload(() => 1), ['payload', 'function']],
-  ['a BigInt in the payload', withPayload({ n: 10n }), ['payload.n', 'BigInt']],
+  ['a BigInt beyond u64 in the payload', withPayload({ n: 1n << 64n }), ['payload.n', '64 bits', '18446744073709551616n']],
+  ['a BigInt below i64 in the payload', withPayload({ n: [-(1n << 63n) - 1n] }), ['payload.n[0]', '64 bits']],
   ['a symbol in the payload', withPayload({ s: Symbol('s') }), ['payload.s', 'symbol']],
   ['a symbol key in the payload', withPayload({ [Symbol('k')]: 1 }), ['payload', 'symbol']],
   ['undefined in a payload object', withPayload({ u: undefined }), ['payload.u', 'undefined']],
@@ -126,6 +125,7 @@ describe('invalid events', () => {
             else assert.match(err.message, m);
           }
           assert.ok(err.issues.length > 0);
+          assert.doesNotMatch(err.message, /payload payload/);
           return true;
         },
       );
@@ -154,7 +154,7 @@ describe('invalid events', () => {
 
   it('names the path of every issue', async () => {
     await assert.rejects(
-      suite.bus.emit({ event_type: 'Nope', metadata: { source: '', user_id: 'x' } } as never),
+      suite.bus.emit({ event_type: 'Nope', metadata: { source: 42, user_id: 'x' } } as never),
       (err: InvalidEventError) => {
         assert.deepEqual(new Set(err.issues.map((i) => i.path)), new Set(['event_type', 'metadata.source', 'metadata.user_id']));
         return true;

@@ -4,7 +4,8 @@
  * `EventBus` is made; the bus's methods check their arguments and delegate to
  * the engine held in a `#private` field.
  */
-import { BusClosedError, type StoreCorruptError } from '../errors.js';
+import { BusClosedError, EventrailError, type StoreCorruptError } from '../errors.js';
+import { readEventJson } from '../event/json-text.js';
 import type { AuditEntry, Event, EventInput, EventType } from '../event/event.js';
 import { resolveOptions, type BusOptions, type ResolvedOptions } from '../options.js';
 import type { ConsumerDescriptor } from '../protocol.js';
@@ -132,6 +133,16 @@ export class EventBus {
   emitMany(inputs: readonly EventInput[]): Promise<Receipt[]> {
     if (this.#closing !== null) return Promise.reject(new BusClosedError('emit'));
     return this.#engine.intake.emitMany(inputs);
+  }
+
+  /**
+   * emit() of one event given as JSON text (serde's or any producer's), read
+   * without losing integers: beyond 2^53 they become bigints, beyond 64 bits
+   * the emit is rejected (InexactNumberError) rather than rounded.
+   */
+  emitJson(text: string): Promise<Receipt> {
+    const input = readEventJson(text);
+    return input instanceof EventrailError ? Promise.reject(input) : this.emit(input as EventInput);
   }
 
   /** The seed's EventProducer: emits with `metadata.source` preset. */

@@ -15,7 +15,7 @@ import {
   StoreWriteError,
 } from '../errors.js';
 import { eventTypeKey, type Event, type EventInput } from '../event/event.js';
-import { IdSource, completeEvent, describe, eventInputSchema, eventTypeProblem, quickParse, toIssues, type EventInputSchema, type PayloadLimits } from '../event/schema.js';
+import { IdSource, completeEvent, describe, eventInputSchema, eventTypeProblem, quickParse, timestampMs, toIssues, type EventInputSchema, type PayloadLimits } from '../event/schema.js';
 import type { ResolvedOptions } from '../options.js';
 import { positionToString, type AppendResult, type EventStore, type Position } from '../store/store.js';
 import { Accepted, CommitGroup, memoryPosition } from './accepted.js';
@@ -291,7 +291,7 @@ export class Intake {
     item.checkDuplicate = suppliedId;
     if (this.#deps.store !== null) {
       // For the store's time index only: a number per event that store `none` does without.
-      item.timestampMs = generatedTime ? this.#ids.nowMs : Date.parse(event.timestamp);
+      item.timestampMs = generatedTime ? this.#ids.nowMs : timestampMs(event.timestamp);
       if (this.#auditTypes.has(typeKey)) item.auditId = this.#ids.uuid();
     }
     return item;

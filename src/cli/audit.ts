@@ -1,6 +1,7 @@
 /** `eventrail audit`: the audit log (the seed's AuditEntry records), one JSON line each. */
 import { parseArgs } from 'node:util';
 import { readAuditEntries } from '../store/read.js';
+import { toSerdeJson } from '../event/serde-json.js';
 import { FILTER_OPTIONS, HELP_OPTION, STORE_OPTIONS, filtersOf, parse, uuid } from './args.js';
 import { CORRUPT_HELP, CorruptReport } from './corrupt.js';
 import type { Output } from './output.js';
@@ -49,7 +50,7 @@ export async function auditCommand(args: readonly string[], out: Output): Promis
     // An audit block, an audited event or an entry the store cannot read is reported and skipped, as bus.audit.query() does.
     for await (const entry of readAuditEntries(store, codec, { fromMs, toMs, tenantId, userId, types, limit }, corrupt.onCorrupt)) {
       if (!out.open) break;
-      await out.line(JSON.stringify(entry));
+      await out.line(toSerdeJson(entry));
     }
   } finally {
     await store.close();

@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { createBus } from '../bus/bus.js';
 import { DeadLetterBox, type DeadLetterFilter } from '../bus/dead-letters.js';
+import { recordToSerdeJson } from '../event/serde-json.js';
 import { positionToString } from '../store/store.js';
 import { HELP_OPTION, STORE_OPTIONS, UsageError, eventTypes, parse, positiveInt, uuid } from './args.js';
 import { CORRUPT_HELP, CorruptReport } from './corrupt.js';
@@ -73,7 +74,7 @@ async function list(flags: { store?: string; config?: string }, filter: DeadLett
     for await (const { record, event } of new DeadLetterBox(store, codec).records(filter)) {
       if (!out.open) break;
       await out.line(
-        JSON.stringify({
+        recordToSerdeJson({
           consumer: record.consumer,
           position: positionToString(record.position),
           event,

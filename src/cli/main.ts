@@ -10,6 +10,7 @@ import { UsageError } from './args.js';
 import { auditCommand } from './audit.js';
 import { BenchError, benchCommand } from './bench.js';
 import { deadLettersCommand } from './dead-letters.js';
+import { emitCommand } from './emit.js';
 import { Output } from './output.js';
 import { replayCommand } from './replay.js';
 import { statsCommand } from './stats.js';
@@ -22,6 +23,7 @@ const COMMANDS: Record<string, (args: readonly string[], out: Output) => Promise
   audit: auditCommand,
   'dead-letters': deadLettersCommand,
   stats: statsCommand,
+  emit: emitCommand,
 };
 
 export const MAIN_HELP = `Usage: eventrail <command> [options]
@@ -32,6 +34,7 @@ Commands:
   audit          print the audit log (filters: --from --to --tenant --user --type)
   dead-letters   list or redrive dead letters
   stats          event counts by type, checkpoint lag per consumer, dead letters, store size
+  emit           emit events read as newline-delimited JSON from stdin, printing receipts
 
 replay, audit, dead-letters and stats read the store of --store PATH (an lmdb
 store folder) or of --config FILE (a JSON config file, as createBus() reads);

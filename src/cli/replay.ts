@@ -1,6 +1,7 @@
 /** `eventrail replay`: stored events in store order, one JSON line each (serde's form of the seed's Event). */
 import { parseArgs } from 'node:util';
 import { readEvents } from '../store/read.js';
+import { toSerdeJson } from '../event/serde-json.js';
 import { positionFromString } from '../store/store.js';
 import { FILTER_OPTIONS, HELP_OPTION, STORE_OPTIONS, UsageError, filtersOf, parse } from './args.js';
 import { CORRUPT_HELP, CorruptReport } from './corrupt.js';
@@ -57,7 +58,7 @@ export async function replayCommand(args: readonly string[], out: Output): Promi
     // What cannot be read is reported and skipped, as bus.replay() does: the rest of the log is still printed.
     for await (const event of readEvents(store, codec, { after, fromMs, toMs, tenantId, types, limit }, corrupt.onCorrupt)) {
       if (!out.open) break;
-      await out.line(JSON.stringify(event));
+      await out.line(toSerdeJson(event));
     }
   } finally {
     await store.close();

@@ -27,7 +27,7 @@ export interface CustomEventType {
 
 export type EventType = BuiltinEventType | CustomEventType;
 
-export type JsonValue = null | boolean | number | string | readonly JsonValue[] | { readonly [key: string]: JsonValue };
+export type JsonValue = null | boolean | number | bigint | string | readonly JsonValue[] | { readonly [key: string]: JsonValue };
 
 export interface EventMetadata {
   readonly correlation_id: string;

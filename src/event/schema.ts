@@ -35,7 +35,6 @@ export function eventTypeProblem(value: unknown): string | null {
     }
     const name = (value as { Custom: unknown }).Custom;
     if (typeof name !== 'string') return `Custom must be a string, got ${describe(name)}`;
-    if (name.length === 0) return 'Custom must not be empty';
     if (!isWellFormed(name)) return `Custom ${NOT_WELL_FORMED}`;
     return null;
   }
@@ -46,8 +45,17 @@ export const eventTypeSchema = z.custom<EventType>((value) => eventTypeProblem(v
   error: (iss) => eventTypeProblem(iss.input) ?? 'is not an event type',
 });
 
-const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$/;
+/**
+ * RFC 3339 as chrono reads it: a year of 4 digits, or a signed one of 4 to 6
+ * digits (chrono's extended years, `+10000-01-01T00:00:00Z`), a second of 60
+ * (a leap second, at any minute: chrono has no table of them), 1 to 9
+ * fraction digits.
+ */
+const RFC3339 = /^([+-]\d{4,6}|\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$/;
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+/** chrono's NaiveDate range. */
+const MIN_YEAR = -262144;
+const MAX_YEAR = 262143;
 
 /** chrono writes the nanoseconds as nothing, or 3, 6 or 9 digits: the fewest that hold them. */
 function chronoFraction(digits: string): string {
@@ -58,11 +66,20 @@ function chronoFraction(digits: string): string {
   return `.${nanos}`;
 }
 
+const pad = (n: number, width: number): string => String(n).padStart(width, '0');
+
+/** A year as chrono writes it: 4 digits from 0 to 9999, else signed (`+10000`, `-0001`). */
+function chronoYear(year: number): string {
+  if (year >= 0 && year <= 9999) return pad(year, 4);
+  return year > 0 ? `+${year}` : `-${pad(-year, 4)}`;
+}
+
 /**
  * An RFC 3339 timestamp as serde writes chrono's `DateTime<Utc>`: in UTC with
  * "Z", every fraction digit kept (Date would cut them to milliseconds), 0, 3,
- * 6 or 9 of them. Null when it is no real instant: Date.parse takes February 30
- * and 24:00, chrono does not.
+ * 6 or 9 of them; a leap second stays second 60, moved with its minute; a
+ * year beyond 0-9999 signed. Null when chrono would not read it: Date.parse
+ * takes February 30 and 24:00, chrono does not.
  */
 export function toUtcTimestamp(s: string): string | null {
   const m = RFC3339.exec(s);
@@ -70,18 +87,44 @@ export function toUtcTimestamp(s: string): string | null {
   const [, y, mo, d, h, mi, sec, fraction = '', zone = 'Z'] = m as unknown as string[];
   const year = Number(y);
   const month = Number(mo);
+  const day = Number(d);
   const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
   const days = month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1];
-  if (days === undefined || Number(d) < 1 || Number(d) > days || Number(h) > 23 || Number(mi) > 59 || Number(sec) > 59) return null;
-  let utc = `${y}-${mo}-${d}T${h}:${mi}:${sec}`;
+  const second = Number(sec);
+  if (days === undefined || day < 1 || day > days || Number(h) > 23 || Number(mi) > 59 || second > 60) return null;
+  if (year < MIN_YEAR || year > MAX_YEAR) return null;
+  // Through Date for the calendar arithmetic of the offset: setUTCFullYear, as Date.UTC reads years 0-99 as 19xx.
+  const at = new Date(0);
+  at.setUTCFullYear(year, month - 1, day);
+  at.setUTCHours(Number(h), Number(mi), second === 60 ? 59 : second, 0);
   if (zone !== 'Z' && zone !== 'z') {
-    const ms = Date.parse(`${utc}${zone}`);
-    if (Number.isNaN(ms)) return null;
-    utc = new Date(ms).toISOString();
-    if (utc.length !== 24) return null; // shifted out of years 0000-9999
-    utc = utc.slice(0, 19);
+    const sign = zone[0] === '-' ? -1 : 1;
+    const offsetMinutes = Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4, 6));
+    if (Number(zone.slice(4, 6)) > 59) return null;
+    at.setTime(at.getTime() - sign * offsetMinutes * 60_000);
   }
-  return `${utc}${chronoFraction(fraction)}Z`;
+  const utcYear = at.getUTCFullYear();
+  if (utcYear < MIN_YEAR || utcYear > MAX_YEAR) return null;
+  const seconds = second === 60 ? '60' : pad(at.getUTCSeconds(), 2);
+  return `${chronoYear(utcYear)}-${pad(at.getUTCMonth() + 1, 2)}-${pad(at.getUTCDate(), 2)}T${pad(at.getUTCHours(), 2)}:${pad(at.getUTCMinutes(), 2)}:${seconds}${chronoFraction(fraction)}Z`;
+}
+
+/**
+ * Milliseconds since the epoch of a timestamp as toUtcTimestamp() writes it,
+ * for the time index. A leap second counts as chrono counts it
+ * (`timestamp_millis`): 23:59:60.5 is 23:59:59 plus 1.5 s.
+ */
+export function timestampMs(utc: string): number {
+  const ms = Date.parse(utc);
+  if (!Number.isNaN(ms)) return ms;
+  const m = RFC3339.exec(utc);
+  if (m === null) return NaN;
+  const [, y, mo, d, h, mi, sec, fraction = ''] = m as unknown as string[];
+  const at = new Date(0);
+  at.setUTCFullYear(Number(y), Number(mo) - 1, Number(d));
+  const second = Number(sec);
+  at.setUTCHours(Number(h), Number(mi), second === 60 ? 59 : second, Number(fraction.padEnd(3, '0').slice(0, 3)));
+  return at.getTime() + (second === 60 ? 1000 : 0);
 }
 
 /** RFC 3339 with a time zone; normalised as chrono's `DateTime<Utc>` is written (see toUtcTimestamp). */
@@ -112,8 +155,7 @@ export const metadataInputSchema = z.strictObject(
     user_id: optionalUuid,
     tenant_id: optionalUuid,
     source: z
-      .string({ error: (iss) => `must be a non-empty string naming the producer, got ${describe(iss.input)}` })
-      .min(1, 'must be a non-empty string naming the producer')
+      .string({ error: (iss) => `must be a string naming the producer, got ${describe(iss.input)}` })
       .refine(isWellFormed, NOT_WELL_FORMED),
   },
   { error: (iss) => (iss.code === 'unrecognized_keys' ? undefined : `must be an object, got ${describe(iss.input)}`) },
@@ -177,7 +219,7 @@ export function quickParse(input: unknown, limits: PayloadLimits): z.output<Even
   if (timestamp !== undefined || !isUuidOrAbsent(event_id) || eventTypeProblem(event_type) !== null) return null;
   if (!isPlainObject(metadata) || !onlyKeys(metadata, METADATA_INPUT_KEYS)) return null;
   const { correlation_id, causation_id, user_id, tenant_id, source } = metadata;
-  if (typeof source !== 'string' || source.length === 0 || !isWellFormed(source)) return null;
+  if (typeof source !== 'string' || !isWellFormed(source)) return null;
   if (!isUuidOrAbsent(correlation_id) || !isUuidNullOrAbsent(causation_id) || !isUuidNullOrAbsent(user_id) || !isUuidNullOrAbsent(tenant_id)) {
     return null;
   }
@@ -200,15 +242,23 @@ export function quickParse(input: unknown, limits: PayloadLimits): z.output<Even
 
 /**
  * Checks that a payload is a JSON value (what serde_json::Value can hold): no
- * functions, symbols, BigInts, undefined, non-finite numbers, class instances,
- * and no deeper than `maxDepth` (which also catches cycles). Recursion is
- * bounded by `maxDepth` (at most 1000), and nothing is allocated on the way:
- * this runs for every event. Returns null when fine, else what is wrong.
+ * functions, symbols, undefined, non-finite numbers, class instances, BigInts
+ * only within serde's i64/u64, and no deeper than `maxDepth` (which also
+ * catches cycles). A key `__proto__` is data like any other (the codec stores
+ * and decodes it as such). Recursion is bounded by `maxDepth` (at most 1000),
+ * and nothing is allocated on the way: this runs for every event. Returns
+ * null when fine, else what is wrong, from the payload down: `[0].a must ...`,
+ * or `must ...` for the payload itself (the caller names the payload).
  */
 export function checkJson(root: unknown, maxDepth: number): string | null {
   if (root === undefined) return null; // payload left out: defaults to {}
-  return checkValue(root, 0, maxDepth, 'payload');
+  const problem = checkValue(root, 0, maxDepth, '');
+  return problem === null || problem[0] !== ' ' ? problem : problem.slice(1);
 }
+
+/** serde_json's integers: i64 and u64. */
+const I64_MIN = -(1n << 63n);
+const U64_MAX = (1n << 64n) - 1n;
 
 function checkValue(value: unknown, depth: number, maxDepth: number, path: string): string | null {
   switch (typeof value) {
@@ -218,6 +268,8 @@ function checkValue(value: unknown, depth: number, maxDepth: number, path: strin
       return null;
     case 'number':
       return Number.isFinite(value) ? null : `${path} must be a JSON value, got the number ${value}`;
+    case 'bigint':
+      return value >= I64_MIN && value <= U64_MAX ? null : `${path} must be an integer within 64 bits (i64 or u64, as serde_json holds them), got ${value}n`;
     case 'object': {
       if (value === null) return null;
       if (depth >= maxDepth) return `${path} nests deeper than limits.maxDepth (${maxDepth}) or is circular`;
@@ -233,8 +285,6 @@ function checkValue(value: unknown, depth: number, maxDepth: number, path: strin
       }
       for (const key in value) {
         if (!Object.hasOwn(value, key)) continue;
-        // An own "__proto__" key cannot round-trip: decoding it into a plain object would set the prototype.
-        if (key === '__proto__') return `${path} has the key "__proto__", which eventrail does not accept`;
         if (!isWellFormed(key)) return `${path} has a key that ${NOT_WELL_FORMED}`;
         const problem = checkValue((value as Record<string, unknown>)[key], depth + 1, maxDepth, '');
         if (problem !== null) return `${path}.${key}${problem}`;
@@ -277,7 +327,9 @@ export function toIssues(error: z.ZodError, root = ''): ValidationIssue[] {
     if (issue.code === 'unrecognized_keys') message = `has unknown field(s) ${issue.keys.map((k) => `\`${k}\``).join(', ')}`;
     // Only when the input was reported (reportInput): otherwise `input` is absent for present values of the wrong type too.
     else if (issue.code === 'invalid_type' && 'input' in issue && issue.input === undefined) message = 'is required';
-    return { path, message: path ? `${path} ${message}` : message };
+    // A payload's inner path continues the field's: `payload[0].a must ...`.
+    const joined = message[0] === '[' || message[0] === '.' ? `${path}${message}` : `${path} ${message}`;
+    return { path, message: path ? joined : message };
   });
 }
 
@@ -407,7 +459,7 @@ export const eventSchema = z.strictObject({
   timestamp: timestampSchema,
   event_type: eventTypeSchema,
   payload: z.unknown().superRefine((value, ctx) => {
-    const problem = value === undefined ? 'payload is required' : checkJson(value, 64);
+    const problem = value === undefined ? 'is required' : checkJson(value, 128);
     if (problem !== null) ctx.addIssue({ code: 'custom', message: problem, input: value });
   }),
   metadata: z.strictObject({
@@ -415,6 +467,6 @@ export const eventSchema = z.strictObject({
     causation_id: uuidSchema.nullable(),
     user_id: uuidSchema.nullable(),
     tenant_id: uuidSchema.nullable(),
-    source: z.string().min(1),
+    source: z.string().refine(isWellFormed, NOT_WELL_FORMED),
   }),
 });
