@@ -241,7 +241,7 @@ describe('eventrail bench: the tuning sweep a user runs', () => {
   test('--version comes from the package, not from the bench', async () => {
     const r = await cli(['--version']);
     assert.equal(r.code, 0, r.stderr);
-    const pkg = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'package.json'), 'utf8')) as { version: string };
+    const pkg = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'package.json'), 'utf8')) as { version: string };
     assert.equal(r.stdout.trim(), pkg.version);
   });
 
