@@ -5,7 +5,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { BackpressureError, type Receipt } from '../src/index.js';
+import { BackpressureError, type BusOptions, type EventBus, type Receipt } from '../src/index.js';
 import { fixture, uuid, withBus } from './helpers.js';
 
 /** The Slow fixture taking 20 ms per event (it records into the file withBus gives it). */
@@ -13,15 +13,40 @@ const SLOW = { module: fixture('slow'), options: { ms: 20 } };
 
 const MAX_PENDING = 8;
 
+/** A bus whose one consumer (Slow) takes a while per event, so that emits outrun it. */
+const options = (onOverflow: 'reject' | 'wait', pool: { concurrentTasksPerWorker?: number } = {}): BusOptions => ({
+  store: { kind: 'none' },
+  consumers: [SLOW],
+  pool: { maxThreads: 1, ...pool },
+  dispatch: { maxBatch: 4, lingerMs: 0 },
+  backpressure: { maxPending: MAX_PENDING, onOverflow },
+});
+
+/**
+ * bus.pending now and on every turn of the event loop until `work` settles:
+ * each reply from a worker releases events and admits waiting ones in one
+ * turn, so a turn that let pending past the bound is seen.
+ */
+async function samplePending<T>(bus: EventBus, work: Promise<T>): Promise<{ result: T; samples: number[] }> {
+  const samples = [bus.pending];
+  let settled = false;
+  const sampling = (async () => {
+    while (!settled) {
+      await new Promise((resolve) => setImmediate(resolve));
+      samples.push(bus.pending);
+    }
+  })();
+  try {
+    return { result: await work, samples };
+  } finally {
+    settled = true;
+    await sampling;
+  }
+}
+
 describe('backpressure', () => {
   it("'reject': emits past maxPending reject with BackpressureError; the accepted ones are all delivered", async () => {
-    await withBus({
-      store: { kind: 'none' },
-      consumers: [SLOW],
-      pool: { maxThreads: 1 },
-      dispatch: { maxBatch: 4, lingerMs: 0 },
-      backpressure: { maxPending: MAX_PENDING, onOverflow: 'reject' },
-    }, async ({ bus, out }) => {
+    await withBus(options('reject'), async ({ bus, out }) => {
       const user = uuid();
       const outcomes: Array<Promise<{ ok: true; receipt: Receipt } | { ok: false; error: unknown }>> = [];
       let maxSeen = 0;
@@ -66,13 +91,7 @@ describe('backpressure', () => {
   });
 
   it("'reject': an emitMany that does not fit is rejected whole: none of it is accepted", async () => {
-    await withBus({
-      store: { kind: 'none' },
-      consumers: [SLOW],
-      pool: { maxThreads: 1 },
-      dispatch: { maxBatch: 4, lingerMs: 0 },
-      backpressure: { maxPending: MAX_PENDING, onOverflow: 'reject' },
-    }, async ({ bus, out }) => {
+    await withBus(options('reject'), async ({ bus, out }) => {
       const user = uuid();
       const batch = (from: number, n: number) =>
         Array.from({ length: n }, (_, k) => ({ event_type: 'SessionExtended' as const, payload: { seq: from + k }, metadata: { source: 'test', user_id: user } }));
@@ -91,13 +110,7 @@ describe('backpressure', () => {
   });
 
   it("'wait': 10 × maxPending emits without awaiting all resolve, all are delivered in order per key, pending stays ≤ maxPending", async () => {
-    await withBus({
-      store: { kind: 'none' },
-      consumers: [SLOW],
-      pool: { maxThreads: 1, concurrentTasksPerWorker: 4 },
-      dispatch: { maxBatch: 4, lingerMs: 0 },
-      backpressure: { maxPending: MAX_PENDING, onOverflow: 'wait' },
-    }, async ({ bus, out }) => {
+    await withBus(options('wait', { concurrentTasksPerWorker: 4 }), async ({ bus, out }) => {
       const users = [uuid(), uuid(), uuid()];
       const total = 10 * MAX_PENDING;
       let maxSeen = 0;
@@ -135,22 +148,21 @@ describe('backpressure', () => {
   });
 
   it("'wait' applies to emitMany as well, without breaking its order", async () => {
-    await withBus({
-      store: { kind: 'none' },
-      consumers: [SLOW],
-      pool: { maxThreads: 1 },
-      dispatch: { maxBatch: 4, lingerMs: 0 },
-      backpressure: { maxPending: MAX_PENDING, onOverflow: 'wait' },
-    }, async ({ bus, out }) => {
+    await withBus(options('wait'), async ({ bus, out }) => {
       const user = uuid();
-      let maxSeen = 0;
-      const receipts = bus.emitMany(
-        Array.from({ length: 3 * MAX_PENDING }, (_, seq) => ({ event_type: 'SessionExtended' as const, payload: { seq }, metadata: { source: 'test', user_id: user } })),
+      const { result: all, samples } = await samplePending(
+        bus,
+        bus.emitMany(
+          Array.from({ length: 3 * MAX_PENDING }, (_, seq) => ({ event_type: 'SessionExtended' as const, payload: { seq }, metadata: { source: 'test', user_id: user } })),
+        ),
       );
-      maxSeen = Math.max(maxSeen, bus.pending);
-      const all = await receipts;
       await bus.flush();
-      assert.ok(maxSeen <= MAX_PENDING);
+      assert.equal(samples[0], MAX_PENDING, 'the first maxPending were accepted at once; the rest wait');
+      const over = samples.filter((p) => p > MAX_PENDING);
+      assert.deepEqual(over, [], `pending stays <= ${MAX_PENDING} while the waiting events are admitted (${samples.length} samples)`);
+      // The receipts resolve once the last events are admitted and stored: more than a maxPending of them waited for
+      // room, so the bound was reached again after the first releases, not only at the start.
+      assert.ok(samples.slice(1).includes(MAX_PENDING), `pending came back to the bound while draining: ${samples.join(' ')}`);
       assert.equal(all.length, 3 * MAX_PENDING);
       assert.deepEqual(
         out.read().map((d) => d.seq),

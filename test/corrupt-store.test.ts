@@ -5,15 +5,9 @@ import { Codec } from '../src/codec.js';
 import { createBus, type AuditEntry, type StoreCorruptError } from '../src/index.js';
 import { decodeDeadLetter, encodeDeadLetter } from '../src/store/layout/dead-letters.js';
 import { StoreLayout } from '../src/store/layout/keys.js';
-import { eventOffset, recorder, tempDir, uuid } from './helpers.js';
+import { collect, eventOffset, recorder, tempDir, uuid } from './helpers.js';
 
 const CORRUPT = 'ERR_EVENTRAIL_STORE_CORRUPT';
-
-async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const x of iterable) out.push(x);
-  return out;
-}
 
 describe('corrupt data read back from the store', () => {
   it('a corrupted block and a corrupted event become coded errors; the replay of the rest continues', async () => {

@@ -3,13 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createBus, type Event, type EventBus, type EventInput } from '../src/index.js';
-import { recorder, tempDir, uuid } from './helpers.js';
-
-const collect = async <T>(it: AsyncIterable<T>): Promise<T[]> => {
-  const out: T[] = [];
-  for await (const x of it) out.push(x);
-  return out;
-};
+import { collect, recorder, tempDir, uuid } from './helpers.js';
 
 describe('durable bus on lmdb', () => {
   const dir = tempDir();

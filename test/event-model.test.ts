@@ -9,11 +9,11 @@
  * with a "Z" and 0, 3, 6 or 9 fraction digits. (Payload keys are written in
  * sorted order here, which is what serde_json's default map also does.)
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createBus, type EventBus, type EventInput } from '../src/index.js';
+import type { EventInput } from '../src/index.js';
 import type { JsonDelivery } from './fixtures/json-recorder.js';
-import { linesOf, recorder, tempDir, uuid } from './helpers.js';
+import { fixture, linesOf, suiteBus, uuid } from './helpers.js';
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -21,28 +21,18 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const CHRONO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3}|\.\d{6}|\.\d{9})?Z$/;
 
 describe('the event as JSON', () => {
-  const dir = tempDir();
-  const out = recorder(dir);
-  let bus: EventBus;
-
-  before(async () => {
-    bus = await createBus({
-      store: { kind: 'none' },
-      consumers: [out.consumer('json-recorder'), out.consumer('flaky')],
-      pool: { maxThreads: 1 },
-      delivery: { maxAttempts: 1 },
-    });
-  });
-  after(async () => {
-    await bus.close();
-    dir.remove();
+  const suite = suiteBus({
+    store: { kind: 'none' },
+    consumers: [fixture('json-recorder'), fixture('flaky')],
+    pool: { maxThreads: 1 },
+    delivery: { maxAttempts: 1 },
   });
 
   /** Emits, waits until every consumer is done, and returns the JSON JsonRecorder was handed. */
   async function deliveredJson(input: EventInput): Promise<string> {
-    const receipt = await bus.emit(input);
-    await bus.flush();
-    const seen = linesOf<JsonDelivery>(out.path, 'JsonRecorder').filter((d) => d.event_id === receipt.event_id);
+    const receipt = await suite.bus.emit(input);
+    await suite.bus.flush();
+    const seen = linesOf<JsonDelivery>(suite.out.path, 'JsonRecorder').filter((d) => d.event_id === receipt.event_id);
     assert.equal(seen.length, 1, 'delivered once to JsonRecorder');
     return seen[0]!.json;
   }
@@ -147,7 +137,7 @@ describe('the event as JSON', () => {
       '{"event_id":"0190a1b2-c3d4-7e5f-8a9b-000000000004","timestamp":"2026-03-01T00:00:00.001Z","event_type":"WorkflowFailed","payload":{"fail":true,"step":3},' +
       '"metadata":{"correlation_id":"0190a1b2-c3d4-7e5f-8a9b-0000000000c4","causation_id":null,"user_id":"3f2a1b0c-9d8e-4f7a-8b6c-5d4e3f2a1b0c","tenant_id":null,"source":"workflow_engine"}}';
     assert.equal(await deliveredJson(input), expected);
-    const dead = await bus.deadLetters.list({ eventId: input.event_id });
+    const dead = await suite.bus.deadLetters.list({ eventId: input.event_id });
     assert.equal(dead.length, 1);
     assert.equal(JSON.stringify(dead[0]!.event), expected);
   });
@@ -183,9 +173,9 @@ describe('the event as JSON', () => {
 
   it('emit fills event_id (uuid v7), timestamp (now, UTC), correlation_id (a new uuid) and causation_id (null)', async () => {
     const before = Date.now();
-    const a = await bus.emit({ event_type: 'UserLoggedOut', metadata: { source: 'test' } });
-    const b = await bus.emit({ event_type: 'UserLoggedOut', metadata: { source: 'test' } });
-    await bus.flush();
+    const a = await suite.bus.emit({ event_type: 'UserLoggedOut', metadata: { source: 'test' } });
+    const b = await suite.bus.emit({ event_type: 'UserLoggedOut', metadata: { source: 'test' } });
+    await suite.bus.flush();
     const afterMs = Date.now();
     assert.match(a.event_id, UUID_V7);
     assert.match(b.event_id, UUID_V7);
@@ -195,7 +185,7 @@ describe('the event as JSON', () => {
       assert.ok(ms >= before && ms <= afterMs, `the id ${id} carries the time of the emit`);
     }
     const events = [a, b].map((r) => {
-      const seen = linesOf<JsonDelivery>(out.path, 'JsonRecorder').filter((d) => d.event_id === r.event_id);
+      const seen = linesOf<JsonDelivery>(suite.out.path, 'JsonRecorder').filter((d) => d.event_id === r.event_id);
       assert.equal(seen.length, 1);
       return JSON.parse(seen[0]!.json) as {
         event_id: string;
@@ -220,13 +210,13 @@ describe('the event as JSON', () => {
   });
 
   it('events handed to consumers are deeply frozen', async () => {
-    const receipt = await bus.emit({
+    const receipt = await suite.bus.emit({
       event_type: { Custom: 'Nested' },
       payload: { a: { b: [{ c: 1 }, [2, { d: 'x' }]] }, list: [{ e: null }] },
       metadata: { source: 'test', user_id: uuid() },
     });
-    await bus.flush();
-    const seen = linesOf<JsonDelivery>(out.path, 'JsonRecorder').filter((d) => d.event_id === receipt.event_id);
+    await suite.bus.flush();
+    const seen = linesOf<JsonDelivery>(suite.out.path, 'JsonRecorder').filter((d) => d.event_id === receipt.event_id);
     assert.equal(seen.length, 1);
     assert.equal(seen[0]!.deepFrozen, true, 'the event, its type, metadata and every nested payload object are frozen');
     assert.equal(seen[0]!.mutationThrew, true, 'changing a nested payload object throws');
@@ -234,8 +224,8 @@ describe('the event as JSON', () => {
 
   it('the caller keeps a mutable input: emitting does not freeze or change it', async () => {
     const input = { event_type: { Custom: 'Mine' }, payload: { a: { b: 1 } }, metadata: { source: 'test' } };
-    await bus.emit(input);
-    await bus.flush();
+    await suite.bus.emit(input);
+    await suite.bus.flush();
     assert.equal(Object.isFrozen(input), false);
     assert.equal(Object.isFrozen(input.event_type), false);
     assert.equal(Object.isFrozen(input.payload.a), false);
@@ -245,8 +235,8 @@ describe('the event as JSON', () => {
     const upper = uuid().toUpperCase();
     const full = { event_type: 'UserLoggedIn', timestamp: '2026-01-31T13:00:00+01:00', payload: {}, metadata: { source: 'test', user_id: upper } };
     const copy = structuredClone(full);
-    await bus.emit(full as EventInput);
-    await bus.flush();
+    await suite.bus.emit(full as EventInput);
+    await suite.bus.flush();
     assert.deepEqual(full, copy);
   });
 });

@@ -1,4 +1,5 @@
-/** Shared test helpers: temporary folders, fixture paths, reading what consumers recorded. */
+/** Shared test helpers: temporary folders, fixture paths, a bus per test or per describe block, reading what consumers recorded. */
+import { after, before } from 'node:test';
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,6 +71,59 @@ export async function withBus<T>(
   } finally {
     dir.remove();
   }
+}
+
+/** What `suiteBus` gives a describe block; `bus` and `out` are there once its `before` hook ran. */
+export interface SuiteBus {
+  readonly bus: EventBus;
+  readonly out: Recorder;
+  readonly dir: TempDir;
+}
+
+/**
+ * One bus shared by the tests of a describe block: made in `before` from
+ * `options` (given the block's temporary folder and the recorder when they
+ * need them, for a store path or a recording consumer) with a fresh delivery
+ * recorder, closed in `after` and its folder removed, whatever happens. Every
+ * consumer gets the recorder's file as `options.out` unless its options name
+ * one. Call it in the describe body; read `.bus` and `.out` inside the tests.
+ */
+export function suiteBus(options: BusOptions | ((dir: TempDir, out: Recorder) => BusOptions)): SuiteBus {
+  const dir = tempDir();
+  let bus: EventBus | undefined;
+  let out: Recorder | undefined;
+  before(async () => {
+    const made = recorder(dir);
+    out = made;
+    bus = await createBus(withRecorder(typeof options === 'function' ? options(dir, made) : options, made));
+  });
+  after(async () => {
+    try {
+      await bus?.close();
+    } finally {
+      dir.remove();
+    }
+  });
+  const ready = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('suiteBus: the bus is made in the before hook, read it inside the tests');
+    return value;
+  };
+  return {
+    get bus() {
+      return ready(bus);
+    },
+    get out() {
+      return ready(out);
+    },
+    dir,
+  };
+}
+
+/** Every item of an async iterable (a replay, an audit query, a store read), in order. */
+export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const items: T[] = [];
+  for await (const item of iterable) items.push(item);
+  return items;
 }
 
 /** Consumers record into `out`: they get it as `options.out` unless their options name another. */

@@ -3,10 +3,10 @@
  * to delivery.maxAttempts, then kept as dead letters that can be listed and
  * redriven. Handlers that never settle time out.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createBus, type EventBus, type EventInput } from '../src/index.js';
-import { fixture, metricValue, recorder, tempDir, uuid, withBus } from './helpers.js';
+import type { EventInput } from '../src/index.js';
+import { fixture, metricValue, suiteBus, uuid, withBus } from './helpers.js';
 
 const login = (payload: Record<string, unknown>): EventInput => ({
   event_type: 'UserLoggedIn',
@@ -15,43 +15,33 @@ const login = (payload: Record<string, unknown>): EventInput => ({
 });
 
 describe('retries and dead letters', () => {
-  const dir = tempDir();
-  const out = recorder(dir);
-  let bus: EventBus;
-
-  before(async () => {
-    bus = await createBus({
-      store: { kind: 'none' },
-      consumers: [out.consumer('flaky'), out.consumer('recorder')],
-      pool: { maxThreads: 2 },
-      delivery: { maxAttempts: 3, backoff: { initialMs: 1, maxMs: 5 } },
-    });
-  });
-  after(async () => {
-    await bus.close();
-    dir.remove();
+  const suite = suiteBus({
+    store: { kind: 'none' },
+    consumers: [fixture('flaky'), fixture('recorder')],
+    pool: { maxThreads: 2 },
+    delivery: { maxAttempts: 3, backoff: { initialMs: 1, maxMs: 5 } },
   });
 
   const attemptsOf = (consumer: string, eventId: string) =>
-    out
+    suite.out
       .read()
       .filter((d) => d.consumer === consumer && d.event_id === eventId)
       .map((d) => d.attempt);
 
   it('failTimes: 2 succeeds on attempt 3: attempts 1, 2, 3, no dead letter, the other consumer ran once', async () => {
-    const { event_id } = await bus.emit(login({ failTimes: 2 }));
-    await bus.flush();
+    const { event_id } = await suite.bus.emit(login({ failTimes: 2 }));
+    await suite.bus.flush();
     assert.deepEqual(attemptsOf('Flaky', event_id), [1, 2, 3]);
     assert.deepEqual(attemptsOf('Recorder', event_id), [1], 'retries re-run only the failed consumer');
-    assert.deepEqual(await bus.deadLetters.list({ eventId: event_id }), []);
+    assert.deepEqual(await suite.bus.deadLetters.list({ eventId: event_id }), []);
   });
 
   it('fail: true ends as a dead letter after exactly maxAttempts (3) attempts', async () => {
-    const { event_id, position } = await bus.emit(login({ fail: true }));
-    await bus.flush();
+    const { event_id, position } = await suite.bus.emit(login({ fail: true }));
+    await suite.bus.flush();
     assert.deepEqual(attemptsOf('Flaky', event_id), [1, 2, 3]);
     assert.deepEqual(attemptsOf('Recorder', event_id), [1]);
-    const dead = await bus.deadLetters.list({ eventId: event_id });
+    const dead = await suite.bus.deadLetters.list({ eventId: event_id });
     assert.equal(dead.length, 1);
     const [letter] = dead;
     assert.equal(letter!.consumer, 'Flaky');
@@ -67,41 +57,41 @@ describe('retries and dead letters', () => {
   });
 
   it('a rejected promise is handled like a throw', async () => {
-    const { event_id } = await bus.emit(login({ fail: true, reject: true }));
-    await bus.flush();
+    const { event_id } = await suite.bus.emit(login({ fail: true, reject: true }));
+    await suite.bus.flush();
     assert.deepEqual(attemptsOf('Flaky', event_id), [1, 2, 3]);
-    const dead = await bus.deadLetters.list({ eventId: event_id });
+    const dead = await suite.bus.deadLetters.list({ eventId: event_id });
     assert.equal(dead.length, 1);
     assert.equal(dead[0]!.attempts, 3);
     assert.equal(dead[0]!.error.message, 'flaky rejection on attempt 3');
-    const ok = await bus.emit(login({ failTimes: 1, reject: true }));
-    await bus.flush();
+    const ok = await suite.bus.emit(login({ failTimes: 1, reject: true }));
+    await suite.bus.flush();
     assert.deepEqual(attemptsOf('Flaky', ok.event_id), [1, 2]);
-    assert.deepEqual(await bus.deadLetters.list({ eventId: ok.event_id }), []);
+    assert.deepEqual(await suite.bus.deadLetters.list({ eventId: ok.event_id }), []);
   });
 
   it('lists dead letters, filterable by consumer, event id and type', async () => {
-    const a = await bus.emit(login({ fail: true }));
-    const b = await bus.emit({ event_type: 'SessionExpired', payload: { fail: true }, metadata: { source: 'test' } });
-    await bus.flush();
-    const flaky = await bus.deadLetters.list({ consumer: 'Flaky' });
+    const a = await suite.bus.emit(login({ fail: true }));
+    const b = await suite.bus.emit({ event_type: 'SessionExpired', payload: { fail: true }, metadata: { source: 'test' } });
+    await suite.bus.flush();
+    const flaky = await suite.bus.deadLetters.list({ consumer: 'Flaky' });
     assert.equal(flaky.length, 4, "fail, reject, and the two just emitted");
     assert.ok(flaky.every((d) => d.consumer === 'Flaky'));
     assert.ok(flaky.some((d) => d.event.event_id === a.event_id));
     assert.ok(flaky.some((d) => d.event.event_id === b.event_id));
-    assert.deepEqual(await bus.deadLetters.list({ consumer: 'Recorder' }), []);
-    const expired = await bus.deadLetters.list({ types: ['SessionExpired'] });
+    assert.deepEqual(await suite.bus.deadLetters.list({ consumer: 'Recorder' }), []);
+    const expired = await suite.bus.deadLetters.list({ types: ['SessionExpired'] });
     assert.deepEqual(
       expired.map((d) => d.event.event_id),
       [b.event_id],
     );
-    assert.equal((await bus.deadLetters.list({ consumer: 'Flaky', limit: 2 })).length, 2);
-    assert.equal((await bus.deadLetters.list()).length, flaky.length);
+    assert.equal((await suite.bus.deadLetters.list({ consumer: 'Flaky', limit: 2 })).length, 2);
+    assert.equal((await suite.bus.deadLetters.list()).length, flaky.length);
   });
 
   it('the retry counters add up', async () => {
-    const text = await bus.metrics();
-    const dead = (await bus.deadLetters.list()).length;
+    const text = await suite.bus.metrics();
+    const dead = (await suite.bus.deadLetters.list()).length;
     assert.equal(metricValue(text, 'eventrail_dead_letters_total{consumer="Flaky"}'), dead);
     assert.equal(metricValue(text, 'eventrail_delivery_failures_total{consumer="Recorder"}'), undefined);
     // Each dead letter failed 3 times; the two retried-then-succeeded events failed 2 and 1 times.

@@ -1,33 +1,22 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createBus, type EventBus } from '../src/index.js';
-import { fixture, recorder, tempDir, uuid, withBus } from './helpers.js';
+import { fixture, suiteBus, uuid, withBus } from './helpers.js';
 
 describe('routing by event type', () => {
-  const dir = tempDir();
-  const out = recorder(dir);
-  let bus: EventBus;
-
-  before(async () => {
-    bus = await createBus({
-      store: { kind: 'none' },
-      consumers: [out.consumer('recorder'), out.consumer('login-recorder')],
-      pool: { maxThreads: 1 },
-    });
-  });
-  after(async () => {
-    await bus.close();
-    dir.remove();
+  const suite = suiteBus({
+    store: { kind: 'none' },
+    consumers: [fixture('recorder'), fixture('login-recorder')],
+    pool: { maxThreads: 1 },
   });
 
   it('delivers to the consumers of the type and to wildcard consumers, and only to them', async () => {
     const user = uuid();
-    const login = await bus.emit({ event_type: 'UserLoggedIn', payload: { seq: 1 }, metadata: { source: 'test', user_id: user } });
-    const logout = await bus.emit({ event_type: 'UserLoggedOut', payload: { seq: 2 }, metadata: { source: 'test', user_id: user } });
-    const custom = await bus.emit({ event_type: { Custom: 'Audited' }, payload: { seq: 3 }, metadata: { source: 'test' } });
-    const otherCustom = await bus.emit({ event_type: { Custom: 'UserLoggedIn' }, payload: { seq: 4 }, metadata: { source: 'test' } });
-    await bus.flush();
-    const seen = out.read();
+    const login = await suite.bus.emit({ event_type: 'UserLoggedIn', payload: { seq: 1 }, metadata: { source: 'test', user_id: user } });
+    const logout = await suite.bus.emit({ event_type: 'UserLoggedOut', payload: { seq: 2 }, metadata: { source: 'test', user_id: user } });
+    const custom = await suite.bus.emit({ event_type: { Custom: 'Audited' }, payload: { seq: 3 }, metadata: { source: 'test' } });
+    const otherCustom = await suite.bus.emit({ event_type: { Custom: 'UserLoggedIn' }, payload: { seq: 4 }, metadata: { source: 'test' } });
+    await suite.bus.flush();
+    const seen = suite.out.read();
     const by = (consumer: string) => new Set(seen.filter((d) => d.consumer === consumer).map((d) => d.event_id));
     assert.deepEqual(by('Recorder'), new Set([login.event_id, logout.event_id, custom.event_id, otherCustom.event_id]));
     // A custom type named like a builtin is a different type.
@@ -38,8 +27,8 @@ describe('routing by event type', () => {
   });
 
   it('resolves emit with the event id and a position, in order', async () => {
-    const a = await bus.emit({ event_type: 'SessionCreated', metadata: { source: 'test' } });
-    const b = await bus.emit({ event_type: 'SessionCreated', metadata: { source: 'test' } });
+    const a = await suite.bus.emit({ event_type: 'SessionCreated', metadata: { source: 'test' } });
+    const b = await suite.bus.emit({ event_type: 'SessionCreated', metadata: { source: 'test' } });
     assert.match(a.event_id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     assert.match(a.position, /^[0-9a-f]{24}$/);
     assert.ok(a.position < b.position);
@@ -48,7 +37,7 @@ describe('routing by event type', () => {
 
   it('reports the loaded consumers', () => {
     assert.deepEqual(
-      bus.consumers.map((c) => [c.name, c.eventTypes]),
+      suite.bus.consumers.map((c) => [c.name, c.eventTypes]),
       [
         ['Recorder', '*'],
         ['LoginRecorder', ['UserLoggedIn', 'Custom:Audited']],

@@ -10,6 +10,7 @@ import { Codec } from '../src/codec.js';
 import { decodeAuditRecord, encodeAuditRecord } from '../src/event/audit.js';
 import type { Event } from '../src/event/event.js';
 import { comparePositions, type AppendItem, type DeadLetterRecord, type EventStore, type Position } from '../src/store/store.js';
+import { collect } from './helpers.js';
 
 export interface StoreUnderTest {
   readonly store: EventStore;
@@ -65,12 +66,6 @@ export function testEvent(options: TestEventOptions = {}): TestEvent {
 
 export function testEvents(count: number, options: (i: number) => TestEventOptions = () => ({})): TestEvent[] {
   return Array.from({ length: count }, (_, i) => testEvent(options(i)));
-}
-
-async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const x of iterable) out.push(x);
-  return out;
 }
 
 const hex = (p: Position) => p.toString('hex');

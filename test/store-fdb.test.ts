@@ -22,6 +22,7 @@ import { loadFoundationDb, missingFdbPart } from '../src/store/fdb-client.js';
 import { StoreLayout } from '../src/store/layout/keys.js';
 import { openStore } from '../src/store/open.js';
 import { comparePositions, type EventStore, type Position } from '../src/store/store.js';
+import { collect } from './helpers.js';
 import { testEvent, testEvents, testStore } from './store-conformance.js';
 
 const loaded = await loadFoundationDb();
@@ -41,12 +42,6 @@ function describeCause(error: Error): string {
 }
 
 const hex = (p: Position) => p.toString('hex');
-
-async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const x of iterable) out.push(x);
-  return out;
-}
 
 describe('fdb store: selected without the FoundationDB client', { skip: loaded.ok ? 'the FoundationDB client library loads here' : false }, () => {
   const missing = (err: unknown) => {

@@ -7,11 +7,11 @@
  * event is delivered exactly once (Flaky, one attempt), and exactly the failed
  * ones are dead-lettered.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { createBus, type EventBus, type EventInput, type EventType, type Receipt } from '../src/index.js';
-import { recorder, tempDir, uuid, type Recorder } from './helpers.js';
+import type { EventInput, EventType, Receipt } from '../src/index.js';
+import { collect, fixture, suiteBus, uuid } from './helpers.js';
 
 const AUDITED: readonly EventType[] = ['UserLoggedIn', 'UserLoggedOut', 'SessionInvalidated'];
 const NOT_AUDITED: readonly EventType[] = ['SessionCreated', 'TokenRefreshed', { Custom: 'TenantThing' }];
@@ -63,31 +63,15 @@ const run = fc.record({
 });
 
 describe('tenant isolation', { timeout: 120_000 }, () => {
-  const dir = tempDir();
-  const out: Recorder = recorder(dir);
-  let bus: EventBus;
+  const suite = suiteBus((dir) => ({
+    store: { kind: 'lmdb', path: dir.file('store') },
+    consumers: [fixture('flaky')],
+    pool: { maxThreads: 1 },
+    dispatch: { lingerMs: 0, lanes: 4 },
+    delivery: { maxAttempts: 1 },
+  }));
   /** Tenants of earlier runs: their data must never show up in a later run's queries either. */
   const allTenants = new Set<string>();
-
-  before(async () => {
-    bus = await createBus({
-      store: { kind: 'lmdb', path: dir.file('store') },
-      consumers: [out.consumer('flaky')],
-      pool: { maxThreads: 1 },
-      dispatch: { lingerMs: 0, lanes: 4 },
-      delivery: { maxAttempts: 1 },
-    });
-  });
-  after(async () => {
-    await bus?.close();
-    dir.remove();
-  });
-
-  async function collect<T>(source: AsyncIterable<T>): Promise<T[]> {
-    const out: T[] = [];
-    for await (const item of source) out.push(item);
-    return out;
-  }
 
   it('replay, audit and dead letters by tenant return exactly that tenant’s events, for any interleaving', async () => {
     await fc.assert(
@@ -107,16 +91,16 @@ describe('tenant isolation', { timeout: 120_000 }, () => {
                 user_id: plan.user ? uuid() : null,
               },
             }));
-            const receipts = inputs.length === 1 ? [await bus.emit(inputs[0]!)] : await bus.emitMany(inputs);
+            const receipts = inputs.length === 1 ? [await suite.bus.emit(inputs[0]!)] : await suite.bus.emitMany(inputs);
             receipts.forEach((receipt, i) => emitted.push({ plan: group[i]!, receipt }));
           }),
         );
-        await bus.flush();
+        await suite.bus.flush();
         emitted.sort((a, b) => (a.receipt.position < b.receipt.position ? -1 : 1));
 
         // Delivered: every event of the run exactly once (one attempt each, failing or not), and nothing else of this run's.
         const ids = new Set(emitted.map((e) => e.receipt.event_id));
-        const deliveries = out.read().filter((d) => ids.has(d.event_id));
+        const deliveries = suite.out.read().filter((d) => ids.has(d.event_id));
         assert.equal(deliveries.length, emitted.length, `${deliveries.length} deliveries for ${emitted.length} events`);
         assert.deepEqual(new Set(deliveries.map((d) => d.event_id)), ids);
         assert.ok(deliveries.every((d) => d.attempt === 1));
@@ -124,7 +108,7 @@ describe('tenant isolation', { timeout: 120_000 }, () => {
         // The stored timestamps, for the time filters' model.
         const timeOf = new Map<string, number>();
         const beforeFirst = (BigInt(`0x${emitted[0]!.receipt.position}`) - 1n).toString(16).padStart(24, '0');
-        for await (const e of bus.replay({ after: beforeFirst })) {
+        for await (const e of suite.bus.replay({ after: beforeFirst })) {
           timeOf.set(e.event_id, Date.parse(e.timestamp));
         }
         for (const e of emitted) assert.ok(timeOf.has(e.receipt.event_id), 'every emitted event is stored');
@@ -134,7 +118,7 @@ describe('tenant isolation', { timeout: 120_000 }, () => {
           const query = spell(tenant, querySpelling);
           const mine = emitted.filter((e) => e.plan.tenant === t);
 
-          const replayed = await collect(bus.replay({ tenantId: query }));
+          const replayed = await collect(suite.bus.replay({ tenantId: query }));
           assert.ok(
             replayed.every((e) => e.metadata.tenant_id === tenant),
             `replay for ${tenant} returned another tenant's events: ${JSON.stringify(replayed.map((e) => e.metadata.tenant_id))}`,
@@ -145,7 +129,7 @@ describe('tenant isolation', { timeout: 120_000 }, () => {
             `replay for tenant ${t} (queried as ${query}) returns exactly its ${mine.length} events, in store order`,
           );
 
-          const audited = await collect(bus.audit.query({ tenantId: query }));
+          const audited = await collect(suite.bus.audit.query({ tenantId: query }));
           assert.ok(audited.every((a) => a.metadata.tenant_id === tenant), 'the audit query returned another tenant’s entries');
           assert.deepEqual(
             audited.map((a) => a.event_id),
@@ -153,7 +137,7 @@ describe('tenant isolation', { timeout: 120_000 }, () => {
             `audit for tenant ${t} returns exactly its audited events`,
           );
 
-          const dead = await bus.deadLetters.list({ tenantId: query });
+          const dead = await suite.bus.deadLetters.list({ tenantId: query });
           assert.ok(dead.every((d) => d.event.metadata.tenant_id === tenant), 'the dead-letter query returned another tenant’s events');
           assert.deepEqual(
             new Set(dead.map((d) => d.event.event_id)),
@@ -185,10 +169,10 @@ describe('tenant isolation', { timeout: 120_000 }, () => {
             const mine = ofTenant.filter((e) => inTime(e) && ofType(e) && afterIt(e));
             const what = `tenant ${t} with ${JSON.stringify({ from, to, after, types, limit })}`;
 
-            const replayed = await collect(bus.replay({ tenantId: query, from, to, after, types, limit }));
+            const replayed = await collect(suite.bus.replay({ tenantId: query, from, to, after, types, limit }));
             assert.deepEqual(replayed.map((e) => e.event_id), take(mine).map((e) => e.receipt.event_id), `replay for ${what}`);
 
-            const audited = await collect(bus.audit.query({ tenantId: query, from, to, types, limit }));
+            const audited = await collect(suite.bus.audit.query({ tenantId: query, from, to, types, limit }));
             assert.deepEqual(
               audited.map((a) => a.event_id),
               // The audit query has no `after`.
@@ -196,7 +180,7 @@ describe('tenant isolation', { timeout: 120_000 }, () => {
               `audit for ${what}`,
             );
 
-            const dead = await bus.deadLetters.list({ tenantId: query, types, limit });
+            const dead = await suite.bus.deadLetters.list({ tenantId: query, types, limit });
             const failed = ofTenant.filter((e) => e.plan.fail && ofType(e));
             assert.deepEqual(dead.map((d) => d.event.event_id), take(failed).map((e) => e.receipt.event_id), `dead letters for ${what}`);
           }
@@ -205,9 +189,9 @@ describe('tenant isolation', { timeout: 120_000 }, () => {
         // A tenant that never emitted, and one differing from a real one in the last digit, see nothing.
         const last = tenants[0]!.at(-1) === '0' ? '1' : '0';
         for (const stranger of [uuid(), tenants[0]!.slice(0, -1) + last]) {
-          assert.deepEqual(await collect(bus.replay({ tenantId: stranger })), []);
-          assert.deepEqual(await collect(bus.audit.query({ tenantId: stranger })), []);
-          assert.deepEqual(await bus.deadLetters.list({ tenantId: stranger }), []);
+          assert.deepEqual(await collect(suite.bus.replay({ tenantId: stranger })), []);
+          assert.deepEqual(await collect(suite.bus.audit.query({ tenantId: stranger })), []);
+          assert.deepEqual(await suite.bus.deadLetters.list({ tenantId: stranger }), []);
         }
       }),
       { numRuns: 60 },
@@ -215,20 +199,20 @@ describe('tenant isolation', { timeout: 120_000 }, () => {
   });
 
   it('across all runs: every stored event with a tenant is returned for that tenant only, and the counts add up', async () => {
-    const everything = await collect(bus.replay());
+    const everything = await collect(suite.bus.replay());
     const byTenant = new Map<string | null, number>();
     for (const e of everything) byTenant.set(e.metadata.tenant_id, (byTenant.get(e.metadata.tenant_id) ?? 0) + 1);
     let sum = 0;
     for (const tenant of allTenants) {
-      const replayed = await collect(bus.replay({ tenantId: tenant }));
+      const replayed = await collect(suite.bus.replay({ tenantId: tenant }));
       assert.ok(replayed.every((e) => e.metadata.tenant_id === tenant));
       assert.equal(replayed.length, byTenant.get(tenant) ?? 0, `tenant ${tenant}`);
       sum += replayed.length;
     }
     assert.equal(sum + (byTenant.get(null) ?? 0), everything.length, 'events with a tenant plus events without one are all the events');
-    const allDead = await bus.deadLetters.list();
+    const allDead = await suite.bus.deadLetters.list();
     let deadSum = 0;
-    for (const tenant of allTenants) deadSum += (await bus.deadLetters.list({ tenantId: tenant })).length;
+    for (const tenant of allTenants) deadSum += (await suite.bus.deadLetters.list({ tenantId: tenant })).length;
     assert.equal(deadSum + allDead.filter((d) => d.event.metadata.tenant_id === null).length, allDead.length);
   });
 });

@@ -2,10 +2,10 @@
  * Invalid events are rejected by emit with an error that names the field, and
  * nothing of them is stored or delivered; the bus keeps working afterwards.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createBus, EventTooLargeError, InvalidEventError, type EventBus, type EventInput } from '../src/index.js';
-import { recorder, tempDir, uuid } from './helpers.js';
+import { EventTooLargeError, InvalidEventError, type EventInput } from '../src/index.js';
+import { fixture, suiteBus, uuid } from './helpers.js';
 
 class Point {
   constructor(
@@ -95,38 +95,28 @@ const INVALID: Array<[name: string, input: unknown, mentions: readonly (string |
 ];
 
 describe('invalid events', () => {
-  const dir = tempDir();
-  const out = recorder(dir);
-  let bus: EventBus;
-
-  before(async () => {
-    bus = await createBus({
-      store: { kind: 'none' },
-      consumers: [out.consumer('recorder')],
-      pool: { maxThreads: 1 },
-      limits: { maxDepth: MAX_DEPTH, maxEventBytes: 1024 },
-    });
-  });
-  after(async () => {
-    await bus.close();
-    dir.remove();
+  const suite = suiteBus({
+    store: { kind: 'none' },
+    consumers: [fixture('recorder')],
+    pool: { maxThreads: 1 },
+    limits: { maxDepth: MAX_DEPTH, maxEventBytes: 1024 },
   });
 
   /** The bus still accepts and delivers a valid event. */
   async function stillWorks(): Promise<void> {
-    const receipt = await bus.emit(valid({ probe: true }));
-    await bus.flush();
+    const receipt = await suite.bus.emit(valid({ probe: true }));
+    await suite.bus.flush();
     assert.ok(
-      out.read().some((d) => d.event_id === receipt.event_id),
+      suite.out.read().some((d) => d.event_id === receipt.event_id),
       'a valid event emitted after the rejection is delivered',
     );
   }
 
   for (const [name, input, mentions] of INVALID) {
     it(`rejects ${name}`, async () => {
-      const deliveredBefore = out.read().length;
+      const deliveredBefore = suite.out.read().length;
       await assert.rejects(
-        bus.emit(input as EventInput),
+        suite.bus.emit(input as EventInput),
         (err: unknown) => {
           assert.ok(err instanceof InvalidEventError, `an InvalidEventError, got ${String(err)}`);
           assert.equal(err.code, 'ERR_EVENTRAIL_INVALID_EVENT');
@@ -139,7 +129,7 @@ describe('invalid events', () => {
           return true;
         },
       );
-      assert.equal(out.read().length, deliveredBefore, 'nothing was delivered');
+      assert.equal(suite.out.read().length, deliveredBefore, 'nothing was delivered');
       await stillWorks();
     });
   }
@@ -154,17 +144,17 @@ describe('invalid events', () => {
       42,
     ];
     for (const input of wrongTypes) {
-      await assert.rejects(bus.emit(input as unknown as EventInput), (err: Error) => {
+      await assert.rejects(suite.bus.emit(input as unknown as EventInput), (err: Error) => {
         assert.doesNotMatch(err.message, /is required/, `${JSON.stringify(input)} is present: ${err.message}`);
         return true;
       });
     }
-    await assert.rejects(bus.emit({ event_type: 'UserLoggedIn', metadata: {} } as EventInput), /metadata\.source.*(required|undefined)/);
+    await assert.rejects(suite.bus.emit({ event_type: 'UserLoggedIn', metadata: {} } as EventInput), /metadata\.source.*(required|undefined)/);
   });
 
   it('names the path of every issue', async () => {
     await assert.rejects(
-      bus.emit({ event_type: 'Nope', metadata: { source: 42, user_id: 'x' } } as never),
+      suite.bus.emit({ event_type: 'Nope', metadata: { source: 42, user_id: 'x' } } as never),
       (err: InvalidEventError) => {
         assert.deepEqual(new Set(err.issues.map((i) => i.path)), new Set(['event_type', 'metadata.source', 'metadata.user_id']));
         return true;
@@ -173,20 +163,20 @@ describe('invalid events', () => {
   });
 
   it(`accepts a payload exactly limits.maxDepth (${MAX_DEPTH}) deep`, async () => {
-    const receipt = await bus.emit({ event_type: 'UserLoggedIn', payload: nested(MAX_DEPTH) as never, metadata: { source: 'test' } });
-    await bus.flush();
-    assert.ok(out.read().some((d) => d.event_id === receipt.event_id));
+    const receipt = await suite.bus.emit({ event_type: 'UserLoggedIn', payload: nested(MAX_DEPTH) as never, metadata: { source: 'test' } });
+    await suite.bus.flush();
+    assert.ok(suite.out.read().some((d) => d.event_id === receipt.event_id));
   });
 
   it('rejects hostile nesting (200 000 levels) with InvalidEventError, not a stack overflow', async () => {
     let deep: unknown = [];
     for (let i = 0; i < 200_000; i++) deep = [deep];
-    await assert.rejects(bus.emit(withPayload(deep) as EventInput), InvalidEventError);
+    await assert.rejects(suite.bus.emit(withPayload(deep) as EventInput), InvalidEventError);
     await stillWorks();
   });
 
   it('rejects an event over limits.maxEventBytes with EventTooLargeError', async () => {
-    await assert.rejects(bus.emit(valid({ blob: 'x'.repeat(2000) })), (err: unknown) => {
+    await assert.rejects(suite.bus.emit(valid({ blob: 'x'.repeat(2000) })), (err: unknown) => {
       assert.ok(err instanceof EventTooLargeError, `an EventTooLargeError, got ${String(err)}`);
       assert.equal(err.code, 'ERR_EVENTRAIL_EVENT_TOO_LARGE');
       assert.match(err.message, /maxEventBytes/);
@@ -195,9 +185,9 @@ describe('invalid events', () => {
     });
     await stillWorks();
     // Just under the limit is fine.
-    const receipt = await bus.emit(valid({ blob: 'x'.repeat(700) }));
-    await bus.flush();
-    assert.ok(out.read().some((d) => d.event_id === receipt.event_id));
+    const receipt = await suite.bus.emit(valid({ blob: 'x'.repeat(700) }));
+    await suite.bus.flush();
+    assert.ok(suite.out.read().some((d) => d.event_id === receipt.event_id));
   });
 
   it('emitMany with one invalid input rejects and accepts none of them', async () => {
@@ -207,14 +197,14 @@ describe('invalid events', () => {
       { ...valid({ batch: 1 }), event_id: ids[1] },
       { event_type: 'UserLoggedIn', event_id: ids[2], metadata: { source: 'test', user_id: 'bad' } },
     ];
-    await assert.rejects(bus.emitMany(inputs as EventInput[]), (err: unknown) => {
+    await assert.rejects(suite.bus.emitMany(inputs as EventInput[]), (err: unknown) => {
       assert.ok(err instanceof InvalidEventError);
       assert.match(err.message, /metadata\.user_id/);
       assert.match(err.message, /\[2\]/, 'the message names the index of the bad input');
       return true;
     });
     await stillWorks();
-    const delivered = new Set(out.read().map((d) => d.event_id));
+    const delivered = new Set(suite.out.read().map((d) => d.event_id));
     for (const id of ids) assert.equal(delivered.has(id), false, `${id} was not delivered`);
   });
 
@@ -224,14 +214,14 @@ describe('invalid events', () => {
       { ...valid({ n: 1 }), event_id: ids[0] },
       { ...valid({ blob: 'y'.repeat(5000) }), event_id: ids[1] },
     ];
-    await assert.rejects(bus.emitMany(inputs), EventTooLargeError);
+    await assert.rejects(suite.bus.emitMany(inputs), EventTooLargeError);
     await stillWorks();
-    const delivered = new Set(out.read().map((d) => d.event_id));
+    const delivered = new Set(suite.out.read().map((d) => d.event_id));
     for (const id of ids) assert.equal(delivered.has(id), false, `${id} was not delivered`);
   });
 
   it('emitMany rejects a non-array', async () => {
-    await assert.rejects(bus.emitMany(valid() as never), InvalidEventError);
+    await assert.rejects(suite.bus.emitMany(valid() as never), InvalidEventError);
     await stillWorks();
   });
 });

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createBus } from '../src/index.js';
-import { fixture, recorder, tempDir } from './helpers.js';
+import { createBus } from '../../src/index.js';
+import { fixture, recorder, tempDir } from '../helpers.js';
 
 const lines = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter(Boolean) : []);
 

@@ -14,15 +14,15 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { BenchReport, MeasuredScenario } from '../bench/results.js';
-import { HASH_CONSUMERS, TRIVIAL_CONSUMERS } from '../src/cli/sweep/consumers/paths.js';
-import type { SweepReport } from '../src/cli/sweep/results.js';
-import { createBus } from '../src/index.js';
-import { fixture, tempDir, uuid, type TempDir } from './helpers.js';
-import { CLI, cli, type CliResult } from './fixtures/cli-run.js';
-import { parseSvg } from './fixtures/cli-svg.js';
+import type { BenchReport, MeasuredScenario } from '../../bench/results.js';
+import { HASH_CONSUMERS, TRIVIAL_CONSUMERS } from '../../src/cli/sweep/consumers/paths.js';
+import type { SweepReport } from '../../src/cli/sweep/results.js';
+import { createBus } from '../../src/index.js';
+import { fixture, tempDir, uuid, type TempDir } from '../helpers.js';
+import { CLI, cli, type CliResult } from '../fixtures/cli-run.js';
+import { parseSvg } from '../fixtures/cli-svg.js';
 
-const BENCH_MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'bench', 'main.js');
+const BENCH_MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'main.js');
 
 /** Runs `npm run bench -- ...args` (build/bench/main.js) in a child process. */
 function devBench(args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
@@ -241,7 +241,7 @@ describe('eventrail bench: the tuning sweep a user runs', () => {
   test('--version comes from the package, not from the bench', async () => {
     const r = await cli(['--version']);
     assert.equal(r.code, 0, r.stderr);
-    const pkg = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'package.json'), 'utf8')) as { version: string };
+    const pkg = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'package.json'), 'utf8')) as { version: string };
     assert.equal(r.stdout.trim(), pkg.version);
   });
 

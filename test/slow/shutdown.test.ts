@@ -11,10 +11,10 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { BusClosedError, createBus, type EventBus } from '../src/index.js';
-import type { ChildMessage } from './fixtures/signal-child.js';
-import { fixture, linesOf, recorder, tempDir, type TempDir } from './helpers.js';
-import type { Delivered } from './fixtures/record.js';
+import { BusClosedError, createBus, type EventBus } from '../../src/index.js';
+import type { ChildMessage } from '../fixtures/signal-child.js';
+import { fixture, linesOf, recorder, tempDir, type TempDir } from '../helpers.js';
+import type { Delivered } from '../fixtures/record.js';
 
 const lines = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter(Boolean) : []);
 

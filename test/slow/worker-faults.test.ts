@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createBus, type BusOptions } from '../src/index.js';
-import { recorder, tempDir, uuid } from './helpers.js';
+import { createBus, type BusOptions } from '../../src/index.js';
+import { recorder, tempDir, uuid } from '../helpers.js';
 
 const N = 40;
 const POISON = new Set([7, 23]);
