@@ -14,7 +14,8 @@ import { Packr } from 'msgpackr';
 import { AUDIT_ENTRY_KEYS, EVENT_KEYS, METADATA_KEYS, type Event } from './event/event.js';
 import { ARENA_BYTES, EventWriter, type EventDraft, type GeneratedFields } from './event-writer.js';
 
-export { NotJsonError, type EventDraft, type GeneratedFields } from './event-writer.js';
+export { type EventDraft, type GeneratedFields } from './event-writer.js';
+export { NotJsonError } from './msgpack-write.js';
 // Registers the msgpack extensions of events stored with an envelope (catalogue version, trace context)
 // and of payload objects holding the key __proto__.
 import './event/envelope.js';

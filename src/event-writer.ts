@@ -13,7 +13,8 @@
  * nothing is shared between buses or threads.
  */
 import { isPlainObject, isWellFormed, type Event } from './event/event.js';
-import { latin1Slice, utf8Write } from './native-buffer.js';
+import { latin1Slice } from './native-buffer.js';
+import { FULL, NIL, NotJsonError, STR8, need, writeBigInt, writeLength, writeNullable, writeNumber, writeString } from './msgpack-write.js';
 import { PROTO_KEYED_EXT } from './event/proto-keyed.js';
 
 /** Bytes per encoding arena. */
@@ -22,22 +23,8 @@ export const ARENA_BYTES = 1 << 20;
 /** msgpackr's reference to shared structure i is the byte 0x40 + i (see SHARED_STRUCTURES in codec.ts). */
 const EVENT_RECORD = 0x40;
 const METADATA_RECORD = 0x41;
-const NIL = 0xc0;
-const STR8 = 0xd9;
-const STR16 = 0xda;
-const STR32 = 0xdb;
 const FIXMAP_1 = 0x81;
 const DEFAULT_MAX_DEPTH = 64;
-
-/**
- * What the event writer found while writing a payload that is not a JSON value.
- * Validation checked the payload before, but an accessor or a proxy can answer
- * differently the second time it is read: what is written is checked again, as
- * it is written, so nothing but JSON is ever stored.
- */
-export class NotJsonError extends Error {
-  override readonly name = 'NotJsonError';
-}
 
 export class EventWriter {
   #arena = Buffer.allocUnsafeSlow(ARENA_BYTES);
@@ -102,9 +89,6 @@ export class EventWriter {
     return this.#lastEnd;
   }
 }
-
-/** Thrown inside the writers when the arena is full; encodeDraft() starts again in a new one. */
-const FULL = new Error('arena full');
 
 /**
  * What the event writer generates in place when a draft leaves it out: the
@@ -196,10 +180,6 @@ function required(ids: GeneratedFields | null): GeneratedFields {
   return ids;
 }
 
-function need(out: Buffer, at: number, bytes: number): void {
-  if (at + bytes > out.length) throw FULL;
-}
-
 /**
  * Names repeat from event to event (types, sources, payload keys): their
  * encoded form is kept and copied, a loop over bytes instead of one over
@@ -228,67 +208,6 @@ function writeName(out: Buffer, at: number, value: string, names: Map<string, Ui
     names.set(value, Uint8Array.prototype.slice.call(out, at, end));
   }
   return end;
-}
-
-/** Copies `value` at `at` one character per byte; false (with some bytes written) at the first that is not ASCII. */
-function copyAscii(out: Buffer, at: number, value: string): boolean {
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (c >= 0x80) return false;
-    out[at + i] = c;
-  }
-  return true;
-}
-
-function writeNullable(out: Buffer, at: number, value: string | null): number {
-  if (value === null) {
-    need(out, at, 1);
-    out[at] = NIL;
-    return at + 1;
-  }
-  return writeString(out, at, value);
-}
-
-/**
- * A msgpack string. ASCII text under 256 characters (uuids, timestamps, most
- * names) goes behind a fixstr or str8 header, as msgpackr writes it: from 16
- * characters through Buffer's native writer, which costs a call, below that
- * copied by hand. Longer or non-ASCII text is written as UTF-8 behind a
- * header sized for its worst case.
- */
-function writeString(out: Buffer, at: number, value: string): number {
-  if (typeof value !== 'string') throw new NotJsonError(`a string field holds a ${typeof value}`);
-  const n = value.length;
-  need(out, at, 5 + n * 3);
-  if (n < 0x100) {
-    const head = n < 32 ? 1 : 2;
-    if (n >= 16 ? utf8Write(out, value, at + head) === n : copyAscii(out, at + head, value)) {
-      if (head === 1) {
-        out[at] = 0xa0 | n;
-      } else {
-        out[at] = STR8;
-        out[at + 1] = n;
-      }
-      return at + head + n;
-    }
-  }
-  const worst = n * 3;
-  if (worst < 0x100) {
-    const written = out.write(value, at + 2, 'utf8');
-    out[at] = STR8;
-    out[at + 1] = written;
-    return at + 2 + written;
-  }
-  if (worst < 0x10000) {
-    const written = out.write(value, at + 3, 'utf8');
-    out[at] = STR16;
-    out.writeUInt16BE(written, at + 1);
-    return at + 3 + written;
-  }
-  const written = out.write(value, at + 5, 'utf8');
-  out[at] = STR32;
-  out.writeUInt32BE(written, at + 1);
-  return at + 5 + written;
 }
 
 /**
@@ -358,91 +277,8 @@ function writeJson(out: Buffer, at: number, value: unknown, depthLeft: number, p
   }
 }
 
-/** An array or map header: fix form under 16, else 16 or 32 bits. */
-function writeLength(out: Buffer, at: number, n: number, fix: number, x16: number, x32: number): number {
-  need(out, at, 5);
-  if (n < 16) {
-    out[at] = fix | n;
-    return at + 1;
-  }
-  if (n < 0x10000) {
-    out[at] = x16;
-    out.writeUInt16BE(n, at + 1);
-    return at + 3;
-  }
-  out[at] = x32;
-  out.writeUInt32BE(n, at + 1);
-  return at + 5;
-}
-
-function writeNumber(out: Buffer, at: number, n: number): number {
-  need(out, at, 9);
-  // -0 as a float64 (the integer forms would lose its sign): serde_json keeps -0.0.
-  if (n === 0 && 1 / n < 0) {
-    out[at] = 0xcb;
-    out.writeDoubleBE(n, at + 1);
-    return at + 9;
-  }
-  if (n >>> 0 === n) {
-    if (n < 0x40) {
-      out[at] = n;
-      return at + 1;
-    }
-    if (n < 0x100) {
-      out[at] = 0xcc;
-      out[at + 1] = n;
-      return at + 2;
-    }
-    if (n < 0x10000) {
-      out[at] = 0xcd;
-      out.writeUInt16BE(n, at + 1);
-      return at + 3;
-    }
-    out[at] = 0xce;
-    out.writeUInt32BE(n, at + 1);
-    return at + 5;
-  }
-  if (n >> 0 === n) {
-    if (n >= -0x20) {
-      out[at] = 0x100 + n;
-      return at + 1;
-    }
-    if (n >= -0x80) {
-      out[at] = 0xd0;
-      out.writeInt8(n, at + 1);
-      return at + 2;
-    }
-    if (n >= -0x8000) {
-      out[at] = 0xd1;
-      out.writeInt16BE(n, at + 1);
-      return at + 3;
-    }
-    out[at] = 0xd2;
-    out.writeInt32BE(n, at + 1);
-    return at + 5;
-  }
-  out[at] = 0xcb;
-  out.writeDoubleBE(n, at + 1);
-  return at + 9;
-}
-
 // ---------------------------------------------------------------------------------------------
-// Payload values beyond JSON.parse's: bigints and objects holding the key `__proto__`.
-
-/** serde_json's integers, i64 and u64, as msgpack int64 and uint64; msgpackr reads both back as bigint. */
-function writeBigInt(out: Buffer, at: number, n: bigint, path: string): number {
-  need(out, at, 9);
-  if (n >= -(1n << 63n) && n < 1n << 63n) {
-    out[at] = 0xd3;
-    out.writeBigInt64BE(n, at + 1);
-  } else if (n >= 0n && n < 1n << 64n) {
-    out[at] = 0xcf;
-    out.writeBigUInt64BE(n, at + 1);
-  } else {
-    throw new NotJsonError(`${path} holds the integer ${n}, beyond 64 bits`);
-  }
-  return at + 9;
-}
+// Payload values beyond JSON.parse's: objects holding the key `__proto__` (bigints: writeBigInt, in msgpack-write.ts).
 
 /** An object holding the key `__proto__`, as the extension proto-keyed.ts decodes (see there why). */
 function writeProtoKeyed(out: Buffer, at: number, record: Record<string, unknown>, depthLeft: number, path: string, names: Map<string, Uint8Array>): number {

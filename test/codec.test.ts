@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Codec, type EventDraft } from '../src/codec.js';
-import { IdSource } from '../src/event/schema.js';
+import { IdSource } from '../src/event/ids.js';
 import type { Event } from '../src/index.js';
 
 const text = fc.oneof(

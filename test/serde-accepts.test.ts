@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { CLI } from './fixtures/cli-run.js';
 import { InvalidEventError, toSerdeJson, type Event } from '../src/index.js';
-import { toUtcTimestamp } from '../src/event/schema.js';
+import { toUtcTimestamp } from '../src/event/timestamp.js';
 import type { SerdeDelivery } from './fixtures/serde-recorder.js';
 import { fixture, linesOf, tempDir, withBus } from './helpers.js';
 

@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { BUILTIN_EVENT_TYPES, createBus, InexactNumberError, toSerdeJson, type Event, type EventType } from '../src/index.js';
 import { parseJsonText } from '../src/event/json-text.js';
-import { toUtcTimestamp } from '../src/event/schema.js';
+import { toUtcTimestamp } from '../src/event/timestamp.js';
 import { CLI } from './fixtures/cli-run.js';
 import type { SerdeDelivery } from './fixtures/serde-recorder.js';
 import { linesOf, recorder, tempDir, type TempDir } from './helpers.js';

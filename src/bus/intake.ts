@@ -15,7 +15,9 @@ import {
   StoreWriteError,
 } from '../errors.js';
 import { eventTypeKey, type Event, type EventInput } from '../event/event.js';
-import { IdSource, completeEvent, describe, eventInputSchema, eventTypeProblem, quickParse, timestampMs, toIssues, type EventInputSchema, type PayloadLimits } from '../event/schema.js';
+import { IdSource } from '../event/ids.js';
+import { completeEvent, describe, eventInputSchema, eventTypeProblem, quickParse, toIssues, type EventInputSchema, type PayloadLimits } from '../event/schema.js';
+import { timestampMs } from '../event/timestamp.js';
 import type { ResolvedOptions } from '../options.js';
 import { positionToString, type AppendResult, type EventStore, type Position } from '../store/store.js';
 import { Accepted, CommitGroup, memoryPosition } from './accepted.js';

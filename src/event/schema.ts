@@ -2,14 +2,12 @@
  * zod schemas for the event contract, and the one-pass validation that `emit`
  * runs. Validation returns a result, never throws: it is on the hot path.
  */
-import { randomFillSync } from 'node:crypto';
 import { z } from 'zod';
 import type { ValidationIssue } from '../errors.js';
-import type { EventDraft, GeneratedFields } from '../codec.js';
-import { latin1Slice } from '../native-buffer.js';
+import type { EventDraft } from '../codec.js';
 import { BUILTIN_EVENT_TYPES, EVENT_KEYS, METADATA_KEYS, isPlainObject, isWellFormed, type EventType } from './event.js';
-
-const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+import { UUID_RE, isUuid } from './ids.js';
+import { RFC3339, toUtcTimestamp } from './timestamp.js';
 
 /**
  * A uuid in any case. Not normalised here: a zod transform costs more than the
@@ -44,88 +42,6 @@ export function eventTypeProblem(value: unknown): string | null {
 export const eventTypeSchema = z.custom<EventType>((value) => eventTypeProblem(value) === null, {
   error: (iss) => eventTypeProblem(iss.input) ?? 'is not an event type',
 });
-
-/**
- * RFC 3339 as chrono reads it: a year of 4 digits, or a signed one of 4 to 6
- * digits (chrono's extended years, `+10000-01-01T00:00:00Z`), a second of 60
- * (a leap second, at any minute: chrono has no table of them), 1 to 9
- * fraction digits.
- */
-const RFC3339 = /^([+-]\d{4,6}|\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$/;
-const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-/** chrono's NaiveDate range. */
-const MIN_YEAR = -262144;
-const MAX_YEAR = 262143;
-
-/** chrono writes the nanoseconds as nothing, or 3, 6 or 9 digits: the fewest that hold them. */
-function chronoFraction(digits: string): string {
-  const nanos = digits.padEnd(9, '0');
-  if (nanos === '000000000') return '';
-  if (nanos.endsWith('000000')) return `.${nanos.slice(0, 3)}`;
-  if (nanos.endsWith('000')) return `.${nanos.slice(0, 6)}`;
-  return `.${nanos}`;
-}
-
-const pad = (n: number, width: number): string => String(n).padStart(width, '0');
-
-/** A year as chrono writes it: 4 digits from 0 to 9999, else signed (`+10000`, `-0001`). */
-function chronoYear(year: number): string {
-  if (year >= 0 && year <= 9999) return pad(year, 4);
-  return year > 0 ? `+${year}` : `-${pad(-year, 4)}`;
-}
-
-/**
- * An RFC 3339 timestamp as serde writes chrono's `DateTime<Utc>`: in UTC with
- * "Z", every fraction digit kept (Date would cut them to milliseconds), 0, 3,
- * 6 or 9 of them; a leap second stays second 60, moved with its minute; a
- * year beyond 0-9999 signed. Null when chrono would not read it: Date.parse
- * takes February 30 and 24:00, chrono does not.
- */
-export function toUtcTimestamp(s: string): string | null {
-  const m = RFC3339.exec(s);
-  if (m === null) return null;
-  const [, y, mo, d, h, mi, sec, fraction = '', zone = 'Z'] = m as unknown as string[];
-  const year = Number(y);
-  const month = Number(mo);
-  const day = Number(d);
-  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
-  const days = month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1];
-  const second = Number(sec);
-  if (days === undefined || day < 1 || day > days || Number(h) > 23 || Number(mi) > 59 || second > 60) return null;
-  if (year < MIN_YEAR || year > MAX_YEAR) return null;
-  // Through Date for the calendar arithmetic of the offset: setUTCFullYear, as Date.UTC reads years 0-99 as 19xx.
-  const at = new Date(0);
-  at.setUTCFullYear(year, month - 1, day);
-  at.setUTCHours(Number(h), Number(mi), second === 60 ? 59 : second, 0);
-  if (zone !== 'Z' && zone !== 'z') {
-    const sign = zone[0] === '-' ? -1 : 1;
-    const offsetMinutes = Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4, 6));
-    if (Number(zone.slice(4, 6)) > 59) return null;
-    at.setTime(at.getTime() - sign * offsetMinutes * 60_000);
-  }
-  const utcYear = at.getUTCFullYear();
-  if (utcYear < MIN_YEAR || utcYear > MAX_YEAR) return null;
-  const seconds = second === 60 ? '60' : pad(at.getUTCSeconds(), 2);
-  return `${chronoYear(utcYear)}-${pad(at.getUTCMonth() + 1, 2)}-${pad(at.getUTCDate(), 2)}T${pad(at.getUTCHours(), 2)}:${pad(at.getUTCMinutes(), 2)}:${seconds}${chronoFraction(fraction)}Z`;
-}
-
-/**
- * Milliseconds since the epoch of a timestamp as toUtcTimestamp() writes it,
- * for the time index. A leap second counts as chrono counts it
- * (`timestamp_millis`): 23:59:60.5 is 23:59:59 plus 1.5 s.
- */
-export function timestampMs(utc: string): number {
-  const ms = Date.parse(utc);
-  if (!Number.isNaN(ms)) return ms;
-  const m = RFC3339.exec(utc);
-  if (m === null) return NaN;
-  const [, y, mo, d, h, mi, sec, fraction = ''] = m as unknown as string[];
-  const at = new Date(0);
-  at.setUTCFullYear(Number(y), Number(mo) - 1, Number(d));
-  const second = Number(sec);
-  at.setUTCHours(Number(h), Number(mi), second === 60 ? 59 : second, Number(fraction.padEnd(3, '0').slice(0, 3)));
-  return at.getTime() + (second === 60 ? 1000 : 0);
-}
 
 /** RFC 3339 with a time zone; normalised as chrono's `DateTime<Utc>` is written (see toUtcTimestamp). */
 export const timestampSchema = z
@@ -185,15 +101,6 @@ export type EventInputSchema = ReturnType<typeof eventInputSchema>;
 const INPUT_KEYS: ReadonlySet<string> = new Set(EVENT_KEYS);
 const METADATA_INPUT_KEYS: ReadonlySet<string> = new Set(METADATA_KEYS);
 
-/**
- * The regular expression rather than a loop over `charCodeAt`: as fast here,
- * and unaffected when V8 drops its fast path for string methods (it does
- * once any code subclasses String, as ioredis 6 does on import), which makes
- * such loops several times slower.
- */
-function isUuid(v: unknown): v is string {
-  return typeof v === 'string' && v.length === 36 && UUID_RE.test(v);
-}
 const isUuidOrAbsent = (v: unknown) => v === undefined || isUuid(v);
 const isUuidNullOrAbsent = (v: unknown) => v === undefined || v === null || isUuid(v);
 
@@ -332,96 +239,6 @@ export function toIssues(error: z.ZodError, root = ''): ValidationIssue[] {
     return { path, message: path ? joined : message };
   });
 }
-
-const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
-function putHex(target: Buffer, at: number, byte: number): void {
-  target[at] = HEX_DIGITS[byte >> 4]!;
-  target[at + 1] = HEX_DIGITS[byte & 0x0f]!;
-}
-
-/**
- * Generates ids and timestamps fast: uuid v7 formatted from random bytes drawn
- * from a pooled buffer (uuid's v7() costs ~10x more per id here), and the ISO string
- * of the current millisecond computed once per millisecond. The event writer
- * has both written straight into its output (GeneratedFields).
- */
-export class IdSource implements GeneratedFields {
-  #pool = Buffer.allocUnsafe(10 * 1024);
-  readonly #text = Buffer.allocUnsafe(36);
-  #offset = this.#pool.length;
-  #lastMs = -1;
-  #lastIso = '';
-  readonly #isoBytes = new Uint8Array(32);
-
-  /**
-   * A uuid v7: 48-bit ms timestamp, version 7, variant 10, 74 random bits.
-   * Written as ASCII into a scratch buffer and read back as one flat string:
-   * concatenating 20 pieces would allocate 20 intermediate strings per id.
-   */
-  uuid(): string {
-    this.writeUuid(this.#text, 0);
-    return latin1Slice(this.#text, 0, 36);
-  }
-
-  /** Writes a uuid v7 as 36 ASCII bytes (lowercase hex, dashes at 8, 13, 18, 23) at `at`. */
-  writeUuid(t: Buffer, at: number): void {
-    if (this.#offset + 10 > this.#pool.length) {
-      randomFillSync(this.#pool);
-      this.#offset = 0;
-    }
-    const r = this.#pool;
-    const o = this.#offset;
-    this.#offset += 10;
-    const ms = Date.now();
-    const hi = Math.floor(ms / 0x10000); // top 32 bits of the 48-bit time
-    putHex(t, at, (hi >>> 24) & 0xff);
-    putHex(t, at + 2, (hi >>> 16) & 0xff);
-    putHex(t, at + 4, (hi >>> 8) & 0xff);
-    putHex(t, at + 6, hi & 0xff);
-    t[at + 8] = DASH;
-    putHex(t, at + 9, (ms >>> 8) & 0xff);
-    putHex(t, at + 11, ms & 0xff);
-    t[at + 13] = DASH;
-    putHex(t, at + 14, 0x70 | (r[o]! & 0x0f));
-    putHex(t, at + 16, r[o + 1]!);
-    t[at + 18] = DASH;
-    putHex(t, at + 19, 0x80 | (r[o + 2]! & 0x3f));
-    putHex(t, at + 21, r[o + 3]!);
-    t[at + 23] = DASH;
-    for (let k = 0; k < 6; k++) putHex(t, at + 24 + k * 2, r[o + 4 + k]!);
-  }
-
-  /** The millisecond of the last `writeNow()`. */
-  get nowMs(): number {
-    return this.#lastMs;
-  }
-
-  /** The text of the last `writeNow()`. */
-  get lastNow(): string {
-    return this.#lastIso;
-  }
-
-  /**
-   * Writes the current time (RFC 3339, UTC, as chrono writes it) as ASCII at
-   * `at`, copied from the bytes made once per millisecond; returns its length.
-   */
-  writeNow(out: Buffer, at: number): number {
-    const ms = Date.now();
-    if (ms !== this.#lastMs) {
-      this.#lastMs = ms;
-      const iso = new Date(ms).toISOString();
-      // chrono writes a whole second without a fraction.
-      this.#lastIso = ms % 1000 === 0 ? `${iso.slice(0, 19)}Z` : iso;
-      for (let i = 0; i < this.#lastIso.length; i++) this.#isoBytes[i] = this.#lastIso.charCodeAt(i);
-    }
-    const bytes = this.#isoBytes;
-    const n = this.#lastIso.length;
-    for (let i = 0; i < n; i++) out[at + i] = bytes[i]!;
-    return n;
-  }
-}
-
-const DASH = 0x2d;
 
 type ParsedInput = z.output<EventInputSchema>;
 
