@@ -1,70 +1,28 @@
 /**
  * The emit side of the bus: validation, encoding (once: the bytes stored are
- * the bytes dispatched), backpressure and group commit. Accepted events gather
- * into a batch for at most `dispatch.lingerMs` or `dispatch.maxBatch` events,
- * the batch is appended to the store in one transaction, and the emits of the
- * batch resolve together once it is durable.
+ * the bytes dispatched) and backpressure. Accepted events go on to group
+ * commit (group-commit.ts), and the emits of a batch resolve together once it
+ * is durable.
  */
 import { v5 as uuidv5 } from 'uuid';
 import { NotJsonError, type Codec } from '../codec.js';
-import {
-  BackpressureError,
-  EventTooLargeError,
-  EventrailError,
-  InvalidEventError,
-  StoreWriteError,
-} from '../errors.js';
+import { BackpressureError, EventTooLargeError, EventrailError, InvalidEventError } from '../errors.js';
 import { eventTypeKey, type Event, type EventInput } from '../event/event.js';
 import { IdSource } from '../event/ids.js';
 import { completeEvent, describe, eventInputSchema, eventTypeProblem, quickParse, toIssues, type EventInputSchema, type PayloadLimits } from '../event/schema.js';
 import { timestampMs } from '../event/timestamp.js';
 import type { ResolvedOptions } from '../options.js';
-import { positionToString, type AppendResult, type EventStore, type Position } from '../store/store.js';
-import { Accepted, CommitGroup, memoryPosition } from './accepted.js';
-import type { BusMetrics } from './metrics.js';
-import type { EventCatalog } from '../event/catalog.js';
+import type { Position } from '../store/store.js';
+import { Accepted } from './accepted.js';
+import { GroupCommit, type CommitDeps } from './group-commit.js';
+import { envelopeOf } from './envelope-step.js';
 import { wrapEnvelope, type Envelope } from '../event/envelope.js';
-import { commitChannel, emitChannel } from '../trace/channels.js';
+import { ManyCall, type Receipt } from './receipt.js';
+import { emitChannel } from '../trace/channels.js';
 import type { CapturedContext, TraceCapture } from '../trace/otel.js';
 
-/** What `emit` resolves with once the event is durable. */
-export interface Receipt {
-  readonly event_id: string;
-  /** Where the event is stored: 24 hex digits, ordered like the log. */
-  readonly position: string;
-  /** True when this event_id was already stored: it was not stored or delivered again. */
-  readonly duplicate: boolean;
-}
+export type { Receipt } from './receipt.js';
 
-/**
- * A receipt whose position is made and turned into hex only when someone
- * reads it (most callers never do). It holds the position, or for store
- * `none` the commit number and index it is made of: never the event itself.
- */
-class StoredReceipt implements Receipt {
-  readonly event_id: string;
-  readonly duplicate: boolean;
-  #position: Position | null;
-  readonly #commit: number;
-  readonly #index: number;
-
-  constructor(eventId: string, position: Position | null, duplicate: boolean, commit = 0, index = 0) {
-    this.event_id = eventId;
-    this.#position = position;
-    this.duplicate = duplicate;
-    this.#commit = commit;
-    this.#index = index;
-  }
-
-  get position(): string {
-    this.#position ??= memoryPosition(this.#commit, this.#index);
-    return positionToString(this.#position);
-  }
-
-  toJSON(): { event_id: string; position: string; duplicate: boolean } {
-    return { event_id: this.event_id, position: this.position, duplicate: this.duplicate };
-  }
-}
 
 /**
  * An input that threw while it was read (a getter, a proxy) or encoded: emit
@@ -80,62 +38,11 @@ export function unreadableInput(err: unknown): InvalidEventError {
   return new InvalidEventError([{ path: '', message: `the event could not be read: ${reason}` }]);
 }
 
-/**
- * One emitMany() call: a single promise for all its events, resolved with the
- * receipts once the last of them is committed. Its events are accepted and
- * committed in call order, so each receipt is appended in place.
- */
-class ManyCall {
-  readonly receipts: Receipt[] = [];
-  readonly #count: number;
-  readonly promise: Promise<Receipt[]>;
-  #resolve!: (receipts: Receipt[]) => void;
-  #reject!: (err: Error) => void;
-
-  constructor(count: number) {
-    this.#count = count;
-    this.promise = new Promise<Receipt[]>((resolve, reject) => {
-      this.#resolve = resolve;
-      this.#reject = reject;
-    });
-  }
-
-  add(receipt: Receipt): void {
-    this.receipts.push(receipt);
-    if (this.receipts.length === this.#count) this.#resolve(this.receipts);
-  }
-
-  /** Only the first failure counts: the promise settles once. */
-  fail(err: Error): void {
-    this.#reject(err);
-  }
-}
-
-/** Who hears of an accepted event's commit: an emit's promise, an emitMany call, or nobody (post). */
-type Resolver = ((receipt: Receipt) => void) | ManyCall | null;
-type Rejecter = ((err: Error) => void) | ManyCall | null;
-
-interface Batch {
-  readonly items: Accepted[];
-  /** performance.now() when its first event was accepted. */
-  readonly acceptedAt: number;
-  /** One each per item, in item order. */
-  readonly resolvers: Resolver[];
-  readonly rejecters: Rejecter[];
-  timer: NodeJS.Timeout | NodeJS.Immediate | null;
-}
-
-export interface IntakeDeps {
+export interface IntakeDeps extends CommitDeps {
   readonly options: ResolvedOptions;
-  readonly store: EventStore | null;
   readonly codec: Codec;
-  readonly metrics: BusMetrics;
-  /** Committed, fresh events in commit order, with their commit group. */
-  committed(items: Accepted[], group: CommitGroup): void;
   /** Trace context capture, when tracing is on and @opentelemetry/api is installed (src/trace/otel.ts). */
   readonly trace?: TraceCapture | null;
-  /** Posted events (no receipt) that a failed commit lost: nobody else hears of it. */
-  warn?(message: string, cause?: unknown): void;
 }
 
 export class Intake {
@@ -146,16 +53,11 @@ export class Intake {
   readonly #auditTypes: Set<string>;
   readonly #maxPending: number;
   readonly #reject: boolean;
-  readonly #maxBatch: number;
-  readonly #lingerMs: number;
   readonly #maxEventBytes: number;
   readonly #partitionBy: ResolvedOptions['dispatch']['partitionBy'];
-  #batch: Batch | null = null;
+  readonly #commits: GroupCommit;
   #pending = 0;
   readonly #waiters: Array<() => void> = [];
-  #commitTail: Promise<void> = Promise.resolve();
-  /** Commit counter for store `none`: positions are made of it (see memoryPosition). */
-  #memoryCommit = 0;
   readonly #idleWaiters: Array<() => void> = [];
 
   constructor(deps: IntakeDeps) {
@@ -166,10 +68,9 @@ export class Intake {
     this.#auditTypes = new Set(audit.eventTypes.map(eventTypeKey));
     this.#maxPending = backpressure.maxPending;
     this.#reject = backpressure.onOverflow === 'reject';
-    this.#maxBatch = dispatch.maxBatch;
-    this.#lingerMs = dispatch.lingerMs;
     this.#maxEventBytes = limits.maxEventBytes;
     this.#partitionBy = dispatch.partitionBy;
+    this.#commits = new GroupCommit(deps, dispatch.maxBatch, dispatch.lingerMs, (count) => this.release(count));
   }
 
   /** Events accepted and not yet handled by every consumer. */
@@ -278,7 +179,7 @@ export class Intake {
 
   /** Commits the batch being gathered now, without waiting for the linger time. */
   commitNow(): void {
-    if (this.#batch !== null) this.#commit();
+    this.#commits.commitNow();
   }
 
   /** Resolves once nothing is pending (every accepted event handled). */
@@ -327,8 +228,8 @@ export class Intake {
       if (!parsed.success) return new InvalidEventError(toIssues(parsed.error));
       data = parsed.data;
     }
-    // What is stored beside the event (catalogue version, trace context): see envelope.ts.
-    const envelope = this.#envelope(data, trace === undefined ? (this.#deps.trace?.capture() ?? null) : trace);
+    // What is stored beside the event (catalogue version, trace context): see envelope-step.ts.
+    const envelope = envelopeOf(this.#deps.options.events, data, trace === undefined ? (this.#deps.trace?.capture() ?? null) : trace);
     if (envelope instanceof EventrailError) return envelope;
     const draft = completeEvent(data);
     // completeEvent read a custom type's name once more: check what it read.
@@ -368,33 +269,11 @@ export class Intake {
     return item;
   }
 
-  // --- typed event catalogue and trace context (src/event/catalog.ts, src/trace/otel.ts) ---
-
-  /**
-   * Checks the payload against the catalogue (replacing it with the schema's
-   * output) and gathers what is stored beside the event: null, the common
-   * case, when there is nothing (no versioned type, no active span).
-   */
-  #envelope(data: { event_type: Event['event_type']; payload?: unknown }, trace: CapturedContext | null): Envelope | null | EventrailError {
-    let version = 1;
-    const catalog: EventCatalog | undefined = this.#deps.options.events;
-    if (catalog !== undefined) {
-      const checked = catalog.check(data.event_type, data.payload);
-      if (checked instanceof EventrailError) return checked;
-      data.payload = checked.payload;
-      version = checked.version;
-    }
-    if (version === 1 && trace === null) return null;
-    return version === 1 ? trace : { v: version, ...trace };
-  }
-
   /** An event stored with its envelope: a buffer of its own (header, envelope, the event's bytes). */
   #enveloped(event: Event, arena: Buffer, start: number, end: number, typeKey: string, envelope: Envelope): Accepted {
     const bytes = wrapEnvelope(arena, start, end, envelope);
     return new Accepted(event.event_id, bytes, 0, bytes.length, typeKey, this.#partitionKey(event), event.metadata.tenant_id);
   }
-
-  // --- end of catalogue and trace context ---
 
   #partitionKey(event: Event): string | null {
     const md = event.metadata;
@@ -410,122 +289,14 @@ export class Intake {
     }
   }
 
-  /** The executor of every receipt promise: one function, not a closure per emit. */
-  readonly #enlist = (resolve: (receipt: Receipt) => void, reject: (err: Error) => void): void => {
-    const batch = this.#batch!;
-    batch.resolvers.push(resolve);
-    batch.rejecters.push(reject);
-  };
-
   #accept(prepared: Accepted): Promise<Receipt> {
-    const batch = this.#gather(prepared);
-    const receipt = new Promise<Receipt>(this.#enlist);
-    if (batch.items.length >= this.#maxBatch) this.#commit();
-    return receipt;
+    this.#pending++;
+    return this.#commits.accept(prepared);
   }
 
   /** Accepts an event for an emitMany call, or for nobody (post): no promise of its own. */
   #enqueue(prepared: Accepted, call: ManyCall | null): void {
-    const batch = this.#gather(prepared);
-    batch.resolvers.push(call);
-    batch.rejecters.push(call);
-    if (batch.items.length >= this.#maxBatch) this.#commit();
-  }
-
-  #gather(prepared: Accepted): Batch {
     this.#pending++;
-    let batch = this.#batch;
-    if (batch === null) {
-      batch = this.#batch = { items: [], acceptedAt: performance.now(), resolvers: [], rejecters: [], timer: null };
-      batch.timer = this.#lingerMs === 0 ? setImmediate(() => this.#commit()) : setTimeout(() => this.#commit(), this.#lingerMs);
-    }
-    batch.items.push(prepared);
-    return batch;
+    this.#commits.enqueue(prepared, call);
   }
-
-  #commit(): void {
-    const batch = this.#batch;
-    if (batch === null) return;
-    this.#batch = null;
-    if (batch.timer !== null) {
-      clearTimeout(batch.timer as NodeJS.Timeout);
-      clearImmediate(batch.timer as NodeJS.Immediate);
-    }
-    const store = this.#deps.store;
-    if (store === null) {
-      // Nothing to wait for, and nothing stored can settle out of order: the batch goes to the dispatcher now,
-      // so a worker starts on it while a synchronous burst of emits is still running (it used to wait for
-      // the burst's end, like every later batch, in a microtask).
-      this.#committed(batch, ++this.#memoryCommit);
-      return;
-    }
-    const appended = store.append(batch.items);
-    // Outcomes are applied in commit order, whatever order the store settles in, so lanes see commit order.
-    this.#commitTail = this.#commitTail
-      .then(() => appended)
-      .then(
-        (result) => this.#committed(batch, result),
-        (err: unknown) => this.#failed(batch, err),
-      );
-  }
-
-  /** A batch is durable (the store's result), or committed in memory (store `none`: the commit number). */
-  #committed(batch: Batch, result: AppendResult | number): void {
-    const fresh: Accepted[] = [];
-    const types = new Map<string, number>();
-    let duplicates = 0;
-    const group = new CommitGroup(0, batch.acceptedAt);
-    const items = batch.items;
-    for (let i = 0; i < items.length; i++) {
-      const item = items[i]!;
-      const to = batch.resolvers[i]!;
-      if (typeof result === 'number') {
-        item.committedInMemory(result, i);
-        if (to !== null) receive(to, new StoredReceipt(item.eventId, null, false, result, i));
-      } else {
-        const position = result.positions[i]!;
-        item.position = position;
-        const duplicate = result.duplicate[i] === true;
-        if (to !== null) receive(to, new StoredReceipt(item.eventId, position, duplicate));
-        if (duplicate) {
-          duplicates++;
-          continue;
-        }
-        group.lastPosition = position;
-      }
-      types.set(item.typeKey, (types.get(item.typeKey) ?? 0) + 1);
-      item.group = group;
-      fresh.push(item);
-    }
-    group.remaining = fresh.length;
-    const { metrics } = this.#deps;
-    if (commitChannel.hasSubscribers) {
-      commitChannel.publish({ count: items.length, duplicates, durationMs: performance.now() - batch.acceptedAt });
-    }
-    for (const [type, n] of types) metrics.emitted.inc({ event_type: type }, n);
-    if (duplicates > 0) {
-      metrics.duplicates.inc(duplicates);
-      this.release(duplicates);
-    }
-    this.#deps.committed(fresh, group);
-  }
-
-  #failed(batch: Batch, err: unknown): void {
-    const error = err instanceof EventrailError ? err : new StoreWriteError((err as Error)?.message ?? String(err), err);
-    this.#deps.metrics.storeErrors.inc();
-    this.#deps.metrics.rejected.inc({ code: error.code }, batch.items.length);
-    let unheard = 0;
-    for (const reject of batch.rejecters) {
-      if (reject === null) unheard++;
-      else if (typeof reject === 'function') reject(error);
-      else reject.fail(error);
-    }
-    if (unheard > 0) this.#deps.warn?.(`${unheard} posted events were not stored: ${error.message}`, error);
-    this.release(batch.items.length);
-  }
-}
-
-function receive(to: NonNullable<Resolver>, receipt: Receipt): void {
-  if (typeof to === 'function') to(receipt);
-  else to.add(receipt);
 }

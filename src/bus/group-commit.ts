@@ -1,0 +1,174 @@
+/**
+ * Group commit: accepted events gather into a batch for at most
+ * `dispatch.lingerMs` or `dispatch.maxBatch` events, the batch is appended to
+ * the store in one transaction, and the emits of the batch hear of it together
+ * once it is durable (or failed).
+ */
+import { EventrailError, StoreWriteError } from '../errors.js';
+import type { AppendResult, EventStore } from '../store/store.js';
+import { Accepted, CommitGroup } from './accepted.js';
+import type { BusMetrics } from './metrics.js';
+import { commitChannel } from '../trace/channels.js';
+import { StoredReceipt, receive, type ManyCall, type Receipt, type Rejecter, type Resolver } from './receipt.js';
+
+/** What group commit needs of the bus (a part of IntakeDeps). */
+export interface CommitDeps {
+  readonly store: EventStore | null;
+  readonly metrics: BusMetrics;
+  /** Committed, fresh events in commit order, with their commit group. */
+  committed(items: Accepted[], group: CommitGroup): void;
+  /** Posted events (no receipt) that a failed commit lost: nobody else hears of it. */
+  warn?(message: string, cause?: unknown): void;
+}
+
+interface Batch {
+  readonly items: Accepted[];
+  /** performance.now() when its first event was accepted. */
+  readonly acceptedAt: number;
+  /** One each per item, in item order. */
+  readonly resolvers: Resolver[];
+  readonly rejecters: Rejecter[];
+  timer: NodeJS.Timeout | NodeJS.Immediate | null;
+}
+
+/**
+ * The batch being gathered and the chain of commits in flight. Counting
+ * pending events is the intake's; duplicates and failed events are handed
+ * back to it through `release`.
+ */
+export class GroupCommit {
+  readonly #deps: CommitDeps;
+  readonly #release: (count: number) => void;
+  readonly #maxBatch: number;
+  readonly #lingerMs: number;
+  #batch: Batch | null = null;
+  #commitTail: Promise<void> = Promise.resolve();
+  /** Commit counter for store `none`: positions are made of it (see memoryPosition). */
+  #memoryCommit = 0;
+
+  constructor(deps: CommitDeps, maxBatch: number, lingerMs: number, release: (count: number) => void) {
+    this.#deps = deps;
+    this.#maxBatch = maxBatch;
+    this.#lingerMs = lingerMs;
+    this.#release = release;
+  }
+
+  /** The executor of every receipt promise: one function, not a closure per emit. */
+  readonly #enlist = (resolve: (receipt: Receipt) => void, reject: (err: Error) => void): void => {
+    const batch = this.#batch!;
+    batch.resolvers.push(resolve);
+    batch.rejecters.push(reject);
+  };
+
+  /** Adds an event to the batch; the promise resolves with its receipt once the batch is durable. */
+  accept(prepared: Accepted): Promise<Receipt> {
+    const batch = this.#gather(prepared);
+    const receipt = new Promise<Receipt>(this.#enlist);
+    if (batch.items.length >= this.#maxBatch) this.#commit();
+    return receipt;
+  }
+
+  /** Adds an event for an emitMany call, or for nobody (post): no promise of its own. */
+  enqueue(prepared: Accepted, call: ManyCall | null): void {
+    const batch = this.#gather(prepared);
+    batch.resolvers.push(call);
+    batch.rejecters.push(call);
+    if (batch.items.length >= this.#maxBatch) this.#commit();
+  }
+
+  /** Commits the batch being gathered now, without waiting for the linger time. */
+  commitNow(): void {
+    if (this.#batch !== null) this.#commit();
+  }
+
+  #gather(prepared: Accepted): Batch {
+    let batch = this.#batch;
+    if (batch === null) {
+      batch = this.#batch = { items: [], acceptedAt: performance.now(), resolvers: [], rejecters: [], timer: null };
+      batch.timer = this.#lingerMs === 0 ? setImmediate(() => this.#commit()) : setTimeout(() => this.#commit(), this.#lingerMs);
+    }
+    batch.items.push(prepared);
+    return batch;
+  }
+
+  #commit(): void {
+    const batch = this.#batch;
+    if (batch === null) return;
+    this.#batch = null;
+    if (batch.timer !== null) {
+      clearTimeout(batch.timer as NodeJS.Timeout);
+      clearImmediate(batch.timer as NodeJS.Immediate);
+    }
+    const store = this.#deps.store;
+    if (store === null) {
+      // Nothing to wait for, and nothing stored can settle out of order: the batch goes to the dispatcher now,
+      // so a worker starts on it while a synchronous burst of emits is still running (it used to wait for
+      // the burst's end, like every later batch, in a microtask).
+      this.#committed(batch, ++this.#memoryCommit);
+      return;
+    }
+    const appended = store.append(batch.items);
+    // Outcomes are applied in commit order, whatever order the store settles in, so lanes see commit order.
+    this.#commitTail = this.#commitTail
+      .then(() => appended)
+      .then(
+        (result) => this.#committed(batch, result),
+        (err: unknown) => this.#failed(batch, err),
+      );
+  }
+
+  /** A batch is durable (the store's result), or committed in memory (store `none`: the commit number). */
+  #committed(batch: Batch, result: AppendResult | number): void {
+    const fresh: Accepted[] = [];
+    const types = new Map<string, number>();
+    let duplicates = 0;
+    const group = new CommitGroup(0, batch.acceptedAt);
+    const items = batch.items;
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
+      const to = batch.resolvers[i]!;
+      if (typeof result === 'number') {
+        item.committedInMemory(result, i);
+        if (to !== null) receive(to, new StoredReceipt(item.eventId, null, false, result, i));
+      } else {
+        const position = result.positions[i]!;
+        item.position = position;
+        const duplicate = result.duplicate[i] === true;
+        if (to !== null) receive(to, new StoredReceipt(item.eventId, position, duplicate));
+        if (duplicate) {
+          duplicates++;
+          continue;
+        }
+        group.lastPosition = position;
+      }
+      types.set(item.typeKey, (types.get(item.typeKey) ?? 0) + 1);
+      item.group = group;
+      fresh.push(item);
+    }
+    group.remaining = fresh.length;
+    const { metrics } = this.#deps;
+    if (commitChannel.hasSubscribers) {
+      commitChannel.publish({ count: items.length, duplicates, durationMs: performance.now() - batch.acceptedAt });
+    }
+    for (const [type, n] of types) metrics.emitted.inc({ event_type: type }, n);
+    if (duplicates > 0) {
+      metrics.duplicates.inc(duplicates);
+      this.#release(duplicates);
+    }
+    this.#deps.committed(fresh, group);
+  }
+
+  #failed(batch: Batch, err: unknown): void {
+    const error = err instanceof EventrailError ? err : new StoreWriteError((err as Error)?.message ?? String(err), err);
+    this.#deps.metrics.storeErrors.inc();
+    this.#deps.metrics.rejected.inc({ code: error.code }, batch.items.length);
+    let unheard = 0;
+    for (const reject of batch.rejecters) {
+      if (reject === null) unheard++;
+      else if (typeof reject === 'function') reject(error);
+      else reject.fail(error);
+    }
+    if (unheard > 0) this.#deps.warn?.(`${unheard} posted events were not stored: ${error.message}`, error);
+    this.#release(batch.items.length);
+  }
+}
