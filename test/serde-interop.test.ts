@@ -179,7 +179,9 @@ function parse(line: string): unknown {
 function sameButFloatsOneUlp(a: unknown, b: unknown): boolean {
   if (typeof a === 'number' && typeof b === 'number') {
     if (Object.is(a, b)) return true;
-    if (Number.isSafeInteger(a) || Number.isSafeInteger(b)) return false;
+    // Integers we write as integers must come back exact; a float of ours (b) may come back
+    // 1 ULP off, even as a whole value (…592.5 read as …593.0).
+    if (Number.isSafeInteger(b)) return false;
     const bits = (x: number) => new BigInt64Array(new Float64Array([x]).buffer)[0]!;
     const d = bits(a) - bits(b);
     return d === 1n || d === -1n;
@@ -213,7 +215,8 @@ describe('serde interop, byte for byte', { skip: skip ?? false }, () => {
     });
     assert.equal(build.status, 0, `cargo build failed: ${build.stderr}`);
     dir = tempDir('eventrail-serde-');
-    const seed = Date.now();
+    // A fixed seed, so CI runs the same cases every time; SERDE_INTEROP_SEED explores others.
+    const seed = Number(process.env.SERDE_INTEROP_SEED ?? 20261204);
     process.stdout.write(`# serde interop: fast-check seed ${seed}\n`);
     cases = fc.sample(generated, { numRuns: CASES, seed });
     // Fresh ids: fast-check repeats values, and a repeated event_id is stored once.
