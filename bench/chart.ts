@@ -29,7 +29,9 @@ function linesOf(report: BenchReport): { series: LineSeries[]; references: Refer
   const series: LineSeries[] = [...groups.values()];
   // Without a sweep, eventrail's own scenarios stand in, each as a point at its thread count (1).
   if (series.length === 0) {
-    for (const s of report.scenarios) if (s.status === 'ok' && s.role === 'eventrail' && s.suite !== 'codec' && s.suite !== 'store') series.push({ name: s.name, points: [{ x: 1, y: s.eventsPerSec }] });
+    for (const s of report.scenarios)
+      if (s.status === 'ok' && s.role === 'eventrail' && s.suite !== 'codec' && s.suite !== 'store')
+        series.push({ name: s.name, points: [{ x: 1, y: s.eventsPerSec }] });
   }
   const references: ReferenceLine[] = [];
   for (const [id, label] of REFERENCES) {

@@ -73,7 +73,8 @@ export class MainThreadCost {
       allocated += Math.max(0, usedAfter - left);
       this.#events += events;
       this.#busyMs += busy.active;
-      this.#mainCpuNs = this.#mainCpuNs === null || mainCpu === null || mainCpuAfter === null ? null : this.#mainCpuNs + (mainCpuAfter - mainCpu);
+      this.#mainCpuNs =
+        this.#mainCpuNs === null || mainCpu === null || mainCpuAfter === null ? null : this.#mainCpuNs + (mainCpuAfter - mainCpu);
       this.#cpuMicros += spent.user + spent.system;
       this.#allocated += allocated;
     }

@@ -120,7 +120,13 @@ export async function main(): Promise<void> {
         appendScenario('lmdb.append-4', 'append, 4 batches in flight', data, 4),
         readScenario('lmdb.read-all', 'read all', () => filled, {}, total),
         readScenario('lmdb.read-tenant', 'read one tenant of 50', () => filled, { tenantId: tenants[7]! }, total / tenants.length),
-        readScenario('lmdb.read-window', 'read a 10 % time window', () => filled, { fromMs: windowFrom, toMs: windowFrom + windowMs }, windowMs * 100),
+        readScenario(
+          'lmdb.read-window',
+          'read a 10 % time window',
+          () => filled,
+          { fromMs: windowFrom, toMs: windowFrom + windowMs },
+          windowMs * 100,
+        ),
       ],
       values.quick ? QUICK_SETTINGS : FULL_SETTINGS,
       values.quick ? 1 : 3,
@@ -144,7 +150,8 @@ export async function main(): Promise<void> {
       }),
     );
     for (const r of ratios) console.log(`  ${r.name}: ${r.value === null ? 'n/a' : `${r.value.toFixed(2)}x`}`);
-    if (values.json) writeFileSync(values.json, `${JSON.stringify({ suite: 'lmdb-store', machine, scenarios: results, ratios }, null, 2)}\n`);
+    if (values.json)
+      writeFileSync(values.json, `${JSON.stringify({ suite: 'lmdb-store', machine, scenarios: results, ratios }, null, 2)}\n`);
     if (results.some((r) => r.status !== 'ok')) process.exitCode = 1;
   } finally {
     await filled.close();

@@ -49,7 +49,8 @@ function fail(message: string): never {
 
 function fileOf(flag: string, value: string | undefined, extension: string): string | undefined {
   if (value === undefined) return undefined;
-  if (value === '' || value.startsWith('-') || !value.toLowerCase().endsWith(extension)) fail(`--${flag} writes a ${extension} file, got \`${value}\``);
+  if (value === '' || value.startsWith('-') || !value.toLowerCase().endsWith(extension))
+    fail(`--${flag} writes a ${extension} file, got \`${value}\``);
   return resolve(value);
 }
 
@@ -75,12 +76,21 @@ export async function benchMain(argv: readonly string[], suites?: readonly Suite
     process.exit(0);
   }
   const chosen = values.suite?.split(',').map((s) => s.trim()) ?? suites;
-  for (const name of chosen ?? []) if (!(SUITES as readonly string[]).includes(name)) fail(`--suite takes names from ${SUITES.join(', ')}, got \`${name}\``);
+  for (const name of chosen ?? [])
+    if (!(SUITES as readonly string[]).includes(name)) fail(`--suite takes names from ${SUITES.join(', ')}, got \`${name}\``);
   const events = values.events === undefined ? undefined : Number(values.events);
-  if (events !== undefined && !(Number.isInteger(events) && events > 0)) fail(`--events takes a positive integer, got \`${values.events}\``);
-  const files = { out: fileOf('out', values.out, '.json'), md: fileOf('md', values.md, '.md'), chart: fileOf('chart', values.chart, '.svg') };
+  if (events !== undefined && !(Number.isInteger(events) && events > 0))
+    fail(`--events takes a positive integer, got \`${values.events}\``);
+  const files = {
+    out: fileOf('out', values.out, '.json'),
+    md: fileOf('md', values.md, '.md'),
+    chart: fileOf('chart', values.chart, '.svg'),
+  };
 
-  const report = await runBench({ quick: values.quick ?? false, ...(chosen ? { suites: chosen as SuiteName[] } : {}), ...(events ? { events } : {}) }, new Progress());
+  const report = await runBench(
+    { quick: values.quick ?? false, ...(chosen ? { suites: chosen as SuiteName[] } : {}), ...(events ? { events } : {}) },
+    new Progress(),
+  );
   const write = (file: string, text: string) => {
     mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, text);
@@ -91,9 +101,13 @@ export async function benchMain(argv: readonly string[], suites?: readonly Suite
   if (files.chart) {
     // The file is written either way, so that a script that asked for it finds it; it then says why it is empty.
     write(files.chart, benchChartSvg(report));
-    if (empty !== null) process.stderr.write(`${empty}: ${files.chart} says so instead of plotting (the chart needs the sweep, or the dispatch, durable or peers suite)\n`);
+    if (empty !== null)
+      process.stderr.write(
+        `${empty}: ${files.chart} says so instead of plotting (the chart needs the sweep, or the dispatch, durable or peers suite)\n`,
+      );
   }
-  if (files.md) write(files.md, renderMarkdown(report, files.chart && empty === null ? { chart: relative(dirname(files.md), files.chart) } : {}));
+  if (files.md)
+    write(files.md, renderMarkdown(report, files.chart && empty === null ? { chart: relative(dirname(files.md), files.chart) } : {}));
   process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : renderText(report));
 
   const failed =

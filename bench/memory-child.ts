@@ -18,7 +18,12 @@ export function inChild<T>(what: 'overload' | 'replay', options: unknown, progre
     child.on('error', reject);
     child.on('exit', (code, signal) => {
       if (result !== undefined) resolve(result);
-      else reject(new Error(`the ${what} child exited with ${signal ?? code}${stderr ? `: ${stderr.trim().split('\n').slice(-5).join(' | ')}` : ''}`));
+      else
+        reject(
+          new Error(
+            `the ${what} child exited with ${signal ?? code}${stderr ? `: ${stderr.trim().split('\n').slice(-5).join(' | ')}` : ''}`,
+          ),
+        );
     });
   });
 }

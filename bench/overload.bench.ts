@@ -19,7 +19,11 @@ const progress = (t: string) => process.stderr.write(`${t}\n`);
 const folders = new TempFolders();
 try {
   const none = await inChild<OverloadResult>('overload', { ...OVERLOAD, events, store: 'none' } satisfies OverloadOptions, progress);
-  const lmdb = await inChild<OverloadResult>('overload', { ...OVERLOAD, events, store: 'lmdb', folder: folders.make('overload') } satisfies OverloadOptions, progress);
+  const lmdb = await inChild<OverloadResult>(
+    'overload',
+    { ...OVERLOAD, events, store: 'lmdb', folder: folders.make('overload') } satisfies OverloadOptions,
+    progress,
+  );
   console.log(JSON.stringify({ suite: 'overload', machine: machineInfo(load), results: [none, lmdb] }, null, 2));
 } finally {
   folders.removeAll();

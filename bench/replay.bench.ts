@@ -13,7 +13,11 @@ const folders = new TempFolders();
 try {
   const result = await inChild<ReplayResult>(
     'replay',
-    { events: Number(process.env.BENCH_EVENTS ?? 1_000_000), folder: folders.make('replay'), settings: { timeMs: 0, minIterations: 3, warmupMs: 0, warmupIterations: 1 } },
+    {
+      events: Number(process.env.BENCH_EVENTS ?? 1_000_000),
+      folder: folders.make('replay'),
+      settings: { timeMs: 0, minIterations: 3, warmupMs: 0, warmupIterations: 1 },
+    },
     (t) => process.stderr.write(`${t}\n`),
   );
   console.log(JSON.stringify({ suite: 'replay', machine: machineInfo(load), result }, null, 2));

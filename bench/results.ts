@@ -116,5 +116,9 @@ export interface BenchReport extends SweepReport {
   readonly scenarios: readonly ScenarioResult[];
   readonly ratios: readonly RatioResult[];
   /** `overload` with store `none`, `overloadDurable` with lmdb: the same load, each in a child process of its own. */
-  readonly memory: { readonly overload: OverloadResult | null; readonly overloadDurable: OverloadResult | null; readonly replay: ReplayResult | null };
+  readonly memory: {
+    readonly overload: OverloadResult | null;
+    readonly overloadDurable: OverloadResult | null;
+    readonly replay: ReplayResult | null;
+  };
 }

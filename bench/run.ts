@@ -17,7 +17,16 @@ import { eventrailVersion } from '../src/cli/version.js';
 import { loadAverage, machineInfo, packageVersions } from './machine.js';
 import { OVERLOAD, type OverloadOptions } from './memory.js';
 import { inChild } from './memory-child.js';
-import type { BenchReport, MemoryTrace, OverloadResult, OverloadStore, RatioResult, ReplayResult, ScenarioResult, SuiteName } from './results.js';
+import type {
+  BenchReport,
+  MemoryTrace,
+  OverloadResult,
+  OverloadStore,
+  RatioResult,
+  ReplayResult,
+  ScenarioResult,
+  SuiteName,
+} from './results.js';
 import { stepsOf, type RatioSpec } from './scenario.js';
 import { planSuite, type SuiteChildOptions, type SuiteOutcome } from './suites.js';
 
@@ -85,7 +94,9 @@ export async function runBench(options: BenchOptions, progress: Progress = new P
       if (outcome instanceof Error) {
         progress.note(outcome.message);
         if (suite === 'sweep') notes.push(`the sweep failed: ${outcome.message}`);
-        else for (const p of (await planSuite(suite, dry)).scenarios) scenarios.push({ id: p.id, suite: p.suite, name: p.name, role: p.role, status: 'failed', error: outcome.message });
+        else
+          for (const p of (await planSuite(suite, dry)).scenarios)
+            scenarios.push({ id: p.id, suite: p.suite, name: p.name, role: p.role, status: 'failed', error: outcome.message });
         continue;
       }
       if (outcome.kind === 'sweep') {
@@ -135,7 +146,9 @@ export async function runBench(options: BenchOptions, progress: Progress = new P
 /** Runs one suite in a child process of its own (suite-child.ts); its progress lines go to this process's stderr. */
 function inSuiteChild(suite: Exclude<SuiteName, 'memory'>, options: SuiteChildOptions): Promise<SuiteOutcome> {
   return new Promise<SuiteOutcome>((resolve, reject) => {
-    const child = fork(new URL('./suite-child.js', import.meta.url), [suite, JSON.stringify(options)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(new URL('./suite-child.js', import.meta.url), [suite, JSON.stringify(options)], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     let outcome: SuiteOutcome | undefined;
     child.on('message', (message: SuiteOutcome) => (outcome = message));
     child.on('error', reject);
@@ -153,19 +166,25 @@ async function memorySteps(quick: boolean, folders: TempFolders, progress: Progr
     progress.step(`memory: emit ${memoryEvents.toLocaleString('en-US')} events into a slow consumer, maxPending 10 000, store ${store}`);
     const folder = store === 'lmdb' ? folders.make('overload') : undefined;
     const options: OverloadOptions = { ...OVERLOAD, events: memoryEvents, store, ...(folder === undefined ? {} : { folder }) };
-    const result = await inChild<OverloadResult>('overload', options, (t) => progress.note(t)).catch((err: Error) => failedOverload(options, err));
+    const result = await inChild<OverloadResult>('overload', options, (t) => progress.note(t)).catch((err: Error) =>
+      failedOverload(options, err),
+    );
     if (folder !== undefined) folders.remove(folder);
-    if (result.status === 'ok') progress.note(`${Math.round(result.eventsPerSec).toLocaleString('en-US')} events/s; ${memoryNote(result.memory)}`);
+    if (result.status === 'ok')
+      progress.note(`${Math.round(result.eventsPerSec).toLocaleString('en-US')} events/s; ${memoryNote(result.memory)}`);
     return result;
   };
   const overload = await overloadOn('none');
   const overloadDurable = await overloadOn('lmdb');
   progress.step(`memory: replay ${memoryEvents.toLocaleString('en-US')} stored events`);
   const replaySettings: MeasureSettings = { timeMs: 0, minIterations: quick ? 2 : 3, warmupMs: 0, warmupIterations: 1 };
-  const replay = await inChild<ReplayResult>('replay', { events: memoryEvents, folder: folders.make('replay'), settings: replaySettings }, (t) => progress.note(t)).catch(
-    (err: Error) => failedReplay(memoryEvents, err),
-  );
-  if (replay.status === 'ok') progress.note(`${Math.round(replay.eventsPerSec).toLocaleString('en-US')} events/s; ${memoryNote(replay.memory)}`);
+  const replay = await inChild<ReplayResult>(
+    'replay',
+    { events: memoryEvents, folder: folders.make('replay'), settings: replaySettings },
+    (t) => progress.note(t),
+  ).catch((err: Error) => failedReplay(memoryEvents, err));
+  if (replay.status === 'ok')
+    progress.note(`${Math.round(replay.eventsPerSec).toLocaleString('en-US')} events/s; ${memoryNote(replay.memory)}`);
   return { overload, overloadDurable, replay };
 }
 
@@ -185,14 +204,30 @@ export function ratioOf(spec: RatioSpec, byId: ReadonlyMap<string, ScenarioResul
 
 function failedOverload(options: OverloadOptions, err: Error): OverloadResult {
   return {
-    status: 'failed', error: err.message, store: options.store, storeMiB: null, events: options.events, maxPending: options.maxPending,
-    slowConsumerMicros: options.slowConsumerMicros, seconds: 0, eventsPerSec: 0, memory: null, maxPendingSeen: 0,
+    status: 'failed',
+    error: err.message,
+    store: options.store,
+    storeMiB: null,
+    events: options.events,
+    maxPending: options.maxPending,
+    slowConsumerMicros: options.slowConsumerMicros,
+    seconds: 0,
+    eventsPerSec: 0,
+    memory: null,
+    maxPendingSeen: 0,
   };
 }
 
 function failedReplay(events: number, err: Error): ReplayResult {
   return {
-    status: 'failed', error: err.message, events, fillSeconds: 0, storeMiB: 0, timing: null, eventsPerSec: 0, eventsPerSecP99: 0,
+    status: 'failed',
+    error: err.message,
+    events,
+    fillSeconds: 0,
+    storeMiB: 0,
+    timing: null,
+    eventsPerSec: 0,
+    eventsPerSecP99: 0,
     memory: null,
   };
 }

@@ -71,7 +71,12 @@ export const stepsOf = (planned: readonly Planned[], rounds: number) => planned.
  * scenarios measured one whole block after another. A failure is recorded,
  * never thrown.
  */
-export async function runInterleaved(planned: readonly Planned[], settings: MeasureSettings, rounds: number, progress: Progress): Promise<ScenarioResult[]> {
+export async function runInterleaved(
+  planned: readonly Planned[],
+  settings: MeasureSettings,
+  rounds: number,
+  progress: Progress,
+): Promise<ScenarioResult[]> {
   const results = new Map<Planned, ScenarioResult>();
   const samples = new Map<Scenario, number[]>();
   const live: Scenario[] = [];
@@ -119,7 +124,9 @@ export async function runInterleaved(planned: readonly Planned[], settings: Meas
             extras: s.extras?.() ?? {},
           };
           results.set(s, result);
-          progress.note(`${formatRate(result.eventsPerSec)} events/s (median of ${timing.samples}; p99 iteration ${formatRate(result.eventsPerSecP99)})`);
+          progress.note(
+            `${formatRate(result.eventsPerSec)} events/s (median of ${timing.samples}; p99 iteration ${formatRate(result.eventsPerSecP99)})`,
+          );
         }
       }
     }

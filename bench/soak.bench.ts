@@ -79,17 +79,15 @@ while (performance.now() - started < seconds * 1000) {
   while (seq < due && seq < maxEvents) {
     const mine = seq++;
     burst.push(
-      bus
-        .emit({ event_type: 'SessionExtended', payload: { seq: mine }, metadata: { source: 'soak', user_id: null } })
-        .then(
-          () => {
-            acked[mine] = 1;
-            ackedCount++;
-          },
-          () => {
-            rejected++;
-          },
-        ),
+      bus.emit({ event_type: 'SessionExtended', payload: { seq: mine }, metadata: { source: 'soak', user_id: null } }).then(
+        () => {
+          acked[mine] = 1;
+          ackedCount++;
+        },
+        () => {
+          rejected++;
+        },
+      ),
     );
   }
   await Promise.race([Promise.all(burst), sleep(tick)]);

@@ -89,16 +89,18 @@ function legendText(x: number, y: number, text: string, room: number): string {
  */
 export function messageSvg(title: string, subtitle: string | undefined, message: string, width = 820, height = 480): string {
   const top = subtitle ? 64 : 48;
-  return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, -apple-system, 'Segoe UI', sans-serif" font-size="12">`,
-    `<title>${escapeXml(title)}</title>`,
-    `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
-    `<text x="72" y="24" font-size="16" font-weight="600" fill="#111">${escapeXml(title)}</text>`,
-    ...(subtitle ? [`<text x="72" y="44" fill="#555">${escapeXml(subtitle)}</text>`] : []),
-    `<rect x="72" y="${top}" width="${width - 144}" height="${height - top - 56}" fill="none" stroke="#ddd"/>`,
-    `<text class="message" x="${width / 2}" y="${fixed(top + (height - top - 56) / 2)}" text-anchor="middle" font-size="14" fill="#333">${escapeXml(message)}</text>`,
-    '</svg>',
-  ].join('\n') + '\n';
+  return (
+    [
+      `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, -apple-system, 'Segoe UI', sans-serif" font-size="12">`,
+      `<title>${escapeXml(title)}</title>`,
+      `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
+      `<text x="72" y="24" font-size="16" font-weight="600" fill="#111">${escapeXml(title)}</text>`,
+      ...(subtitle ? [`<text x="72" y="44" fill="#555">${escapeXml(subtitle)}</text>`] : []),
+      `<rect x="72" y="${top}" width="${width - 144}" height="${height - top - 56}" fill="none" stroke="#ddd"/>`,
+      `<text class="message" x="${width / 2}" y="${fixed(top + (height - top - 56) / 2)}" text-anchor="middle" font-size="14" fill="#333">${escapeXml(message)}</text>`,
+      '</svg>',
+    ].join('\n') + '\n'
+  );
 }
 
 export function lineChartSvg(chart: LineChart): string {
@@ -114,7 +116,8 @@ export function lineChartSvg(chart: LineChart): string {
   const positive = values.filter((v) => v > 0);
   const maxY = Math.max(...values);
   const minPositive = positive.length > 0 ? Math.min(...positive) : 1;
-  const log = chart.yScale === 'log' || ((chart.yScale ?? 'auto') === 'auto' && positive.length === values.length && maxY / minPositive > 20);
+  const log =
+    chart.yScale === 'log' || ((chart.yScale ?? 'auto') === 'auto' && positive.length === values.length && maxY / minPositive > 20);
 
   const legendWidth = 270;
   const margin = { top: chart.subtitle ? 64 : 48, right: legendWidth + 16, bottom: 56, left: 72 };
@@ -176,10 +179,14 @@ export function lineChartSvg(chart: LineChart): string {
     const points = [...s.points].sort((a, b) => a.x - b.x).filter((p) => !log || p.y > 0);
     parts.push(`<g class="series" stroke="${color}" fill="${color}">`);
     if (points.length > 1) {
-      parts.push(`<polyline fill="none" stroke-width="2.5" points="${points.map((p) => `${fixed(xAt(p.x))},${fixed(yAt(p.y))}`).join(' ')}"/>`);
+      parts.push(
+        `<polyline fill="none" stroke-width="2.5" points="${points.map((p) => `${fixed(xAt(p.x))},${fixed(yAt(p.y))}`).join(' ')}"/>`,
+      );
     }
     for (const p of points) {
-      parts.push(`<circle cx="${fixed(xAt(p.x))}" cy="${fixed(yAt(p.y))}" r="4"><title>${escapeXml(`${s.name}, ${p.x}: ${compactNumber(p.y)}`)}</title></circle>`);
+      parts.push(
+        `<circle cx="${fixed(xAt(p.x))}" cy="${fixed(yAt(p.y))}" r="4"><title>${escapeXml(`${s.name}, ${p.x}: ${compactNumber(p.y)}`)}</title></circle>`,
+      );
     }
     parts.push('</g>');
   });

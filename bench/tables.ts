@@ -81,7 +81,14 @@ export function reportTables(report: BenchReport): Table[] {
     }
     tables.push({
       title: SUITE_TITLES.memory,
-      headers: ['measurement', 'rate', 'RSS start → peak → end', 'anonymous RSS start → peak → end', 'heap used start → peak → end', 'anonymous RSS at 10 %, 50 %, 90 %'],
+      headers: [
+        'measurement',
+        'rate',
+        'RSS start → peak → end',
+        'anonymous RSS start → peak → end',
+        'heap used start → peak → end',
+        'anonymous RSS at 10 %, 50 %, 90 %',
+      ],
       align: ['l', 'r', 'l', 'l', 'l', 'l'],
       rows,
     });

@@ -272,7 +272,7 @@ export function serializeError(err: unknown): SerializedError {
   }
   let message: string;
   try {
-    message = typeof err === 'string' ? err : JSON.stringify(err) ?? String(err);
+    message = typeof err === 'string' ? err : (JSON.stringify(err) ?? String(err));
   } catch {
     message = String(err);
   }

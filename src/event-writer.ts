@@ -128,7 +128,14 @@ function writeIdOrNew(out: Buffer, at: number, value: string | undefined, ids: G
 const generatedUuid = (out: Buffer, at: number): string => latin1Slice(out, at + 2, at + 2 + UUID_CHARS);
 
 /** Writes an event at `at`; returns where it ends, or -1 when it does not fit. */
-function writeEvent(out: Buffer, at: number, event: EventDraft, maxDepth: number, ids: GeneratedFields | null, names: Map<string, Uint8Array>): number {
+function writeEvent(
+  out: Buffer,
+  at: number,
+  event: EventDraft,
+  maxDepth: number,
+  ids: GeneratedFields | null,
+  names: Map<string, Uint8Array>,
+): number {
   try {
     need(out, at, 1);
     out[at++] = EVENT_RECORD;
@@ -281,7 +288,14 @@ function writeJson(out: Buffer, at: number, value: unknown, depthLeft: number, p
 // Payload values beyond JSON.parse's: objects holding the key `__proto__` (bigints: writeBigInt, in msgpack-write.ts).
 
 /** An object holding the key `__proto__`, as the extension proto-keyed.ts decodes (see there why). */
-function writeProtoKeyed(out: Buffer, at: number, record: Record<string, unknown>, depthLeft: number, path: string, names: Map<string, Uint8Array>): number {
+function writeProtoKeyed(
+  out: Buffer,
+  at: number,
+  record: Record<string, unknown>,
+  depthLeft: number,
+  path: string,
+  names: Map<string, Uint8Array>,
+): number {
   const keys = Object.keys(record);
   const head = at;
   need(out, at, 6);

@@ -9,7 +9,15 @@ export type { BusEvents } from './bus/notices.js';
 export type { Receipt } from './bus/intake.js';
 export type { DeadLetter, DeadLetterFilter } from './bus/dead-letters.js';
 export { defineConsumer, isConsumer } from './consumer.js';
-export type { Consumer, ConsumerContext, ConsumerDefinition, ConsumerMetrics, ConsumerOptions, EventTypeFilter, FollowUpInput } from './consumer.js';
+export type {
+  Consumer,
+  ConsumerContext,
+  ConsumerDefinition,
+  ConsumerMetrics,
+  ConsumerOptions,
+  EventTypeFilter,
+  FollowUpInput,
+} from './consumer.js';
 export { BUILTIN_EVENT_TYPES, eventTypeName } from './event/event.js';
 export type {
   AuditEntry,

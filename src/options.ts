@@ -69,7 +69,6 @@ const storeSchema = z.discriminatedUnion(
 
 const cpus = availableParallelism();
 
-
 /** A `consumers` entry as resolved: the options are `{}` when none were given. */
 export interface ResolvedConsumer {
   readonly module: string;
@@ -126,7 +125,8 @@ const consumerEntry = z.unknown().transform((value, ctx): ResolvedConsumer => {
   if (unknownKeys.length > 0) return fail(`has unknown field(s) ${unknownKeys.map((k) => `\`${k}\``).join(', ')} (known: module, options)`);
   if (typeof module !== 'string' || module.length === 0) return fail(`must be ${MODULE}, got ${describe(module)}`, ['module']);
   if (options === undefined) return { module, options: {} };
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) return fail(`must be an object, got ${describe(options)}`, ['options']);
+  if (options === null || typeof options !== 'object' || Array.isArray(options))
+    return fail(`must be an object, got ${describe(options)}`, ['options']);
   const problem = jsonProblem(options, ['options'], 0);
   if (problem !== null) return fail(problem.message, problem.path);
   return { module, options: options as Record<string, unknown> };
@@ -135,7 +135,9 @@ const consumerEntry = z.unknown().transform((value, ctx): ResolvedConsumer => {
 export const optionsSchema = section({
   store: storeSchema.default({ kind: 'lmdb', path: DEFAULT_LMDB_PATH, prefix: 'eventrail' }),
   consumers: z
-    .array(consumerEntry, { error: (iss) => `must be an array of module paths or URLs (or { module, options }), got ${describe(iss.input)}` })
+    .array(consumerEntry, {
+      error: (iss) => `must be an array of module paths or URLs (or { module, options }), got ${describe(iss.input)}`,
+    })
     .default([]),
   pool: section({
     minThreads: positiveInt(1024).optional(),
@@ -197,7 +199,9 @@ export const optionsSchema = section({
    * over again: its zod schemas are not plain data).
    */
   events: z
-    .custom<AnyEventCatalog>(isEventCatalog, { error: (iss) => `must be an event catalogue made by defineEvents(), got ${describe(iss.input)}` })
+    .custom<AnyEventCatalog>(isEventCatalog, {
+      error: (iss) => `must be an event catalogue made by defineEvents(), got ${describe(iss.input)}`,
+    })
     .optional(),
   tracing: section({
     /** With @opentelemetry/api installed: store the emit's trace context beside each event (default true). */
@@ -206,30 +210,29 @@ export const optionsSchema = section({
     setup: nonEmptyString('a module path or URL').optional(),
   }).prefault({}),
   // --- end of catalogue and tracing options ---
-})
-  .superRefine((o, ctx) => {
-    if (o.pool.minThreads !== undefined && o.pool.minThreads > o.pool.maxThreads) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['pool', 'minThreads'],
-        message: `must not exceed pool.maxThreads (${o.pool.maxThreads}), got \`${o.pool.minThreads}\``,
-      });
-    }
-    if (o.delivery.backoff.initialMs > o.delivery.backoff.maxMs) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['delivery', 'backoff', 'initialMs'],
-        message: `must not exceed delivery.backoff.maxMs (${o.delivery.backoff.maxMs}), got \`${o.delivery.backoff.initialMs}\``,
-      });
-    }
-    if (o.backpressure.maxPending < o.dispatch.maxBatch) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['backpressure', 'maxPending'],
-        message: `must be at least dispatch.maxBatch (${o.dispatch.maxBatch}), got \`${o.backpressure.maxPending}\``,
-      });
-    }
-  });
+}).superRefine((o, ctx) => {
+  if (o.pool.minThreads !== undefined && o.pool.minThreads > o.pool.maxThreads) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['pool', 'minThreads'],
+      message: `must not exceed pool.maxThreads (${o.pool.maxThreads}), got \`${o.pool.minThreads}\``,
+    });
+  }
+  if (o.delivery.backoff.initialMs > o.delivery.backoff.maxMs) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['delivery', 'backoff', 'initialMs'],
+      message: `must not exceed delivery.backoff.maxMs (${o.delivery.backoff.maxMs}), got \`${o.delivery.backoff.initialMs}\``,
+    });
+  }
+  if (o.backpressure.maxPending < o.dispatch.maxBatch) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['backpressure', 'maxPending'],
+      message: `must be at least dispatch.maxBatch (${o.dispatch.maxBatch}), got \`${o.backpressure.maxPending}\``,
+    });
+  }
+});
 
 export type { BusOptions, ConsumerEntry };
 
@@ -242,10 +245,10 @@ export type StoreOptions = ResolvedOptions['store'];
 type DeepReadonly<T> = T extends AnyEventCatalog
   ? T
   : T extends (infer U)[]
-  ? readonly DeepReadonly<U>[]
-  : T extends object
-    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
-    : T;
+    ? readonly DeepReadonly<U>[]
+    : T extends object
+      ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+      : T;
 
 /** Reads and parses a JSON config file; errors name the file. */
 export function readConfigFile(path: string): unknown {
@@ -390,7 +393,8 @@ export function resolveOptions(input: BusOptions | string | undefined, context: 
   if (source) {
     // Relative paths in a config file are relative to the file, not to the process.
     options.consumers = options.consumers.map((c) => (isRelativePath(c.module) ? { ...c, module: resolvePath(baseDir, c.module) } : c));
-    if (options.tracing.setup !== undefined && isRelativePath(options.tracing.setup)) options.tracing.setup = resolvePath(baseDir, options.tracing.setup);
+    if (options.tracing.setup !== undefined && isRelativePath(options.tracing.setup))
+      options.tracing.setup = resolvePath(baseDir, options.tracing.setup);
     if (options.store.kind === 'lmdb' && !options.store.path.startsWith('/')) options.store.path = resolvePath(baseDir, options.store.path);
   }
   return deepFreezeOptions(options);

@@ -82,8 +82,7 @@ export interface ConsumerDescriptor {
 }
 
 export type DescribeResult =
-  | { readonly ok: true; readonly consumers: readonly ConsumerDescriptor[] }
-  | { readonly ok: false; readonly error: SerializedError };
+  { readonly ok: true; readonly consumers: readonly ConsumerDescriptor[] } | { readonly ok: false; readonly error: SerializedError };
 
 export interface DeliveryFailure {
   readonly event: number;

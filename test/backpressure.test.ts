@@ -94,7 +94,11 @@ describe('backpressure', () => {
     await withBus(options('reject'), async ({ bus, out }) => {
       const user = uuid();
       const batch = (from: number, n: number) =>
-        Array.from({ length: n }, (_, k) => ({ event_type: 'SessionExtended' as const, payload: { seq: from + k }, metadata: { source: 'test', user_id: user } }));
+        Array.from({ length: n }, (_, k) => ({
+          event_type: 'SessionExtended' as const,
+          payload: { seq: from + k },
+          metadata: { source: 'test', user_id: user },
+        }));
       const first = bus.emitMany(batch(0, 5));
       // 5 pending: 5 more do not fit.
       await assert.rejects(bus.emitMany(batch(100, 5)), BackpressureError);
@@ -153,7 +157,11 @@ describe('backpressure', () => {
       const { result: all, samples } = await samplePending(
         bus,
         bus.emitMany(
-          Array.from({ length: 3 * MAX_PENDING }, (_, seq) => ({ event_type: 'SessionExtended' as const, payload: { seq }, metadata: { source: 'test', user_id: user } })),
+          Array.from({ length: 3 * MAX_PENDING }, (_, seq) => ({
+            event_type: 'SessionExtended' as const,
+            payload: { seq },
+            metadata: { source: 'test', user_id: user },
+          })),
         ),
       );
       await bus.flush();

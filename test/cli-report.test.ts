@@ -42,7 +42,10 @@ describe('timing statistics', () => {
   test('median and p99 of iteration times, interpolated between ranks', () => {
     assert.equal(quantileOf([1, 2, 3, 4], 0.5), 2.5);
     const t = summarize([5, 1, 3, 2, 4]);
-    assert.deepEqual({ ...t, p99Ms: Math.round(t.p99Ms * 100) / 100 }, { samples: 5, medianMs: 3, p99Ms: 4.96, meanMs: 3, minMs: 1, maxMs: 5 });
+    assert.deepEqual(
+      { ...t, p99Ms: Math.round(t.p99Ms * 100) / 100 },
+      { samples: 5, medianMs: 3, p99Ms: 4.96, meanMs: 3, minMs: 1, maxMs: 5 },
+    );
   });
 });
 
@@ -71,7 +74,10 @@ describe('the sweep', () => {
   });
 
   test("a combination's options keep the user's and raise maxPending when a batch would not fit", () => {
-    const o = withCombination({ pool: { idleTimeout: 5 }, dispatch: { lingerMs: 3 }, backpressure: { maxPending: 500 } }, { threads: 2, maxBatch: 1024, lanes: 16 });
+    const o = withCombination(
+      { pool: { idleTimeout: 5 }, dispatch: { lingerMs: 3 }, backpressure: { maxPending: 500 } },
+      { threads: 2, maxBatch: 1024, lanes: 16 },
+    );
     assert.deepEqual(o.pool, { idleTimeout: 5, maxThreads: 2, minThreads: 2 });
     assert.deepEqual(o.dispatch, { lingerMs: 3, maxBatch: 1024, lanes: 16 });
     assert.deepEqual(o.backpressure, { maxPending: 1024 });
@@ -93,7 +99,15 @@ describe('rendering', () => {
     schema: 'eventrail-bench/1',
     startedAt: '2026-01-01T00:00:00.000Z',
     seconds: 12.5,
-    machine: { cores: 2, cpuModel: 'Test CPU', memoryGiB: 4, freeMemoryGiB: 2, node: 'v20.0.0', platform: 'linux-x64', loadAverage: { start: [1, 1, 1], end: [2, 1, 1] } },
+    machine: {
+      cores: 2,
+      cpuModel: 'Test CPU',
+      memoryGiB: 4,
+      freeMemoryGiB: 2,
+      node: 'v20.0.0',
+      platform: 'linux-x64',
+      loadAverage: { start: [1, 1, 1], end: [2, 1, 1] },
+    },
     packages: { eventrail: '0.1.0' },
     config: {
       quick: true,
@@ -109,7 +123,18 @@ describe('rendering', () => {
       options: null,
     },
     scenarios: [
-      { id: 'dispatch.eventrail', suite: 'dispatch', name: 'eventrail | fast', role: 'eventrail', status: 'ok', events: 1000, timing, eventsPerSec: 100_000, eventsPerSecP99: 83_333, extras: {} },
+      {
+        id: 'dispatch.eventrail',
+        suite: 'dispatch',
+        name: 'eventrail | fast',
+        role: 'eventrail',
+        status: 'ok',
+        events: 1000,
+        timing,
+        eventsPerSec: 100_000,
+        eventsPerSecP99: 83_333,
+        extras: {},
+      },
       { id: 'dispatch.per-event', suite: 'dispatch', name: 'per event', role: 'peer', status: 'skipped', reason: 'not here' },
     ],
     ratios: [{ name: 'a / b', of: 'dispatch.eventrail', to: 'dispatch.per-event', value: null, target: 10, met: null }],
@@ -138,7 +163,10 @@ describe('rendering', () => {
     for (const table of md.split('\n\n').filter((b) => b.startsWith('### '))) {
       const rows = table.split('\n').slice(2);
       const columns = rows.map((r) => r.replace(/\\\|/g, '').split('|').length);
-      assert.ok(columns.every((c) => c === columns[0]), `ragged table:\n${table}`);
+      assert.ok(
+        columns.every((c) => c === columns[0]),
+        `ragged table:\n${table}`,
+      );
     }
     assert.match(md, /```json\n\{\n {2}"pool": \{\n {4}"maxThreads": 2/);
   });

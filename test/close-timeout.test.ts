@@ -53,8 +53,15 @@ describe('close({ timeoutMs })', () => {
     await bus.close({ timeoutMs: 50 });
 
     const aborted = linesOf(waiting).filter((l) => l.phase === 'aborted');
-    assert.deepEqual(aborted, [{ event_id, phase: 'aborted', code: 'ERR_EVENTRAIL_CLOSED' }], 'the handler saw its signal abort before its worker was terminated');
-    assert.ok(warnings.some((w) => w.includes('gave up') && w.includes('1 events')), `a warning says what was given up: ${warnings.join(' | ')}`);
+    assert.deepEqual(
+      aborted,
+      [{ event_id, phase: 'aborted', code: 'ERR_EVENTRAIL_CLOSED' }],
+      'the handler saw its signal abort before its worker was terminated',
+    );
+    assert.ok(
+      warnings.some((w) => w.includes('gave up') && w.includes('1 events')),
+      `a warning says what was given up: ${warnings.join(' | ')}`,
+    );
 
     const delivered = dir.file('delivered.jsonl');
     const again = await createBus(options(delivered, false));

@@ -14,7 +14,30 @@ const text = fc.oneof(
 );
 const numbers = fc.oneof(
   fc.integer({ min: -200, max: 300 }),
-  fc.constantFrom(0x3f, 0x40, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x10000, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, 2 ** 32, -(2 ** 31), -(2 ** 31) - 1, -0x8000, -0x8001, -0x81, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 0.5, -1.25, 1e300),
+  fc.constantFrom(
+    0x3f,
+    0x40,
+    0x7f,
+    0x80,
+    0xff,
+    0x100,
+    0xffff,
+    0x10000,
+    2 ** 31 - 1,
+    2 ** 31,
+    2 ** 32 - 1,
+    2 ** 32,
+    -(2 ** 31),
+    -(2 ** 31) - 1,
+    -0x8000,
+    -0x8001,
+    -0x81,
+    Number.MAX_SAFE_INTEGER,
+    -Number.MAX_SAFE_INTEGER,
+    0.5,
+    -1.25,
+    1e300,
+  ),
   fc.double({ noNaN: true, noDefaultInfinity: true }),
 );
 const json = fc.oneof(
@@ -28,7 +51,10 @@ const uuid = fc.uuid();
 const event: fc.Arbitrary<Event> = fc.record({
   event_id: uuid,
   timestamp: fc.constantFrom('2026-11-28T16:24:56.123Z', '2026-11-28T16:24:56Z'),
-  event_type: fc.oneof(fc.constantFrom('UserLoggedIn' as const, 'WorkflowStateChanged' as const), text.map((Custom) => ({ Custom }))),
+  event_type: fc.oneof(
+    fc.constantFrom('UserLoggedIn' as const, 'WorkflowStateChanged' as const),
+    text.map((Custom) => ({ Custom })),
+  ),
   // Objects holding a key __proto__ are written in a form of their own (null-prototype on decode): test/serde-accepts.
   payload: json.filter((v) => !JSON.stringify(v).includes('"__proto__"')),
   metadata: fc.record({
@@ -71,7 +97,10 @@ describe('the event codec', () => {
     for (const { bytes, event: e } of kept) assert.deepStrictEqual(reader.decode(bytes), e);
     // Back to back, as blocks and batches hold them.
     const all = Buffer.concat(kept.map((k) => k.bytes));
-    assert.deepStrictEqual(reader.decodeMany(all), kept.map((k) => k.event));
+    assert.deepStrictEqual(
+      reader.decodeMany(all),
+      kept.map((k) => k.event),
+    );
   });
 
   it('payload objects of every header size round-trip (fixmap, map16, map32)', () => {
@@ -85,7 +114,13 @@ describe('the event codec', () => {
         timestamp: '2026-11-28T16:24:56.123Z',
         event_type: { Custom: 'Wide' },
         payload: { before: 1, wide: payload, after: [payload, 'é'] },
-        metadata: { correlation_id: '0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2c', causation_id: null, user_id: null, tenant_id: null, source: 'codec-test' },
+        metadata: {
+          correlation_id: '0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2c',
+          causation_id: null,
+          user_id: null,
+          tenant_id: null,
+          source: 'codec-test',
+        },
       };
       const bytes = codec.encodeEvent(e, 64);
       assert.deepStrictEqual(reader.decode(bytes), e, `${size} keys`);
@@ -101,7 +136,13 @@ describe('the event codec', () => {
       timestamp: '2026-11-28T16:24:56.123Z',
       event_type: { Custom: `Kept ${n} é` },
       payload: { [`key ${n}`]: 1, ['ключ' + n]: 'v', [`${n}`.repeat(70)]: null },
-      metadata: { correlation_id: '0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2c', causation_id: null, user_id: null, tenant_id: null, source: `source-${n}` },
+      metadata: {
+        correlation_id: '0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2c',
+        causation_id: null,
+        user_id: null,
+        tenant_id: null,
+        source: `source-${n}`,
+      },
     });
     for (let n = 0; n < 50; n++) {
       const first = Buffer.from(codec.encodeEvent(e(n)));
@@ -155,7 +196,13 @@ describe('the event codec', () => {
       timestamp: '2026-11-28T16:24:56Z',
       event_type: 'UserLoggedIn',
       payload: payload as Event['payload'],
-      metadata: { correlation_id: '0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2c', causation_id: null, user_id: null, tenant_id: null, source: 'codec-test' },
+      metadata: {
+        correlation_id: '0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2c',
+        causation_id: null,
+        user_id: null,
+        tenant_id: null,
+        source: 'codec-test',
+      },
     });
     const unbounded = new Codec();
     const sizeOf = (d: EventDraft) => {
@@ -167,21 +214,26 @@ describe('the event codec', () => {
     const piece = fc.constantFrom('a', 'é', '€', '😀');
     let refused = 0;
     fc.assert(
-      fc.property(piece, fc.oneof(fc.integer({ min: 0, max: 2000 }), fc.integer({ min: MAX - 3000, max: MAX + 64 })), fc.integer({ min: 0, max: 3 }), (ch, units, fields) => {
-        const codec = new Codec();
-        const text = ch.repeat(Math.ceil(units / ch.length));
-        const payload: Record<string, unknown> = {};
-        for (let f = 0; f < fields; f++) payload[`f${f}`] = 'z'.repeat(700);
-        payload.text = text;
-        const d = sized(payload);
-        const expected = sizeOf(sized(payload));
-        const start = codec.encodeDraft(d, 64, ids, MAX);
-        // -1 only for an event that is over; one that is encoded is encoded whole (the caller checks its size).
-        if (start < 0) assert.ok(expected > MAX, `an event of ${expected} bytes refused under ${MAX}`);
-        else assert.equal(codec.lastEnd - start, expected);
-        assert.ok(codec.lastArena.length <= Math.max(1 << 20, 3 * MAX + 16));
-        if (start < 0) refused++;
-      }),
+      fc.property(
+        piece,
+        fc.oneof(fc.integer({ min: 0, max: 2000 }), fc.integer({ min: MAX - 3000, max: MAX + 64 })),
+        fc.integer({ min: 0, max: 3 }),
+        (ch, units, fields) => {
+          const codec = new Codec();
+          const text = ch.repeat(Math.ceil(units / ch.length));
+          const payload: Record<string, unknown> = {};
+          for (let f = 0; f < fields; f++) payload[`f${f}`] = 'z'.repeat(700);
+          payload.text = text;
+          const d = sized(payload);
+          const expected = sizeOf(sized(payload));
+          const start = codec.encodeDraft(d, 64, ids, MAX);
+          // -1 only for an event that is over; one that is encoded is encoded whole (the caller checks its size).
+          if (start < 0) assert.ok(expected > MAX, `an event of ${expected} bytes refused under ${MAX}`);
+          else assert.equal(codec.lastEnd - start, expected);
+          assert.ok(codec.lastArena.length <= Math.max(1 << 20, 3 * MAX + 16));
+          if (start < 0) refused++;
+        },
+      ),
       { numRuns: 100 },
     );
     assert.ok(refused > 0, 'some events were refused without being encoded');
@@ -211,7 +263,13 @@ describe('the event codec', () => {
       timestamp: '2026-11-28T16:24:56.123Z',
       event_type: 'UserLoggedIn',
       payload: { ip: '10.0.0.1' },
-      metadata: { correlation_id: '0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2c', causation_id: null, user_id: null, tenant_id: null, source: 'codec-test' },
+      metadata: {
+        correlation_id: '0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2c',
+        causation_id: null,
+        user_id: null,
+        tenant_id: null,
+        source: 'codec-test',
+      },
     };
     const good = Buffer.from(codec.encodeEvent(sample));
     // A record definition (ext 0x72) of id 0x40, the event structure, as ['a'], then its value { a: 1 }:

@@ -52,13 +52,19 @@ describe('loading consumer modules', () => {
 
   it('the same module listed twice', async () => {
     const path = fixture('recorder');
-    await assert.rejects(createBus({ store: { kind: 'none' }, consumers: [path, path], pool: { maxThreads: 1 } }), loadFailure(path, /"Recorder"/));
+    await assert.rejects(
+      createBus({ store: { kind: 'none' }, consumers: [path, path], pool: { maxThreads: 1 } }),
+      loadFailure(path, /"Recorder"/),
+    );
   });
 
   it('a failed start leaves nothing running: a good bus starts and works afterwards', async () => {
     const dir = tempDir();
     const out = recorder(dir);
-    await assert.rejects(createBus({ store: { kind: 'none' }, consumers: [fixture('throws-on-load')], pool: { maxThreads: 2 } }), ConsumerLoadError);
+    await assert.rejects(
+      createBus({ store: { kind: 'none' }, consumers: [fixture('throws-on-load')], pool: { maxThreads: 2 } }),
+      ConsumerLoadError,
+    );
     const bus = await createBus({ store: { kind: 'none' }, consumers: [out.consumer('recorder')], pool: { maxThreads: 1 } });
     try {
       const r = await bus.emit({ event_type: 'SessionCreated', metadata: { source: 'test' } });

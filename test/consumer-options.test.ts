@@ -76,7 +76,11 @@ describe('consumer options', () => {
     ['an empty module', [{ module: '' }], ['consumers.0.module', '""']],
     ['an unknown field in an entry', [{ module: 'x.js', option: {} }], ['consumers.0', '`option`']],
     ['options that are not an object', [{ module: 'x.js', options: [1] }], ['consumers.0.options', 'an array']],
-    ['a function in the options', ['y.js', { module: 'x.js', options: { retry: { on: () => 1 } } }], ['consumers.1.options.retry.on', 'JSON', 'a function']],
+    [
+      'a function in the options',
+      ['y.js', { module: 'x.js', options: { retry: { on: () => 1 } } }],
+      ['consumers.1.options.retry.on', 'JSON', 'a function'],
+    ],
     ['a number that is not JSON', [{ module: 'x.js', options: { n: Number.NaN } }], ['consumers.0.options.n', 'NaN']],
     ['an object that is not plain', [{ module: 'x.js', options: { when: new Date(0) } }], ['consumers.0.options.when', 'not plain']],
   ];

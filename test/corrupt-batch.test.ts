@@ -161,19 +161,15 @@ describe('corrupt batches in a worker', () => {
     const events = [event(0), event(1)];
     const bytes = encodeBatch(codec, events);
     await fc.assert(
-      fc.asyncProperty(
-        fc.integer({ min: 0, max: bytes.length - 1 }),
-        fc.integer({ min: 0, max: 255 }),
-        async (at, value) => {
-          const garbled = Uint8Array.from(bytes);
-          garbled[at] = value;
-          // Some changes leave a valid batch (a different payload digit, say): then it is handled
-          // like any batch. Either way the worker answers with a result, never a rejection.
-          const result = await run(task(garbled, events.length));
-          if (result.corrupt !== null) assertCorrupt(result, `byte ${at} set to ${value}`);
-          else assert.ok(Array.isArray(result.failures));
-        },
-      ),
+      fc.asyncProperty(fc.integer({ min: 0, max: bytes.length - 1 }), fc.integer({ min: 0, max: 255 }), async (at, value) => {
+        const garbled = Uint8Array.from(bytes);
+        garbled[at] = value;
+        // Some changes leave a valid batch (a different payload digit, say): then it is handled
+        // like any batch. Either way the worker answers with a result, never a rejection.
+        const result = await run(task(garbled, events.length));
+        if (result.corrupt !== null) assertCorrupt(result, `byte ${at} set to ${value}`);
+        else assert.ok(Array.isArray(result.failures));
+      }),
       { numRuns: 300 },
     );
     await goodBatchStillWorks();
@@ -275,7 +271,11 @@ describe('corrupt stored bytes reaching a worker through the bus (recovery, real
 
         // One event per batch (maxBatch 1): the corrupt one fails alone.
         const delivered = out.read().map((d) => d.event_id);
-        assert.deepEqual(delivered.sort(), good.map((e) => e.event_id).sort(), 'delivered: the good events, once each; the corrupt one never');
+        assert.deepEqual(
+          delivered.sort(),
+          good.map((e) => e.event_id).sort(),
+          'delivered: the good events, once each; the corrupt one never',
+        );
 
         const dead = await bus.deadLetters.list();
         assert.equal(dead.length, 1, 'dead-lettered: exactly the corrupt event');
@@ -321,9 +321,20 @@ describe('corrupt stored bytes reaching a worker through the bus (recovery, real
       const { bus } = await recoverWith(dir, out, 16);
       try {
         const dead = await bus.deadLetters.list();
-        assert.deepEqual(dead.map((d) => d.event.event_id), [bad.event_id], 'dead-lettered: exactly the corrupt event');
+        assert.deepEqual(
+          dead.map((d) => d.event.event_id),
+          [bad.event_id],
+          'dead-lettered: exactly the corrupt event',
+        );
         assert.equal(dead[0]!.error.code, CORRUPT);
-        assert.deepEqual(out.read().map((d) => d.event_id).sort(), good.map((e) => e.event_id).sort(), 'the good events delivered once each');
+        assert.deepEqual(
+          out
+            .read()
+            .map((d) => d.event_id)
+            .sort(),
+          good.map((e) => e.event_id).sort(),
+          'the good events delivered once each',
+        );
       } finally {
         await bus.close();
       }

@@ -18,7 +18,11 @@ describe('corrupt data read back from the store', () => {
       const writer = await createBus({ store: { kind: 'lmdb', path }, consumers: [out.consumer('recorder')] });
       for (let batch = 0; batch < 3; batch++) {
         await writer.emitMany(
-          Array.from({ length: 10 }, (_, i) => ({ event_type: 'SessionCreated' as const, payload: { batch, i }, metadata: { source: 'test' } })),
+          Array.from({ length: 10 }, (_, i) => ({
+            event_type: 'SessionCreated' as const,
+            payload: { batch, i },
+            metadata: { source: 'test' },
+          })),
         );
       }
       await writer.close();
@@ -43,7 +47,8 @@ describe('corrupt data read back from the store', () => {
       const reader = await createBus({ store: { kind: 'lmdb', path }, consumers: [out.consumer('recorder')] });
       const errors: StoreCorruptError[] = [];
       const seen: Array<{ batch: number; i: number }> = [];
-      for await (const event of reader.replay({ onCorrupt: (e) => errors.push(e) })) seen.push(event.payload as { batch: number; i: number });
+      for await (const event of reader.replay({ onCorrupt: (e) => errors.push(e) }))
+        seen.push(event.payload as { batch: number; i: number });
       assert.equal(errors.length, 2, errors.map((e) => e.message).join('\n'));
       assert.ok(errors.every((e) => e.code === 'ERR_EVENTRAIL_STORE_CORRUPT'));
       assert.deepEqual(
@@ -71,12 +76,20 @@ describe('corrupt data read back from the store', () => {
     const dir = tempDir();
     const out = recorder(dir);
     const path = dir.file('store');
-    const options = { store: { kind: 'lmdb' as const, path }, consumers: [out.consumer('recorder')], audit: { eventTypes: ['UserLoggedIn' as const] } };
+    const options = {
+      store: { kind: 'lmdb' as const, path },
+      consumers: [out.consumer('recorder')],
+      audit: { eventTypes: ['UserLoggedIn' as const] },
+    };
     try {
       const writer = await createBus(options);
       for (let batch = 0; batch < 4; batch++) {
         await writer.emitMany(
-          Array.from({ length: 10 }, (_, i) => ({ event_type: 'UserLoggedIn' as const, payload: { batch, i }, metadata: { source: 'test', user_id: uuid() } })),
+          Array.from({ length: 10 }, (_, i) => ({
+            event_type: 'UserLoggedIn' as const,
+            payload: { batch, i },
+            metadata: { source: 'test', user_id: uuid() },
+          })),
         );
       }
       await writer.flush();
@@ -84,7 +97,8 @@ describe('corrupt data read back from the store', () => {
 
       const layout = new StoreLayout('eventrail');
       const db = open<Buffer, Buffer>({ path, encoding: 'binary', keyEncoding: 'binary' });
-      const read = (range: { start: Buffer; end: Buffer }) => [...db.getRange(range)].map(({ key, value }) => ({ key, value: Buffer.from(value) }));
+      const read = (range: { start: Buffer; end: Buffer }) =>
+        [...db.getRange(range)].map(({ key, value }) => ({ key, value: Buffer.from(value) }));
       const blocks = read(layout.blockRange());
       const audits = read(layout.auditRange());
       assert.equal(blocks.length, 4, 'one single-chunk block per commit');
@@ -108,7 +122,10 @@ describe('corrupt data read back from the store', () => {
 
       const auditErrors: StoreCorruptError[] = [];
       const entries: AuditEntry[] = await collect(reader.audit.query({ onCorrupt: (e) => auditErrors.push(e) }));
-      assert.deepEqual(entries.map((e) => key(e.payload)), [...batch(2, 4), ...batch(3)]);
+      assert.deepEqual(
+        entries.map((e) => key(e.payload)),
+        [...batch(2, 4), ...batch(3)],
+      );
       assert.equal(auditErrors.length, 3, auditErrors.map((e) => e.message).join('\n'));
       assert.ok(auditErrors.every((e) => e.code === CORRUPT));
       assert.match(auditErrors[0]!.message, /audit block [0-9a-f]+: chunk 2 where 1 was expected/);
@@ -117,7 +134,10 @@ describe('corrupt data read back from the store', () => {
 
       const replayErrors: StoreCorruptError[] = [];
       const events = await collect(reader.replay({ onCorrupt: (e) => replayErrors.push(e) }));
-      assert.deepEqual(events.map((e) => key(e.payload)), [...batch(0), ...batch(1), ...batch(2, 4)]);
+      assert.deepEqual(
+        events.map((e) => key(e.payload)),
+        [...batch(0), ...batch(1), ...batch(2, 4)],
+      );
       assert.equal(replayErrors.length, 2, replayErrors.map((e) => e.message).join('\n'));
       assert.ok(replayErrors.every((e) => e.code === CORRUPT));
       assert.match(replayErrors[1]!.message, /block [0-9a-f]+: chunk 2 where 1 was expected/);
@@ -150,7 +170,13 @@ describe('corrupt data read back from the store', () => {
     try {
       const writer = await createBus(options);
       // Each fails its first attempt, so each is dead-lettered; a redrive (attempt 2) succeeds.
-      await writer.emitMany(Array.from({ length: 5 }, (_, i) => ({ event_type: 'SessionCreated' as const, payload: { seq: i, failTimes: 1 }, metadata: { source: 'test' } })));
+      await writer.emitMany(
+        Array.from({ length: 5 }, (_, i) => ({
+          event_type: 'SessionCreated' as const,
+          payload: { seq: i, failTimes: 1 },
+          metadata: { source: 'test' },
+        })),
+      );
       await writer.flush();
       assert.equal((await writer.deadLetters.list()).length, 5);
       await writer.close();
@@ -173,7 +199,10 @@ describe('corrupt data read back from the store', () => {
       const reader = await createBus(options);
       const errors: StoreCorruptError[] = [];
       const listed = await reader.deadLetters.list({ onCorrupt: (e) => errors.push(e) });
-      assert.deepEqual(listed.map((d) => (d.event.payload as { seq: number }).seq), [3, 4]);
+      assert.deepEqual(
+        listed.map((d) => (d.event.payload as { seq: number }).seq),
+        [3, 4],
+      );
       assert.equal(errors.length, 3, errors.map((e) => e.message).join('\n'));
       assert.ok(errors.every((e) => e.code === CORRUPT));
 

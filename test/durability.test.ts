@@ -19,7 +19,8 @@ describe('durable bus on lmdb', () => {
     for (let i = 0; i < 60; i++) {
       const tenant_id = i % 4 === 3 ? null : tenants[i % 3]!;
       const user_id = users[i % 2]!;
-      const event_type = i % 5 === 0 ? 'UserLoggedIn' : i % 5 === 1 ? 'UserLoggedOut' : i % 5 === 2 ? { Custom: 'Audited' } : 'SessionExtended';
+      const event_type =
+        i % 5 === 0 ? 'UserLoggedIn' : i % 5 === 1 ? 'UserLoggedOut' : i % 5 === 2 ? { Custom: 'Audited' } : 'SessionExtended';
       list.push({
         // Timestamps out of emit order on purpose: replay is in store order, the time filter still applies.
         timestamp: new Date(Date.UTC(2026, 0, 1, 0, 0, i % 2 === 0 ? i : 60 - i)).toISOString(),
@@ -82,7 +83,9 @@ describe('durable bus on lmdb', () => {
     assert.deepEqual(
       logins,
       emitted.filter(
-        (e) => e.metadata.tenant_id === tenants[0] && (e.event_type === 'UserLoggedIn' || (typeof e.event_type === 'object' && e.event_type.Custom === 'Audited')),
+        (e) =>
+          e.metadata.tenant_id === tenants[0] &&
+          (e.event_type === 'UserLoggedIn' || (typeof e.event_type === 'object' && e.event_type.Custom === 'Audited')),
       ),
     );
   });
@@ -108,7 +111,10 @@ describe('durable bus on lmdb', () => {
     assert.deepEqual(Object.keys(first), ['audit_id', 'event_id', 'event_type', 'timestamp', 'payload', 'metadata']);
     assert.match(first.audit_id, /^[0-9a-f]{8}-/);
     assert.equal(new Set(entries.map((a) => a.audit_id)).size, entries.length);
-    assert.ok(entries.some((a) => a.event_type === 'Custom("Audited")'), 'custom types as the seed formats them');
+    assert.ok(
+      entries.some((a) => a.event_type === 'Custom("Audited")'),
+      'custom types as the seed formats them',
+    );
     const byUser = await collect(bus.audit.query({ userId: users[1]! }));
     assert.deepEqual(
       byUser.map((a) => a.event_id),
@@ -138,7 +144,11 @@ describe('durable bus on lmdb', () => {
     assert.equal(c.position, a.position);
     await bus.flush();
     await bus.close();
-    bus = await createBus({ store: { kind: 'lmdb', path }, consumers: [out.consumer('recorder')], audit: { eventTypes: ['UserLoggedIn'] } });
+    bus = await createBus({
+      store: { kind: 'lmdb', path },
+      consumers: [out.consumer('recorder')],
+      audit: { eventTypes: ['UserLoggedIn'] },
+    });
     const d = await bus.emit(input);
     assert.equal(d.duplicate, true);
     assert.equal(d.position, a.position);
@@ -174,7 +184,10 @@ describe('dead letters are persisted', () => {
       bus = await createBus(options);
       const dead = await bus.deadLetters.list();
       assert.equal(dead.length, 2);
-      assert.deepEqual(dead.map((d) => d.event.event_id), [receipts[1]!.event_id, receipts[3]!.event_id]);
+      assert.deepEqual(
+        dead.map((d) => d.event.event_id),
+        [receipts[1]!.event_id, receipts[3]!.event_id],
+      );
       assert.ok(dead.every((d) => d.consumer === 'Flaky'));
       assert.equal((dead[1]!.event.payload as { pad: string }).pad, pad, 'the big event read back whole');
       const recorderBefore = out.read().filter((d) => d.consumer === 'Recorder').length;
@@ -190,7 +203,7 @@ describe('dead letters are persisted', () => {
 });
 
 describe('the default store', () => {
-  it("is lmdb in ./eventrail-data", async () => {
+  it('is lmdb in ./eventrail-data', async () => {
     const dir = tempDir();
     const cwd = process.cwd();
     process.chdir(dir.path);

@@ -23,7 +23,8 @@ test('a worker handles the first batch before a synchronous burst of emits ends'
     },
     async ({ bus, out }) => {
       const user = uuid();
-      const emitOne = (seq: number) => bus.emit({ event_type: 'UserLoggedIn', payload: { seq }, metadata: { source: 'test', user_id: user } });
+      const emitOne = (seq: number) =>
+        bus.emit({ event_type: 'UserLoggedIn', payload: { seq }, metadata: { source: 'test', user_id: user } });
       const receipts = [];
       for (let seq = 0; seq < BATCH; seq++) receipts.push(emitOne(seq));
       // Still inside the burst: the main thread sleeps without ever yielding to its event loop, so only a
@@ -37,7 +38,11 @@ test('a worker handles the first batch before a synchronous burst of emits ends'
       await Promise.all(receipts);
       await bus.flush();
       const seqs = out.read().map((d) => d.seq);
-      assert.deepEqual(seqs, Array.from({ length: BATCH + 1 }, (_, i) => i), 'every event once, in emit order');
+      assert.deepEqual(
+        seqs,
+        Array.from({ length: BATCH + 1 }, (_, i) => i),
+        'every event once, in emit order',
+      );
     },
   );
 });

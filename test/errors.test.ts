@@ -46,7 +46,8 @@ describe('isEventrailError', () => {
     for (const err of made) {
       assert.ok(isEventrailError(err), err.name);
       assert.ok(isEventrailError(err, err.code), `${err.name} with its code`);
-      for (const other of codes) if (other !== err.code) assert.equal(isEventrailError(err, other as ErrorCode), false, `${err.name} is not ${other}`);
+      for (const other of codes)
+        if (other !== err.code) assert.equal(isEventrailError(err, other as ErrorCode), false, `${err.name} is not ${other}`);
     }
     // Every class but the code without one (HANDLER_FAILED) is covered above.
     assert.deepEqual(new Set(made.map((e) => e.code)), new Set([...codes].filter((c) => c !== ErrorCodes.HANDLER_FAILED)));
@@ -54,7 +55,16 @@ describe('isEventrailError', () => {
 
   it('is false for what is not an eventrail error, even with an eventrail code', () => {
     const coded = Object.assign(new Error('closed'), { code: 'ERR_EVENTRAIL_CLOSED' });
-    for (const value of [coded, { code: 'ERR_EVENTRAIL_CLOSED' }, new Error('x'), null, undefined, 'ERR_EVENTRAIL_CLOSED', 42, { [BRAND]: 'yes' }]) {
+    for (const value of [
+      coded,
+      { code: 'ERR_EVENTRAIL_CLOSED' },
+      new Error('x'),
+      null,
+      undefined,
+      'ERR_EVENTRAIL_CLOSED',
+      42,
+      { [BRAND]: 'yes' },
+    ]) {
       assert.equal(isEventrailError(value), false, String(value));
     }
   });

@@ -90,7 +90,13 @@ describe('the event as JSON', () => {
       event_id: '0190a1b2-c3d4-7e5f-8a9b-000000000003',
       timestamp: '2026-02-01T08:30:15.250Z',
       event_type: 'SessionExpired',
-      metadata: { correlation_id: '0190a1b2-c3d4-7e5f-8a9b-0000000000c1', causation_id: null, user_id: null, tenant_id: null, source: 'reaper' },
+      metadata: {
+        correlation_id: '0190a1b2-c3d4-7e5f-8a9b-0000000000c1',
+        causation_id: null,
+        user_id: null,
+        tenant_id: null,
+        source: 'reaper',
+      },
     });
     assert.equal(
       json,
@@ -233,7 +239,12 @@ describe('the event as JSON', () => {
     // The same through the schema's path (a timestamp to normalise, uuids to lowercase): the event is built
     // from what validation made, never from the caller's objects.
     const upper = uuid().toUpperCase();
-    const full = { event_type: 'UserLoggedIn', timestamp: '2026-01-31T13:00:00+01:00', payload: {}, metadata: { source: 'test', user_id: upper } };
+    const full = {
+      event_type: 'UserLoggedIn',
+      timestamp: '2026-01-31T13:00:00+01:00',
+      payload: {},
+      metadata: { source: 'test', user_id: upper },
+    };
     const copy = structuredClone(full);
     await suite.bus.emit(full as EventInput);
     await suite.bus.flush();

@@ -8,7 +8,15 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { CONFLICT_RANGE_BYTES, MAX_NONCE_CLEARS, MUTATION_BYTES, limitProblem, splitBatch, transactionBytes, type BatchPart } from '../src/store/fdb-batches.js';
+import {
+  CONFLICT_RANGE_BYTES,
+  MAX_NONCE_CLEARS,
+  MUTATION_BYTES,
+  limitProblem,
+  splitBatch,
+  transactionBytes,
+  type BatchPart,
+} from '../src/store/fdb-batches.js';
 import { earlierCommit, newNonce, type AppendAttempt } from '../src/store/fdb-retries.js';
 import { idsToCheck, patchStamp } from '../src/store/layout/append-plan.js';
 import { decodeAuditBlock } from '../src/store/layout/audit-blocks.js';
@@ -17,7 +25,12 @@ import { chunkValue, joinChunks } from '../src/store/layout/chunks.js';
 import { StoreLayout, type KeyRange } from '../src/store/layout/keys.js';
 import { STAMP_BYTES, positionOf, stampFromCounter } from '../src/store/layout/positions.js';
 import { tupleString, tupleStringBytes } from '../src/store/layout/tuple.js';
-import { FDB_MAX_KEY_BYTES, FDB_MAX_TRANSACTION_BYTES, MAX_VALUE_BYTES, MAX_VALUE_BYTES as FDB_MAX_VALUE_BYTES } from '../src/store/limits.js';
+import {
+  FDB_MAX_KEY_BYTES,
+  FDB_MAX_TRANSACTION_BYTES,
+  MAX_VALUE_BYTES,
+  MAX_VALUE_BYTES as FDB_MAX_VALUE_BYTES,
+} from '../src/store/limits.js';
 import type { AppendItem, Position } from '../src/store/store.js';
 import { PageMeter } from '../src/store/bounds.js';
 
@@ -130,7 +143,10 @@ describe('fdb batches: measuring', () => {
       const counted = countedBytes(items, { nonceReads: 1, nonceClears: MAX_NONCE_CLEARS });
       assert.ok(estimate >= counted, `round ${round}: estimate ${estimate} < counted ${counted}`);
       // An upper bound, but a close one: only chunk numbers and timestamps are counted at their largest item size.
-      assert.ok(estimate <= counted * 1.005 + 100, `round ${round}: estimate ${estimate} is over counted ${counted} by ${estimate - counted}`);
+      assert.ok(
+        estimate <= counted * 1.005 + 100,
+        `round ${round}: estimate ${estimate} is over counted ${counted} by ${estimate - counted}`,
+      );
     }
   });
 
@@ -148,7 +164,10 @@ describe('fdb batches: measuring', () => {
     const timeKey = layout.timeKey(BASE_MS, PLACEHOLDER).length + 4;
     // 99 more `t` keys and 99 more `ts` keys, each a mutation with no conflict range.
     const delta = perKey(spread) - perKey(shared);
-    assert.ok(delta >= 99 * (2 * MUTATION_BYTES + tenantKey + timeKey) && delta <= 99 * (2 * MUTATION_BYTES + tenantKey + timeKey + 9), `delta ${delta}`);
+    assert.ok(
+      delta >= 99 * (2 * MUTATION_BYTES + tenantKey + timeKey) && delta <= 99 * (2 * MUTATION_BYTES + tenantKey + timeKey + 9),
+      `delta ${delta}`,
+    );
     assert.ok(transactionBytes(spread, prefixBytes) >= countedBytes(spread, { nonceReads: 1, nonceClears: MAX_NONCE_CLEARS }));
   });
 
@@ -186,7 +205,10 @@ describe('fdb batches: splitting', () => {
       // Greedy: a part closes only when the next item would not fit.
       for (let i = 0; i + 1 < split.parts.length; i++) {
         const part = split.parts[i]!;
-        assert.ok(transactionBytes(items.slice(part.start, part.end + 1), prefixBytes) > maxTransactionBytes, `part ${i} could have taken one more`);
+        assert.ok(
+          transactionBytes(items.slice(part.start, part.end + 1), prefixBytes) > maxTransactionBytes,
+          `part ${i} could have taken one more`,
+        );
       }
       if (maxTransactionBytes === 20_000) assert.ok(split.parts.length > 10);
     }
@@ -197,7 +219,11 @@ describe('fdb batches: splitting', () => {
       const items = typicalBatch(1024, 300, { supplied });
       const split = splitBatch(items, { maxTransactionBytes: 1_000_000, prefixBytes });
       assert.ok(split.ok);
-      assert.deepEqual(split.parts.map((p) => [p.start, p.end]), [[0, 1024]], `supplied ids: ${supplied}`);
+      assert.deepEqual(
+        split.parts.map((p) => [p.start, p.end]),
+        [[0, 1024]],
+        `supplied ids: ${supplied}`,
+      );
       assert.ok(split.parts[0]!.bytes >= countedBytes(items, { nonceReads: 1, nonceClears: MAX_NONCE_CLEARS }));
       assert.ok(split.parts[0]!.bytes < 900_000, `${split.parts[0]!.bytes} bytes`);
     }
@@ -223,7 +249,10 @@ describe('fdb batches: splitting', () => {
     const items = Array.from({ length: 100 }, () => item());
     const split = splitBatch(items, { maxTransactionBytes: 1_000_000, prefixBytes });
     assert.ok(split.ok);
-    assert.deepEqual(split.parts.map((p) => [p.start, p.end]), [[0, 100]]);
+    assert.deepEqual(
+      split.parts.map((p) => [p.start, p.end]),
+      [[0, 100]],
+    );
     assert.deepEqual(splitBatch([], { maxTransactionBytes: 1_000_000, prefixBytes }), { ok: true, parts: [] });
   });
 
@@ -231,7 +260,16 @@ describe('fdb batches: splitting', () => {
     const items = [item(), item(), item({ size: 2_500_000 }), item(), item({ size: 1_200_000 }), item({ size: 1_200_000 })];
     const split = splitBatch(items, { maxTransactionBytes: 1_000_000, prefixBytes });
     assert.ok(split.ok);
-    assert.deepEqual(split.parts.map((p) => [p.start, p.end]), [[0, 2], [2, 3], [3, 4], [4, 5], [5, 6]]);
+    assert.deepEqual(
+      split.parts.map((p) => [p.start, p.end]),
+      [
+        [0, 2],
+        [2, 3],
+        [3, 4],
+        [4, 5],
+        [5, 6],
+      ],
+    );
     assert.ok(split.parts[1]!.bytes > 2_500_000 && split.parts[1]!.bytes < FDB_MAX_TRANSACTION_BYTES);
   });
 
@@ -249,7 +287,10 @@ describe('fdb batches: splitting', () => {
     const items = Array.from({ length: 25 }, () => item({ size: 1 }));
     const split = splitBatch(items, { maxTransactionBytes: 9_000_000, prefixBytes, maxEvents: 10 });
     assert.ok(split.ok);
-    assert.deepEqual(split.parts.map((p) => p.end - p.start), [10, 10, 5]);
+    assert.deepEqual(
+      split.parts.map((p) => p.end - p.start),
+      [10, 10, 5],
+    );
   });
 
   it('rejects limits that make no sense', () => {
@@ -299,7 +340,10 @@ describe('fdb batches: FoundationDB’s key and value limits on the layout’s w
 
 describe('fdb retries: a retry recognises its earlier commit by its nonce', () => {
   const committedAt = stampFromCounter(0xabcdefn);
-  const attempt = (items: readonly AppendItem[], stored?: Map<string, Position>): AppendAttempt => ({ nonce: newNonce(), plan: layout.planAppend(PLACEHOLDER, items, stored) });
+  const attempt = (items: readonly AppendItem[], stored?: Map<string, Position>): AppendAttempt => ({
+    nonce: newNonce(),
+    plan: layout.planAppend(PLACEHOLDER, items, stored),
+  });
 
   it('finds the attempt whose nonce is stored, and its stamp patches the result to the stored positions', () => {
     const supplied = item({ checkDuplicate: true });
@@ -309,7 +353,10 @@ describe('fdb retries: a retry recognises its earlier commit by its nonce', () =
     const found = earlierCommit([first], [Buffer.from(committedAt)]);
     assert.ok(found !== null && found.attempt === first && found.stamp.equals(committedAt));
     patchStamp(found.attempt.plan, found.stamp);
-    assert.deepEqual(found.attempt.plan.result.positions.map((p) => p.toString('hex')), [0, 1, 2, 1, 3].map((i) => positionOf(committedAt, i).toString('hex')));
+    assert.deepEqual(
+      found.attempt.plan.result.positions.map((p) => p.toString('hex')),
+      [0, 1, 2, 1, 3].map((i) => positionOf(committedAt, i).toString('hex')),
+    );
     assert.equal(found.attempt.plan.result.duplicate.filter(Boolean).length, 1, 'the batch’s own events are not reported as duplicates');
   });
 
@@ -348,7 +395,8 @@ describe('fdb retries: a retry recognises its earlier commit by its nonce', () =
   it('keeps nonces under their own keys, read as one range, outside every other range of the layout', () => {
     const key = layout.nonceKey(newNonce());
     assert.ok(inRange(key, layout.nonceRange()) && inRange(key, layout.all()));
-    for (const range of [layout.blockRange(), layout.auditRange(), layout.deadLetterRange(), layout.checkpointRange(), layout.timeRange()]) assert.ok(!inRange(key, range));
+    for (const range of [layout.blockRange(), layout.auditRange(), layout.deadLetterRange(), layout.checkpointRange(), layout.timeRange()])
+      assert.ok(!inRange(key, range));
   });
 });
 

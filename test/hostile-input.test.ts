@@ -232,7 +232,12 @@ const nullableUuidPart: fc.Arbitrary<Part<string | null>> = mix(
     { weight: 2, arbitrary: anyCaseUuid.map((u) => good(u, u.toLowerCase())) },
     { weight: 1, arbitrary: fc.constantFrom(good(ABSENT, null), good(undefined, null), good(null, null)) },
   ),
-  fc.oneof(invalidUuidString, notAString.filter((v) => v !== null)).map(bad),
+  fc
+    .oneof(
+      invalidUuidString,
+      notAString.filter((v) => v !== null),
+    )
+    .map(bad),
 );
 
 const DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
@@ -273,7 +278,8 @@ const timestampText: fc.Arbitrary<Part<string>> = fc
     // chrono's extended years: signed beyond 0000-9999.
     const yearText = year >= 0 && year <= 9999 ? pad(year, 4) : year > 0 ? `+${year}` : `-${pad(-year, 4)}`;
     const nanos = fraction.padEnd(9, '0');
-    const digits = nanos === '000000000' ? '' : nanos.endsWith('000000') ? nanos.slice(0, 3) : nanos.endsWith('000') ? nanos.slice(0, 6) : nanos;
+    const digits =
+      nanos === '000000000' ? '' : nanos.endsWith('000000') ? nanos.slice(0, 3) : nanos.endsWith('000') ? nanos.slice(0, 6) : nanos;
     const iso = `${yearText}-${pad(utc.getUTCMonth() + 1)}-${pad(utc.getUTCDate())}T${pad(utc.getUTCHours())}:${pad(utc.getUTCMinutes())}:${s === 60 ? '60' : pad(utc.getUTCSeconds())}`;
     return good(text, `${iso}${digits === '' ? '' : `.${digits}`}Z`);
   });
@@ -340,7 +346,10 @@ const extraKey = fc.oneof(
   { weight: 8, arbitrary: fc.constant(null) },
   {
     weight: 1,
-    arbitrary: fc.tuple(fc.oneof(fc.constantFrom('__proto__', 'constructor', 'prototype', 'priority', 'eventType', 'userId'), hostileString(8)), exotic),
+    arbitrary: fc.tuple(
+      fc.oneof(fc.constantFrom('__proto__', 'constructor', 'prototype', 'priority', 'eventType', 'userId'), hostileString(8)),
+      exotic,
+    ),
   },
 );
 
@@ -383,7 +392,17 @@ const metadataPart: fc.Arbitrary<Part<MetadataExpect>> = fc.oneof(
 );
 
 /** JSON texts whose objects use the keys that matter for prototype pollution, at every level. */
-const protoKey = fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'valueOf', 'hasOwnProperty', 'polluted', 'isAdmin', 'a');
+const protoKey = fc.constantFrom(
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'valueOf',
+  'hasOwnProperty',
+  'polluted',
+  'isAdmin',
+  'a',
+);
 const { node: protoJsonText } = fc.letrec<{ node: string; leaf: string; obj: string; arr: string }>((tie) => ({
   node: fc.oneof({ depthSize: 'small', withCrossShrink: true }, tie('leaf'), tie('obj'), tie('arr')),
   leaf: fc.oneof(fc.constantFrom('null', 'true', '1', '-0', '"x"', '{}', '[]', '{"polluted":true}', '"__proto__"')),
@@ -613,7 +632,10 @@ describe('hostile input', { timeout: 180_000 }, () => {
   async function check(
     input: unknown,
     expected: ExpectedEvent | null | 'either',
-    { emit = (i: unknown) => bus.emit(i as never), mayReject = false }: { emit?: (input: unknown) => Promise<Receipt>; mayReject?: boolean } = {},
+    {
+      emit = (i: unknown) => bus.emit(i as never),
+      mayReject = false,
+    }: { emit?: (input: unknown) => Promise<Receipt>; mayReject?: boolean } = {},
   ): Promise<void> {
     let receipt: Receipt;
     try {
@@ -687,7 +709,10 @@ describe('hostile input', { timeout: 180_000 }, () => {
         const { input, expected } = withPayload(ok ? good(value, plain(value)) : bad(value));
         await check(input, expected);
       }),
-      { numRuns: 120, examples: [[{ depth: MAX_DEPTH, value: nestedArrays(MAX_DEPTH) }], [{ depth: MAX_DEPTH + 1, value: nestedArrays(MAX_DEPTH + 1) }]] },
+      {
+        numRuns: 120,
+        examples: [[{ depth: MAX_DEPTH, value: nestedArrays(MAX_DEPTH) }], [{ depth: MAX_DEPTH + 1, value: nestedArrays(MAX_DEPTH + 1) }]],
+      },
     );
   });
 
@@ -865,7 +890,11 @@ describe('hostile input', { timeout: 180_000 }, () => {
         fc.nat(5),
         fc.constantFrom('getter', 'proxy', 'revoked') as fc.Arbitrary<'getter' | 'proxy' | 'revoked'>,
         fc.constantFrom('get', 'ownKeys', 'getPrototypeOf', 'has', 'getOwnPropertyDescriptor') as fc.Arbitrary<ProxyTrap>,
-        fc.constantFrom<unknown>(new Error('thrown while reading'), 'a string', undefined, null, Symbol('thrown'), { toString: () => { throw new Error('again'); } }),
+        fc.constantFrom<unknown>(new Error('thrown while reading'), 'a string', undefined, null, Symbol('thrown'), {
+          toString: () => {
+            throw new Error('again');
+          },
+        }),
         async (entry, level, depth, how, trap, thrown) => {
           const source = entry.startsWith('producer') ? 'hostile-producer' : 'hostile-test';
           let payload: Record<string, unknown> = { a: 1 };
@@ -896,35 +925,32 @@ describe('hostile input', { timeout: 180_000 }, () => {
     );
   });
 
-  it(
-    'a getter that returns a JSON value when validated and something else when encoded',
-    async () => {
-      const later = [10n, () => 1, JSON.parse('{"__proto__":{"polluted":true}}') as unknown, NaN, new Date(0)];
-      for (const value of later) {
-        let reads = 0;
-        const payload = {};
-        Object.defineProperty(payload, 'x', { enumerable: true, get: () => (reads++ === 0 ? 1 : value) });
-        let receipt: Receipt;
-        try {
-          receipt = await settles(() => bus.emit({ event_type: 'SessionExtended', payload, metadata: { source: 'hostile-test' } } as never));
-        } catch (err) {
-          assertRejection(err, 'a changing payload');
-          assert.equal(err.code, 'ERR_EVENTRAIL_INVALID_EVENT', err.message);
-          await nothingStoredSince();
-          assertUntouched();
-          await stillWorks();
-          continue;
-        }
-        lastPosition = receipt.position;
-        const stored = await storedAt(receipt.position);
-        assert.ok(isJson(stored.payload), `the stored payload is JSON: a ${typeof (stored.payload as { x: unknown }).x}`);
-        accepted.set(stored.event_id, stored);
-        await deliveredOnce([stored.event_id]);
+  it('a getter that returns a JSON value when validated and something else when encoded', async () => {
+    const later = [10n, () => 1, JSON.parse('{"__proto__":{"polluted":true}}') as unknown, NaN, new Date(0)];
+    for (const value of later) {
+      let reads = 0;
+      const payload = {};
+      Object.defineProperty(payload, 'x', { enumerable: true, get: () => (reads++ === 0 ? 1 : value) });
+      let receipt: Receipt;
+      try {
+        receipt = await settles(() => bus.emit({ event_type: 'SessionExtended', payload, metadata: { source: 'hostile-test' } } as never));
+      } catch (err) {
+        assertRejection(err, 'a changing payload');
+        assert.equal(err.code, 'ERR_EVENTRAIL_INVALID_EVENT', err.message);
+        await nothingStoredSince();
         assertUntouched();
         await stillWorks();
+        continue;
       }
-    },
-  );
+      lastPosition = receipt.position;
+      const stored = await storedAt(receipt.position);
+      assert.ok(isJson(stored.payload), `the stored payload is JSON: a ${typeof (stored.payload as { x: unknown }).x}`);
+      accepted.set(stored.event_id, stored);
+      await deliveredOnce([stored.event_id]);
+      assertUntouched();
+      await stillWorks();
+    }
+  });
 
   it('every accepted event replays from the store exactly once, as it was first stored', async () => {
     const seen = new Map<string, Event>();
@@ -936,7 +962,11 @@ describe('hostile input', { timeout: 180_000 }, () => {
     // Exactly the accepted events and the probes are stored: nothing a rejected input left, nothing twice.
     const expected = new Set([...accepted.keys(), ...probes]);
     const untracked = [...seen.values()].filter((e) => !expected.has(e.event_id)).map((e) => JSON.stringify(e));
-    assert.equal(seen.size, expected.size, `stored ${seen.size} events for ${accepted.size} accepted and ${probes.size} probes: ${untracked.join('\n')}`);
+    assert.equal(
+      seen.size,
+      expected.size,
+      `stored ${seen.size} events for ${accepted.size} accepted and ${probes.size} probes: ${untracked.join('\n')}`,
+    );
     assert.deepEqual(new Set(seen.keys()), expected);
     // Delivered: each of them exactly once, nothing else.
     await bus.flush();
@@ -983,7 +1013,11 @@ describe(`hostile input at the default size limit (limits.maxEventBytes, 1 MiB)`
 
   before(async () => {
     out = recorder(dir);
-    bus = await createBus({ store: { kind: 'lmdb', path: dir.file('store') }, consumers: [out.consumer('recorder')], pool: { maxThreads: 1 } });
+    bus = await createBus({
+      store: { kind: 'lmdb', path: dir.file('store') },
+      consumers: [out.consumer('recorder')],
+      pool: { maxThreads: 1 },
+    });
   });
   after(async () => {
     await bus?.close();
@@ -1034,7 +1068,11 @@ describe(`hostile input at the default size limit (limits.maxEventBytes, 1 MiB)`
     await bus.flush();
 
     const events = await stored();
-    assert.deepEqual(events.map((e) => e.event_id), [fits.event_id, probe.event_id], 'stored: the one that fits and the probe, once each; nothing of the one over');
+    assert.deepEqual(
+      events.map((e) => e.event_id),
+      [fits.event_id, probe.event_id],
+      'stored: the one that fits and the probe, once each; nothing of the one over',
+    );
     assert.deepStrictEqual(events[0], fits, 'the 1 MiB event replays equal to what was emitted');
     const deliveries = out.read().map((d) => d.event_id);
     assert.deepEqual(deliveries.sort(), [fits.event_id, probe.event_id].sort(), 'delivered once each');

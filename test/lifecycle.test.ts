@@ -20,82 +20,91 @@ const isClosed = (err: unknown) => {
 
 describe('close()', () => {
   it('delivers every accepted event before it resolves, and refuses emits afterwards', async () => {
-    await withBus({
-      store: { kind: 'none' },
-      consumers: [SLOW],
-      pool: { maxThreads: 1, concurrentTasksPerWorker: 2 },
-      dispatch: { maxBatch: 5 },
-    }, async ({ bus, out }) => {
-      const users = [uuid(), uuid()];
-      const emits: Array<Promise<Receipt>> = [];
-      for (let seq = 0; seq < 30; seq++) {
-        emits.push(bus.emit({ event_type: 'SessionCreated', payload: { seq }, metadata: { source: 'test', user_id: users[seq % 2] } }));
-      }
-      // No flush: close() itself must drain (30 events at 10 ms each are still running when it is called).
-      const closing = bus.close();
-      assert.equal(bus.closed, true);
-      await assert.rejects(bus.emit({ event_type: 'SessionCreated', metadata: { source: 'test' } }), isClosed);
-      await closing;
-      const receipts = await Promise.all(emits);
-      const delivered = out.read();
-      assert.equal(delivered.length, 30, 'none lost');
-      assert.deepEqual(new Set(delivered.map((d) => d.event_id)), new Set(receipts.map((r) => r.event_id)));
-      assert.equal(bus.pending, 0);
+    await withBus(
+      {
+        store: { kind: 'none' },
+        consumers: [SLOW],
+        pool: { maxThreads: 1, concurrentTasksPerWorker: 2 },
+        dispatch: { maxBatch: 5 },
+      },
+      async ({ bus, out }) => {
+        const users = [uuid(), uuid()];
+        const emits: Array<Promise<Receipt>> = [];
+        for (let seq = 0; seq < 30; seq++) {
+          emits.push(bus.emit({ event_type: 'SessionCreated', payload: { seq }, metadata: { source: 'test', user_id: users[seq % 2] } }));
+        }
+        // No flush: close() itself must drain (30 events at 10 ms each are still running when it is called).
+        const closing = bus.close();
+        assert.equal(bus.closed, true);
+        await assert.rejects(bus.emit({ event_type: 'SessionCreated', metadata: { source: 'test' } }), isClosed);
+        await closing;
+        const receipts = await Promise.all(emits);
+        const delivered = out.read();
+        assert.equal(delivered.length, 30, 'none lost');
+        assert.deepEqual(new Set(delivered.map((d) => d.event_id)), new Set(receipts.map((r) => r.event_id)));
+        assert.equal(bus.pending, 0);
 
-      await assert.rejects(bus.emit({ event_type: 'SessionCreated', metadata: { source: 'test' } }), isClosed);
-      await assert.rejects(bus.emitMany([{ event_type: 'SessionCreated', metadata: { source: 'test' } }]), isClosed);
-      await assert.rejects(bus.producer('late').emit({ event_type: 'SessionCreated' }), isClosed);
-      await assert.rejects(bus.deadLetters.redrive(), isClosed);
-      // A second close is harmless.
-      await bus.close();
-      await bus.close();
-      assert.equal(out.read().length, 30);
-    });
+        await assert.rejects(bus.emit({ event_type: 'SessionCreated', metadata: { source: 'test' } }), isClosed);
+        await assert.rejects(bus.emitMany([{ event_type: 'SessionCreated', metadata: { source: 'test' } }]), isClosed);
+        await assert.rejects(bus.producer('late').emit({ event_type: 'SessionCreated' }), isClosed);
+        await assert.rejects(bus.deadLetters.redrive(), isClosed);
+        // A second close is harmless.
+        await bus.close();
+        await bus.close();
+        assert.equal(out.read().length, 30);
+      },
+    );
   });
 
   it('delivers events still waiting for room (backpressure wait) before it resolves', async () => {
-    await withBus({
-      store: { kind: 'none' },
-      consumers: [SLOW],
-      pool: { maxThreads: 1 },
-      dispatch: { maxBatch: 2 },
-      backpressure: { maxPending: 4, onOverflow: 'wait' },
-    }, async ({ bus, out }) => {
-      const user = uuid();
-      const emits = Array.from({ length: 20 }, (_, seq) =>
-        bus.emit({ event_type: 'SessionCreated', payload: { seq }, metadata: { source: 'test', user_id: user } }),
-      );
-      assert.equal(bus.pending, 4, 'most emits are waiting for room when close() is called');
-      await bus.close();
-      const receipts = await Promise.all(emits);
-      assert.equal(receipts.length, 20);
-      assert.deepEqual(
-        out.read().map((d) => d.seq),
-        Array.from({ length: 20 }, (_, k) => k),
-      );
-    });
+    await withBus(
+      {
+        store: { kind: 'none' },
+        consumers: [SLOW],
+        pool: { maxThreads: 1 },
+        dispatch: { maxBatch: 2 },
+        backpressure: { maxPending: 4, onOverflow: 'wait' },
+      },
+      async ({ bus, out }) => {
+        const user = uuid();
+        const emits = Array.from({ length: 20 }, (_, seq) =>
+          bus.emit({ event_type: 'SessionCreated', payload: { seq }, metadata: { source: 'test', user_id: user } }),
+        );
+        assert.equal(bus.pending, 4, 'most emits are waiting for room when close() is called');
+        await bus.close();
+        const receipts = await Promise.all(emits);
+        assert.equal(receipts.length, 20);
+        assert.deepEqual(
+          out.read().map((d) => d.seq),
+          Array.from({ length: 20 }, (_, k) => k),
+        );
+      },
+    );
   });
 
   it('runs a retry waiting out its backoff at once instead of losing it or waiting', { timeout: 15_000 }, async () => {
-    await withBus({
-      store: { kind: 'none' },
-      consumers: [fixture('flaky'), fixture('recorder')],
-      pool: { maxThreads: 1 },
-      // A backoff far longer than the test's timeout: close() must not wait it out.
-      delivery: { maxAttempts: 3, backoff: { initialMs: 600_000, maxMs: 600_000 } },
-    }, async ({ bus, out }) => {
-      const { event_id } = await bus.emit({ event_type: 'UserLoggedIn', payload: { failTimes: 1 }, metadata: { source: 'test' } });
-      await waitFor('the first attempt to fail', () => out.read().some((d) => d.consumer === 'Flaky' && d.event_id === event_id));
-      await bus.close();
-      assert.deepEqual(
-        out
-          .read()
-          .filter((d) => d.consumer === 'Flaky')
-          .map((d) => d.attempt),
-        [1, 2],
-      );
-      assert.deepEqual(await bus.deadLetters.list(), []);
-    });
+    await withBus(
+      {
+        store: { kind: 'none' },
+        consumers: [fixture('flaky'), fixture('recorder')],
+        pool: { maxThreads: 1 },
+        // A backoff far longer than the test's timeout: close() must not wait it out.
+        delivery: { maxAttempts: 3, backoff: { initialMs: 600_000, maxMs: 600_000 } },
+      },
+      async ({ bus, out }) => {
+        const { event_id } = await bus.emit({ event_type: 'UserLoggedIn', payload: { failTimes: 1 }, metadata: { source: 'test' } });
+        await waitFor('the first attempt to fail', () => out.read().some((d) => d.consumer === 'Flaky' && d.event_id === event_id));
+        await bus.close();
+        assert.deepEqual(
+          out
+            .read()
+            .filter((d) => d.consumer === 'Flaky')
+            .map((d) => d.attempt),
+          [1, 2],
+        );
+        assert.deepEqual(await bus.deadLetters.list(), []);
+      },
+    );
   });
 });
 

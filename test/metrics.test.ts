@@ -50,7 +50,11 @@ describe('bus.metrics()', () => {
       assert.equal(value('eventrail_delivery_failures_total{consumer="Flaky"}'), 3 * 2 + 1);
       assert.equal(value('eventrail_delivery_retries_total{consumer="Flaky"}'), 3 + 1);
       assert.equal(value('eventrail_dead_letters_total{consumer="Flaky"}'), 3);
-      assert.equal(value('eventrail_delivery_failures_total{consumer="Recorder"}'), undefined, 'no series for a consumer that never failed');
+      assert.equal(
+        value('eventrail_delivery_failures_total{consumer="Recorder"}'),
+        undefined,
+        'no series for a consumer that never failed',
+      );
       assert.equal((await bus.deadLetters.list()).length, 3);
 
       // Every event is in some batch once, plus once more per retry.
@@ -118,7 +122,7 @@ describe('bus.metrics()', () => {
       assert.equal(metricValue(textB, 'eventrail_deliveries_total{consumer="Recorder"}'), undefined);
       assert.equal(metricValue(textB, 'eventrail_deliveries_total{consumer="MetricsCollector"}'), 5);
       assert.equal(metricValue(textB, 'user_logins_total'), 5);
-      assert.doesNotMatch(textA, /user_logins_total/, "a consumer metric shows only on its own bus");
+      assert.doesNotMatch(textA, /user_logins_total/, 'a consumer metric shows only on its own bus');
     } finally {
       await Promise.all([a.close(), b.close()]);
       dir.remove();

@@ -101,7 +101,10 @@ describe('options from the environment', () => {
     );
     assert.equal(o.pool.maxThreads, 3);
     assert.equal(o.dispatch.partitionBy, 'tenant');
-    assert.deepEqual(o.consumers, [{ module: 'a.js', options: {} }, { module: 'b.js', options: {} }]);
+    assert.deepEqual(o.consumers, [
+      { module: 'a.js', options: {} },
+      { module: 'b.js', options: {} },
+    ]);
     assert.equal(o.delivery.backoff.initialMs, 5);
     assert.equal(o.backpressure.onOverflow, 'reject');
     assert.deepEqual(o.store, { kind: 'none' });
@@ -309,7 +312,21 @@ describe('resolved options', () => {
       const o = bus.options;
       assert.equal(o.pool.maxThreads, 1);
       assert.deepEqual(o.consumers, [{ module: fixture('noop'), options: {} }]);
-      for (const part of [o, o.store, o.consumers, o.pool, o.dispatch, o.delivery, o.delivery.backoff, o.backpressure, o.audit, o.audit.eventTypes, o.audit.eventTypes[1], o.limits, o.checkpoint]) {
+      for (const part of [
+        o,
+        o.store,
+        o.consumers,
+        o.pool,
+        o.dispatch,
+        o.delivery,
+        o.delivery.backoff,
+        o.backpressure,
+        o.audit,
+        o.audit.eventTypes,
+        o.audit.eventTypes[1],
+        o.limits,
+        o.checkpoint,
+      ]) {
         assert.ok(Object.isFrozen(part), `frozen: ${JSON.stringify(part)}`);
       }
       assert.throws(() => {

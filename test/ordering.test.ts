@@ -31,68 +31,83 @@ function assertPerKeyOrder(seen: readonly Delivered[], receipts: readonly Receip
 
 describe('ordering', () => {
   it('keeps per-user order on 2 threads × 4 tasks, 8 lanes, 50 interleaved users', async () => {
-    await withBus({
-      store: { kind: 'none' },
-      consumers: [fixture('async-recorder'), fixture('recorder')],
-      pool: { minThreads: 2, maxThreads: 2, concurrentTasksPerWorker: 4 },
-      dispatch: { lanes: 8, maxBatch: 16, lingerMs: 0 },
-    }, async ({ bus, out }) => {
-      const users = Array.from({ length: 50 }, () => uuid());
-      const perKey = 40;
-      const emits: Array<Promise<Receipt>> = [];
-      for (let seq = 0; seq < perKey; seq++) {
-        for (const user of users) {
-          emits.push(bus.emit({ event_type: 'WorkflowStateChanged', payload: { seq }, metadata: { source: 'test', user_id: user } }));
+    await withBus(
+      {
+        store: { kind: 'none' },
+        consumers: [fixture('async-recorder'), fixture('recorder')],
+        pool: { minThreads: 2, maxThreads: 2, concurrentTasksPerWorker: 4 },
+        dispatch: { lanes: 8, maxBatch: 16, lingerMs: 0 },
+      },
+      async ({ bus, out }) => {
+        const users = Array.from({ length: 50 }, () => uuid());
+        const perKey = 40;
+        const emits: Array<Promise<Receipt>> = [];
+        for (let seq = 0; seq < perKey; seq++) {
+          for (const user of users) {
+            emits.push(bus.emit({ event_type: 'WorkflowStateChanged', payload: { seq }, metadata: { source: 'test', user_id: user } }));
+          }
+          // Let some batches commit and run between rounds, so lanes are busy while more arrives.
+          if (seq % 10 === 9) await new Promise((resolve) => setImmediate(resolve));
         }
-        // Let some batches commit and run between rounds, so lanes are busy while more arrives.
-        if (seq % 10 === 9) await new Promise((resolve) => setImmediate(resolve));
-      }
-      const receipts = await Promise.all(emits);
-      await bus.flush();
-      assertPerKeyOrder(out.read(), receipts, users, perKey);
-    });
+        const receipts = await Promise.all(emits);
+        await bus.flush();
+        assertPerKeyOrder(out.read(), receipts, users, perKey);
+      },
+    );
   });
 
   it("keeps per-tenant order with partitionBy 'tenant', whatever the users", async () => {
-    await withBus({
-      store: { kind: 'none' },
-      consumers: [fixture('async-recorder'), fixture('recorder')],
-      pool: { minThreads: 2, maxThreads: 2, concurrentTasksPerWorker: 4 },
-      dispatch: { lanes: 8, maxBatch: 16, lingerMs: 0, partitionBy: 'tenant' },
-    }, async ({ bus, out }) => {
-      const tenants = Array.from({ length: 12 }, () => uuid());
-      const perKey = 60;
-      const inputs: EventInput[] = [];
-      for (let seq = 0; seq < perKey; seq++) {
-        for (const tenant of tenants) {
-          // A new user for every event: ordering by user would not hold a tenant's events together.
-          inputs.push({ event_type: 'SessionCreated', payload: { seq, key: tenant }, metadata: { source: 'test', tenant_id: tenant, user_id: uuid() } });
+    await withBus(
+      {
+        store: { kind: 'none' },
+        consumers: [fixture('async-recorder'), fixture('recorder')],
+        pool: { minThreads: 2, maxThreads: 2, concurrentTasksPerWorker: 4 },
+        dispatch: { lanes: 8, maxBatch: 16, lingerMs: 0, partitionBy: 'tenant' },
+      },
+      async ({ bus, out }) => {
+        const tenants = Array.from({ length: 12 }, () => uuid());
+        const perKey = 60;
+        const inputs: EventInput[] = [];
+        for (let seq = 0; seq < perKey; seq++) {
+          for (const tenant of tenants) {
+            // A new user for every event: ordering by user would not hold a tenant's events together.
+            inputs.push({
+              event_type: 'SessionCreated',
+              payload: { seq, key: tenant },
+              metadata: { source: 'test', tenant_id: tenant, user_id: uuid() },
+            });
+          }
         }
-      }
-      const receipts = await bus.emitMany(inputs);
-      await bus.flush();
-      assertPerKeyOrder(out.read(), receipts, tenants, perKey);
-    });
+        const receipts = await bus.emitMany(inputs);
+        await bus.flush();
+        assertPerKeyOrder(out.read(), receipts, tenants, perKey);
+      },
+    );
   });
 
   it('keeps order per correlation_id for events without a user', async () => {
-    await withBus({
-      store: { kind: 'none' },
-      consumers: [fixture('async-recorder'), fixture('recorder')],
-      pool: { maxThreads: 2, concurrentTasksPerWorker: 4 },
-      dispatch: { lanes: 4, maxBatch: 8, lingerMs: 0 },
-    }, async ({ bus, out }) => {
-      const correlations = Array.from({ length: 10 }, () => uuid());
-      const perKey = 30;
-      const emits: Array<Promise<Receipt>> = [];
-      for (let seq = 0; seq < perKey; seq++) {
-        for (const c of correlations) {
-          emits.push(bus.emit({ event_type: 'WorkflowStarted', payload: { seq, key: c }, metadata: { source: 'test', correlation_id: c } }));
+    await withBus(
+      {
+        store: { kind: 'none' },
+        consumers: [fixture('async-recorder'), fixture('recorder')],
+        pool: { maxThreads: 2, concurrentTasksPerWorker: 4 },
+        dispatch: { lanes: 4, maxBatch: 8, lingerMs: 0 },
+      },
+      async ({ bus, out }) => {
+        const correlations = Array.from({ length: 10 }, () => uuid());
+        const perKey = 30;
+        const emits: Array<Promise<Receipt>> = [];
+        for (let seq = 0; seq < perKey; seq++) {
+          for (const c of correlations) {
+            emits.push(
+              bus.emit({ event_type: 'WorkflowStarted', payload: { seq, key: c }, metadata: { source: 'test', correlation_id: c } }),
+            );
+          }
         }
-      }
-      const receipts = await Promise.all(emits);
-      await bus.flush();
-      assertPerKeyOrder(out.read(), receipts, correlations, perKey);
-    });
+        const receipts = await Promise.all(emits);
+        await bus.flush();
+        assertPerKeyOrder(out.read(), receipts, correlations, perKey);
+      },
+    );
   });
 });

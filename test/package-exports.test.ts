@@ -8,7 +8,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { name: string; exports: Record<string, string | Record<string, string>> };
+const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as {
+  name: string;
+  exports: Record<string, string | Record<string, string>>;
+};
 
 /** dist/a/b.js and dist/a/b.d.ts are built from src/a/b.ts (tsconfig.build.json: rootDir src, outDir dist). */
 const sourceOf = (target: string) => target.replace(/^\.\/dist\//, 'src/').replace(/(\.d)?\.js$|\.d\.ts$/, '.ts');

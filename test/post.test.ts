@@ -4,7 +4,11 @@ import assert from 'node:assert/strict';
 import { BackpressureError, BusClosedError, InvalidEventError, createBus, type EventInput } from '../src/index.js';
 import { fixture, tempDir, uuid, withBus } from './helpers.js';
 
-const login = (seq: number, user = uuid()): EventInput => ({ event_type: 'UserLoggedIn', payload: { seq }, metadata: { source: 'test', user_id: user } });
+const login = (seq: number, user = uuid()): EventInput => ({
+  event_type: 'UserLoggedIn',
+  payload: { seq },
+  metadata: { source: 'test', user_id: user },
+});
 
 describe('post', () => {
   it('accepts events without a receipt; flush() waits for them and they are stored and delivered in order', async () => {
@@ -42,7 +46,12 @@ describe('post', () => {
 
   it("returns a BackpressureError when the bus is full under 'reject'", async () => {
     await withBus(
-      { store: { kind: 'none' }, dispatch: { maxBatch: 1 }, backpressure: { maxPending: 2, onOverflow: 'reject' }, consumers: [fixture('slow')] },
+      {
+        store: { kind: 'none' },
+        dispatch: { maxBatch: 1 },
+        backpressure: { maxPending: 2, onOverflow: 'reject' },
+        consumers: [fixture('slow')],
+      },
       async ({ bus }) => {
         assert.equal(bus.post(login(0)), null);
         assert.equal(bus.post(login(1)), null);

@@ -107,7 +107,8 @@ describe('one read path for the bus and the CLI', () => {
       for (const a of audits) {
         const corrupt: string[] = [];
         const lines: string[] = [];
-        for await (const e of reader.audit.query({ ...a.query, onCorrupt: (err) => corrupt.push(err.message) })) lines.push(JSON.stringify(e));
+        for await (const e of reader.audit.query({ ...a.query, onCorrupt: (err) => corrupt.push(err.message) }))
+          lines.push(JSON.stringify(e));
         a.bus = { lines, corrupt };
       }
     } finally {
@@ -122,9 +123,20 @@ describe('one read path for the bus and the CLI', () => {
       const run = await cli(['replay', '--store', path, ...r.args]);
       const what = `replay ${r.args.join(' ')}`;
       const stderr = run.stderr.split('\n').filter((l) => l.length > 0);
-      assert.ok(stderr.every((l) => CLI_PREFIX('replay').test(l)), `${what}: ${run.stderr}`);
-      assert.deepEqual(run.stdout.split('\n').filter((l) => l.length > 0), r.bus!.lines, `${what}: stdout`);
-      assert.deepEqual(stderr.map((l) => l.replace(CLI_PREFIX('replay'), '')), r.bus!.corrupt, `${what}: reported`);
+      assert.ok(
+        stderr.every((l) => CLI_PREFIX('replay').test(l)),
+        `${what}: ${run.stderr}`,
+      );
+      assert.deepEqual(
+        run.stdout.split('\n').filter((l) => l.length > 0),
+        r.bus!.lines,
+        `${what}: stdout`,
+      );
+      assert.deepEqual(
+        stderr.map((l) => l.replace(CLI_PREFIX('replay'), '')),
+        r.bus!.corrupt,
+        `${what}: reported`,
+      );
       assert.equal(run.code, r.bus!.corrupt.length === 0 ? 0 : 3, `${what}: exit code`);
     }
     // The checks have something to compare: events, and the non-events reported with why.
@@ -144,7 +156,11 @@ describe('one read path for the bus and the CLI', () => {
       const run = await cli(['audit', '--store', path, ...a.args]);
       const what = `audit ${a.args.join(' ')}`;
       assert.equal(run.code, 0, `${what}: ${run.stderr}`);
-      assert.deepEqual(run.stdout.split('\n').filter((l) => l.length > 0), a.bus!.lines, `${what}: stdout`);
+      assert.deepEqual(
+        run.stdout.split('\n').filter((l) => l.length > 0),
+        a.bus!.lines,
+        `${what}: stdout`,
+      );
       assert.deepEqual(a.bus!.corrupt, []);
     }
     assert.equal(audits[0]!.bus!.lines.length, 12, 'UserLoggedIn and OrderPlaced: half of the events');

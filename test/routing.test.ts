@@ -22,7 +22,10 @@ describe('routing by event type', () => {
     // A custom type named like a builtin is a different type.
     assert.deepEqual(by('LoginRecorder'), new Set([login.event_id, custom.event_id]));
     assert.equal(seen.length, 6);
-    assert.ok(seen.every((d) => d.frozen), 'events handed to consumers are frozen');
+    assert.ok(
+      seen.every((d) => d.frozen),
+      'events handed to consumers are frozen',
+    );
     assert.ok(seen.every((d) => d.attempt === 1));
   });
 
@@ -48,32 +51,35 @@ describe('routing by event type', () => {
 
 describe('fan-out with a failing consumer', () => {
   it('one consumer throwing never keeps the event from the others', async () => {
-    await withBus({
-      store: { kind: 'none' },
-      consumers: [fixture('flaky'), fixture('recorder'), fixture('login-recorder')],
-      pool: { maxThreads: 1 },
-      delivery: { maxAttempts: 1 },
-    }, async ({ bus, out }) => {
-      const events = await bus.emitMany(
-        Array.from({ length: 20 }, (_, seq) => ({
-          event_type: 'UserLoggedIn' as const,
-          payload: { seq, fail: seq % 2 === 0 },
-          metadata: { source: 'test', user_id: uuid() },
-        })),
-      );
-      await bus.flush();
-      const seen = out.read();
-      for (const consumer of ['Recorder', 'LoginRecorder', 'Flaky']) {
-        assert.deepEqual(
-          new Set(seen.filter((d) => d.consumer === consumer).map((d) => d.event_id)),
-          new Set(events.map((e) => e.event_id)),
-          `${consumer} got every event`,
+    await withBus(
+      {
+        store: { kind: 'none' },
+        consumers: [fixture('flaky'), fixture('recorder'), fixture('login-recorder')],
+        pool: { maxThreads: 1 },
+        delivery: { maxAttempts: 1 },
+      },
+      async ({ bus, out }) => {
+        const events = await bus.emitMany(
+          Array.from({ length: 20 }, (_, seq) => ({
+            event_type: 'UserLoggedIn' as const,
+            payload: { seq, fail: seq % 2 === 0 },
+            metadata: { source: 'test', user_id: uuid() },
+          })),
         );
-      }
-      const dead = await bus.deadLetters.list();
-      assert.equal(dead.length, 10);
-      assert.ok(dead.every((d) => d.consumer === 'Flaky' && d.error.message.includes('flaky failure') && d.attempts === 1));
-      assert.deepEqual(new Set(dead.map((d) => (d.event.payload as { seq: number }).seq)), new Set([0, 2, 4, 6, 8, 10, 12, 14, 16, 18]));
-    });
+        await bus.flush();
+        const seen = out.read();
+        for (const consumer of ['Recorder', 'LoginRecorder', 'Flaky']) {
+          assert.deepEqual(
+            new Set(seen.filter((d) => d.consumer === consumer).map((d) => d.event_id)),
+            new Set(events.map((e) => e.event_id)),
+            `${consumer} got every event`,
+          );
+        }
+        const dead = await bus.deadLetters.list();
+        assert.equal(dead.length, 10);
+        assert.ok(dead.every((d) => d.consumer === 'Flaky' && d.error.message.includes('flaky failure') && d.attempts === 1));
+        assert.deepEqual(new Set(dead.map((d) => (d.event.payload as { seq: number }).seq)), new Set([0, 2, 4, 6, 8, 10, 12, 14, 16, 18]));
+      },
+    );
   });
 });

@@ -80,7 +80,10 @@ describe('what serde accepts', () => {
       const text = '{"event_type":"UserLoggedIn","payload":{"n":99999999999999999999},"metadata":{"source":"x"}}';
       await assert.rejects(bus.emitJson(text), { code: 'ERR_EVENTRAIL_INEXACT_NUMBER', name: 'InexactNumberError' });
       await assert.rejects(bus.emitJson('{"event_type":'), (err) => err instanceof InvalidEventError);
-      await assert.rejects(bus.emitJson('{"event_type":"UserLoggedIn","event_type":"UserLoggedIn","metadata":{"source":"x"}}'), /duplicate field `event_type`/);
+      await assert.rejects(
+        bus.emitJson('{"event_type":"UserLoggedIn","event_type":"UserLoggedIn","metadata":{"source":"x"}}'),
+        /duplicate field `event_type`/,
+      );
       const r = await bus.emitJson('{"event_type":"UserLoggedIn","payload":{"n":9007199254740993,"m":[1,1]},"metadata":{"source":"x"}}');
       assert.equal(r.duplicate, false);
     });
@@ -92,12 +95,20 @@ describe('what serde accepts', () => {
       const store = dir.file('store');
       const id = '0190a5b4-7c3e-7abc-8def-0123456789ab';
       const good = `{"event_id":"${id}","timestamp":"2026-12-31T23:59:60.500Z","event_type":{"Custom":""},"payload":{"b":[9007199254740993,-0.0,1e16],"a":"\\u00e9"},"metadata":{"correlation_id":"${id}","causation_id":null,"user_id":null,"tenant_id":null,"source":""}}`;
-      const input = [good, '', '{"event_type":"UserLoggedIn","payload":[18446744073709551616],"metadata":{"source":"x"}}', 'not json'].join('\n');
+      const input = [good, '', '{"event_type":"UserLoggedIn","payload":[18446744073709551616],"metadata":{"source":"x"}}', 'not json'].join(
+        '\n',
+      );
       const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('EVENTRAIL_')));
       const r = spawnSync(process.execPath, [CLI, 'emit', '--store', store], { input, encoding: 'utf8', env });
       assert.equal(r.status, 1, r.stderr);
-      const receipts = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { line: number; event_id: string });
-      assert.deepEqual(receipts.map((x) => [x.line, x.event_id]), [[1, id]]);
+      const receipts = r.stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { line: number; event_id: string });
+      assert.deepEqual(
+        receipts.map((x) => [x.line, x.event_id]),
+        [[1, id]],
+      );
       assert.match(r.stderr, /line 3: ERR_EVENTRAIL_INEXACT_NUMBER/);
       assert.match(r.stderr, /line 4: ERR_EVENTRAIL_INVALID_EVENT/);
       const replay = spawnSync(process.execPath, [CLI, 'replay', '--store', store], { encoding: 'utf8', env });

@@ -43,7 +43,8 @@ function whyNot(): string | null {
   if (cargo.error !== undefined || cargo.status !== 0) return 'cargo is not installed (apt-get install rustc cargo)';
   const crates = existsSync(REGISTRY) ? readdirSync(REGISTRY) : [];
   for (const name of ['serde_json-', 'serde_derive-', 'uuid-', 'chrono-']) {
-    if (!crates.some((c) => c.startsWith(name))) return `Debian's crate ${name.slice(0, -1)} is not in ${REGISTRY} (apt-get install librust-serde-json-dev librust-serde-derive-dev librust-uuid-dev librust-chrono-dev)`;
+    if (!crates.some((c) => c.startsWith(name)))
+      return `Debian's crate ${name.slice(0, -1)} is not in ${REGISTRY} (apt-get install librust-serde-json-dev librust-serde-derive-dev librust-uuid-dev librust-chrono-dev)`;
   }
   return null;
 }
@@ -72,17 +73,51 @@ function throughSerde(lines: readonly string[]): Promise<string[]> {
 // Generated events.
 
 const wellFormed = (s: string) => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
-const text = fc.oneof(
-  fc.string({ unit: 'binary', maxLength: 8 }),
-  fc.string({ unit: 'grapheme', maxLength: 6 }),
-  fc.constantFrom('', '"', '\\', '/', '\u0000', '\u001f', '\u007f', '\b\f\n\r\t', '\u2028', '\ue000', '\uffff', '😀', '𐀀', 'é', 'e\u0301'),
-).filter(wellFormed);
+const text = fc
+  .oneof(
+    fc.string({ unit: 'binary', maxLength: 8 }),
+    fc.string({ unit: 'grapheme', maxLength: 6 }),
+    fc.constantFrom(
+      '',
+      '"',
+      '\\',
+      '/',
+      '\u0000',
+      '\u001f',
+      '\u007f',
+      '\b\f\n\r\t',
+      '\u2028',
+      '\ue000',
+      '\uffff',
+      '😀',
+      '𐀀',
+      'é',
+      'e\u0301',
+    ),
+  )
+  .filter(wellFormed);
 const key = fc.oneof(text, fc.constantFrom('__proto__', 'constructor', 'a', 'B', 'a\u0000', '\uffff', '\ud800\udc00', '\ue000'));
 
 const number = fc.oneof(
   fc.integer(),
   fc.maxSafeInteger(),
-  fc.constantFrom(0, -0, 1e16, 1e15 + 0.5, 6.02214076e23, 1e-6, 1e-7, 0.1, 5e-324, 1.7976931348623157e308, 2 ** 53, -(2 ** 60), 123456.789, 1e21, 1e-5),
+  fc.constantFrom(
+    0,
+    -0,
+    1e16,
+    1e15 + 0.5,
+    6.02214076e23,
+    1e-6,
+    1e-7,
+    0.1,
+    5e-324,
+    1.7976931348623157e308,
+    2 ** 53,
+    -(2 ** 60),
+    123456.789,
+    1e21,
+    1e-5,
+  ),
   // Whole floats within 2^53 are left out: JavaScript cannot tell 100.0 from 100 (see the README).
   fc.double({ noNaN: true, noDefaultInfinity: true }).filter((d) => !Number.isSafeInteger(d) || Object.is(d, -0)),
   fc.bigInt({ min: -(1n << 63n), max: (1n << 64n) - 1n }).filter((b) => b < -(2n ** 53n) || b > 2n ** 53n),
@@ -101,13 +136,21 @@ const { value: payloadValue } = fc.letrec<{ value: unknown }>((tie) => ({
 }));
 
 const uuid = fc.uuid({ version: [4, 7] });
-const eventType: fc.Arbitrary<EventType> = fc.oneof(fc.constantFrom(...BUILTIN_EVENT_TYPES), text.map((name) => ({ Custom: name })));
+const eventType: fc.Arbitrary<EventType> = fc.oneof(
+  fc.constantFrom(...BUILTIN_EVENT_TYPES),
+  text.map((name) => ({ Custom: name })),
+);
 
 const pad = (n: number, w: number) => String(n).padStart(w, '0');
 /** A timestamp as a producer might write it (offsets, 1-9 fraction digits, leap seconds, chrono's extended years). */
 const looseTimestamp = fc
   .record({
-    year: fc.oneof(fc.integer({ min: 1970, max: 2100 }), fc.integer({ min: 0, max: 9999 }), fc.integer({ min: 10000, max: 262000 }), fc.integer({ min: -262000, max: -1 })),
+    year: fc.oneof(
+      fc.integer({ min: 1970, max: 2100 }),
+      fc.integer({ min: 0, max: 9999 }),
+      fc.integer({ min: 10000, max: 262000 }),
+      fc.integer({ min: -262000, max: -1 }),
+    ),
     month: fc.integer({ min: 1, max: 12 }),
     day: fc.integer({ min: 1, max: 28 }),
     hour: fc.integer({ min: 0, max: 23 }),
@@ -146,7 +189,13 @@ const generated: fc.Arbitrary<Generated> = fc
       timestamp: toUtcTimestamp(g.timestamp) ?? '2026-01-01T00:00:00Z',
       event_type: g.event_type,
       payload: g.payload as Event['payload'],
-      metadata: { correlation_id: g.correlation_id, causation_id: g.causation_id, user_id: g.user_id, tenant_id: g.tenant_id, source: g.source },
+      metadata: {
+        correlation_id: g.correlation_id,
+        causation_id: g.causation_id,
+        user_id: g.user_id,
+        tenant_id: g.tenant_id,
+        source: g.source,
+      },
     };
     const id = (u: string | null) => (u === null ? 'null' : JSON.stringify(g.upper ? u.toUpperCase() : u));
     // Field order shuffled from the struct's, null options left out, payload keys in insertion order, JavaScript's number notation.
@@ -190,7 +239,10 @@ function sameButFloatsOneUlp(a: unknown, b: unknown): boolean {
   if (a !== null && b !== null && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a) && !Array.isArray(b)) {
     const ka = Object.keys(a);
     const kb = Object.keys(b);
-    return ka.length === kb.length && ka.every((k, i) => k === kb[i] && sameButFloatsOneUlp((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+    return (
+      ka.length === kb.length &&
+      ka.every((k, i) => k === kb[i] && sameButFloatsOneUlp((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
+    );
   }
   return a === b;
 }
@@ -208,11 +260,15 @@ describe('serde interop, byte for byte', { skip: skip ?? false }, () => {
   let cases: Generated[];
 
   before(() => {
-    const build = spawnSync('cargo', ['build', '--release', '--offline', '--quiet', '--manifest-path', join(crate, 'Cargo.toml'), '--target-dir', targetDir], {
-      cwd: crate,
-      encoding: 'utf8',
-      timeout: 600_000,
-    });
+    const build = spawnSync(
+      'cargo',
+      ['build', '--release', '--offline', '--quiet', '--manifest-path', join(crate, 'Cargo.toml'), '--target-dir', targetDir],
+      {
+        cwd: crate,
+        encoding: 'utf8',
+        timeout: 600_000,
+      },
+    );
     assert.equal(build.status, 0, `cargo build failed: ${build.stderr}`);
     dir = tempDir('eventrail-serde-');
     // A fixed seed, so CI runs the same cases every time; SERDE_INTEROP_SEED explores others.
@@ -234,7 +290,11 @@ describe('serde interop, byte for byte', { skip: skip ?? false }, () => {
     assert.deepEqual(rejected, [], 'serde reads every generated event');
     const store = dir.file('from-serde');
     const out = recorder(dir);
-    const bus = await createBus({ store: { kind: 'lmdb', path: store }, consumers: [out.consumer('serde-recorder')], limits: { maxDepth: 128 } });
+    const bus = await createBus({
+      store: { kind: 'lmdb', path: store },
+      consumers: [out.consumer('serde-recorder')],
+      limits: { maxDepth: 128 },
+    });
     try {
       for (const line of serde) await bus.emitJson(line);
       await bus.flush();
@@ -263,7 +323,9 @@ describe('serde interop, byte for byte', { skip: skip ?? false }, () => {
       assert.ok(sameButFloatsOneUlp(parse(serde[i]!), parse(ours[i]!)), `case ${i}: ${serde[i]} ≠ ${ours[i]}`);
       misread++;
     }
-    process.stdout.write(`# serde interop: ${ours.length - misread} of ${ours.length} lines byte-equal through serde, ${misread} with a float serde_json read 1 ULP off\n`);
+    process.stdout.write(
+      `# serde interop: ${ours.length - misread} of ${ours.length} lines byte-equal through serde, ${misread} with a float serde_json read 1 ULP off\n`,
+    );
     const store = dir.file('to-serde');
     const bus = await createBus({ store: { kind: 'lmdb', path: store }, limits: { maxDepth: 128 } });
     try {
@@ -279,7 +341,12 @@ describe('serde interop, byte for byte', { skip: skip ?? false }, () => {
     const envelope = (payload: string, id = 'ab') =>
       `{"event_id":"0190a5b4-7c3e-7abc-8def-0123456789${id}","timestamp":"2026-12-31T23:59:60.500Z","event_type":{"Custom":""},"payload":${payload},"metadata":{"correlation_id":"0190a5b4-7c3e-7abc-8def-0123456789ab","causation_id":null,"user_id":null,"tenant_id":null,"source":""}}`;
     const nested = (n: number) => '['.repeat(n) + ']'.repeat(n);
-    const [deepest, tooDeep, wholeFloat, huge] = await throughSerde([envelope(nested(126)), envelope(nested(127)), envelope('[100.0,1e2]', 'ac'), envelope('[18446744073709551616]')]);
+    const [deepest, tooDeep, wholeFloat, huge] = await throughSerde([
+      envelope(nested(126)),
+      envelope(nested(127)),
+      envelope('[100.0,1e2]', 'ac'),
+      envelope('[18446744073709551616]'),
+    ]);
     const bus = await createBus({ store: { kind: 'lmdb', path: dir.file('edges') }, limits: { maxDepth: 128 } });
     try {
       // serde_json reads 127 nested levels in all: the event's object and 126 in the payload.
@@ -292,7 +359,10 @@ describe('serde interop, byte for byte', { skip: skip ?? false }, () => {
       await bus.emitJson(wholeFloat!);
       // Beyond u64 serde reads an f64 (rounded); eventrail refuses to store a different number.
       assert.equal(huge, envelope('[1.8446744073709552e19]'));
-      await assert.rejects(bus.emitJson(envelope('[18446744073709551616]')), (err) => err instanceof InexactNumberError && err.code === 'ERR_EVENTRAIL_INEXACT_NUMBER');
+      await assert.rejects(
+        bus.emitJson(envelope('[18446744073709551616]')),
+        (err) => err instanceof InexactNumberError && err.code === 'ERR_EVENTRAIL_INEXACT_NUMBER',
+      );
       const replayed: string[] = [];
       for await (const event of bus.replay()) replayed.push(toSerdeJson(event));
       assert.deepEqual(replayed, [deepest, envelope('[100,100]', 'ac')]);

@@ -77,7 +77,10 @@ function assertIncreasing(positions: readonly Position[], what: string): void {
 }
 
 /** Appends and returns every stored event with its position, in append order. */
-async function appendAll(store: EventStore, batches: readonly (readonly TestEvent[])[]): Promise<{ position: Position; bytes: Buffer; item: AppendItem }[]> {
+async function appendAll(
+  store: EventStore,
+  batches: readonly (readonly TestEvent[])[],
+): Promise<{ position: Position; bytes: Buffer; item: AppendItem }[]> {
   const out: { position: Position; bytes: Buffer; item: AppendItem }[] = [];
   for (const batch of batches) {
     const result = await store.append(batch.map((e) => e.item));
@@ -107,330 +110,505 @@ export function testStore(name: string, factory: StoreFactory): void {
   };
 
   describe(`store conformance: ${name}`, () => {
-    it('appends with positions increasing in batch order and across batches', withStore(async ({ store }) => {
-      const empty = await store.append([]);
-      assert.deepEqual(empty, { positions: [], duplicate: [] });
-      const all: Position[] = [];
-      for (const size of [1, 5, 300]) {
-        const result = await store.append(testEvents(size).map((e) => e.item));
-        assert.deepEqual(result.duplicate, new Array(size).fill(false));
-        for (const p of result.positions) assert.equal(p.length, 12);
-        all.push(...result.positions);
-      }
-      assertIncreasing(all, 'positions');
-    }));
+    it(
+      'appends with positions increasing in batch order and across batches',
+      withStore(async ({ store }) => {
+        const empty = await store.append([]);
+        assert.deepEqual(empty, { positions: [], duplicate: [] });
+        const all: Position[] = [];
+        for (const size of [1, 5, 300]) {
+          const result = await store.append(testEvents(size).map((e) => e.item));
+          assert.deepEqual(result.duplicate, new Array(size).fill(false));
+          for (const p of result.positions) assert.equal(p.length, 12);
+          all.push(...result.positions);
+        }
+        assertIncreasing(all, 'positions');
+      }),
+    );
 
-    it('reads events back byte for byte, in order', withStore(async ({ store }) => {
-      const stored = await appendAll(store, [testEvents(3), testEvents(40), testEvents(1)]);
-      const read = await collect(store.readEvents());
-      assert.deepEqual(read.map((e) => hex(e.position)), stored.map((e) => hex(e.position)));
-      read.forEach((e, i) => assert.ok(e.bytes.equals(stored[i]!.bytes), `event ${i} bytes`));
-      assert.deepEqual(codec.decode(read[5]!.bytes), codec.decode(stored[5]!.bytes));
-    }));
-
-    it('pages across batches with a small page size', withStore(async ({ store }) => {
-      const stored = await appendAll(store, [testEvents(1000), testEvents(1000), testEvents(1000)]);
-      const read = await collect(store.readEvents({ pageSize: 7 }));
-      assert.equal(read.length, 3000);
-      assert.deepEqual(read.map((e) => hex(e.position)), stored.map((e) => hex(e.position)));
-      assertIncreasing(read.map((e) => e.position), 'read positions');
-      const one = await collect(store.readEvents({ pageSize: 1 }));
-      assert.equal(one.length, 3000);
-    }));
-
-    it('reads strictly after `after` and up to `until` inclusive', withStore(async ({ store }) => {
-      const stored = await appendAll(store, [testEvents(10), testEvents(10), testEvents(10)]);
-      const positions = stored.map((e) => hex(e.position));
-      const read = async (query: Parameters<EventStore['readEvents']>[0]) => (await collect(store.readEvents(query))).map((e) => hex(e.position));
-      assert.deepEqual(await read({ after: stored[4]!.position }), positions.slice(5));
-      assert.deepEqual(await read({ until: stored[14]!.position }), positions.slice(0, 15));
-      assert.deepEqual(await read({ after: stored[9]!.position, until: stored[20]!.position, pageSize: 3 }), positions.slice(10, 21));
-      assert.deepEqual(await read({ after: stored[29]!.position }), []);
-      assert.deepEqual(await read({ after: stored[20]!.position, until: stored[10]!.position }), []);
-      assert.deepEqual(await read({ after: stored[12]!.position, until: stored[12]!.position }), []);
-      assert.deepEqual(await read({ after: Buffer.alloc(12), until: Buffer.alloc(12, 0xff) }), positions);
-    }));
-
-    it('appends idempotently by event_id', withStore(async ({ store }) => {
-      const first = testEvents(5);
-      const firstResult = await store.append(first.map((e) => e.item));
-      // The same ids again, supplied by the caller: stored once, reported at their first position.
-      const again = first.slice(1, 3).map((e) => testEvent({ eventId: e.item.eventId, checkDuplicate: true }));
-      const newcomer = testEvent({ checkDuplicate: true });
-      const second = await store.append([again[0]!.item, newcomer.item, again[1]!.item]);
-      assert.deepEqual(second.duplicate, [true, false, true]);
-      assert.equal(hex(second.positions[0]!), hex(firstResult.positions[1]!));
-      assert.equal(hex(second.positions[2]!), hex(firstResult.positions[2]!));
-      assert.ok(comparePositions(second.positions[1]!, firstResult.positions[4]!) > 0);
-
-      // The same id twice in one batch: the second takes the first's position.
-      const twice = testEvent({ checkDuplicate: true });
-      const third = await store.append([twice.item, testEvent().item, { ...twice.item }]);
-      assert.deepEqual(third.duplicate, [false, false, true]);
-      assert.equal(hex(third.positions[2]!), hex(third.positions[0]!));
-
-      // A batch of duplicates only stores nothing, and later positions still increase.
-      const onlyDuplicates = await store.append([{ ...newcomer.item }, { ...first[0]!.item, checkDuplicate: true }]);
-      assert.deepEqual(onlyDuplicates.duplicate, [true, true]);
-      assert.equal(hex(onlyDuplicates.positions[0]!), hex(second.positions[1]!));
-      const after = await store.append([testEvent().item]);
-      assert.ok(comparePositions(after.positions[0]!, third.positions[1]!) > 0);
-
-      const read = await collect(store.readEvents());
-      assert.equal(read.length, 5 + 1 + 2 + 1);
-      assert.equal(new Set(read.map((e) => hex(e.position))).size, read.length);
-      // The stored bytes are the first event's, not the duplicate's.
-      assert.ok(read[1]!.bytes.equals(first[1]!.item.bytes));
-      assert.equal((await store.stats()).events, 9);
-    }));
-
-    it('looks events up by id', withStore(async ({ store }) => {
-      const events = testEvents(20);
-      const result = await store.append(events.map((e) => e.item));
-      for (const i of [0, 7, 19]) assert.equal(hex((await store.lookup(events[i]!.item.eventId))!), hex(result.positions[i]!));
-      assert.equal(await store.lookup(randomUUID()), null);
-    }));
-
-    it('reads one tenant through the tenant index', withStore(async ({ store }) => {
-      const tenants = Array.from({ length: 12 }, () => randomUUID());
-      const batches = [0, 1, 2].map((b) => testEvents(97, (i) => ({ tenantId: (i * 7 + b) % 13 === 12 ? null : tenants[(i * 7 + b) % 13]! })));
-      const stored = await appendAll(store, batches);
-      for (const tenant of tenants) {
-        const expected = stored.filter((e) => e.item.tenantId === tenant);
-        assert.ok(expected.length > 0);
-        const read = await collect(store.readEvents({ tenantId: tenant, pageSize: 5 }));
-        assert.deepEqual(read.map((e) => hex(e.position)), expected.map((e) => hex(e.position)), `tenant ${tenant}`);
-        read.forEach((e, i) => assert.ok(e.bytes.equals(expected[i]!.bytes)));
-        for (const e of read) assert.equal((codec.decode(e.bytes) as Event).metadata.tenant_id, tenant);
-      }
-      assert.deepEqual(await collect(store.readEvents({ tenantId: randomUUID() })), []);
-
-      const tenant = tenants[3]!;
-      const mine = stored.filter((e) => e.item.tenantId === tenant);
-      const middle = mine[Math.floor(mine.length / 2)]!.position;
-      const after = await collect(store.readEvents({ tenantId: tenant, after: middle }));
-      assert.deepEqual(after.map((e) => hex(e.position)), mine.filter((e) => comparePositions(e.position, middle) > 0).map((e) => hex(e.position)));
-      const until = await collect(store.readEvents({ tenantId: tenant, until: middle }));
-      assert.deepEqual(until.map((e) => hex(e.position)), mine.filter((e) => comparePositions(e.position, middle) <= 0).map((e) => hex(e.position)));
-    }));
-
-    it('reads a time range in position order, whatever the user timestamps', withStore(async ({ store }) => {
-      // Timestamps jump back and forth within and across batches.
-      const ms = (b: number, i: number) => BASE_MS + (((i * 37 + b * 11) % 50) - 10) * 1000 + (i % 3);
-      const stored = await appendAll(store, [0, 1, 2, 3].map((b) => testEvents(60, (i) => ({ timestampMs: ms(b, i), tenantId: i % 2 ? 'odd' : 'even' }))));
-      const check = async (fromMs: number | undefined, toMs: number | undefined, tenantId?: string) => {
-        const expected = stored.filter(
-          (e) => (fromMs === undefined || e.item.timestampMs >= fromMs) && (toMs === undefined || e.item.timestampMs < toMs) && (tenantId === undefined || e.item.tenantId === tenantId),
+    it(
+      'reads events back byte for byte, in order',
+      withStore(async ({ store }) => {
+        const stored = await appendAll(store, [testEvents(3), testEvents(40), testEvents(1)]);
+        const read = await collect(store.readEvents());
+        assert.deepEqual(
+          read.map((e) => hex(e.position)),
+          stored.map((e) => hex(e.position)),
         );
-        const read = await collect(store.readEvents({ fromMs, toMs, tenantId, pageSize: 4 }));
-        assert.deepEqual(read.map((e) => hex(e.position)), expected.map((e) => hex(e.position)), `[${fromMs}, ${toMs}) ${tenantId ?? ''}`);
-        return read.length;
-      };
-      assert.ok((await check(BASE_MS, BASE_MS + 20_000)) > 0);
-      const oneMs = stored[17]!.item.timestampMs;
-      assert.ok((await check(oneMs, oneMs + 1)) > 0);
-      await check(BASE_MS + 30_000, undefined);
-      await check(undefined, BASE_MS);
-      await check(BASE_MS - 10_000, BASE_MS + 40_000);
-      await check(BASE_MS + 1_000, BASE_MS + 9_000, 'odd');
-      assert.equal(await check(BASE_MS + 100_000, undefined), 0);
-      assert.equal(await check(BASE_MS, BASE_MS), 0);
-      // With position bounds too.
-      const after = stored[70]!.position;
-      const read = await collect(store.readEvents({ fromMs: BASE_MS, toMs: BASE_MS + 20_000, after }));
-      assert.deepEqual(
-        read.map((e) => hex(e.position)),
-        stored.filter((e) => e.item.timestampMs >= BASE_MS && e.item.timestampMs < BASE_MS + 20_000 && comparePositions(e.position, after) > 0).map((e) => hex(e.position)),
-      );
-    }));
+        read.forEach((e, i) => assert.ok(e.bytes.equals(stored[i]!.bytes), `event ${i} bytes`));
+        assert.deepEqual(codec.decode(read[5]!.bytes), codec.decode(stored[5]!.bytes));
+      }),
+    );
 
-    it('writes audit entries with their events and reads them with filters', withStore(async ({ store }) => {
-      const batches = [0, 1, 2].map((b) => testEvents(30, (i) => ({ audited: i % 4 === b, tenantId: i % 3 ? 'a' : 'b', timestampMs: BASE_MS + i * 1000 })));
-      const stored = await appendAll(store, batches);
-      const audited = stored.filter((e) => e.item.auditId !== null);
-      const all = await collect(store.readAudit({ pageSize: 2 }));
-      assert.deepEqual(all.map((a) => hex(a.position)), audited.map((e) => hex(e.position)));
-      all.forEach((a, i) => {
-        const { item } = audited[i]!;
-        const event = codec.decode<Event>(item.bytes);
-        assert.ok(a.bytes.equals(encodeAuditRecord(item.auditId!, item.bytes)));
-        const entry = decodeAuditRecord(codec, a.bytes);
-        assert.deepEqual(entry, { audit_id: item.auditId, event_id: event.event_id, event_type: 'UserLoggedIn', timestamp: event.timestamp, payload: event.payload, metadata: event.metadata });
-      });
-      const byTenant = await collect(store.readAudit({ tenantId: 'b' }));
-      assert.deepEqual(byTenant.map((a) => hex(a.position)), audited.filter((e) => e.item.tenantId === 'b').map((e) => hex(e.position)));
-      const byTime = await collect(store.readAudit({ fromMs: BASE_MS + 5000, toMs: BASE_MS + 15_000 }));
-      assert.deepEqual(
-        byTime.map((a) => hex(a.position)),
-        audited.filter((e) => e.item.timestampMs >= BASE_MS + 5000 && e.item.timestampMs < BASE_MS + 15_000).map((e) => hex(e.position)),
-      );
-      const after = audited[3]!.position;
-      assert.deepEqual((await collect(store.readAudit({ after }))).map((a) => hex(a.position)), audited.slice(4).map((e) => hex(e.position)));
+    it(
+      'pages across batches with a small page size',
+      withStore(async ({ store }) => {
+        const stored = await appendAll(store, [testEvents(1000), testEvents(1000), testEvents(1000)]);
+        const read = await collect(store.readEvents({ pageSize: 7 }));
+        assert.equal(read.length, 3000);
+        assert.deepEqual(
+          read.map((e) => hex(e.position)),
+          stored.map((e) => hex(e.position)),
+        );
+        assertIncreasing(
+          read.map((e) => e.position),
+          'read positions',
+        );
+        const one = await collect(store.readEvents({ pageSize: 1 }));
+        assert.equal(one.length, 3000);
+      }),
+    );
 
-      // A duplicate does not write its audit entry again.
-      await store.append([{ ...audited[0]!.item, checkDuplicate: true }]);
-      assert.equal((await collect(store.readAudit())).length, audited.length);
-      assert.equal((await store.stats()).auditEntries, audited.length);
-    }));
+    it(
+      'reads strictly after `after` and up to `until` inclusive',
+      withStore(async ({ store }) => {
+        const stored = await appendAll(store, [testEvents(10), testEvents(10), testEvents(10)]);
+        const positions = stored.map((e) => hex(e.position));
+        const read = async (query: Parameters<EventStore['readEvents']>[0]) =>
+          (await collect(store.readEvents(query))).map((e) => hex(e.position));
+        assert.deepEqual(await read({ after: stored[4]!.position }), positions.slice(5));
+        assert.deepEqual(await read({ until: stored[14]!.position }), positions.slice(0, 15));
+        assert.deepEqual(await read({ after: stored[9]!.position, until: stored[20]!.position, pageSize: 3 }), positions.slice(10, 21));
+        assert.deepEqual(await read({ after: stored[29]!.position }), []);
+        assert.deepEqual(await read({ after: stored[20]!.position, until: stored[10]!.position }), []);
+        assert.deepEqual(await read({ after: stored[12]!.position, until: stored[12]!.position }), []);
+        assert.deepEqual(await read({ after: Buffer.alloc(12), until: Buffer.alloc(12, 0xff) }), positions);
+      }),
+    );
 
-    it('keeps dead letters: put, list, filter, remove', withStore(async ({ store }) => {
-      const events = testEvents(4, (i) => ({ tenantId: i % 2 ? 'a' : null }));
-      const { positions } = await store.append(events.map((e) => e.item));
-      const letter = (consumer: string, i: number, attempts = 3): DeadLetterRecord => ({
-        consumer,
-        position: positions[i]!,
-        event: events[i]!.item.bytes,
-        error: { code: 'ERR_EVENTRAIL_HANDLER_FAILED', name: 'HandlerFailedError', message: `failed ${i}`, stack: i % 2 ? undefined : 'Error: x\n    at y' },
-        attempts,
-        failedAt: new Date(BASE_MS + i).toISOString(),
-        tenantId: events[i]!.item.tenantId,
-      });
-      const letters = [letter('Mailer', 0), letter('Mailer', 1), letter('Audit', 1), letter('Mailer', 3)];
-      await store.writeProgress({ deadLetters: letters });
-      const normal = (r: DeadLetterRecord) => ({ ...r, position: hex(r.position), event: r.event.toString('hex'), error: { ...r.error, stack: r.error.stack ?? undefined } });
-      const all = await collect(store.readDeadLetters({ pageSize: 1 }));
-      assert.equal(all.length, 4);
-      // Listed by consumer, then position.
-      assert.deepEqual(all.map(normal), [letters[2]!, letters[0]!, letters[1]!, letters[3]!].map(normal));
-      assert.deepEqual((await collect(store.readDeadLetters({ consumer: 'Mailer' }))).map(normal), [letters[0]!, letters[1]!, letters[3]!].map(normal));
-      assert.deepEqual((await collect(store.readDeadLetters({ tenantId: 'a' }))).map(normal), [letters[2]!, letters[1]!, letters[3]!].map(normal));
-      assert.deepEqual(await collect(store.readDeadLetters({ consumer: 'Nobody' })), []);
-      assert.equal((await store.stats()).deadLetters, 4);
+    it(
+      'appends idempotently by event_id',
+      withStore(async ({ store }) => {
+        const first = testEvents(5);
+        const firstResult = await store.append(first.map((e) => e.item));
+        // The same ids again, supplied by the caller: stored once, reported at their first position.
+        const again = first.slice(1, 3).map((e) => testEvent({ eventId: e.item.eventId, checkDuplicate: true }));
+        const newcomer = testEvent({ checkDuplicate: true });
+        const second = await store.append([again[0]!.item, newcomer.item, again[1]!.item]);
+        assert.deepEqual(second.duplicate, [true, false, true]);
+        assert.equal(hex(second.positions[0]!), hex(firstResult.positions[1]!));
+        assert.equal(hex(second.positions[2]!), hex(firstResult.positions[2]!));
+        assert.ok(comparePositions(second.positions[1]!, firstResult.positions[4]!) > 0);
 
-      // Writing the same letter again replaces it and counts once.
-      await store.writeProgress({ deadLetters: [letter('Mailer', 0, 9)] });
-      assert.equal((await store.stats()).deadLetters, 4);
-      assert.equal((await collect(store.readDeadLetters({ consumer: 'Mailer' })))[0]!.attempts, 9);
+        // The same id twice in one batch: the second takes the first's position.
+        const twice = testEvent({ checkDuplicate: true });
+        const third = await store.append([twice.item, testEvent().item, { ...twice.item }]);
+        assert.deepEqual(third.duplicate, [false, false, true]);
+        assert.equal(hex(third.positions[2]!), hex(third.positions[0]!));
 
-      await store.writeProgress({ removeDeadLetters: [{ consumer: 'Mailer', position: positions[1]! }, { consumer: 'Mailer', position: positions[2]! }] });
-      assert.deepEqual((await collect(store.readDeadLetters({ consumer: 'Mailer' }))).map((r) => hex(r.position)), [hex(positions[0]!), hex(positions[3]!)]);
-      assert.equal((await store.stats()).deadLetters, 3);
-    }));
+        // A batch of duplicates only stores nothing, and later positions still increase.
+        const onlyDuplicates = await store.append([{ ...newcomer.item }, { ...first[0]!.item, checkDuplicate: true }]);
+        assert.deepEqual(onlyDuplicates.duplicate, [true, true]);
+        assert.equal(hex(onlyDuplicates.positions[0]!), hex(second.positions[1]!));
+        const after = await store.append([testEvent().item]);
+        assert.ok(comparePositions(after.positions[0]!, third.positions[1]!) > 0);
 
-    it('keeps a dead letter larger than a value (its event ~300 KB) intact across chunks', withStore(async ({ store }) => {
-      const big = testEvent({ padding: 300_000, tenantId: 'big' });
-      const events = [testEvent(), big, testEvent({ tenantId: 'big' })];
-      const { positions } = await store.append(events.map((e) => e.item));
-      assert.ok(big.item.bytes.length > 3 * 100_000, 'the event alone needs four chunks');
-      const letter = (consumer: string, i: number, event = events[i]!.item.bytes, attempts = 3): DeadLetterRecord => ({
-        consumer,
-        position: positions[i]!,
-        event,
-        error: { code: 'ERR_EVENTRAIL_HANDLER_FAILED', name: 'Error', message: `failed ${i}`, stack: 'Error: x\n    at y' },
-        attempts,
-        failedAt: new Date(BASE_MS + i).toISOString(),
-        tenantId: events[i]!.item.tenantId,
-      });
-      // The big letter sits between two small ones of the same consumer, and after one of another.
-      await store.writeProgress({ deadLetters: [letter('Mailer', 0), letter('Mailer', 1), letter('Mailer', 2), letter('Audit', 1)] });
-      const normal = (r: DeadLetterRecord) => ({ ...r, position: hex(r.position), event: r.event.toString('hex'), error: { ...r.error, stack: r.error.stack ?? undefined } });
-      const expected = [letter('Audit', 1), letter('Mailer', 0), letter('Mailer', 1), letter('Mailer', 2)].map(normal);
-      for (const pageSize of [undefined, 1, 2]) {
-        const read = await collect(store.readDeadLetters(pageSize === undefined ? {} : { pageSize }));
-        assert.deepEqual(read.map(normal), expected, `pageSize ${pageSize}`);
-      }
-      const mine = await collect(store.readDeadLetters({ consumer: 'Mailer', tenantId: 'big' }));
-      assert.deepEqual(mine.map((r) => hex(r.position)), [hex(positions[1]!), hex(positions[2]!)]);
-      assert.ok(mine[0]!.event.equals(big.item.bytes));
-      assert.deepEqual(codec.decode<Event>(mine[0]!.event), big.event);
-      assert.equal((await store.stats()).deadLetters, 4);
+        const read = await collect(store.readEvents());
+        assert.equal(read.length, 5 + 1 + 2 + 1);
+        assert.equal(new Set(read.map((e) => hex(e.position))).size, read.length);
+        // The stored bytes are the first event's, not the duplicate's.
+        assert.ok(read[1]!.bytes.equals(first[1]!.item.bytes));
+        assert.equal((await store.stats()).events, 9);
+      }),
+    );
 
-      // Replaced by a small letter: no chunk of the big one is left behind, and it counts once.
-      await store.writeProgress({ deadLetters: [letter('Mailer', 1, events[0]!.item.bytes, 9)] });
-      const replaced = await collect(store.readDeadLetters({ consumer: 'Mailer' }));
-      assert.deepEqual(replaced.map((r) => [hex(r.position), r.attempts, r.event.length]), [
-        [hex(positions[0]!), 3, events[0]!.item.bytes.length],
-        [hex(positions[1]!), 9, events[0]!.item.bytes.length],
-        [hex(positions[2]!), 3, events[2]!.item.bytes.length],
-      ]);
-      assert.equal((await store.stats()).deadLetters, 4);
+    it(
+      'looks events up by id',
+      withStore(async ({ store }) => {
+        const events = testEvents(20);
+        const result = await store.append(events.map((e) => e.item));
+        for (const i of [0, 7, 19]) assert.equal(hex((await store.lookup(events[i]!.item.eventId))!), hex(result.positions[i]!));
+        assert.equal(await store.lookup(randomUUID()), null);
+      }),
+    );
 
-      // Big again, then removed (as a redrive does): every chunk goes, its neighbours stay.
-      await store.writeProgress({ deadLetters: [letter('Mailer', 1)] });
-      assert.ok((await collect(store.readDeadLetters({ consumer: 'Mailer' })))[1]!.event.equals(big.item.bytes));
-      await store.writeProgress({ removeDeadLetters: [{ consumer: 'Mailer', position: positions[1]! }] });
-      assert.deepEqual((await collect(store.readDeadLetters({ pageSize: 1 }))).map(normal), [letter('Audit', 1), letter('Mailer', 0), letter('Mailer', 2)].map(normal));
-      assert.equal((await store.stats()).deadLetters, 3);
-    }));
+    it(
+      'reads one tenant through the tenant index',
+      withStore(async ({ store }) => {
+        const tenants = Array.from({ length: 12 }, () => randomUUID());
+        const batches = [0, 1, 2].map((b) =>
+          testEvents(97, (i) => ({ tenantId: (i * 7 + b) % 13 === 12 ? null : tenants[(i * 7 + b) % 13]! })),
+        );
+        const stored = await appendAll(store, batches);
+        for (const tenant of tenants) {
+          const expected = stored.filter((e) => e.item.tenantId === tenant);
+          assert.ok(expected.length > 0);
+          const read = await collect(store.readEvents({ tenantId: tenant, pageSize: 5 }));
+          assert.deepEqual(
+            read.map((e) => hex(e.position)),
+            expected.map((e) => hex(e.position)),
+            `tenant ${tenant}`,
+          );
+          read.forEach((e, i) => assert.ok(e.bytes.equals(expected[i]!.bytes)));
+          for (const e of read) assert.equal((codec.decode(e.bytes) as Event).metadata.tenant_id, tenant);
+        }
+        assert.deepEqual(await collect(store.readEvents({ tenantId: randomUUID() })), []);
 
-    it('writes and reads checkpoints, with dead letters in the same write', withStore(async ({ store }) => {
-      assert.deepEqual(await store.readCheckpoints(), new Map());
-      const { positions } = await store.append(testEvents(3).map((e) => e.item));
-      await store.writeProgress({ checkpoints: new Map([['Mailer', positions[0]!], ['Audit', positions[2]!]]) });
-      await store.writeProgress({
-        checkpoints: new Map([['Mailer', positions[1]!]]),
-        deadLetters: [{ consumer: 'Mailer', position: positions[0]!, event: Buffer.from([0xc0]), error: { code: 'E', name: 'Error', message: 'm' }, attempts: 1, failedAt: new Date(BASE_MS).toISOString(), tenantId: null }],
-      });
-      await store.writeProgress({});
-      const checkpoints = await store.readCheckpoints();
-      assert.deepEqual([...checkpoints].map(([k, v]) => [k, hex(v)]).sort(), [['Audit', hex(positions[2]!)], ['Mailer', hex(positions[1]!)]]);
-      assert.equal((await collect(store.readDeadLetters())).length, 1);
-    }));
+        const tenant = tenants[3]!;
+        const mine = stored.filter((e) => e.item.tenantId === tenant);
+        const middle = mine[Math.floor(mine.length / 2)]!.position;
+        const after = await collect(store.readEvents({ tenantId: tenant, after: middle }));
+        assert.deepEqual(
+          after.map((e) => hex(e.position)),
+          mine.filter((e) => comparePositions(e.position, middle) > 0).map((e) => hex(e.position)),
+        );
+        const until = await collect(store.readEvents({ tenantId: tenant, until: middle }));
+        assert.deepEqual(
+          until.map((e) => hex(e.position)),
+          mine.filter((e) => comparePositions(e.position, middle) <= 0).map((e) => hex(e.position)),
+        );
+      }),
+    );
 
-    it('counts what it holds', withStore(async ({ store }) => {
-      const empty = await store.stats();
-      assert.deepEqual({ ...empty, bytes: null }, { events: 0, auditEntries: 0, deadLetters: 0, bytes: null, lastPosition: null });
-      const stored = await appendAll(store, [testEvents(10, (i) => ({ audited: i < 3 })), testEvents(7, (i) => ({ audited: i === 6 }))]);
-      const stats = await store.stats();
-      assert.equal(stats.events, 17);
-      assert.equal(stats.auditEntries, 4);
-      assert.equal(stats.deadLetters, 0);
-      assert.equal(hex(stats.lastPosition!), hex(stored[16]!.position));
-      assert.ok(stats.bytes === null || stats.bytes > 0);
-    }));
+    it(
+      'reads a time range in position order, whatever the user timestamps',
+      withStore(async ({ store }) => {
+        // Timestamps jump back and forth within and across batches.
+        const ms = (b: number, i: number) => BASE_MS + (((i * 37 + b * 11) % 50) - 10) * 1000 + (i % 3);
+        const stored = await appendAll(
+          store,
+          [0, 1, 2, 3].map((b) => testEvents(60, (i) => ({ timestampMs: ms(b, i), tenantId: i % 2 ? 'odd' : 'even' }))),
+        );
+        const check = async (fromMs: number | undefined, toMs: number | undefined, tenantId?: string) => {
+          const expected = stored.filter(
+            (e) =>
+              (fromMs === undefined || e.item.timestampMs >= fromMs) &&
+              (toMs === undefined || e.item.timestampMs < toMs) &&
+              (tenantId === undefined || e.item.tenantId === tenantId),
+          );
+          const read = await collect(store.readEvents({ fromMs, toMs, tenantId, pageSize: 4 }));
+          assert.deepEqual(
+            read.map((e) => hex(e.position)),
+            expected.map((e) => hex(e.position)),
+            `[${fromMs}, ${toMs}) ${tenantId ?? ''}`,
+          );
+          return read.length;
+        };
+        assert.ok((await check(BASE_MS, BASE_MS + 20_000)) > 0);
+        const oneMs = stored[17]!.item.timestampMs;
+        assert.ok((await check(oneMs, oneMs + 1)) > 0);
+        await check(BASE_MS + 30_000, undefined);
+        await check(undefined, BASE_MS);
+        await check(BASE_MS - 10_000, BASE_MS + 40_000);
+        await check(BASE_MS + 1_000, BASE_MS + 9_000, 'odd');
+        assert.equal(await check(BASE_MS + 100_000, undefined), 0);
+        assert.equal(await check(BASE_MS, BASE_MS), 0);
+        // With position bounds too.
+        const after = stored[70]!.position;
+        const read = await collect(store.readEvents({ fromMs: BASE_MS, toMs: BASE_MS + 20_000, after }));
+        assert.deepEqual(
+          read.map((e) => hex(e.position)),
+          stored
+            .filter(
+              (e) => e.item.timestampMs >= BASE_MS && e.item.timestampMs < BASE_MS + 20_000 && comparePositions(e.position, after) > 0,
+            )
+            .map((e) => hex(e.position)),
+        );
+      }),
+    );
 
-    it('stores events larger than a value, across chunks', withStore(async ({ store }) => {
-      const big = testEvent({ padding: 300_000, tenantId: 'big', audited: true, timestampMs: BASE_MS + 5 });
-      const bigger = testEvent({ padding: 1_000_000, tenantId: 'big' });
-      const stored = await appendAll(store, [[testEvent({ tenantId: 'big' }), big, testEvent()], [bigger], testEvents(2)]);
-      assert.ok(big.item.bytes.length > 300_000);
-      const read = await collect(store.readEvents({ pageSize: 1 }));
-      assert.equal(read.length, stored.length);
-      read.forEach((e, i) => assert.ok(e.bytes.equals(stored[i]!.bytes), `event ${i}`));
-      const tenant = await collect(store.readEvents({ tenantId: 'big' }));
-      assert.deepEqual(tenant.map((e) => e.bytes.length), [stored[0]!.bytes.length, big.item.bytes.length, bigger.item.bytes.length]);
-      const timed = await collect(store.readEvents({ fromMs: BASE_MS + 5, toMs: BASE_MS + 6 }));
-      assert.equal(timed.length, 1);
-      assert.ok(timed[0]!.bytes.equals(big.item.bytes));
-      const audit = await collect(store.readAudit());
-      assert.equal(audit.length, 1);
-      assert.ok(audit[0]!.bytes.equals(encodeAuditRecord(big.item.auditId!, big.item.bytes)));
-    }));
+    it(
+      'writes audit entries with their events and reads them with filters',
+      withStore(async ({ store }) => {
+        const batches = [0, 1, 2].map((b) =>
+          testEvents(30, (i) => ({ audited: i % 4 === b, tenantId: i % 3 ? 'a' : 'b', timestampMs: BASE_MS + i * 1000 })),
+        );
+        const stored = await appendAll(store, batches);
+        const audited = stored.filter((e) => e.item.auditId !== null);
+        const all = await collect(store.readAudit({ pageSize: 2 }));
+        assert.deepEqual(
+          all.map((a) => hex(a.position)),
+          audited.map((e) => hex(e.position)),
+        );
+        all.forEach((a, i) => {
+          const { item } = audited[i]!;
+          const event = codec.decode<Event>(item.bytes);
+          assert.ok(a.bytes.equals(encodeAuditRecord(item.auditId!, item.bytes)));
+          const entry = decodeAuditRecord(codec, a.bytes);
+          assert.deepEqual(entry, {
+            audit_id: item.auditId,
+            event_id: event.event_id,
+            event_type: 'UserLoggedIn',
+            timestamp: event.timestamp,
+            payload: event.payload,
+            metadata: event.metadata,
+          });
+        });
+        const byTenant = await collect(store.readAudit({ tenantId: 'b' }));
+        assert.deepEqual(
+          byTenant.map((a) => hex(a.position)),
+          audited.filter((e) => e.item.tenantId === 'b').map((e) => hex(e.position)),
+        );
+        const byTime = await collect(store.readAudit({ fromMs: BASE_MS + 5000, toMs: BASE_MS + 15_000 }));
+        assert.deepEqual(
+          byTime.map((a) => hex(a.position)),
+          audited.filter((e) => e.item.timestampMs >= BASE_MS + 5000 && e.item.timestampMs < BASE_MS + 15_000).map((e) => hex(e.position)),
+        );
+        const after = audited[3]!.position;
+        assert.deepEqual(
+          (await collect(store.readAudit({ after }))).map((a) => hex(a.position)),
+          audited.slice(4).map((e) => hex(e.position)),
+        );
 
-    it('stores a batch of 9 000 events (a block whose header outgrows a chunk)', withStore(async ({ store }) => {
-      const stored = await appendAll(store, [testEvents(9000, (i) => ({ tenantId: i % 3 ? 'a' : 'b', timestampMs: BASE_MS + (i % 10) }))]);
-      const read = await collect(store.readEvents({ pageSize: 500 }));
-      assert.equal(read.length, 9000);
-      read.forEach((e, i) => assert.ok(e.bytes.equals(stored[i]!.bytes)));
-      const b = await collect(store.readEvents({ tenantId: 'b', fromMs: BASE_MS + 3, toMs: BASE_MS + 4 }));
-      assert.deepEqual(b.map((e) => hex(e.position)), stored.filter((e) => e.item.tenantId === 'b' && e.item.timestampMs === BASE_MS + 3).map((e) => hex(e.position)));
-    }));
+        // A duplicate does not write its audit entry again.
+        await store.append([{ ...audited[0]!.item, checkDuplicate: true }]);
+        assert.equal((await collect(store.readAudit())).length, audited.length);
+        assert.equal((await store.stats()).auditEntries, audited.length);
+      }),
+    );
 
-    it('takes concurrent appends, each atomically', withStore(async ({ store }) => {
-      const batches = Array.from({ length: 8 }, () => testEvents(50));
-      const results = await Promise.all(batches.map((b) => store.append(b.map((e) => e.item))));
-      for (const r of results) assertIncreasing(r.positions, 'within a batch');
-      const all = results.flatMap((r) => r.positions.map(hex));
-      assert.equal(new Set(all).size, 400);
-      const read = await collect(store.readEvents({ pageSize: 30 }));
-      assert.deepEqual(read.map((e) => hex(e.position)), [...all].sort());
-    }));
+    it(
+      'keeps dead letters: put, list, filter, remove',
+      withStore(async ({ store }) => {
+        const events = testEvents(4, (i) => ({ tenantId: i % 2 ? 'a' : null }));
+        const { positions } = await store.append(events.map((e) => e.item));
+        const letter = (consumer: string, i: number, attempts = 3): DeadLetterRecord => ({
+          consumer,
+          position: positions[i]!,
+          event: events[i]!.item.bytes,
+          error: {
+            code: 'ERR_EVENTRAIL_HANDLER_FAILED',
+            name: 'HandlerFailedError',
+            message: `failed ${i}`,
+            stack: i % 2 ? undefined : 'Error: x\n    at y',
+          },
+          attempts,
+          failedAt: new Date(BASE_MS + i).toISOString(),
+          tenantId: events[i]!.item.tenantId,
+        });
+        const letters = [letter('Mailer', 0), letter('Mailer', 1), letter('Audit', 1), letter('Mailer', 3)];
+        await store.writeProgress({ deadLetters: letters });
+        const normal = (r: DeadLetterRecord) => ({
+          ...r,
+          position: hex(r.position),
+          event: r.event.toString('hex'),
+          error: { ...r.error, stack: r.error.stack ?? undefined },
+        });
+        const all = await collect(store.readDeadLetters({ pageSize: 1 }));
+        assert.equal(all.length, 4);
+        // Listed by consumer, then position.
+        assert.deepEqual(all.map(normal), [letters[2]!, letters[0]!, letters[1]!, letters[3]!].map(normal));
+        assert.deepEqual(
+          (await collect(store.readDeadLetters({ consumer: 'Mailer' }))).map(normal),
+          [letters[0]!, letters[1]!, letters[3]!].map(normal),
+        );
+        assert.deepEqual(
+          (await collect(store.readDeadLetters({ tenantId: 'a' }))).map(normal),
+          [letters[2]!, letters[1]!, letters[3]!].map(normal),
+        );
+        assert.deepEqual(await collect(store.readDeadLetters({ consumer: 'Nobody' })), []);
+        assert.equal((await store.stats()).deadLetters, 4);
 
-    it('keeps everything when reopened, and positions keep increasing', withStore(async ({ store, reopen }) => {
-      if (!reopen) return;
-      const stored = await appendAll(store, [testEvents(20, (i) => ({ tenantId: i % 2 ? 't' : null, audited: i === 3 }))]);
-      await store.writeProgress({ checkpoints: new Map([['c', stored[5]!.position]]) });
-      await store.close();
-      const again = await reopen();
-      assert.deepEqual((await collect(again.readEvents())).map((e) => hex(e.position)), stored.map((e) => hex(e.position)));
-      assert.equal(hex((await again.readCheckpoints()).get('c')!), hex(stored[5]!.position));
-      assert.equal(hex((await again.lookup(stored[7]!.item.eventId))!), hex(stored[7]!.position));
-      const stats = await again.stats();
-      assert.equal(stats.events, 20);
-      assert.equal(stats.auditEntries, 1);
-      const dup = await again.append([{ ...stored[0]!.item, checkDuplicate: true }, testEvent().item]);
-      assert.deepEqual(dup.duplicate, [true, false]);
-      assert.ok(comparePositions(dup.positions[1]!, stored[19]!.position) > 0);
-    }));
+        // Writing the same letter again replaces it and counts once.
+        await store.writeProgress({ deadLetters: [letter('Mailer', 0, 9)] });
+        assert.equal((await store.stats()).deadLetters, 4);
+        assert.equal((await collect(store.readDeadLetters({ consumer: 'Mailer' })))[0]!.attempts, 9);
+
+        await store.writeProgress({
+          removeDeadLetters: [
+            { consumer: 'Mailer', position: positions[1]! },
+            { consumer: 'Mailer', position: positions[2]! },
+          ],
+        });
+        assert.deepEqual(
+          (await collect(store.readDeadLetters({ consumer: 'Mailer' }))).map((r) => hex(r.position)),
+          [hex(positions[0]!), hex(positions[3]!)],
+        );
+        assert.equal((await store.stats()).deadLetters, 3);
+      }),
+    );
+
+    it(
+      'keeps a dead letter larger than a value (its event ~300 KB) intact across chunks',
+      withStore(async ({ store }) => {
+        const big = testEvent({ padding: 300_000, tenantId: 'big' });
+        const events = [testEvent(), big, testEvent({ tenantId: 'big' })];
+        const { positions } = await store.append(events.map((e) => e.item));
+        assert.ok(big.item.bytes.length > 3 * 100_000, 'the event alone needs four chunks');
+        const letter = (consumer: string, i: number, event = events[i]!.item.bytes, attempts = 3): DeadLetterRecord => ({
+          consumer,
+          position: positions[i]!,
+          event,
+          error: { code: 'ERR_EVENTRAIL_HANDLER_FAILED', name: 'Error', message: `failed ${i}`, stack: 'Error: x\n    at y' },
+          attempts,
+          failedAt: new Date(BASE_MS + i).toISOString(),
+          tenantId: events[i]!.item.tenantId,
+        });
+        // The big letter sits between two small ones of the same consumer, and after one of another.
+        await store.writeProgress({ deadLetters: [letter('Mailer', 0), letter('Mailer', 1), letter('Mailer', 2), letter('Audit', 1)] });
+        const normal = (r: DeadLetterRecord) => ({
+          ...r,
+          position: hex(r.position),
+          event: r.event.toString('hex'),
+          error: { ...r.error, stack: r.error.stack ?? undefined },
+        });
+        const expected = [letter('Audit', 1), letter('Mailer', 0), letter('Mailer', 1), letter('Mailer', 2)].map(normal);
+        for (const pageSize of [undefined, 1, 2]) {
+          const read = await collect(store.readDeadLetters(pageSize === undefined ? {} : { pageSize }));
+          assert.deepEqual(read.map(normal), expected, `pageSize ${pageSize}`);
+        }
+        const mine = await collect(store.readDeadLetters({ consumer: 'Mailer', tenantId: 'big' }));
+        assert.deepEqual(
+          mine.map((r) => hex(r.position)),
+          [hex(positions[1]!), hex(positions[2]!)],
+        );
+        assert.ok(mine[0]!.event.equals(big.item.bytes));
+        assert.deepEqual(codec.decode<Event>(mine[0]!.event), big.event);
+        assert.equal((await store.stats()).deadLetters, 4);
+
+        // Replaced by a small letter: no chunk of the big one is left behind, and it counts once.
+        await store.writeProgress({ deadLetters: [letter('Mailer', 1, events[0]!.item.bytes, 9)] });
+        const replaced = await collect(store.readDeadLetters({ consumer: 'Mailer' }));
+        assert.deepEqual(
+          replaced.map((r) => [hex(r.position), r.attempts, r.event.length]),
+          [
+            [hex(positions[0]!), 3, events[0]!.item.bytes.length],
+            [hex(positions[1]!), 9, events[0]!.item.bytes.length],
+            [hex(positions[2]!), 3, events[2]!.item.bytes.length],
+          ],
+        );
+        assert.equal((await store.stats()).deadLetters, 4);
+
+        // Big again, then removed (as a redrive does): every chunk goes, its neighbours stay.
+        await store.writeProgress({ deadLetters: [letter('Mailer', 1)] });
+        assert.ok((await collect(store.readDeadLetters({ consumer: 'Mailer' })))[1]!.event.equals(big.item.bytes));
+        await store.writeProgress({ removeDeadLetters: [{ consumer: 'Mailer', position: positions[1]! }] });
+        assert.deepEqual(
+          (await collect(store.readDeadLetters({ pageSize: 1 }))).map(normal),
+          [letter('Audit', 1), letter('Mailer', 0), letter('Mailer', 2)].map(normal),
+        );
+        assert.equal((await store.stats()).deadLetters, 3);
+      }),
+    );
+
+    it(
+      'writes and reads checkpoints, with dead letters in the same write',
+      withStore(async ({ store }) => {
+        assert.deepEqual(await store.readCheckpoints(), new Map());
+        const { positions } = await store.append(testEvents(3).map((e) => e.item));
+        await store.writeProgress({
+          checkpoints: new Map([
+            ['Mailer', positions[0]!],
+            ['Audit', positions[2]!],
+          ]),
+        });
+        await store.writeProgress({
+          checkpoints: new Map([['Mailer', positions[1]!]]),
+          deadLetters: [
+            {
+              consumer: 'Mailer',
+              position: positions[0]!,
+              event: Buffer.from([0xc0]),
+              error: { code: 'E', name: 'Error', message: 'm' },
+              attempts: 1,
+              failedAt: new Date(BASE_MS).toISOString(),
+              tenantId: null,
+            },
+          ],
+        });
+        await store.writeProgress({});
+        const checkpoints = await store.readCheckpoints();
+        assert.deepEqual([...checkpoints].map(([k, v]) => [k, hex(v)]).sort(), [
+          ['Audit', hex(positions[2]!)],
+          ['Mailer', hex(positions[1]!)],
+        ]);
+        assert.equal((await collect(store.readDeadLetters())).length, 1);
+      }),
+    );
+
+    it(
+      'counts what it holds',
+      withStore(async ({ store }) => {
+        const empty = await store.stats();
+        assert.deepEqual({ ...empty, bytes: null }, { events: 0, auditEntries: 0, deadLetters: 0, bytes: null, lastPosition: null });
+        const stored = await appendAll(store, [testEvents(10, (i) => ({ audited: i < 3 })), testEvents(7, (i) => ({ audited: i === 6 }))]);
+        const stats = await store.stats();
+        assert.equal(stats.events, 17);
+        assert.equal(stats.auditEntries, 4);
+        assert.equal(stats.deadLetters, 0);
+        assert.equal(hex(stats.lastPosition!), hex(stored[16]!.position));
+        assert.ok(stats.bytes === null || stats.bytes > 0);
+      }),
+    );
+
+    it(
+      'stores events larger than a value, across chunks',
+      withStore(async ({ store }) => {
+        const big = testEvent({ padding: 300_000, tenantId: 'big', audited: true, timestampMs: BASE_MS + 5 });
+        const bigger = testEvent({ padding: 1_000_000, tenantId: 'big' });
+        const stored = await appendAll(store, [[testEvent({ tenantId: 'big' }), big, testEvent()], [bigger], testEvents(2)]);
+        assert.ok(big.item.bytes.length > 300_000);
+        const read = await collect(store.readEvents({ pageSize: 1 }));
+        assert.equal(read.length, stored.length);
+        read.forEach((e, i) => assert.ok(e.bytes.equals(stored[i]!.bytes), `event ${i}`));
+        const tenant = await collect(store.readEvents({ tenantId: 'big' }));
+        assert.deepEqual(
+          tenant.map((e) => e.bytes.length),
+          [stored[0]!.bytes.length, big.item.bytes.length, bigger.item.bytes.length],
+        );
+        const timed = await collect(store.readEvents({ fromMs: BASE_MS + 5, toMs: BASE_MS + 6 }));
+        assert.equal(timed.length, 1);
+        assert.ok(timed[0]!.bytes.equals(big.item.bytes));
+        const audit = await collect(store.readAudit());
+        assert.equal(audit.length, 1);
+        assert.ok(audit[0]!.bytes.equals(encodeAuditRecord(big.item.auditId!, big.item.bytes)));
+      }),
+    );
+
+    it(
+      'stores a batch of 9 000 events (a block whose header outgrows a chunk)',
+      withStore(async ({ store }) => {
+        const stored = await appendAll(store, [
+          testEvents(9000, (i) => ({ tenantId: i % 3 ? 'a' : 'b', timestampMs: BASE_MS + (i % 10) })),
+        ]);
+        const read = await collect(store.readEvents({ pageSize: 500 }));
+        assert.equal(read.length, 9000);
+        read.forEach((e, i) => assert.ok(e.bytes.equals(stored[i]!.bytes)));
+        const b = await collect(store.readEvents({ tenantId: 'b', fromMs: BASE_MS + 3, toMs: BASE_MS + 4 }));
+        assert.deepEqual(
+          b.map((e) => hex(e.position)),
+          stored.filter((e) => e.item.tenantId === 'b' && e.item.timestampMs === BASE_MS + 3).map((e) => hex(e.position)),
+        );
+      }),
+    );
+
+    it(
+      'takes concurrent appends, each atomically',
+      withStore(async ({ store }) => {
+        const batches = Array.from({ length: 8 }, () => testEvents(50));
+        const results = await Promise.all(batches.map((b) => store.append(b.map((e) => e.item))));
+        for (const r of results) assertIncreasing(r.positions, 'within a batch');
+        const all = results.flatMap((r) => r.positions.map(hex));
+        assert.equal(new Set(all).size, 400);
+        const read = await collect(store.readEvents({ pageSize: 30 }));
+        assert.deepEqual(
+          read.map((e) => hex(e.position)),
+          [...all].sort(),
+        );
+      }),
+    );
+
+    it(
+      'keeps everything when reopened, and positions keep increasing',
+      withStore(async ({ store, reopen }) => {
+        if (!reopen) return;
+        const stored = await appendAll(store, [testEvents(20, (i) => ({ tenantId: i % 2 ? 't' : null, audited: i === 3 }))]);
+        await store.writeProgress({ checkpoints: new Map([['c', stored[5]!.position]]) });
+        await store.close();
+        const again = await reopen();
+        assert.deepEqual(
+          (await collect(again.readEvents())).map((e) => hex(e.position)),
+          stored.map((e) => hex(e.position)),
+        );
+        assert.equal(hex((await again.readCheckpoints()).get('c')!), hex(stored[5]!.position));
+        assert.equal(hex((await again.lookup(stored[7]!.item.eventId))!), hex(stored[7]!.position));
+        const stats = await again.stats();
+        assert.equal(stats.events, 20);
+        assert.equal(stats.auditEntries, 1);
+        const dup = await again.append([{ ...stored[0]!.item, checkDuplicate: true }, testEvent().item]);
+        assert.deepEqual(dup.duplicate, [true, false]);
+        assert.ok(comparePositions(dup.positions[1]!, stored[19]!.position) > 0);
+      }),
+    );
   });
 }

@@ -61,7 +61,13 @@ async function child(path: string): Promise<void> {
     report('append', { rejected: false });
   } catch (err) {
     const cause = (err as Error).cause as { code?: unknown; message?: string } | undefined;
-    report('append', { rejected: true, name: (err as Error).name, code: (err as { code?: string }).code, isStoreWriteError: err instanceof StoreWriteError, cause: cause?.message });
+    report('append', {
+      rejected: true,
+      name: (err as Error).name,
+      code: (err as { code?: string }).code,
+      isStoreWriteError: err instanceof StoreWriteError,
+      cause: cause?.message,
+    });
   }
   const stats = await store.stats();
   report('after-failure', {
@@ -81,7 +87,12 @@ async function child(path: string): Promise<void> {
   const reopened = await store.stats();
   let audit = 0;
   for await (const _ of store.readAudit()) audit++;
-  report('reopened', { events: reopened.events, auditEntries: reopened.auditEntries, audit, positions: (await collectPositions(store)).length });
+  report('reopened', {
+    events: reopened.events,
+    auditEntries: reopened.auditEntries,
+    audit,
+    positions: (await collectPositions(store)).length,
+  });
   await store.close();
   report('done', { before: before.length, lastBefore: first.positions[99]!.toString('hex') });
 }
@@ -100,7 +111,10 @@ if (process.env[CHILD_ENV]) {
         const bad = [testEvent({ tenantId: 'ok' }), testEvent({ tenantId: 'x'.repeat(3000), audited: true })];
         const good = testEvents(5, () => ({ tenantId: 'ok' }));
         // Both in the same event turn, so lmdb-js commits them in one lmdb transaction.
-        const [badResult, goodResult] = await Promise.allSettled([store.append(bad.map((e) => e.item)), store.append(good.map((e) => e.item))]);
+        const [badResult, goodResult] = await Promise.allSettled([
+          store.append(bad.map((e) => e.item)),
+          store.append(good.map((e) => e.item)),
+        ]);
         assert.equal(badResult.status, 'rejected');
         const err = (badResult as PromiseRejectedResult).reason as StoreWriteError;
         assert.ok(err instanceof StoreWriteError, String(err));
@@ -113,7 +127,10 @@ if (process.env[CHILD_ENV]) {
         assert.equal(goodPositions[0]!.toString('hex'), nextCommit(first.positions[9]!), 'the failed batch did not take a commit number');
 
         assert.equal(await store.lookup(bad[0]!.item.eventId), null);
-        assert.deepEqual(await collectPositions(store), [...first.positions, ...goodPositions].map((p) => p.toString('hex')));
+        assert.deepEqual(
+          await collectPositions(store),
+          [...first.positions, ...goodPositions].map((p) => p.toString('hex')),
+        );
         const stats = await store.stats();
         assert.equal(stats.events, 15);
         assert.equal(stats.auditEntries, 0);
@@ -138,7 +155,11 @@ if (process.env[CHILD_ENV]) {
       }
       const path = tempDir();
       try {
-        const run = spawnSync(process.execPath, [fileURLToPath(import.meta.url)], { env: { ...process.env, [CHILD_ENV]: path }, encoding: 'utf8', timeout: 60_000 });
+        const run = spawnSync(process.execPath, [fileURLToPath(import.meta.url)], {
+          env: { ...process.env, [CHILD_ENV]: path },
+          encoding: 'utf8',
+          timeout: 60_000,
+        });
         assert.equal(run.status, 0, `child failed (signal ${run.signal}):\n${run.stderr}`);
         const steps = new Map<string, Record<string, unknown>>();
         for (const line of run.stdout.split('\n').filter(Boolean)) {

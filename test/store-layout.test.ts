@@ -92,10 +92,22 @@ describe('store layout: keys are fdb-tuple tuples', () => {
     const offsetOf = (tuple: TupleItem[]) => packUnboundVersionstamp(tuple).stampPos;
     const findKey = (tuple: TupleItem[]) => plan.puts.find((p) => p.key.equals(pack(tuple)));
     const expect: [TupleItem[], TupleItem[]][] = [
-      [['eventrail', 'ev', vs(placeholder), 0], ['eventrail', 'ev', unboundVersionstamp(0), 0]],
-      [['eventrail', 't', 'ténant\0two', vs(placeholder)], ['eventrail', 't', 'ténant\0two', unboundVersionstamp(0)]],
-      [['eventrail', 'ts', -3, vs(placeholder)], ['eventrail', 'ts', -3, unboundVersionstamp(0)]],
-      [['eventrail', 'au', vs(placeholder), 0], ['eventrail', 'au', unboundVersionstamp(0), 0]],
+      [
+        ['eventrail', 'ev', vs(placeholder), 0],
+        ['eventrail', 'ev', unboundVersionstamp(0), 0],
+      ],
+      [
+        ['eventrail', 't', 'ténant\0two', vs(placeholder)],
+        ['eventrail', 't', 'ténant\0two', unboundVersionstamp(0)],
+      ],
+      [
+        ['eventrail', 'ts', -3, vs(placeholder)],
+        ['eventrail', 'ts', -3, unboundVersionstamp(0)],
+      ],
+      [
+        ['eventrail', 'au', vs(placeholder), 0],
+        ['eventrail', 'au', unboundVersionstamp(0), 0],
+      ],
     ];
     for (const [stored, unbound] of expect) {
       const put = findKey(stored);
@@ -115,7 +127,8 @@ describe('store layout: keys are fdb-tuple tuples', () => {
 describe('store layout: key order', () => {
   it('orders blocks by stamp, then chunk', () => {
     const keys: Buffer[] = [];
-    for (const counter of [1n, 2n, 255n, 256n, 65_536n, 2n ** 40n]) for (const chunk of [0, 1, 9, 255, 256]) keys.push(layout.blockKey(stampFromCounter(counter), chunk));
+    for (const counter of [1n, 2n, 255n, 256n, 65_536n, 2n ** 40n])
+      for (const chunk of [0, 1, 9, 255, 256]) keys.push(layout.blockKey(stampFromCounter(counter), chunk));
     assert.deepEqual(sorted(keys), keys);
     const all = layout.blockRange();
     for (const key of keys) assert.ok(inRange(key, all));
@@ -135,8 +148,14 @@ describe('store layout: key order', () => {
     assert.deepEqual(sorted([...ab, ...a]), [...a, ...ab]);
     assert.ok(a.every((k) => inRange(k, layout.tenantRange('a'))));
     assert.ok(ab.every((k) => !inRange(k, layout.tenantRange('a'))));
-    assert.deepEqual(a.filter((k) => inRange(k, layout.tenantRange('a', stampFromCounter(2n)))), a.slice(1));
-    assert.deepEqual(a.filter((k) => inRange(k, layout.tenantRange('a', undefined, stampFromCounter(2n)))), a.slice(0, 2));
+    assert.deepEqual(
+      a.filter((k) => inRange(k, layout.tenantRange('a', stampFromCounter(2n)))),
+      a.slice(1),
+    );
+    assert.deepEqual(
+      a.filter((k) => inRange(k, layout.tenantRange('a', undefined, stampFromCounter(2n)))),
+      a.slice(0, 2),
+    );
   });
 
   it('orders the time index by millisecond, then stamp, and bounds it as [fromMs, toMs)', () => {
@@ -144,7 +163,10 @@ describe('store layout: key order', () => {
     const keys = ms.flatMap((m) => [layout.timeKey(m, stampFromCounter(9n)), layout.timeKey(m, stampFromCounter(10n))]);
     assert.deepEqual(sorted(keys), keys);
     const within = (from?: number, to?: number) =>
-      keys.filter((k) => inRange(k, layout.timeRange(from, to))).map((k) => layout.decodeTimeKey(k).timestampMs).filter((_, i) => i % 2 === 0);
+      keys
+        .filter((k) => inRange(k, layout.timeRange(from, to)))
+        .map((k) => layout.decodeTimeKey(k).timestampMs)
+        .filter((_, i) => i % 2 === 0);
     assert.deepEqual(within(0, 256), [0, 1, 255]);
     assert.deepEqual(within(-1), [-1, 0, 1, 255, 256, 1_700_000_000_000, 1_700_000_000_001]);
     assert.deepEqual(within(undefined, 0), [-1000, -1]);
@@ -171,7 +193,10 @@ describe('store layout: values', () => {
       const chunks = chunkValue(value);
       assert.equal(chunks.length, Math.max(1, Math.ceil(size / MAX_VALUE_BYTES)), `chunks of ${size}`);
       for (const chunk of chunks) assert.ok(chunk.length <= MAX_VALUE_BYTES);
-      assert.ok(chunks.slice(0, -1).every((c) => c.length === MAX_VALUE_BYTES), 'only the last chunk is short');
+      assert.ok(
+        chunks.slice(0, -1).every((c) => c.length === MAX_VALUE_BYTES),
+        'only the last chunk is short',
+      );
       assert.deepEqual(joinChunks(chunks), value);
     }
   });
@@ -220,7 +245,10 @@ describe('store layout: values', () => {
     ];
     const block = encodeAuditBlock(entries);
     const frames = decodeAuditBlock(block);
-    assert.deepEqual(frames, entries.map((e) => ({ ...e, record: null })));
+    assert.deepEqual(
+      frames,
+      entries.map((e) => ({ ...e, record: null })),
+    );
     assert.throws(() => decodeAuditBlock(block.subarray(0, 20)), { code: 'ERR_EVENTRAIL_STORE_CORRUPT' });
     assert.throws(() => encodeAuditBlock([{ ...entries[0]!, auditId: 'not-a-uuid' }]), RangeError);
     // Records are made of the audit id and the event, read from its block.
@@ -228,7 +256,10 @@ describe('store layout: values', () => {
     const records = entries.map((e, i) => encodeAuditRecord(e.auditId, events[i]!));
     assert.deepEqual(eventsNeededBy(frames), [0, 65_535, 7]);
     const stamp = stampFromCounter(3n);
-    assert.deepEqual(auditEntries(stamp, frames, events), frames.map((f, i) => ({ position: positionOf(stamp, f.index), bytes: records[i] })));
+    assert.deepEqual(
+      auditEntries(stamp, frames, events),
+      frames.map((f, i) => ({ position: positionOf(stamp, f.index), bytes: records[i] })),
+    );
     // A block of the first format holds each record in place (a u32 length, then the record).
     const parts: Buffer[] = [Buffer.from([1, 0, 0, 0, entries.length])];
     entries.forEach((e, i) => {
@@ -242,9 +273,15 @@ describe('store layout: values', () => {
       parts.push(head, tenant, length, records[i]!);
     });
     const first = decodeAuditBlock(Buffer.concat(parts));
-    assert.deepEqual(first, entries.map((e, i) => ({ ...e, record: records[i] })));
+    assert.deepEqual(
+      first,
+      entries.map((e, i) => ({ ...e, record: records[i] })),
+    );
     assert.deepEqual(eventsNeededBy(first), []);
-    assert.deepEqual(auditEntries(stamp, first, []).map((e) => e.bytes), records);
+    assert.deepEqual(
+      auditEntries(stamp, first, []).map((e) => e.bytes),
+      records,
+    );
   });
 
   it('stores index lists, counts and positions', () => {
@@ -289,7 +326,10 @@ describe('store layout: planning an append', () => {
       item('d', { tenantId: null, timestampMs: 10 }),
     ];
     const plan = layout.planAppend(stamp, items);
-    assert.deepEqual(plan.result.positions, [0, 1, 2, 3].map((i) => positionOf(stamp, i)));
+    assert.deepEqual(
+      plan.result.positions,
+      [0, 1, 2, 3].map((i) => positionOf(stamp, i)),
+    );
     assert.deepEqual(plan.result.duplicate, [false, false, false, false]);
     assert.equal(plan.events, 4);
     assert.equal(plan.auditEntries, 1);
@@ -299,9 +339,14 @@ describe('store layout: planning an append', () => {
     assert.deepEqual(decodeIndexList(value(layout.timeKey(10, stamp))!), [0, 1, 3]);
     assert.deepEqual(decodeIndexList(value(layout.timeKey(11, stamp))!), [2]);
     assert.deepEqual(value(layout.idKey('c')), positionOf(stamp, 2));
-    assert.deepEqual(decodeAuditBlock(value(layout.auditKey(stamp, 0))!), [{ index: 2, timestampMs: 11, tenantId: 'x', auditId: AUDIT_C, record: null }]);
+    assert.deepEqual(decodeAuditBlock(value(layout.auditKey(stamp, 0))!), [
+      { index: 2, timestampMs: 11, tenantId: 'x', auditId: AUDIT_C, record: null },
+    ]);
     const block = new DecodedBlock(value(layout.blockKey(stamp, 0))!);
-    assert.deepEqual([0, 1, 2, 3].map((i) => block.bytes(i).toString()), ['event a', 'event b', 'event c', 'event d']);
+    assert.deepEqual(
+      [0, 1, 2, 3].map((i) => block.bytes(i).toString()),
+      ['event a', 'event b', 'event c', 'event d'],
+    );
     assert.equal(plan.puts.length, 1 + 4 + 2 + 2 + 1);
   });
 
@@ -333,10 +378,16 @@ describe('store layout: planning an append', () => {
     const whole = layout.planAppend(placeholder, items);
     const apart = layout.planAppend(placeholder, items, new Map(), { idsApart: true });
     assert.equal(whole.ids, null);
-    assert.deepEqual(apart.ids!.items.map((it) => it.eventId), ['a', 'b']);
+    assert.deepEqual(
+      apart.ids!.items.map((it) => it.eventId),
+      ['a', 'b'],
+    );
     const idPrefix = layout.idKey('').subarray(0, -2);
     const isId = (put: Put) => put.key.subarray(0, idPrefix.length).equals(idPrefix);
-    assert.deepEqual(apart.puts, whole.puts.filter((p) => !isId(p)));
+    assert.deepEqual(
+      apart.puts,
+      whole.puts.filter((p) => !isId(p)),
+    );
     patchStamp(apart, stamp);
     assert.deepEqual(apart.ids!.positions, [positionOf(stamp, 0), positionOf(stamp, 1)]);
     assert.deepEqual(apart.result.positions, [positionOf(stamp, 0), positionOf(stamp, 1), positionOf(stamp, 0)]);
@@ -348,7 +399,10 @@ describe('store layout: planning an append', () => {
 
   it('chunks a large batch and its audit block', () => {
     const big = Buffer.alloc(120_000, 1);
-    const plan = layout.planAppend(stamp, [item('a', { bytes: big, auditId: randomUUID() }), item('b', { bytes: big, auditId: randomUUID() })]);
+    const plan = layout.planAppend(stamp, [
+      item('a', { bytes: big, auditId: randomUUID() }),
+      item('b', { bytes: big, auditId: randomUUID() }),
+    ]);
     const blockPuts = plan.puts.filter((p) => inRange(p.key, layout.blockRange()));
     assert.equal(blockPuts.length, 3);
     assert.equal(plan.puts.filter((p) => inRange(p.key, layout.auditRange())).length, 1, 'audit entries do not repeat the events');
@@ -361,7 +415,10 @@ describe('store layout: planning an append', () => {
     const auditPuts = manyPlan.puts.filter((p) => inRange(p.key, layout.auditRange()));
     assert.equal(auditPuts.length, 3);
     for (const put of manyPlan.puts) assert.ok(put.value.length <= MAX_VALUE_BYTES);
-    assert.deepEqual(decodeAuditBlock(joinChunks(auditPuts.map((p) => p.value))).map((f) => f.auditId), many.map((it) => it.auditId));
+    assert.deepEqual(
+      decodeAuditBlock(joinChunks(auditPuts.map((p) => p.value))).map((f) => f.auditId),
+      many.map((it) => it.auditId),
+    );
   });
 });
 
@@ -369,7 +426,10 @@ describe('store layout: chunked values read back', () => {
   const stamp = stampFromCounter(9n);
 
   it('gathers chunked values from keys read in order, and reports a value whose chunks are missing or out of order', () => {
-    const gatherer = new ChunkGatherer<string>((a, b) => a === b, (id) => `value ${id}`);
+    const gatherer = new ChunkGatherer<string>(
+      (a, b) => a === b,
+      (id) => `value ${id}`,
+    );
     const bytes = (text: string) => Buffer.from(text);
     const seen = [
       gatherer.add('a', 0, bytes('a0')),
@@ -384,14 +444,27 @@ describe('store layout: chunked values read back', () => {
     ].filter((g) => g !== null);
     seen.push(gatherer.finish()!);
     assert.equal(gatherer.finish(), null, 'empty once finished');
-    assert.deepEqual(seen.map((g) => [g!.id, g!.value?.toString() ?? null]), [['a', 'a0a1'], ['b', 'b0'], ['c', null], ['d', null], ['e', null], ['f', 'f0']]);
+    assert.deepEqual(
+      seen.map((g) => [g!.id, g!.value?.toString() ?? null]),
+      [
+        ['a', 'a0a1'],
+        ['b', 'b0'],
+        ['c', null],
+        ['d', null],
+        ['e', null],
+        ['f', 'f0'],
+      ],
+    );
     const errors = seen.filter((g) => g!.corrupt).map((g) => g!.corrupt!);
     assert.ok(errors.every((e) => e.code === 'ERR_EVENTRAIL_STORE_CORRUPT'));
-    assert.deepEqual(errors.map((e) => e.message), [
-      'corrupt store data: value c: chunk 2 where 1 was expected',
-      'corrupt store data: value d: chunk 1 where 0 was expected',
-      'corrupt store data: value e: chunk 0 where 1 was expected',
-    ]);
+    assert.deepEqual(
+      errors.map((e) => e.message),
+      [
+        'corrupt store data: value c: chunk 2 where 1 was expected',
+        'corrupt store data: value d: chunk 1 where 0 was expected',
+        'corrupt store data: value e: chunk 0 where 1 was expected',
+      ],
+    );
     // The layout's gatherers compare stamps and dead letter keys by value.
     const blocks = blockGatherer('audit block');
     assert.equal(blocks.add(Buffer.from(stamp), 0, bytes('x')), null);
@@ -411,7 +484,10 @@ describe('store layout: chunked values read back', () => {
       asked.push(c);
       return chunks[c];
     });
-    assert.deepEqual(copied.map((e) => e.index), [0, 1, 2, 3, 4, 5]);
+    assert.deepEqual(
+      copied.map((e) => e.index),
+      [0, 1, 2, 3, 4, 5],
+    );
     copied.forEach((e) => {
       assert.ok(e.bytes.equals(events[e.index]!.bytes), `event ${e.index}`);
       assert.equal(e.timestampMs, 100 + e.index);
@@ -419,7 +495,10 @@ describe('store layout: chunked values read back', () => {
     // Header 77 bytes, then the events back to back: 469 099 bytes, chunks 0 to 4.
     assert.equal(chunks.length, 5);
     assert.deepEqual(asked, [0, 1, 2, 3, 4], 'each chunk asked for once, in order');
-    assert.ok(copied.every((e) => e.bytes.buffer === copied[0]!.bytes.buffer), 'one buffer for the events of a block');
+    assert.ok(
+      copied.every((e) => e.bytes.buffer === copied[0]!.bytes.buffer),
+      'one buffer for the events of a block',
+    );
 
     const some = blockSpans(chunks[0]!, [3, 5])!; // bytes 120 092-219 091 and 219 099-469 098
     assert.deepEqual(chunksOfSpans(some.spans), [1, 2, 3, 4]);
@@ -430,11 +509,18 @@ describe('store layout: chunked values read back', () => {
 
     const missing = (gone: number) => () => copySpans(stamp, some.spans, (c) => (c === gone ? undefined : chunks[c]));
     for (const gone of [1, 3, 4]) {
-      assert.throws(missing(gone), (err: StoreCorruptError) => err.code === 'ERR_EVENTRAIL_STORE_CORRUPT' && err.message.includes(`block ${stamp.toString('hex')} has no chunk ${gone}`));
+      assert.throws(
+        missing(gone),
+        (err: StoreCorruptError) =>
+          err.code === 'ERR_EVENTRAIL_STORE_CORRUPT' && err.message.includes(`block ${stamp.toString('hex')} has no chunk ${gone}`),
+      );
     }
     // A chunk shorter than the header says: what a lost or reordered chunk looks like from here.
     const short = () => copySpans(stamp, some.spans, (c) => (c === 2 ? chunks[2]!.subarray(0, 10) : chunks[c]));
-    assert.throws(short, (err: StoreCorruptError) => err.code === 'ERR_EVENTRAIL_STORE_CORRUPT' && /chunk 2 ends before event 3/.test(err.message));
+    assert.throws(
+      short,
+      (err: StoreCorruptError) => err.code === 'ERR_EVENTRAIL_STORE_CORRUPT' && /chunk 2 ends before event 3/.test(err.message),
+    );
   });
 
   it('keys dead letters by chunk: the first chunk keeps the key of an unchunked letter, the rest sort right after it', () => {
@@ -458,15 +544,29 @@ describe('store layout: chunked values read back', () => {
       if (c > 0) assert.deepEqual(p.key, pack(['eventrail', 'dl', 'Mailer', { type: 'versionstamp', value: position }, c]));
       assert.deepEqual(layout.decodeDeadLetterKey(p.key), { consumer: 'Mailer', position, chunk: c });
     });
-    assert.deepEqual(sorted(puts.map((p) => p.key)), puts.map((p) => p.key), 'chunks in key order');
+    assert.deepEqual(
+      sorted(puts.map((p) => p.key)),
+      puts.map((p) => p.key),
+      'chunks in key order',
+    );
     const own = layout.deadLetterChunks('Mailer', position);
     assert.ok(puts.every((p) => inRange(p.key, own)));
-    for (const other of [layout.deadLetterKey('Mailer', positionOf(stamp, 5)), layout.deadLetterKey('Mailer', positionOf(stamp, 3), 2), layout.deadLetterKey('Mailer\0', position)]) {
+    for (const other of [
+      layout.deadLetterKey('Mailer', positionOf(stamp, 5)),
+      layout.deadLetterKey('Mailer', positionOf(stamp, 3), 2),
+      layout.deadLetterKey('Mailer\0', position),
+    ]) {
       assert.ok(!inRange(other, own), 'a neighbour is not cleared with it');
     }
     assert.ok(puts.every((p) => inRange(p.key, layout.deadLetterRange('Mailer')) && !inRange(p.key, layout.deadLetterRange('Mailer2'))));
-    assert.throws(() => layout.decodeDeadLetterKey(Buffer.concat([puts[0]!.key, Buffer.from([0x14])])), { code: 'ERR_EVENTRAIL_STORE_CORRUPT' }, 'chunk 0 is never written as an item');
-    assert.throws(() => layout.decodeDeadLetterKey(puts[0]!.key.subarray(0, puts[0]!.key.length - 1)), { code: 'ERR_EVENTRAIL_STORE_CORRUPT' });
+    assert.throws(
+      () => layout.decodeDeadLetterKey(Buffer.concat([puts[0]!.key, Buffer.from([0x14])])),
+      { code: 'ERR_EVENTRAIL_STORE_CORRUPT' },
+      'chunk 0 is never written as an item',
+    );
+    assert.throws(() => layout.decodeDeadLetterKey(puts[0]!.key.subarray(0, puts[0]!.key.length - 1)), {
+      code: 'ERR_EVENTRAIL_STORE_CORRUPT',
+    });
 
     // Read back: gathered and decoded; an unchunked letter stored before is read as a letter of one chunk.
     const small = { ...record, position: positionOf(stamp, 6), event: codec.encode({ small: true }), tenantId: 'tenant-1' };
@@ -483,7 +583,11 @@ describe('store layout: chunked values read back', () => {
     assert.deepEqual([...decodeDeadLetters(codec, letters, { tenantId: 'tenant-1' })], [small]);
 
     // A garbage value and a letter missing a chunk: reported, the others still read; without a handler, thrown.
-    const broken = [{ id: letters[0]!.id, value: Buffer.from('not a dead letter') }, gatherLetter(layout, codec, record, [0, 2, 3]), letters[1]!];
+    const broken = [
+      { id: letters[0]!.id, value: Buffer.from('not a dead letter') },
+      gatherLetter(layout, codec, record, [0, 2, 3]),
+      letters[1]!,
+    ];
     const reported: StoreCorruptError[] = [];
     assert.deepEqual([...decodeDeadLetters(codec, broken, { onCorrupt: (e) => reported.push(e) })], [small]);
     assert.equal(reported.length, 2);

@@ -11,8 +11,22 @@ const chart = (over: Partial<LineChart> = {}): LineChart => ({
   xLabel: 'threads',
   yLabel: 'events/s',
   series: [
-    { name: 'maxBatch 256', points: [{ x: 1, y: 100_000 }, { x: 2, y: 150_000 }, { x: 4, y: 140_000 }] },
-    { name: "maxBatch 1024 <'&'>", points: [{ x: 4, y: 180_000 }, { x: 1, y: 120_000 }, { x: 2, y: 170_000 }] },
+    {
+      name: 'maxBatch 256',
+      points: [
+        { x: 1, y: 100_000 },
+        { x: 2, y: 150_000 },
+        { x: 4, y: 140_000 },
+      ],
+    },
+    {
+      name: "maxBatch 1024 <'&'>",
+      points: [
+        { x: 4, y: 180_000 },
+        { x: 1, y: 120_000 },
+        { x: 2, y: 170_000 },
+      ],
+    },
   ],
   references: [{ name: 'peer', y: 60_000 }],
   ...over,
@@ -47,7 +61,9 @@ describe('lineChartSvg', () => {
   });
 
   test('the y axis goes logarithmic when values span more than 20×, and stays linear otherwise', () => {
-    const linear = parseSvg(lineChartSvg(chart())).filter((e) => e.tag === 'text').map((e) => e.text);
+    const linear = parseSvg(lineChartSvg(chart()))
+      .filter((e) => e.tag === 'text')
+      .map((e) => e.text);
     assert.ok(linear.includes('events/s'));
     assert.ok(linear.includes('0'));
     const log = parseSvg(lineChartSvg(chart({ references: [{ name: 'slow peer', y: 900 }] })))
@@ -143,7 +159,10 @@ describe('benchChartSvg', () => {
       ...report,
       config: { ...report.config, suites: ['codec', 'store'] },
       sweep: [],
-      scenarios: [{ ...scenario('codec.event-writer-event', 'event writer', 400_000), suite: 'codec', role: 'eventrail' }, { ...scenario('store.group-commit', 'group commit', 150_000), suite: 'store', role: 'eventrail' }],
+      scenarios: [
+        { ...scenario('codec.event-writer-event', 'event writer', 400_000), suite: 'codec', role: 'eventrail' },
+        { ...scenario('store.group-commit', 'group commit', 150_000), suite: 'store', role: 'eventrail' },
+      ],
     } as unknown as BenchReport;
     assert.match(nothingToChart(codecOnly) ?? '', /no sweep, and no dispatch, durable or peers scenario/);
     const elements = parseSvg(benchChartSvg(codecOnly));
@@ -152,9 +171,17 @@ describe('benchChartSvg', () => {
     const message = elements.find((e) => e.attrs.class === 'message');
     assert.match(message?.text ?? '', /^nothing to chart: no sweep.*\(suites run: codec, store\)$/);
 
-    const allFailed = { ...report, config: { ...report.config, suites: ['sweep'] }, scenarios: [], sweep: report.sweep.map((r) => ({ ...r, status: 'failed', error: 'boom' })) } as unknown as BenchReport;
+    const allFailed = {
+      ...report,
+      config: { ...report.config, suites: ['sweep'] },
+      scenarios: [],
+      sweep: report.sweep.map((r) => ({ ...r, status: 'failed', error: 'boom' })),
+    } as unknown as BenchReport;
     assert.match(nothingToChart(allFailed) ?? '', /every combination of the sweep failed/);
-    assert.match(parseSvg(benchChartSvg(allFailed)).find((e) => e.attrs.class === 'message')?.text ?? '', /every combination of the sweep failed/);
+    assert.match(
+      parseSvg(benchChartSvg(allFailed)).find((e) => e.attrs.class === 'message')?.text ?? '',
+      /every combination of the sweep failed/,
+    );
     assert.equal(nothingToChart(report), null);
   });
 });

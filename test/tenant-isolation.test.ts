@@ -130,7 +130,10 @@ describe('tenant isolation', { timeout: 120_000 }, () => {
           );
 
           const audited = await collect(suite.bus.audit.query({ tenantId: query }));
-          assert.ok(audited.every((a) => a.metadata.tenant_id === tenant), 'the audit query returned another tenant’s entries');
+          assert.ok(
+            audited.every((a) => a.metadata.tenant_id === tenant),
+            'the audit query returned another tenant’s entries',
+          );
           assert.deepEqual(
             audited.map((a) => a.event_id),
             mine.filter((e) => AUDITED.includes(e.plan.type)).map((e) => e.receipt.event_id),
@@ -138,7 +141,10 @@ describe('tenant isolation', { timeout: 120_000 }, () => {
           );
 
           const dead = await suite.bus.deadLetters.list({ tenantId: query });
-          assert.ok(dead.every((d) => d.event.metadata.tenant_id === tenant), 'the dead-letter query returned another tenant’s events');
+          assert.ok(
+            dead.every((d) => d.event.metadata.tenant_id === tenant),
+            'the dead-letter query returned another tenant’s events',
+          );
           assert.deepEqual(
             new Set(dead.map((d) => d.event.event_id)),
             new Set(mine.filter((e) => e.plan.fail).map((e) => e.receipt.event_id)),
@@ -170,7 +176,11 @@ describe('tenant isolation', { timeout: 120_000 }, () => {
             const what = `tenant ${t} with ${JSON.stringify({ from, to, after, types, limit })}`;
 
             const replayed = await collect(suite.bus.replay({ tenantId: query, from, to, after, types, limit }));
-            assert.deepEqual(replayed.map((e) => e.event_id), take(mine).map((e) => e.receipt.event_id), `replay for ${what}`);
+            assert.deepEqual(
+              replayed.map((e) => e.event_id),
+              take(mine).map((e) => e.receipt.event_id),
+              `replay for ${what}`,
+            );
 
             const audited = await collect(suite.bus.audit.query({ tenantId: query, from, to, types, limit }));
             assert.deepEqual(
@@ -182,7 +192,11 @@ describe('tenant isolation', { timeout: 120_000 }, () => {
 
             const dead = await suite.bus.deadLetters.list({ tenantId: query, types, limit });
             const failed = ofTenant.filter((e) => e.plan.fail && ofType(e));
-            assert.deepEqual(dead.map((d) => d.event.event_id), take(failed).map((e) => e.receipt.event_id), `dead letters for ${what}`);
+            assert.deepEqual(
+              dead.map((d) => d.event.event_id),
+              take(failed).map((e) => e.receipt.event_id),
+              `dead letters for ${what}`,
+            );
           }
         }
 

@@ -7,20 +7,38 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import diagnostics_channel from 'node:diagnostics_channel';
-import { CHANNEL_NAMES, type CommitMessage, type DeadLetterMessage, type DeliverMessage, type EmitMessage, type EventInput } from '../src/index.js';
+import {
+  CHANNEL_NAMES,
+  type CommitMessage,
+  type DeadLetterMessage,
+  type DeliverMessage,
+  type EmitMessage,
+  type EventInput,
+} from '../src/index.js';
 import { fixture, uuid, withBus } from './helpers.js';
 
 describe('diagnostics channels', () => {
   it('publish emit, commit, deliver and dead-letter messages to subscribers', async () => {
-    const seen = { emit: [] as EmitMessage[], commit: [] as CommitMessage[], deliver: [] as DeliverMessage[], deadLetter: [] as DeadLetterMessage[] };
+    const seen = {
+      emit: [] as EmitMessage[],
+      commit: [] as CommitMessage[],
+      deliver: [] as DeliverMessage[],
+      deadLetter: [] as DeadLetterMessage[],
+    };
     const subscribers = {
       emit: (m: unknown) => seen.emit.push(m as EmitMessage),
       commit: (m: unknown) => seen.commit.push(m as CommitMessage),
       deliver: (m: unknown) => seen.deliver.push(m as DeliverMessage),
       deadLetter: (m: unknown) => seen.deadLetter.push(m as DeadLetterMessage),
     };
-    assert.deepEqual(CHANNEL_NAMES, { emit: 'eventrail:emit', commit: 'eventrail:commit', deliver: 'eventrail:deliver', deadLetter: 'eventrail:dead-letter' });
-    for (const key of Object.keys(subscribers) as Array<keyof typeof subscribers>) diagnostics_channel.subscribe(CHANNEL_NAMES[key], subscribers[key]);
+    assert.deepEqual(CHANNEL_NAMES, {
+      emit: 'eventrail:emit',
+      commit: 'eventrail:commit',
+      deliver: 'eventrail:deliver',
+      deadLetter: 'eventrail:dead-letter',
+    });
+    for (const key of Object.keys(subscribers) as Array<keyof typeof subscribers>)
+      diagnostics_channel.subscribe(CHANNEL_NAMES[key], subscribers[key]);
     try {
       await withBus(
         (dir) => ({
@@ -46,12 +64,21 @@ describe('diagnostics channels', () => {
           assert.equal(again.duplicate, true);
           await bus.flush();
 
-          assert.deepEqual(seen.emit.map((m) => m.event.event_id), [...receipts.map((r) => r.event_id), supplied]);
+          assert.deepEqual(
+            seen.emit.map((m) => m.event.event_id),
+            [...receipts.map((r) => r.event_id), supplied],
+          );
           assert.deepEqual(seen.emit[2]!.event.payload, { n: 3 });
           assert.equal(seen.emit[2]!.event.event_type, 'UserLoggedIn');
 
-          assert.equal(seen.commit.reduce((n, m) => n + m.count, 0), 4);
-          assert.equal(seen.commit.reduce((n, m) => n + m.duplicates, 0), 1);
+          assert.equal(
+            seen.commit.reduce((n, m) => n + m.count, 0),
+            4,
+          );
+          assert.equal(
+            seen.commit.reduce((n, m) => n + m.duplicates, 0),
+            1,
+          );
           for (const m of seen.commit) assert.ok(m.durationMs >= 0);
 
           const delivered = new Map(seen.deliver.map((m) => [m.eventId, m.position]));
@@ -60,12 +87,16 @@ describe('diagnostics channels', () => {
 
           assert.equal(seen.deadLetter.length, 1);
           const dead = seen.deadLetter[0]!;
-          assert.deepEqual([dead.eventId, dead.consumer, dead.position, dead.attempts], [receipts[1]!.event_id, 'Traced', receipts[1]!.position, 1]);
+          assert.deepEqual(
+            [dead.eventId, dead.consumer, dead.position, dead.attempts],
+            [receipts[1]!.event_id, 'Traced', receipts[1]!.position, 1],
+          );
           assert.match(dead.error.message, /failing on purpose/);
         },
       );
     } finally {
-      for (const key of Object.keys(subscribers) as Array<keyof typeof subscribers>) diagnostics_channel.unsubscribe(CHANNEL_NAMES[key], subscribers[key]);
+      for (const key of Object.keys(subscribers) as Array<keyof typeof subscribers>)
+        diagnostics_channel.unsubscribe(CHANNEL_NAMES[key], subscribers[key]);
     }
   });
 });

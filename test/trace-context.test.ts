@@ -42,9 +42,17 @@ describe('trace context', () => {
             span.end();
           }
         });
-        const checkout = exporter.getFinishedSpans().find((s) => s.name === 'checkout')!.spanContext();
+        const checkout = exporter
+          .getFinishedSpans()
+          .find((s) => s.name === 'checkout')!
+          .spanContext();
         // A remote context with a tracestate, as an incoming request would bring.
-        const remote = { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: TraceFlags.SAMPLED, traceState: createTraceState('vendor=abc,other=1') };
+        const remote = {
+          traceId: '0af7651916cd43dd8448eb211c80319c',
+          spanId: 'b7ad6b7169203331',
+          traceFlags: TraceFlags.SAMPLED,
+          traceState: createTraceState('vendor=abc,other=1'),
+        };
         const withState = await context.with(trace.setSpanContext(context.active(), remote), () => bus.emit(order({ n: 2 })));
         const untraced = await bus.emit(order({ n: 3 }));
         const failing = await tracer.startActiveSpan('checkout-failing', async (span) => {
@@ -74,11 +82,18 @@ describe('trace context', () => {
         assert.equal(s1.parentSpanId, null, 'linked, not parented');
         assert.equal(s1.status, SpanStatusCode.UNSET);
         assert.deepEqual(
-          [s1.attributes['messaging.system'], s1.attributes['messaging.operation.name'], s1.attributes['messaging.consumer.group.name'], s1.attributes['eventrail.attempt']],
+          [
+            s1.attributes['messaging.system'],
+            s1.attributes['messaging.operation.name'],
+            s1.attributes['messaging.consumer.group.name'],
+            s1.attributes['eventrail.attempt'],
+          ],
           ['eventrail', 'process', 'Traced', 1],
         );
 
-        assert.deepEqual(spanOf(withState.event_id).links, [{ traceId: remote.traceId, spanId: remote.spanId, traceState: 'vendor=abc,other=1' }]);
+        assert.deepEqual(spanOf(withState.event_id).links, [
+          { traceId: remote.traceId, spanId: remote.spanId, traceState: 'vendor=abc,other=1' },
+        ]);
         assert.deepEqual(spanOf(untraced.event_id).links, [], 'no context at emit: a span without a link');
         assert.equal(spanOf(failing.event_id).status, SpanStatusCode.ERROR);
         // A handler that timed out: its span is ended (with an error) although its promise never settles.
@@ -91,7 +106,11 @@ describe('trace context', () => {
         assert.deepEqual(shipped[0]!.links, [{ traceId: handlerSpan.traceId, spanId: handlerSpan.spanId, traceState: null }]);
 
         // The handler ran inside its span, before and after an await.
-        const active = new Map(linesOf<ActiveSpanLine>(out.path, 'Traced').filter((l) => l.kind === 'active').map((l) => [l.event_id, l]));
+        const active = new Map(
+          linesOf<ActiveSpanLine>(out.path, 'Traced')
+            .filter((l) => l.kind === 'active')
+            .map((l) => [l.event_id, l]),
+        );
         const a1 = active.get(traced.event_id)!;
         assert.equal(a1.before, `${s1.traceId}/${s1.spanId}`);
         assert.equal(a1.after, a1.before);
@@ -100,7 +119,10 @@ describe('trace context', () => {
         const stored = new Map<string, Event>();
         for await (const e of bus.replay()) stored.set(e.event_id, e);
         assert.deepEqual(envelopeOf(stored.get(traced.event_id)!), { tp: `00-${checkout.traceId}-${checkout.spanId}-01` });
-        assert.deepEqual(envelopeOf(stored.get(withState.event_id)!), { tp: `00-${remote.traceId}-${remote.spanId}-01`, ts: 'vendor=abc,other=1' });
+        assert.deepEqual(envelopeOf(stored.get(withState.event_id)!), {
+          tp: `00-${remote.traceId}-${remote.spanId}-01`,
+          ts: 'vendor=abc,other=1',
+        });
         assert.equal(envelopeOf(stored.get(untraced.event_id)!), undefined, 'nothing stored when there is no context');
         for (const e of stored.values()) assert.deepEqual(Object.keys(JSON.parse(JSON.stringify(e)) as object), SERDE_KEYS);
         assert.deepEqual(stored.get(traced.event_id)!.payload, { n: 1 });

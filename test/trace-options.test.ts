@@ -17,8 +17,14 @@ describe('events and tracing options', () => {
     assert.deepEqual(resolved.tracing, { enabled: true });
     assert.ok(Object.isFrozen(resolved.tracing));
     // Still a working catalogue: its zod schemas were not frozen over.
-    assert.deepEqual(resolved.events!.check({ Custom: 'Refunded' }, { order_id: 'o' }), { payload: { order_id: 'o', amount: 0 }, version: 1 });
-    assert.throws(() => resolveOptions({ tracing: { enabled: 'yes' } as never }, { env: {} }), /tracing\.enabled must be true or false, got `"yes"`/);
+    assert.deepEqual(resolved.events!.check({ Custom: 'Refunded' }, { order_id: 'o' }), {
+      payload: { order_id: 'o', amount: 0 },
+      version: 1,
+    });
+    assert.throws(
+      () => resolveOptions({ tracing: { enabled: 'yes' } as never }, { env: {} }),
+      /tracing\.enabled must be true or false, got `"yes"`/,
+    );
     assert.throws(() => resolveOptions({ tracing: { setup: '' } }, { env: {} }), /tracing\.setup must be a module path or URL/);
     assert.throws(() => resolveOptions({ tracing: { sample: 1 } as never }, { env: {} }), /sample/);
     assert.equal(resolveOptions({}, { env: { EVENTRAIL_TRACING_SETUP: '/srv/app/tracing.js' } }).tracing.setup, '/srv/app/tracing.js');
@@ -37,7 +43,12 @@ describe('events and tracing options', () => {
 
   it('a tracing.setup module that cannot be loaded fails createBus with ERR_EVENTRAIL_CONSUMER_LOAD', async () => {
     await assert.rejects(
-      createBus({ store: { kind: 'none' }, consumers: [fixture('noop')], tracing: { setup: fixture('no-such-setup') }, pool: { maxThreads: 1 } }),
+      createBus({
+        store: { kind: 'none' },
+        consumers: [fixture('noop')],
+        tracing: { setup: fixture('no-such-setup') },
+        pool: { maxThreads: 1 },
+      }),
       (err: Error & { code?: string; specifier?: string }) =>
         err.code === 'ERR_EVENTRAIL_CONSUMER_LOAD' && /tracing\.setup/.test(err.message) && err.specifier!.endsWith('/no-such-setup.js'),
     );

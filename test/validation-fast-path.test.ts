@@ -11,7 +11,16 @@ const uuid = fc.uuid().chain((u) => fc.constantFrom(u, u.toUpperCase()));
 const notUuid = fc.oneof(
   fc.string({ maxLength: 40 }),
   fc.string({ minLength: 36, maxLength: 36, unit: fc.constantFrom(...'0123456789abcdefABCDEFgG-_ :/@`０'.split('')) }),
-  fc.constantFrom(null, 42, '', '00000000-0000-0000-0000-00000000000g', '00000000-0000-0000-0000-00000000000G', ' 00000000-0000-0000-0000-000000000000', '000000000-000-0000-0000-000000000000', '00000000-0000-0000-0000-000000000000\n'),
+  fc.constantFrom(
+    null,
+    42,
+    '',
+    '00000000-0000-0000-0000-00000000000g',
+    '00000000-0000-0000-0000-00000000000G',
+    ' 00000000-0000-0000-0000-000000000000',
+    '000000000-000-0000-0000-000000000000',
+    '00000000-0000-0000-0000-000000000000\n',
+  ),
 );
 const text = fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom('', 'a\uD800b', 'login_handler', 'ü'));
 const eventType = fc.oneof(
@@ -22,7 +31,14 @@ const eventType = fc.oneof(
 const payload = fc.oneof(
   absent,
   fc.jsonValue({ maxDepth: 3 }),
-  fc.constantFrom({ a: undefined }, { f: () => 1 }, { d: new Date(0) }, [1, [2, [3, [4, [5, [6, [7, [8, [9]]]]]]]]], { s: 'a\uDC00' }, { n: Number.NaN }),
+  fc.constantFrom(
+    { a: undefined },
+    { f: () => 1 },
+    { d: new Date(0) },
+    [1, [2, [3, [4, [5, [6, [7, [8, [9]]]]]]]]],
+    { s: 'a\uDC00' },
+    { n: Number.NaN },
+  ),
 );
 const optional = <T>(arb: fc.Arbitrary<T>) => fc.oneof(absent, arb);
 const metadata = fc.oneof(
@@ -56,7 +72,13 @@ const input = fc.oneof(
 /** Inputs that are valid in the plain way the fast path handles. */
 const plainValid = fc.record({
   event_id: optional(uuid),
-  event_type: fc.oneof(fc.constantFrom('UserLoggedIn', 'SessionExpired'), fc.string({ minLength: 1, maxLength: 10 }).filter(wellFormed).map((Custom) => ({ Custom }))),
+  event_type: fc.oneof(
+    fc.constantFrom('UserLoggedIn', 'SessionExpired'),
+    fc
+      .string({ minLength: 1, maxLength: 10 })
+      .filter(wellFormed)
+      .map((Custom) => ({ Custom })),
+  ),
   payload: optional(fc.jsonValue({ maxDepth: 3 }).filter((v) => !JSON.stringify(v).includes('"__proto__"'))),
   metadata: fc.record(
     {

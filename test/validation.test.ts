@@ -44,7 +44,11 @@ const INVALID: Array<[name: string, input: unknown, mentions: readonly (string |
   ['{ Custom } with another key', { event_type: { Custom: 'A', extra: 1 }, metadata: { source: 'test' } }, ['event_type']],
   ['a number as event_type', { event_type: 42, metadata: { source: 'test' } }, ['event_type', '42']],
   ['a missing event_type', { metadata: { source: 'test' } }, ['event_type']],
-  ['a bad uuid in event_id', { event_id: 'not-a-uuid', event_type: 'UserLoggedIn', metadata: { source: 'test' } }, ['event_id', 'not-a-uuid']],
+  [
+    'a bad uuid in event_id',
+    { event_id: 'not-a-uuid', event_type: 'UserLoggedIn', metadata: { source: 'test' } },
+    ['event_id', 'not-a-uuid'],
+  ],
   ['a bad uuid in user_id', { event_type: 'UserLoggedIn', metadata: { source: 'test', user_id: 'u-123' } }, ['metadata.user_id', 'u-123']],
   [
     'a bad uuid in correlation_id',
@@ -61,11 +65,31 @@ const INVALID: Array<[name: string, input: unknown, mentions: readonly (string |
   ['a number as metadata.source', { event_type: 'UserLoggedIn', metadata: { source: 42 } }, ['metadata.source', '42']],
   ['a missing metadata', { event_type: 'UserLoggedIn' }, ['metadata']],
   ['a string as metadata', { event_type: 'UserLoggedIn', metadata: 'test' }, ['metadata', 'object']],
-  ['a timestamp without a time zone', { timestamp: '2026-01-31T12:00:00', event_type: 'UserLoggedIn', metadata: { source: 'test' } }, ['timestamp']],
-  ['a timestamp that is not a date', { timestamp: 'yesterday', event_type: 'UserLoggedIn', metadata: { source: 'test' } }, ['timestamp', 'yesterday']],
-  ['an impossible date (February 30)', { timestamp: '2026-02-30T00:00:00Z', event_type: 'UserLoggedIn', metadata: { source: 'test' } }, ['timestamp', '2026-02-30']],
-  ['an impossible time (24:00)', { timestamp: '2026-01-31T24:00:00Z', event_type: 'UserLoggedIn', metadata: { source: 'test' } }, ['timestamp', '24:00']],
-  ['a number as timestamp', { timestamp: 1767225600000, event_type: 'UserLoggedIn', metadata: { source: 'test' } }, ['timestamp', '1767225600000']],
+  [
+    'a timestamp without a time zone',
+    { timestamp: '2026-01-31T12:00:00', event_type: 'UserLoggedIn', metadata: { source: 'test' } },
+    ['timestamp'],
+  ],
+  [
+    'a timestamp that is not a date',
+    { timestamp: 'yesterday', event_type: 'UserLoggedIn', metadata: { source: 'test' } },
+    ['timestamp', 'yesterday'],
+  ],
+  [
+    'an impossible date (February 30)',
+    { timestamp: '2026-02-30T00:00:00Z', event_type: 'UserLoggedIn', metadata: { source: 'test' } },
+    ['timestamp', '2026-02-30'],
+  ],
+  [
+    'an impossible time (24:00)',
+    { timestamp: '2026-01-31T24:00:00Z', event_type: 'UserLoggedIn', metadata: { source: 'test' } },
+    ['timestamp', '24:00'],
+  ],
+  [
+    'a number as timestamp',
+    { timestamp: 1767225600000, event_type: 'UserLoggedIn', metadata: { source: 'test' } },
+    ['timestamp', '1767225600000'],
+  ],
   ['a function in the payload', withPayload({ handler() {} }), ['payload.handler', 'function']],
   ['a function as the payload', withPayload(() => 1), ['payload', 'function']],
   ['a BigInt beyond u64 in the payload', withPayload({ n: 1n << 64n }), ['payload.n', '64 bits', '18446744073709551616n']],
@@ -115,20 +139,17 @@ describe('invalid events', () => {
   for (const [name, input, mentions] of INVALID) {
     it(`rejects ${name}`, async () => {
       const deliveredBefore = suite.out.read().length;
-      await assert.rejects(
-        suite.bus.emit(input as EventInput),
-        (err: unknown) => {
-          assert.ok(err instanceof InvalidEventError, `an InvalidEventError, got ${String(err)}`);
-          assert.equal(err.code, 'ERR_EVENTRAIL_INVALID_EVENT');
-          for (const m of mentions) {
-            if (typeof m === 'string') assert.ok(err.message.includes(m), `the message names ${m}: ${err.message}`);
-            else assert.match(err.message, m);
-          }
-          assert.ok(err.issues.length > 0);
-          assert.doesNotMatch(err.message, /payload payload/);
-          return true;
-        },
-      );
+      await assert.rejects(suite.bus.emit(input as EventInput), (err: unknown) => {
+        assert.ok(err instanceof InvalidEventError, `an InvalidEventError, got ${String(err)}`);
+        assert.equal(err.code, 'ERR_EVENTRAIL_INVALID_EVENT');
+        for (const m of mentions) {
+          if (typeof m === 'string') assert.ok(err.message.includes(m), `the message names ${m}: ${err.message}`);
+          else assert.match(err.message, m);
+        }
+        assert.ok(err.issues.length > 0);
+        assert.doesNotMatch(err.message, /payload payload/);
+        return true;
+      });
       assert.equal(suite.out.read().length, deliveredBefore, 'nothing was delivered');
       await stillWorks();
     });
@@ -149,7 +170,10 @@ describe('invalid events', () => {
         return true;
       });
     }
-    await assert.rejects(suite.bus.emit({ event_type: 'UserLoggedIn', metadata: {} } as EventInput), /metadata\.source.*(required|undefined)/);
+    await assert.rejects(
+      suite.bus.emit({ event_type: 'UserLoggedIn', metadata: {} } as EventInput),
+      /metadata\.source.*(required|undefined)/,
+    );
   });
 
   it('names the path of every issue', async () => {

@@ -19,7 +19,14 @@ export function emitterScenario(head: ScenarioHead, inputs: readonly EventInput[
     events: inputs.length,
     async setup() {
       for (const c of await loadConsumers(consumers.map((p) => pathToFileURL(p).href))) {
-        const ctx: ConsumerContext = { consumer: c.name, attempt: 1, options: {}, signal: new AbortController().signal, metrics: { increment() {}, observe() {} }, emit() {} };
+        const ctx: ConsumerContext = {
+          consumer: c.name,
+          attempt: 1,
+          options: {},
+          signal: new AbortController().signal,
+          metrics: { increment() {}, observe() {} },
+          emit() {},
+        };
         const types = c.eventTypes === '*' ? null : new Set(c.eventTypes.map(eventTypeKey));
         emitter.on('event', (event: Event) => {
           if (types !== null && !types.has(eventTypeKey(event.event_type))) return;

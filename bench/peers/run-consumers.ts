@@ -49,7 +49,13 @@ export function runConsumersOn(consumers: readonly Consumer[], event: Event): nu
   return ran;
 }
 
-async function finishAsync(consumers: readonly Consumer[], event: Event, from: number, pending: Promise<void>, ran: number): Promise<number> {
+async function finishAsync(
+  consumers: readonly Consumer[],
+  event: Event,
+  from: number,
+  pending: Promise<void>,
+  ran: number,
+): Promise<number> {
   await pending;
   const key = eventTypeKey(event.event_type);
   for (let i = from + 1; i < consumers.length; i++) {

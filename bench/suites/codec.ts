@@ -83,7 +83,10 @@ export function codecSuite(ctx: SuiteContext): Suite {
     run() {
       for (const b of batches) sink += enc.readMany(enc.many(b)).length;
     },
-    extras: () => ({ bytesPerEvent: Math.round(batches.reduce((n, b) => n + enc.many(b).length, 0) / events.length), checksum: sink > 0 ? 1 : 0 }),
+    extras: () => ({
+      bytesPerEvent: Math.round(batches.reduce((n, b) => n + enc.many(b).length, 0) / events.length),
+      checksum: sink > 0 ? 1 : 0,
+    }),
   });
   return {
     scenarios: [...encodings.map(perEvent), ...encodings.map(perBatch)],

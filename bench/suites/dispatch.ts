@@ -18,36 +18,59 @@ import type { Suite, SuiteContext } from '../scenario.js';
 export const PER_EVENT_IN_FLIGHT = 512;
 
 /** The per-event peers move ~1/10 the events per iteration: they are that much slower, and the rate is per event. */
-export const perEventInputs = (ctx: SuiteContext) => ctx.inputs.slice(0, Math.max(ctx.quick ? 250 : 1000, Math.floor(ctx.inputs.length / 10)));
+export const perEventInputs = (ctx: SuiteContext) =>
+  ctx.inputs.slice(0, Math.max(ctx.quick ? 250 : 1000, Math.floor(ctx.inputs.length / 10)));
 
 export function dispatchSuite(ctx: SuiteContext): Suite {
   const consumers = TRIVIAL_CONSUMERS;
   return {
     scenarios: [
-      eventrailScenario({ id: 'dispatch.eventrail', suite: 'dispatch', name: 'eventrail, store none, 1 thread', role: 'eventrail' }, ctx.inputs, () => ({
-        store: { kind: 'none' },
-        consumers: [...consumers],
-        pool: { maxThreads: 1, minThreads: 1 },
-      })),
-      perEventScenario({ id: 'dispatch.per-event', suite: 'dispatch', name: 'piscina.run() per event, defaults', role: 'peer' }, perEventInputs(ctx), {
-        consumers,
-        inFlight: PER_EVENT_IN_FLIGHT,
-      }),
+      eventrailScenario(
+        { id: 'dispatch.eventrail', suite: 'dispatch', name: 'eventrail, store none, 1 thread', role: 'eventrail' },
+        ctx.inputs,
+        () => ({
+          store: { kind: 'none' },
+          consumers: [...consumers],
+          pool: { maxThreads: 1, minThreads: 1 },
+        }),
+      ),
+      perEventScenario(
+        { id: 'dispatch.per-event', suite: 'dispatch', name: 'piscina.run() per event, defaults', role: 'peer' },
+        perEventInputs(ctx),
+        {
+          consumers,
+          inFlight: PER_EVENT_IN_FLIGHT,
+        },
+      ),
       perEventScenario(
         { id: 'dispatch.per-event-tuned', suite: 'dispatch', name: 'piscina.run() per event, concurrentTasksPerWorker 16', role: 'peer' },
         perEventInputs(ctx),
         { consumers, inFlight: PER_EVENT_IN_FLIGHT, concurrentTasksPerWorker: 16 },
       ),
       pipelineScenario(
-        { id: 'dispatch.pipeline', suite: 'dispatch', name: `minimal batch pipeline (${PIPELINE_BATCH} per packed task, no validation), store none`, role: 'peer' },
+        {
+          id: 'dispatch.pipeline',
+          suite: 'dispatch',
+          name: `minimal batch pipeline (${PIPELINE_BATCH} per packed task, no validation), store none`,
+          role: 'peer',
+        },
         ctx.inputs,
         { consumers },
       ),
-      emitterScenario({ id: 'dispatch.emitter', suite: 'dispatch', name: 'EventEmitter in process (no worker, no validation)', role: 'peer' }, ctx.inputs, consumers),
+      emitterScenario(
+        { id: 'dispatch.emitter', suite: 'dispatch', name: 'EventEmitter in process (no worker, no validation)', role: 'peer' },
+        ctx.inputs,
+        consumers,
+      ),
     ],
     ratios: [
       { name: 'eventrail / piscina per event (defaults)', of: 'dispatch.eventrail', to: 'dispatch.per-event', target: 10 },
-      { name: 'eventrail / piscina per event (concurrentTasksPerWorker 16)', of: 'dispatch.eventrail', to: 'dispatch.per-event-tuned', target: 4 },
+      {
+        name: 'eventrail / piscina per event (concurrentTasksPerWorker 16)',
+        of: 'dispatch.eventrail',
+        to: 'dispatch.per-event-tuned',
+        target: 4,
+      },
       { name: 'eventrail / minimal pipeline (store none)', of: 'dispatch.eventrail', to: 'dispatch.pipeline', target: 0.6 },
       { name: 'eventrail / EventEmitter in process', of: 'dispatch.eventrail', to: 'dispatch.emitter' },
     ],

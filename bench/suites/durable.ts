@@ -19,18 +19,31 @@ export function durableSuite(ctx: SuiteContext): Suite {
   const consumers = TRIVIAL_CONSUMERS;
   return {
     scenarios: [
-      eventrailScenario({ id: 'durable.eventrail', suite: 'durable', name: 'eventrail, lmdb, 1 thread', role: 'eventrail' }, ctx.inputs, () => ({
-        store: { kind: 'lmdb', path: ctx.folder('durable') },
-        consumers: [...consumers],
-        pool: { maxThreads: 1, minThreads: 1 },
-      })),
-      eventrailScenario({ id: 'durable.eventrail-none', suite: 'durable', name: 'eventrail, store none, 1 thread', role: 'eventrail' }, ctx.inputs, () => ({
-        store: { kind: 'none' },
-        consumers: [...consumers],
-        pool: { maxThreads: 1, minThreads: 1 },
-      })),
+      eventrailScenario(
+        { id: 'durable.eventrail', suite: 'durable', name: 'eventrail, lmdb, 1 thread', role: 'eventrail' },
+        ctx.inputs,
+        () => ({
+          store: { kind: 'lmdb', path: ctx.folder('durable') },
+          consumers: [...consumers],
+          pool: { maxThreads: 1, minThreads: 1 },
+        }),
+      ),
+      eventrailScenario(
+        { id: 'durable.eventrail-none', suite: 'durable', name: 'eventrail, store none, 1 thread', role: 'eventrail' },
+        ctx.inputs,
+        () => ({
+          store: { kind: 'none' },
+          consumers: [...consumers],
+          pool: { maxThreads: 1, minThreads: 1 },
+        }),
+      ),
       pipelineScenario(
-        { id: 'durable.pipeline', suite: 'durable', name: `minimal batch pipeline, one lmdb put per ${PIPELINE_BATCH}-event batch, on disk before dispatch`, role: 'peer' },
+        {
+          id: 'durable.pipeline',
+          suite: 'durable',
+          name: `minimal batch pipeline, one lmdb put per ${PIPELINE_BATCH}-event batch, on disk before dispatch`,
+          role: 'peer',
+        },
         ctx.inputs,
         { consumers, lmdbPath: () => ctx.folder('pipeline') },
       ),
@@ -40,14 +53,24 @@ export function durableSuite(ctx: SuiteContext): Suite {
         { consumers, inFlight: PER_EVENT_IN_FLIGHT, lmdbPath: () => ctx.folder('literal') },
       ),
       perEventScenario(
-        { id: 'durable.literal-tuned', suite: 'durable', name: 'lmdb put + piscina.run() per event, concurrentTasksPerWorker 16', role: 'peer' },
+        {
+          id: 'durable.literal-tuned',
+          suite: 'durable',
+          name: 'lmdb put + piscina.run() per event, concurrentTasksPerWorker 16',
+          role: 'peer',
+        },
         perEventInputs(ctx),
         { consumers, inFlight: PER_EVENT_IN_FLIGHT, concurrentTasksPerWorker: 16, lmdbPath: () => ctx.folder('literal') },
       ),
     ],
     ratios: [
       { name: 'durable eventrail / literal design (defaults)', of: 'durable.eventrail', to: 'durable.literal', target: 10 },
-      { name: 'durable eventrail / literal design (concurrentTasksPerWorker 16)', of: 'durable.eventrail', to: 'durable.literal-tuned', target: 4 },
+      {
+        name: 'durable eventrail / literal design (concurrentTasksPerWorker 16)',
+        of: 'durable.eventrail',
+        to: 'durable.literal-tuned',
+        target: 4,
+      },
       { name: 'eventrail / minimal pipeline (durable)', of: 'durable.eventrail', to: 'durable.pipeline', target: 0.45 },
       { name: 'durable eventrail / eventrail with store none', of: 'durable.eventrail', to: 'durable.eventrail-none', target: 0.5 },
     ],

@@ -18,19 +18,33 @@ export function peersSuite(ctx: SuiteContext, bullmqMissing: string | null): Sui
   const consumers = TRIVIAL_CONSUMERS;
   return {
     scenarios: [
-      eventrailScenario({ id: 'peers.eventrail', suite: 'peers', name: 'eventrail, lmdb, 1 thread', role: 'eventrail' }, ctx.inputs, () => ({
-        store: { kind: 'lmdb', path: ctx.folder('peers') },
-        consumers: [...consumers],
-        pool: { maxThreads: 1, minThreads: 1 },
-      })),
+      eventrailScenario(
+        { id: 'peers.eventrail', suite: 'peers', name: 'eventrail, lmdb, 1 thread', role: 'eventrail' },
+        ctx.inputs,
+        () => ({
+          store: { kind: 'lmdb', path: ctx.folder('peers') },
+          consumers: [...consumers],
+          pool: { maxThreads: 1, minThreads: 1 },
+        }),
+      ),
       bullmqScenario(
-        { id: 'peers.bullmq-add', suite: 'peers', name: `BullMQ, queue.add() per event (${PER_EVENT_IN_FLIGHT} in flight), concurrency ${BULLMQ_CONCURRENCY}`, role: 'peer' },
+        {
+          id: 'peers.bullmq-add',
+          suite: 'peers',
+          name: `BullMQ, queue.add() per event (${PER_EVENT_IN_FLIGHT} in flight), concurrency ${BULLMQ_CONCURRENCY}`,
+          role: 'peer',
+        },
         perEventInputs(ctx),
         { consumers, concurrency: BULLMQ_CONCURRENCY, producer: { kind: 'add', inFlight: PER_EVENT_IN_FLIGHT } },
         bullmqMissing,
       ),
       bullmqScenario(
-        { id: 'peers.bullmq-bulk', suite: 'peers', name: `BullMQ, queue.addBulk() of ${BULK}, concurrency ${BULLMQ_CONCURRENCY}`, role: 'peer' },
+        {
+          id: 'peers.bullmq-bulk',
+          suite: 'peers',
+          name: `BullMQ, queue.addBulk() of ${BULK}, concurrency ${BULLMQ_CONCURRENCY}`,
+          role: 'peer',
+        },
         perEventInputs(ctx),
         { consumers, concurrency: BULLMQ_CONCURRENCY, producer: { kind: 'bulk', bulkSize: BULK } },
         bullmqMissing,

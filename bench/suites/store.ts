@@ -91,7 +91,13 @@ export function storeSuite(ctx: SuiteContext): Suite {
   return {
     scenarios: [
       lmdbStoreScenario(ctx, 'store.group-commit', `LmdbStore.append, ${BATCH} events per commit`, events, BATCH),
-      lmdbStoreScenario(ctx, 'store.commit-per-event', `LmdbStore.append, 1 event per commit (${PER_EVENT_IN_FLIGHT} in flight)`, perEvent, 1),
+      lmdbStoreScenario(
+        ctx,
+        'store.commit-per-event',
+        `LmdbStore.append, 1 event per commit (${PER_EVENT_IN_FLIGHT} in flight)`,
+        perEvent,
+        1,
+      ),
       lmdbPutScenario(ctx, perEvent),
     ],
     ratios: [

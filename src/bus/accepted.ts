@@ -81,7 +81,15 @@ export class Accepted implements AppendItem {
     this.#memoryIndex = index;
   }
 
-  constructor(eventId: string, source: Buffer, start: number, end: number, typeKey: string, partitionKey: string | null, tenantId: string | null) {
+  constructor(
+    eventId: string,
+    source: Buffer,
+    start: number,
+    end: number,
+    typeKey: string,
+    partitionKey: string | null,
+    tenantId: string | null,
+  ) {
     this.eventId = eventId;
     this.#source = source;
     this.#start = start;

@@ -262,7 +262,8 @@ export interface CloseOptions {
 function closeTimeout(options: CloseOptions | undefined): number {
   const timeoutMs = options?.timeoutMs;
   if (timeoutMs === undefined) return Infinity;
-  if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) throw new TypeError(`close({ timeoutMs }): timeoutMs must be a number ≥ 0, got ${String(timeoutMs)}`);
+  if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0))
+    throw new TypeError(`close({ timeoutMs }): timeoutMs must be a number ≥ 0, got ${String(timeoutMs)}`);
   return timeoutMs;
 }
 

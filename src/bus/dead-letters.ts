@@ -70,9 +70,13 @@ export class DeadLetterBox {
     const { onCorrupt } = filter;
     const source: AsyncIterable<DeadLetterRecord> | Iterable<DeadLetterRecord> =
       this.#store !== null
-        ? this.#store.readDeadLetters({ consumer: filter.consumer, tenantId: filter.tenantId, ...(onCorrupt === undefined ? {} : { onCorrupt }) })
-        : [...this.#memory.values()].sort(
-            (a, b) => (a.consumer < b.consumer ? -1 : a.consumer > b.consumer ? 1 : Buffer.compare(a.position, b.position)),
+        ? this.#store.readDeadLetters({
+            consumer: filter.consumer,
+            tenantId: filter.tenantId,
+            ...(onCorrupt === undefined ? {} : { onCorrupt }),
+          })
+        : [...this.#memory.values()].sort((a, b) =>
+            a.consumer < b.consumer ? -1 : a.consumer > b.consumer ? 1 : Buffer.compare(a.position, b.position),
           );
     let yielded = 0;
     for await (const record of source) {

@@ -200,7 +200,12 @@ export class Dispatcher {
   }
 
   /** Runs one batch task and applies its outcomes. Never rejects. */
-  async #run(items: readonly Accepted[], targets: readonly Delivery[] | null, indexOf?: Map<Accepted, number>, alone = false): Promise<void> {
+  async #run(
+    items: readonly Accepted[],
+    targets: readonly Delivery[] | null,
+    indexOf?: Map<Accepted, number>,
+    alone = false,
+  ): Promise<void> {
     let total = 0;
     for (const item of items) total += item.byteLength;
     // A buffer of our own, so it can be transferred to the worker without a copy.
@@ -257,7 +262,9 @@ export class Dispatcher {
   #stalled(items: readonly Accepted[], deliveries: readonly Delivery[], stuck: { event: number; consumer: number }): void {
     const { consumers, metrics } = this.#deps;
     const name = consumers[stuck.consumer]?.name ?? `#${stuck.consumer}`;
-    const error = new WorkerCrashedError(`the worker was stopped: a handler of ${name} blocked it past the watchdog (${this.#watchdog.stallMs} ms)`);
+    const error = new WorkerCrashedError(
+      `the worker was stopped: a handler of ${name} blocked it past the watchdog (${this.#watchdog.stallMs} ms)`,
+    );
     metrics.workerErrors.inc();
     this.#deps.workerError(error);
     const stuckItem = items[stuck.event];
@@ -413,7 +420,13 @@ export class Dispatcher {
       const used = d.attempt - (d.firstAttempt ?? 1) + 1;
       if (used < this.#maxAttempts) {
         metrics.retries.inc({ consumer: name });
-        const next: Delivery = { item: d.item, consumer: d.consumer, attempt: d.attempt + 1, redrive: d.redrive, firstAttempt: d.firstAttempt };
+        const next: Delivery = {
+          item: d.item,
+          consumer: d.consumer,
+          attempt: d.attempt + 1,
+          redrive: d.redrive,
+          firstAttempt: d.firstAttempt,
+        };
         const group = retryGroups.get(used) ?? [];
         group.push(next);
         retryGroups.set(used, group);

@@ -119,7 +119,15 @@ export class Engine {
       poolThreads: () => pool.threads.length,
     });
     this.checkpoints =
-      store === null ? null : new Checkpoints(store, options.checkpoint.instance, consumers.map((c) => c.name), options.checkpoint.intervalMs, notices.warn);
+      store === null
+        ? null
+        : new Checkpoints(
+            store,
+            options.checkpoint.instance,
+            consumers.map((c) => c.name),
+            options.checkpoint.intervalMs,
+            notices.warn,
+          );
     const checkpoints = this.checkpoints;
     const deadLetters = (this.deadLetters = new DeadLetterBox(store, codec));
     this.intake = new Intake({
@@ -159,7 +167,13 @@ export class Engine {
       deadLetter: (d: Delivery, error: SerializedError) => {
         if (deadLetterChannel.hasSubscribers) {
           const position = d.item.position === null ? null : positionToString(d.item.position);
-          deadLetterChannel.publish({ eventId: d.item.eventId, consumer: consumers[d.consumer]!.name, position, attempts: d.attempt, error });
+          deadLetterChannel.publish({
+            eventId: d.item.eventId,
+            consumer: consumers[d.consumer]!.name,
+            position,
+            attempts: d.attempt,
+            error,
+          });
         }
         return deadLetters.put({
           consumer: consumers[d.consumer]!.name,
@@ -251,7 +265,11 @@ export class Engine {
   async #recover(): Promise<number> {
     const { store, intake, dispatcher, consumers, checkpoints } = this;
     if (store === null || consumers.length === 0 || checkpoints === null) return 0;
-    const start = recoveryStart(await store.readCheckpoints(), this.options.checkpoint.instance, consumers.map((c) => c.name));
+    const start = recoveryStart(
+      await store.readCheckpoints(),
+      this.options.checkpoint.instance,
+      consumers.map((c) => c.name),
+    );
     let count = 0;
     let page: Accepted[] = [];
     const route = () => {

@@ -9,7 +9,16 @@ import { NotJsonError, type Codec } from '../codec.js';
 import { BackpressureError, EventTooLargeError, EventrailError, InvalidEventError } from '../errors.js';
 import { eventTypeKey, type Event, type EventInput } from '../event/event.js';
 import { IdSource } from '../event/ids.js';
-import { completeEvent, describe, eventInputSchema, eventTypeProblem, quickParse, toIssues, type EventInputSchema, type PayloadLimits } from '../event/schema.js';
+import {
+  completeEvent,
+  describe,
+  eventInputSchema,
+  eventTypeProblem,
+  quickParse,
+  toIssues,
+  type EventInputSchema,
+  type PayloadLimits,
+} from '../event/schema.js';
 import { timestampMs } from '../event/timestamp.js';
 import type { ResolvedOptions } from '../options.js';
 import type { Position } from '../store/store.js';
@@ -22,7 +31,6 @@ import { emitChannel } from '../trace/channels.js';
 import type { CapturedContext, TraceCapture } from '../trace/otel.js';
 
 export type { Receipt } from './receipt.js';
-
 
 /**
  * An input that threw while it was read (a getter, a proxy) or encoded: emit
@@ -140,7 +148,13 @@ export class Intake {
    * accepted) and get deterministic ids, so a retried handler does not store
    * its follow-ups twice.
    */
-  emitFollowUp(input: EventInput, parentEventId: string, consumer: string, seq: number, trace: CapturedContext | null = null): Promise<Receipt> {
+  emitFollowUp(
+    input: EventInput,
+    parentEventId: string,
+    consumer: string,
+    seq: number,
+    trace: CapturedContext | null = null,
+  ): Promise<Receipt> {
     const withId = input.event_id === undefined ? { ...input, event_id: uuidv5(`${consumer}/${seq}`, parentEventId) } : input;
     // The trace context is the handler's, sent by the worker: this thread's active context here is unrelated.
     const prepared = this.#prepare(withId, trace);
@@ -243,7 +257,8 @@ export class Intake {
     try {
       start = codec.encodeDraft(draft, this.#limits.maxDepth, this.#ids, this.#maxEventBytes);
     } catch (err) {
-      if (err instanceof NotJsonError) return new InvalidEventError([{ path: 'payload', message: `${err.message} (it changed after validation)` }]);
+      if (err instanceof NotJsonError)
+        return new InvalidEventError([{ path: 'payload', message: `${err.message} (it changed after validation)` }]);
       throw err;
     }
     if (start < 0) return new EventTooLargeError(`the event encodes to more than limits.maxEventBytes (${this.#maxEventBytes}) bytes`);

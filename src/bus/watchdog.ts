@@ -78,7 +78,8 @@ export class Watchdog {
       const thread = entry.progress[PROGRESS_THREAD]!;
       const other = blocked.get(thread);
       // Sequences wrap at 32 bits: compare by difference.
-      if (other === undefined || ((entry.progress[PROGRESS_SEQUENCE]! - other.progress[PROGRESS_SEQUENCE]!) | 0) > 0) blocked.set(thread, entry);
+      if (other === undefined || ((entry.progress[PROGRESS_SEQUENCE]! - other.progress[PROGRESS_SEQUENCE]!) | 0) > 0)
+        blocked.set(thread, entry);
     }
     for (const [thread, culprit] of blocked) {
       culprit.stuck = { event: culprit.progress[PROGRESS_EVENT]!, consumer: culprit.progress[PROGRESS_CONSUMER]! };

@@ -47,7 +47,10 @@ export function parse<T extends { readonly positionals: readonly string[] }>(com
 /** parseArgs' messages, without the advice about `--` that does not apply here. */
 function plainParseError(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
-  return message.split('. To specify a positional argument')[0]!.replace(/\s+$/, '').replace(/^Unknown option/, 'unknown option');
+  return message
+    .split('. To specify a positional argument')[0]!
+    .replace(/\s+$/, '')
+    .replace(/^Unknown option/, 'unknown option');
 }
 
 export function requireValue(command: string, flag: string, value: string | undefined): string {
@@ -61,7 +64,10 @@ export function intList(command: string, flag: string, value: string | undefined
   const items = value.split(',').map((s) => s.trim());
   const numbers = items.map((item) => {
     if (!/^\d+$/.test(item) || Number(item) < min || Number(item) > max) {
-      throw new UsageError(command, `--${flag} takes a comma-separated list of integers from ${min} to ${max} (e.g. --${flag} ${min},${Math.min(max, min * 2)}), got \`${value}\``);
+      throw new UsageError(
+        command,
+        `--${flag} takes a comma-separated list of integers from ${min} to ${max} (e.g. --${flag} ${min},${Math.min(max, min * 2)}), got \`${value}\``,
+      );
     }
     return Number(item);
   });
@@ -82,7 +88,10 @@ export function timeBound(command: string, flag: string, value: string | undefin
   if (value === undefined) return undefined;
   const ms = /^\d+$/.test(value) ? Number(value) : /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : NaN;
   if (!Number.isFinite(ms)) {
-    throw new UsageError(command, `--${flag} must be an RFC 3339 time (2024-05-01T12:00:00Z), a date (2024-05-01) or ms since the epoch, got \`${value}\``);
+    throw new UsageError(
+      command,
+      `--${flag} must be an RFC 3339 time (2024-05-01T12:00:00Z), a date (2024-05-01) or ms since the epoch, got \`${value}\``,
+    );
   }
   // V8 rolls a day past the month's end over (2024-02-31 parses as March 2): such a date is a typo, not a bound.
   const date = /^(\d{4})-(\d{2})-(\d{2})/.exec(value);
@@ -91,7 +100,11 @@ export function timeBound(command: string, flag: string, value: string | undefin
     const monthEnd = new Date(0);
     monthEnd.setUTCFullYear(year, month, 0); // day 0 of the next month; setUTCFullYear keeps years below 100 as given
     const days = monthEnd.getUTCDate();
-    if (day > days) throw new UsageError(command, `--${flag} names a day that does not exist: ${date[0]} (${year}-${date[2]} has ${days} days), got \`${value}\``);
+    if (day > days)
+      throw new UsageError(
+        command,
+        `--${flag} names a day that does not exist: ${date[0]} (${year}-${date[2]} has ${days} days), got \`${value}\``,
+      );
   }
   return ms;
 }
@@ -115,7 +128,10 @@ export function eventTypes(command: string, values: readonly string[] | undefine
     .map((v): EventType => {
       if (BUILTIN.has(v)) return v as EventType;
       if (v.startsWith('Custom:') && v.length > 'Custom:'.length) return { Custom: v.slice('Custom:'.length) };
-      throw new UsageError(command, `--type must be one of ${BUILTIN_EVENT_TYPES.join(', ')}, or Custom:NAME for a custom type, got \`${v}\``);
+      throw new UsageError(
+        command,
+        `--type must be one of ${BUILTIN_EVENT_TYPES.join(', ')}, or Custom:NAME for a custom type, got \`${v}\``,
+      );
     });
 }
 

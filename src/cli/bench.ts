@@ -81,7 +81,10 @@ const FULL_BENCH_OPTIONS = ['--suite', '--md', '--chart'];
 export async function benchCommand(args: readonly string[], out: Output): Promise<number> {
   const moved = args.map((a) => a.split('=')[0]!).find((a) => FULL_BENCH_OPTIONS.includes(a));
   if (moved !== undefined) {
-    throw new UsageError('bench', `${moved} is not an option of eventrail bench: the benchmark suites (peers, Markdown report, chart) are \`npm run bench\` in a checkout of eventrail`);
+    throw new UsageError(
+      'bench',
+      `${moved} is not an option of eventrail bench: the benchmark suites (peers, Markdown report, chart) are \`npm run bench\` in a checkout of eventrail`,
+    );
   }
   const { values } = parse('bench', () => parseArgs({ args: [...args], options: OPTIONS, strict: true }));
   if (values.help) {
@@ -93,13 +96,24 @@ export async function benchCommand(args: readonly string[], out: Output): Promis
   const lanes = intList('bench', 'lanes', values.lanes, 1, 4096);
   const events = positiveInt('bench', 'events', values.events, 10_000_000);
   const outFile = checkFile('out', values.out, '.json');
-  if (values['from-store'] && values.config === undefined) throw new UsageError('bench', '--from-store needs --config FILE (the consumers to run, and the store to read)');
-  if (values.store !== undefined && !values['from-store']) throw new UsageError('bench', '--store is the store to read events from: use it with --from-store (the bench itself runs on a temporary store)');
+  if (values['from-store'] && values.config === undefined)
+    throw new UsageError('bench', '--from-store needs --config FILE (the consumers to run, and the store to read)');
+  if (values.store !== undefined && !values['from-store'])
+    throw new UsageError(
+      'bench',
+      '--store is the store to read events from: use it with --from-store (the bench itself runs on a temporary store)',
+    );
   const work = values.work;
-  if (work !== undefined && !(WORK as readonly string[]).includes(work)) throw new UsageError('bench', `--work takes ${WORK.join(' or ')}, got \`${work}\``);
-  if (work !== undefined && values.config !== undefined) throw new UsageError('bench', '--work chooses built-in consumers: with --config the sweep runs the config\'s own');
+  if (work !== undefined && !(WORK as readonly string[]).includes(work))
+    throw new UsageError('bench', `--work takes ${WORK.join(' or ')}, got \`${work}\``);
+  if (work !== undefined && values.config !== undefined)
+    throw new UsageError('bench', "--work chooses built-in consumers: with --config the sweep runs the config's own");
 
-  const [{ runTune }, { Progress }, { renderSweepText }] = await Promise.all([import('./sweep/tune.js'), import('./sweep/progress.js'), import('./sweep/text.js')]);
+  const [{ runTune }, { Progress }, { renderSweepText }] = await Promise.all([
+    import('./sweep/tune.js'),
+    import('./sweep/progress.js'),
+    import('./sweep/text.js'),
+  ]);
   // stdout is for the result alone: whatever else writes there while the bench runs (a consumer's
   // console.log in a worker is piped to this process's stdout) goes to stderr with the progress.
   const stdoutWrite = process.stdout.write;

@@ -44,14 +44,21 @@ const OPTIONS = {
 } as const;
 
 export async function deadLettersCommand(args: readonly string[], out: Output): Promise<number> {
-  const { values, positionals } = parse('dead-letters', () => parseArgs({ args: [...args], options: OPTIONS, strict: true, allowPositionals: true }), 1);
+  const { values, positionals } = parse(
+    'dead-letters',
+    () => parseArgs({ args: [...args], options: OPTIONS, strict: true, allowPositionals: true }),
+    1,
+  );
   if (values.help) {
     await out.write(DEAD_LETTERS_HELP);
     return 0;
   }
   const action = positionals[0];
   if (action !== 'list' && action !== 'redrive') {
-    throw new UsageError('dead-letters', action === undefined ? 'say list or redrive' : `unknown action \`${action}\`: say list or redrive`);
+    throw new UsageError(
+      'dead-letters',
+      action === undefined ? 'say list or redrive' : `unknown action \`${action}\`: say list or redrive`,
+    );
   }
   if (values.consumer !== undefined && values.consumer.length === 0) throw new UsageError('dead-letters', '--consumer needs a name');
   const filter: DeadLetterFilter = {
@@ -92,11 +99,15 @@ async function list(flags: { store?: string; config?: string }, filter: DeadLett
 /** Corrupt dead letters stay where they are: the redrive reports them, and they are not counted as remaining. */
 async function redrive(flags: { store?: string; config?: string }, filter: DeadLetterFilter, out: Output): Promise<void> {
   if (flags.config === undefined) {
-    throw new UsageError('dead-letters', 'redrive runs the consumers that failed: give --config FILE with their modules in "consumers" (--store PATH alone only names the store)');
+    throw new UsageError(
+      'dead-letters',
+      'redrive runs the consumers that failed: give --config FILE with their modules in "consumers" (--store PATH alone only names the store)',
+    );
   }
   const options = optionsOf(flags);
   const storeOptions = storeOptionsOf(flags, options);
-  if (options.consumers.length === 0) throw new CommandError('redrive runs the consumers that failed: give --config FILE with their modules in "consumers"');
+  if (options.consumers.length === 0)
+    throw new CommandError('redrive runs the consumers that failed: give --config FILE with their modules in "consumers"');
   // Opened first so that a missing store is reported as such, not created by the bus.
   const check = await openForReading(flags);
   await check.store.close();

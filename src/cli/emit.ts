@@ -58,7 +58,12 @@ export async function emitCommand(args: readonly string[], out: Output, input: N
       line++;
       if (text.trim() === '') continue;
       const at = line;
-      inFlight.push(bus.emitJson(text).then((receipt) => ({ line: at, receipt }), (error: unknown) => ({ line: at, error })));
+      inFlight.push(
+        bus.emitJson(text).then(
+          (receipt) => ({ line: at, receipt }),
+          (error: unknown) => ({ line: at, error }),
+        ),
+      );
       if (inFlight.length >= IN_FLIGHT) await report(await inFlight.shift()!);
     }
     while (inFlight.length > 0) await report(await inFlight.shift()!);

@@ -42,7 +42,12 @@ export interface StoreReport {
   readonly auditEntries: number;
   readonly deadLetters: { readonly total: number; readonly byConsumer: Readonly<Record<string, number>> };
   /** Per instance (`checkpoint.instance`): `$bus` is the bus's own checkpoint, the others are consumer names. */
-  readonly checkpoints: ReadonlyArray<{ readonly instance: string; readonly consumer: string; readonly position: string; readonly lag: number }>;
+  readonly checkpoints: ReadonlyArray<{
+    readonly instance: string;
+    readonly consumer: string;
+    readonly position: string;
+    readonly lag: number;
+  }>;
 }
 
 export async function statsCommand(args: readonly string[], out: Output): Promise<number> {
@@ -84,7 +89,11 @@ export async function statsCommand(args: readonly string[], out: Output): Promis
       auditEntries: totals.auditEntries,
       deadLetters: { total: deadLetters, byConsumer: Object.fromEntries([...byConsumer].sort()) },
       checkpoints: checkpoints
-        .sort((a, b) => compare(a.instance, b.instance) || (a.consumer === BUS_CHECKPOINT ? -1 : b.consumer === BUS_CHECKPOINT ? 1 : compare(a.consumer, b.consumer)))
+        .sort(
+          (a, b) =>
+            compare(a.instance, b.instance) ||
+            (a.consumer === BUS_CHECKPOINT ? -1 : b.consumer === BUS_CHECKPOINT ? 1 : compare(a.consumer, b.consumer)),
+        )
         .map((cp) => ({ instance: cp.instance, consumer: cp.consumer, position: positionToString(cp.position), lag: cp.lag })),
     };
   } finally {
@@ -103,7 +112,8 @@ function splitName(name: string): { instance: string; consumer: string } {
   return slash < 0 ? { instance: '', consumer: name } : { instance: name.slice(0, slash), consumer: name.slice(slash + 1) };
 }
 
-const label = (cp: { instance: string; consumer: string }) => `${cp.instance === '' ? '' : `${cp.instance}: `}${cp.consumer === BUS_CHECKPOINT ? '(bus)' : cp.consumer}`;
+const label = (cp: { instance: string; consumer: string }) =>
+  `${cp.instance === '' ? '' : `${cp.instance}: `}${cp.consumer === BUS_CHECKPOINT ? '(bus)' : cp.consumer}`;
 
 function renderStats(r: StoreReport): string {
   const lines: string[] = [r.store];

@@ -54,7 +54,9 @@ export async function openForReading(flags: StoreFlags): Promise<OpenedStore> {
   const options = optionsOf(flags);
   const storeOptions = storeOptionsOf(flags, options);
   if (storeOptions.kind === 'none') {
-    throw new CommandError("the configured store is { kind: 'none' }, which keeps nothing: give --store PATH or a --config whose store is lmdb or fdb");
+    throw new CommandError(
+      "the configured store is { kind: 'none' }, which keeps nothing: give --store PATH or a --config whose store is lmdb or fdb",
+    );
   }
   if (storeOptions.kind === 'lmdb' && !existsSync(join(storeOptions.path, 'data.mdb'))) {
     throw new CommandError(`no eventrail store at ${storeOptions.path} (no data.mdb there): give --store PATH or --config FILE`);

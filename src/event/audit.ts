@@ -42,7 +42,10 @@ export function decodeAuditRecord(codec: Codec, record: Buffer): AuditEntry {
   try {
     event = codec.decode<Event>(record.subarray(AUDIT_ID_BYTES));
   } catch (err) {
-    throw new StoreCorruptError(`the event of audit record ${record.toString('latin1', 0, AUDIT_ID_BYTES)} cannot be decoded: ${(err as Error)?.message}`, err);
+    throw new StoreCorruptError(
+      `the event of audit record ${record.toString('latin1', 0, AUDIT_ID_BYTES)} cannot be decoded: ${(err as Error)?.message}`,
+      err,
+    );
   }
   // Read back from the store: bytes that decode to something else are corrupt too.
   const problem = notAnEvent(event);
@@ -63,11 +66,20 @@ export function decodeAuditRecord(codec: Codec, record: Buffer): AuditEntry {
  * The AuditEntry of a stored record, or null once `onCorrupt` has been told
  * why the record cannot be one (the reader skips it and goes on).
  */
-export function readAuditEntry(codec: Codec, record: Buffer, position: string, onCorrupt: (error: StoreCorruptError) => void): AuditEntry | null {
+export function readAuditEntry(
+  codec: Codec,
+  record: Buffer,
+  position: string,
+  onCorrupt: (error: StoreCorruptError) => void,
+): AuditEntry | null {
   try {
     return decodeAuditRecord(codec, record);
   } catch (err) {
-    onCorrupt(err instanceof StoreCorruptError ? err : new StoreCorruptError(`the audit entry at ${position} cannot be decoded: ${(err as Error)?.message}`, err));
+    onCorrupt(
+      err instanceof StoreCorruptError
+        ? err
+        : new StoreCorruptError(`the audit entry at ${position} cannot be decoded: ${(err as Error)?.message}`, err),
+    );
     return null;
   }
 }

@@ -25,7 +25,16 @@ import type { Receipt } from '../bus/intake.js';
 import { defineConsumer, type Consumer, type ConsumerContext } from '../consumer.js';
 import { InvalidConsumerError, PayloadSchemaError, UpcastError, type ValidationIssue } from '../errors.js';
 import { storedVersion } from './envelope.js';
-import { BUILTIN_EVENT_TYPES, eventTypeKey, eventTypeName, type BuiltinEventType, type Event, type EventInput, type EventMetadata, type EventType } from './event.js';
+import {
+  BUILTIN_EVENT_TYPES,
+  eventTypeKey,
+  eventTypeName,
+  type BuiltinEventType,
+  type Event,
+  type EventInput,
+  type EventMetadata,
+  type EventType,
+} from './event.js';
 import { checkJson, eventTypeProblem } from './schema.js';
 
 /** A payload schema with versions: `upcast[n]` turns a version-n payload into a version n+1 one. */
@@ -238,7 +247,9 @@ export class EventCatalog<D extends EventDefinitions = EventDefinitions> {
     const types = eventTypes.map((t: unknown) => {
       const entry = typeof t === 'string' ? this.#entries.get(eventTypeKey(typeOfName(t))) : undefined;
       if (entry === undefined) {
-        throw new InvalidConsumerError(`consumer ${String(name)}: ${JSON.stringify(t)} is not in its event catalogue (${this.names.join(', ')})`);
+        throw new InvalidConsumerError(
+          `consumer ${String(name)}: ${JSON.stringify(t)} is not in its event catalogue (${this.names.join(', ')})`,
+        );
       }
       return entry.type;
     });
@@ -267,7 +278,10 @@ export function catalogOf(consumer: Consumer): EventCatalog | undefined {
 }
 
 function isZodSchema(value: unknown): value is z.ZodType {
-  return value instanceof z.ZodType || (typeof value === 'object' && value !== null && typeof (value as { safeParse?: unknown }).safeParse === 'function');
+  return (
+    value instanceof z.ZodType ||
+    (typeof value === 'object' && value !== null && typeof (value as { safeParse?: unknown }).safeParse === 'function')
+  );
 }
 
 function toEntry(name: string, type: EventType, def: unknown): Entry {

@@ -81,7 +81,12 @@ export function wrapEnvelope(source: Buffer, start: number, end: number, envelop
   const ts = envelope.ts !== undefined && envelope.ts.length > 0 && envelope.ts.length <= MAX_TRACESTATE ? envelope.ts : undefined;
   const v = envelope.v !== undefined && envelope.v > 1 ? envelope.v : undefined;
   const entries = (v === undefined ? 0 : 1) + (tp === undefined ? 0 : 1) + (ts === undefined ? 0 : 1);
-  const size = 4 + 1 + (v === undefined ? 0 : 2 + 5) + (tp === undefined ? 0 : 3 + 3 + Buffer.byteLength(tp)) + (ts === undefined ? 0 : 3 + 3 + Buffer.byteLength(ts));
+  const size =
+    4 +
+    1 +
+    (v === undefined ? 0 : 2 + 5) +
+    (tp === undefined ? 0 : 3 + 3 + Buffer.byteLength(tp)) +
+    (ts === undefined ? 0 : 3 + 3 + Buffer.byteLength(ts));
   const out = Buffer.allocUnsafe(size + (end - start));
   let at = 0;
   out[at++] = 0xd4;

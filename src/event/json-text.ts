@@ -31,7 +31,8 @@ export type JsonTextResult = { ok: true; value: unknown } | { ok: false; message
  * InvalidEventError.
  */
 export function readEventJson(text: unknown): unknown {
-  if (typeof text !== 'string') return new InvalidEventError([{ path: '', message: `emitJson() takes JSON text (a string), got a ${typeof text}` }]);
+  if (typeof text !== 'string')
+    return new InvalidEventError([{ path: '', message: `emitJson() takes JSON text (a string), got a ${typeof text}` }]);
   const parsed = parseJsonText(text);
   if (parsed.ok) return parsed.value;
   if (parsed.precision) return new InexactNumberError(`the event's JSON text ${parsed.message}`);
@@ -264,7 +265,8 @@ class Parser {
       // The event's own fields and its metadata are structs; everything under payload is a serde_json::Value.
       const value = this.value(depth, strict && key !== 'payload');
       if (strict && Object.hasOwn(out, key)) this.fail(`duplicate field \`${key}\``);
-      if (key === '__proto__' && Object.getPrototypeOf(out) !== null) out = Object.assign(Object.create(null) as Record<string, unknown>, out);
+      if (key === '__proto__' && Object.getPrototypeOf(out) !== null)
+        out = Object.assign(Object.create(null) as Record<string, unknown>, out);
       out[key] = value;
       this.space();
       const c = this.text[this.at++];

@@ -24,7 +24,9 @@ const NOT_WELL_FORMED = 'has a lone surrogate (not well-formed UTF-16), which ca
 /** Why a value is not an EventType, or null when it is one. One check instead of a zod union: it is on the hot path. */
 export function eventTypeProblem(value: unknown): string | null {
   if (typeof value === 'string') {
-    return BUILTIN_SET.has(value) ? null : `must be one of ${BUILTIN_EVENT_TYPES.join(', ')} or { "Custom": "<name>" }, got ${describe(value)}`;
+    return BUILTIN_SET.has(value)
+      ? null
+      : `must be one of ${BUILTIN_EVENT_TYPES.join(', ')} or { "Custom": "<name>" }, got ${describe(value)}`;
   }
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
     const keys = Object.keys(value);
@@ -127,7 +129,12 @@ export function quickParse(input: unknown, limits: PayloadLimits): z.output<Even
   if (!isPlainObject(metadata) || !onlyKeys(metadata, METADATA_INPUT_KEYS)) return null;
   const { correlation_id, causation_id, user_id, tenant_id, source } = metadata;
   if (typeof source !== 'string' || !isWellFormed(source)) return null;
-  if (!isUuidOrAbsent(correlation_id) || !isUuidNullOrAbsent(causation_id) || !isUuidNullOrAbsent(user_id) || !isUuidNullOrAbsent(tenant_id)) {
+  if (
+    !isUuidOrAbsent(correlation_id) ||
+    !isUuidNullOrAbsent(causation_id) ||
+    !isUuidNullOrAbsent(user_id) ||
+    !isUuidNullOrAbsent(tenant_id)
+  ) {
     return null;
   }
   if (checkJson(payload, limits.maxDepth) !== null) return null;
@@ -176,7 +183,9 @@ function checkValue(value: unknown, depth: number, maxDepth: number, path: strin
     case 'number':
       return Number.isFinite(value) ? null : `${path} must be a JSON value, got the number ${value}`;
     case 'bigint':
-      return value >= I64_MIN && value <= U64_MAX ? null : `${path} must be an integer within 64 bits (i64 or u64, as serde_json holds them), got ${value}n`;
+      return value >= I64_MIN && value <= U64_MAX
+        ? null
+        : `${path} must be an integer within 64 bits (i64 or u64, as serde_json holds them), got ${value}n`;
     case 'object': {
       if (value === null) return null;
       if (depth >= maxDepth) return `${path} nests deeper than limits.maxDepth (${maxDepth}) or is circular`;

@@ -76,7 +76,10 @@ export function withinTime(bounds: Bounds, timestampMs: number): boolean {
 }
 
 export function withinPositions(bounds: Bounds, position: Position): boolean {
-  return (bounds.after === undefined || position.compare(bounds.after) > 0) && (bounds.until === undefined || position.compare(bounds.until) <= 0);
+  return (
+    (bounds.after === undefined || position.compare(bounds.after) > 0) &&
+    (bounds.until === undefined || position.compare(bounds.until) <= 0)
+  );
 }
 
 export function pushIfWithin(page: StoredEvent[], bounds: Bounds, stamp: Stamp, index: number, block: DecodedBlock): void {

@@ -31,7 +31,6 @@ import { tupleString } from './layout/tuple.js';
 import { FDB_MAX_TRANSACTION_BYTES } from './limits.js';
 import type { AppendItem, AppendResult, Position } from './store.js';
 
-
 /** What one attempt of an append transaction decided. */
 interface PartOutcome {
   readonly plan: AppendPlan;
@@ -58,28 +57,28 @@ export class FdbAppender {
 
   /** Appends a batch in as few transactions as its size allows (the store reports failures). */
   async append(items: readonly AppendItem[]): Promise<AppendResult> {
-      if (items.length === 0) return { positions: [], duplicate: [] };
-      const split = splitBatch(items, { maxTransactionBytes: this.#maxTransactionBytes, prefixBytes: this.#prefixBytes });
-      if (!split.ok) {
-        throw new StoreWriteError(
-          `event ${items[split.index]!.eventId} needs about ${split.bytes} bytes in one transaction, over FoundationDB's ` +
-            `${FDB_MAX_TRANSACTION_BYTES}-byte limit; nothing of the batch was written (lower limits.maxEventBytes)`,
-        );
+    if (items.length === 0) return { positions: [], duplicate: [] };
+    const split = splitBatch(items, { maxTransactionBytes: this.#maxTransactionBytes, prefixBytes: this.#prefixBytes });
+    if (!split.ok) {
+      throw new StoreWriteError(
+        `event ${items[split.index]!.eventId} needs about ${split.bytes} bytes in one transaction, over FoundationDB's ` +
+          `${FDB_MAX_TRANSACTION_BYTES}-byte limit; nothing of the batch was written (lower limits.maxEventBytes)`,
+      );
+    }
+    if (split.parts.length === 1) return this.#appendPart(items);
+    // Parts commit one after another, so their versionstamps, and with them
+    // the positions, increase in batch order. Each part is atomic; should a
+    // later one fail, the earlier ones stay stored and the append rejects.
+    const positions: Position[] = [];
+    const duplicate: boolean[] = [];
+    for (const part of split.parts) {
+      const result = await this.#appendPart(items.slice(part.start, part.end));
+      for (let i = 0; i < result.positions.length; i++) {
+        positions.push(result.positions[i]!);
+        duplicate.push(result.duplicate[i]!);
       }
-      if (split.parts.length === 1) return this.#appendPart(items);
-      // Parts commit one after another, so their versionstamps, and with them
-      // the positions, increase in batch order. Each part is atomic; should a
-      // later one fail, the earlier ones stay stored and the append rejects.
-      const positions: Position[] = [];
-      const duplicate: boolean[] = [];
-      for (const part of split.parts) {
-        const result = await this.#appendPart(items.slice(part.start, part.end));
-        for (let i = 0; i < result.positions.length; i++) {
-          positions.push(result.positions[i]!);
-          duplicate.push(result.duplicate[i]!);
-        }
-      }
-      return { positions, duplicate };
+    }
+    return { positions, duplicate };
   }
 
   /** One transaction: the batch's block, its indexes and audit block, idempotent across retries. */
@@ -93,7 +92,10 @@ export class FdbAppender {
     let outcome: PartOutcome;
     try {
       outcome = await this.#db.doTransaction(async (tn): Promise<PartOutcome> => {
-        const [found, nonces] = await Promise.all([this.#readIds(tn, toCheck), Promise.all(unsettled.map((a) => tn.get(layout.nonceKey(a.nonce))))]);
+        const [found, nonces] = await Promise.all([
+          this.#readIds(tn, toCheck),
+          Promise.all(unsettled.map((a) => tn.get(layout.nonceKey(a.nonce)))),
+        ]);
         const earlier = earlierCommit(unsettled, nonces);
         if (earlier !== null) return { plan: earlier.attempt.plan, committedAt: earlier.stamp, versionstamp: null };
         // Seen absent after they ended: those attempts never committed, and never will.
@@ -125,7 +127,8 @@ export class FdbAppender {
     let stamp = outcome.committedAt;
     if (outcome.versionstamp !== null) {
       stamp = await outcome.versionstamp.promise;
-      if (stamp.length !== STAMP_BYTES) throw new StoreWriteError(`FoundationDB returned a ${stamp.length}-byte versionstamp, expected ${STAMP_BYTES}`);
+      if (stamp.length !== STAMP_BYTES)
+        throw new StoreWriteError(`FoundationDB returned a ${stamp.length}-byte versionstamp, expected ${STAMP_BYTES}`);
     }
     // The result's new positions are the id values, built with the placeholder: patching fixes both.
     if (stamp !== null) patchStamp(outcome.plan, stamp);

@@ -127,7 +127,10 @@ function measureItem(item: AppendItem, prefixBytes: number): ItemBytes {
   let tenantKey = 0;
   if (item.tenantId !== null) {
     tenantBytes = Buffer.byteLength(item.tenantId, 'utf8');
-    tenantKey = stampedKeyBytes(prefixBytes + NAME.tenant + tupleStringBytes(item.tenantId) + VERSIONSTAMP_ITEM_BYTES + STAMP_OFFSET_BYTES, 0);
+    tenantKey = stampedKeyBytes(
+      prefixBytes + NAME.tenant + tupleStringBytes(item.tenantId) + VERSIONSTAMP_ITEM_BYTES + STAMP_OFFSET_BYTES,
+      0,
+    );
   }
   const audit = item.auditId === null ? 0 : AUDIT_FRAME_BYTES + tenantBytes + AUDIT_ID_BYTES;
   return { id, block: BLOCK_ENTRY_BYTES + item.bytes.length, audit, tenantId: item.tenantId, tenantKey, timestampMs: item.timestampMs };
@@ -147,7 +150,10 @@ class TransactionMeter {
   count = 0;
 
   constructor(prefixBytes: number) {
-    this.#chunkWrite = stampedKeyBytes(prefixBytes + Math.max(NAME.block, NAME.audit) + VERSIONSTAMP_ITEM_BYTES + CHUNK_ITEM_BYTES + STAMP_OFFSET_BYTES, 0);
+    this.#chunkWrite = stampedKeyBytes(
+      prefixBytes + Math.max(NAME.block, NAME.audit) + VERSIONSTAMP_ITEM_BYTES + CHUNK_ITEM_BYTES + STAMP_OFFSET_BYTES,
+      0,
+    );
     this.#timeKey = stampedKeyBytes(prefixBytes + NAME.time + INT_ITEM_BYTES + VERSIONSTAMP_ITEM_BYTES + STAMP_OFFSET_BYTES, 0);
     const nonceKey = prefixBytes + NAME.nonce;
     this.#fixed =

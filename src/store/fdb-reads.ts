@@ -32,7 +32,16 @@ import { decodeDeadLetters } from './layout/dead-letters.js';
 import { decodeIndexList } from './layout/index-lists.js';
 import type { KeyRange, StoreLayout } from './layout/keys.js';
 import { checkPosition, positionOf, type Stamp } from './layout/positions.js';
-import type { AuditQuery, DeadLetterQuery, DeadLetterRecord, Position, ReadEventsQuery, StoreStats, StoredAuditEntry, StoredEvent } from './store.js';
+import type {
+  AuditQuery,
+  DeadLetterQuery,
+  DeadLetterRecord,
+  Position,
+  ReadEventsQuery,
+  StoreStats,
+  StoredAuditEntry,
+  StoredEvent,
+} from './store.js';
 
 /** getEstimatedRangeSizeBytes needs API version 630. */
 const ESTIMATE_API_VERSION = 630;
@@ -110,7 +119,9 @@ export class FdbReader {
         let done = 0;
         for (let n; (n = meter.nextWindow(entries.length - done, BLOCK_FETCH_WINDOW, done)) > 0; done += n) {
           const window = entries.slice(done, done + n);
-          const found = await Promise.all(window.map(([key, value]) => readEventsOf(tn, layout, layout.stampOfIndexKey(key), decodeIndexList(value))));
+          const found = await Promise.all(
+            window.map(([key, value]) => readEventsOf(tn, layout, layout.stampOfIndexKey(key), decodeIndexList(value))),
+          );
           window.forEach(([key], w) => {
             const stamp = layout.stampOfIndexKey(key);
             const { events, bytes } = found[w]!;

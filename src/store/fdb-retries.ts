@@ -50,11 +50,17 @@ export function newNonce(): string {
  * transaction commits whole and a retry that finds a commit writes nothing, so
  * at most one is found; the first is taken.
  */
-export function earlierCommit(unsettled: readonly AppendAttempt[], found: readonly (Buffer | undefined)[]): { readonly attempt: AppendAttempt; readonly stamp: Stamp } | null {
+export function earlierCommit(
+  unsettled: readonly AppendAttempt[],
+  found: readonly (Buffer | undefined)[],
+): { readonly attempt: AppendAttempt; readonly stamp: Stamp } | null {
   for (let i = 0; i < unsettled.length; i++) {
     const value = found[i];
     if (value === undefined) continue;
-    if (value.length !== STAMP_BYTES) throw new StoreCorruptError(`the nonce of append attempt ${unsettled[i]!.nonce} holds ${value.length} bytes, expected a ${STAMP_BYTES}-byte stamp`);
+    if (value.length !== STAMP_BYTES)
+      throw new StoreCorruptError(
+        `the nonce of append attempt ${unsettled[i]!.nonce} holds ${value.length} bytes, expected a ${STAMP_BYTES}-byte stamp`,
+      );
     return { attempt: unsettled[i]!, stamp: Buffer.from(value) };
   }
   return null;

@@ -90,7 +90,12 @@ export async function readBlock(tn: Tn, layout: StoreLayout, stamp: Stamp): Prom
  * move far more bytes than the page holds. `bytes` is what was read, chunks
  * not yielded included, for the page's byte count.
  */
-export async function readEventsOf(tn: Tn, layout: StoreLayout, stamp: Stamp, indices: readonly number[]): Promise<{ events: SpanEvent[]; bytes: number }> {
+export async function readEventsOf(
+  tn: Tn,
+  layout: StoreLayout,
+  stamp: Stamp,
+  indices: readonly number[],
+): Promise<{ events: SpanEvent[]; bytes: number }> {
   const first = await tn.get(layout.blockKey(stamp, 0));
   if (first === undefined) throw new StoreCorruptError(`an index names block ${stamp.toString('hex')}, which is not stored`);
   const found = blockSpans(first, indices);

@@ -72,7 +72,13 @@ export class FdbStore implements EventStore {
     this.#layout = layout;
     this.#codec = codec;
     this.#appender = new FdbAppender(db, layout, maxTransactionBytes);
-    this.#reader = new FdbReader(layout, codec, apiVersion, (body) => this.#read(body), () => this.#checkOpen());
+    this.#reader = new FdbReader(
+      layout,
+      codec,
+      apiVersion,
+      (body) => this.#read(body),
+      () => this.#checkOpen(),
+    );
   }
 
   /**
@@ -83,13 +89,17 @@ export class FdbStore implements EventStore {
    */
   static async open(options: FdbStoreOptions): Promise<FdbStore> {
     if (!isMainThread) {
-      throw new StoreUnavailableError('a FoundationDB store must be opened on the main thread: the client runs one network thread per process');
+      throw new StoreUnavailableError(
+        'a FoundationDB store must be opened on the main thread: the client runs one network thread per process',
+      );
     }
     const layout = new StoreLayout(options.prefix);
     const apiVersion = options.apiVersion ?? DEFAULT_API_VERSION;
     const maxTransactionBytes = options.maxTransactionBytes ?? DEFAULT_MAX_TRANSACTION_BYTES;
     if (!Number.isSafeInteger(maxTransactionBytes) || maxTransactionBytes < 1 || maxTransactionBytes > FDB_MAX_TRANSACTION_BYTES) {
-      throw new RangeError(`store.maxTransactionBytes must be an integer from 1 to ${FDB_MAX_TRANSACTION_BYTES}, got ${maxTransactionBytes}`);
+      throw new RangeError(
+        `store.maxTransactionBytes must be an integer from 1 to ${FDB_MAX_TRANSACTION_BYTES}, got ${maxTransactionBytes}`,
+      );
     }
     const loaded = await loadFoundationDb();
     if (!loaded.ok) throw loaded.error;
@@ -98,7 +108,10 @@ export class FdbStore implements EventStore {
       // Once per process; the same version again is a no-op, another one throws.
       fdb.setAPIVersion(apiVersion);
     } catch (err) {
-      throw new StoreUnavailableError(`cannot use FoundationDB API version ${apiVersion} (store.apiVersion): ${describeFdbError(err)}`, err);
+      throw new StoreUnavailableError(
+        `cannot use FoundationDB API version ${apiVersion} (store.apiVersion): ${describeFdbError(err)}`,
+        err,
+      );
     }
     const where = options.clusterFile === undefined ? "FoundationDB's default cluster file" : `cluster file ${options.clusterFile}`;
     let db: Db;
@@ -109,12 +122,18 @@ export class FdbStore implements EventStore {
     }
     try {
       // fdb.open() does not connect; without this a missing cluster would only show as a hanging first append.
-      await db.doTransaction(async (tn) => {
-        await tn.getReadVersion();
-      }, { timeout: OPEN_TIMEOUT_MS });
+      await db.doTransaction(
+        async (tn) => {
+          await tn.getReadVersion();
+        },
+        { timeout: OPEN_TIMEOUT_MS },
+      );
     } catch (err) {
       db.close();
-      throw new StoreUnavailableError(`cannot reach the FoundationDB cluster of ${where} within ${OPEN_TIMEOUT_MS} ms: ${describeFdbError(err)}`, err);
+      throw new StoreUnavailableError(
+        `cannot reach the FoundationDB cluster of ${where} within ${OPEN_TIMEOUT_MS} ms: ${describeFdbError(err)}`,
+        err,
+      );
     }
     return new FdbStore(db, layout, options.codec ?? new Codec(), apiVersion, maxTransactionBytes);
   }
@@ -130,7 +149,11 @@ export class FdbStore implements EventStore {
     return this.#write(async () => {
       const layout = this.#layout;
       // Values over FoundationDB's limit are chunked, as blocks are: a dead letter holds an event of up to limits.maxEventBytes.
-      const letters = (write.deadLetters ?? []).map((r) => ({ chunks: layout.deadLetterChunks(r.consumer, r.position), puts: layout.deadLetterPuts(this.#codec, r), record: r }));
+      const letters = (write.deadLetters ?? []).map((r) => ({
+        chunks: layout.deadLetterChunks(r.consumer, r.position),
+        puts: layout.deadLetterPuts(this.#codec, r),
+        record: r,
+      }));
       const removed = (write.removeDeadLetters ?? []).map((k) => layout.deadLetterChunks(k.consumer, k.position));
       const checkpoints = [...(write.checkpoints ?? new Map<string, Position>())].map(([name, position]) => ({
         key: layout.checkpointKey(name),
@@ -149,33 +172,35 @@ export class FdbStore implements EventStore {
         if (problem) throw new StoreWriteError(`checkpoint ${name}: ${problem}`);
       }
       await this.#db.doTransaction(async (tn) => {
-          // Which letters exist (their first chunk) decides the count, as on
-          // lmdb: overwriting one adds nothing, removing a missing one takes
-          // nothing. These reads conflict only with another writer of the same letters.
-          const touched = [...new Map([...letters.map((l) => l.chunks.start), ...removed.map((r) => r.start)].map((k) => [k.toString('hex'), k])).values()];
-          const values = await Promise.all(touched.map((key) => tn.get(key)));
-          const present = new Set<string>();
-          touched.forEach((key, i) => {
-            if (values[i] !== undefined) present.add(key.toString('hex'));
-          });
-          let delta = 0;
-          for (const { chunks, puts } of letters) {
-            const hex = chunks.start.toString('hex');
-            if (!present.has(hex)) {
-              delta++;
-              present.add(hex);
-            }
-            // A letter replaced by a shorter one must not keep the old one's last chunks.
-            tn.clearRange(chunks.start, chunks.end);
-            for (const { key, value } of puts) tn.set(key, value);
+        // Which letters exist (their first chunk) decides the count, as on
+        // lmdb: overwriting one adds nothing, removing a missing one takes
+        // nothing. These reads conflict only with another writer of the same letters.
+        const touched = [
+          ...new Map([...letters.map((l) => l.chunks.start), ...removed.map((r) => r.start)].map((k) => [k.toString('hex'), k])).values(),
+        ];
+        const values = await Promise.all(touched.map((key) => tn.get(key)));
+        const present = new Set<string>();
+        touched.forEach((key, i) => {
+          if (values[i] !== undefined) present.add(key.toString('hex'));
+        });
+        let delta = 0;
+        for (const { chunks, puts } of letters) {
+          const hex = chunks.start.toString('hex');
+          if (!present.has(hex)) {
+            delta++;
+            present.add(hex);
           }
-          for (const chunks of removed) {
-            if (present.delete(chunks.start.toString('hex'))) delta--;
-            tn.clearRange(chunks.start, chunks.end);
-          }
-          for (const { key, value } of checkpoints) tn.set(key, value);
-          if (delta !== 0) addToCount(tn, layout, 'deadLetters', delta);
-        }, TRANSACTION_OPTIONS);
+          // A letter replaced by a shorter one must not keep the old one's last chunks.
+          tn.clearRange(chunks.start, chunks.end);
+          for (const { key, value } of puts) tn.set(key, value);
+        }
+        for (const chunks of removed) {
+          if (present.delete(chunks.start.toString('hex'))) delta--;
+          tn.clearRange(chunks.start, chunks.end);
+        }
+        for (const { key, value } of checkpoints) tn.set(key, value);
+        if (delta !== 0) addToCount(tn, layout, 'deadLetters', delta);
+      }, TRANSACTION_OPTIONS);
     });
   }
 

@@ -31,7 +31,16 @@ import { decodeDeadLetters } from './layout/dead-letters.js';
 import { decodeIndexList } from './layout/index-lists.js';
 import type { KeyRange, StoreLayout } from './layout/keys.js';
 import { checkPosition, positionOf, type Stamp } from './layout/positions.js';
-import type { AuditQuery, DeadLetterQuery, DeadLetterRecord, Position, ReadEventsQuery, StoreStats, StoredAuditEntry, StoredEvent } from './store.js';
+import type {
+  AuditQuery,
+  DeadLetterQuery,
+  DeadLetterRecord,
+  Position,
+  ReadEventsQuery,
+  StoreStats,
+  StoredAuditEntry,
+  StoredEvent,
+} from './store.js';
 
 type Db = RootDatabase<Buffer, Buffer>;
 
@@ -232,7 +241,6 @@ export class LmdbReader {
     });
   }
 
-
   // -------------------------------------------------------------------------
   // Read helpers
 
@@ -299,7 +307,8 @@ export class LmdbReader {
   #readBlock(stamp: Stamp): Buffer {
     const range = this.#layout.blockChunks(stamp);
     const gatherer = blockGatherer();
-    for (const { key, value } of this.#db.getRange({ start: range.start, end: range.end })) gatherer.add(stamp, this.#layout.decodeBlockKey(key).chunk, value);
+    for (const { key, value } of this.#db.getRange({ start: range.start, end: range.end }))
+      gatherer.add(stamp, this.#layout.decodeBlockKey(key).chunk, value);
     const whole = gatherer.finish();
     if (whole === null) throw new StoreCorruptError(`an index names block ${stamp.toString('hex')}, which is not stored`);
     if (whole.corrupt) throw whole.corrupt;
@@ -316,5 +325,4 @@ export class LmdbReader {
       throw new StoreReadError(describe(err), err);
     }
   }
-
 }

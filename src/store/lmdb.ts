@@ -137,7 +137,10 @@ export class LmdbStore implements EventStore {
   writeProgress(write: ProgressWrite): Promise<void> {
     return this.#write(async () => {
       const layout = this.#layout;
-      const encoded = (write.deadLetters ?? []).map((r) => ({ chunks: layout.deadLetterChunks(r.consumer, r.position), puts: layout.deadLetterPuts(this.#codec, r) }));
+      const encoded = (write.deadLetters ?? []).map((r) => ({
+        chunks: layout.deadLetterChunks(r.consumer, r.position),
+        puts: layout.deadLetterPuts(this.#codec, r),
+      }));
       const removed = (write.removeDeadLetters ?? []).map((k) => layout.deadLetterChunks(k.consumer, k.position));
       const checkpoints = [...(write.checkpoints ?? new Map<string, Position>())].map(([name, position]) => ({
         key: this.#layout.checkpointKey(name),
@@ -254,7 +257,12 @@ export class LmdbStore implements EventStore {
 async function commitErrorOf(err: unknown): Promise<unknown> {
   const commitError = (err as { commitError?: unknown } | null)?.commitError;
   if (!(commitError instanceof Promise)) return err;
-  const cause: unknown = await Promise.race([commitError.then(() => undefined, (e: unknown) => e), nextTurn(undefined)]);
+  const cause: unknown = await Promise.race([
+    commitError.then(
+      () => undefined,
+      (e: unknown) => e,
+    ),
+    nextTurn(undefined),
+  ]);
   return cause ?? err;
 }
-

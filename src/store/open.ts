@@ -13,7 +13,11 @@ export async function openStore(options: StoreOptions): Promise<EventStore | nul
       return null;
     case 'lmdb': {
       const { LmdbStore } = await import('./lmdb.js');
-      return LmdbStore.open({ path: options.path, prefix: options.prefix, ...(options.mapSize === undefined ? {} : { mapSize: options.mapSize }) });
+      return LmdbStore.open({
+        path: options.path,
+        prefix: options.prefix,
+        ...(options.mapSize === undefined ? {} : { mapSize: options.mapSize }),
+      });
     }
     case 'fdb': {
       const { FdbStore } = await import('./fdb.js');

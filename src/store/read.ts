@@ -55,12 +55,22 @@ export function decodeEvent(codec: Codec, stored: StoredEvent, onCorrupt: Corrup
 }
 
 /** Stored events in store order, read page by page. */
-export async function* readEvents(store: EventStore, codec: Codec, query: EventReadQuery, onCorrupt: CorruptHandler): AsyncGenerator<Event> {
+export async function* readEvents(
+  store: EventStore,
+  codec: Codec,
+  query: EventReadQuery,
+  onCorrupt: CorruptHandler,
+): AsyncGenerator<Event> {
   const { limit } = query;
   if (limit !== undefined && limit <= 0) return;
   const types = query.types === undefined ? null : new Set(query.types.map(eventTypeKey));
   let yielded = 0;
-  for await (const stored of store.readEvents({ after: query.after, fromMs: query.fromMs, toMs: query.toMs, tenantId: lower(query.tenantId) })) {
+  for await (const stored of store.readEvents({
+    after: query.after,
+    fromMs: query.fromMs,
+    toMs: query.toMs,
+    tenantId: lower(query.tenantId),
+  })) {
     const event = decodeEvent(codec, stored, onCorrupt);
     if (event === null) continue;
     if (types !== null && !types.has(eventTypeKey(event.event_type))) continue;
@@ -70,7 +80,12 @@ export async function* readEvents(store: EventStore, codec: Codec, query: EventR
 }
 
 /** Audit entries in store order; the store reports an audit block it cannot decode, this an entry it cannot. */
-export async function* readAuditEntries(store: EventStore, codec: Codec, query: AuditReadQuery, onCorrupt: CorruptHandler): AsyncGenerator<AuditEntry> {
+export async function* readAuditEntries(
+  store: EventStore,
+  codec: Codec,
+  query: AuditReadQuery,
+  onCorrupt: CorruptHandler,
+): AsyncGenerator<AuditEntry> {
   const { limit } = query;
   if (limit !== undefined && limit <= 0) return;
   const tenantId = lower(query.tenantId);

@@ -189,7 +189,9 @@ export function decodeStored(codec: Codec, stored: StoredEvent, onCorrupt: (erro
   try {
     event = codec.decode<Event | null>(stored.bytes);
   } catch (err) {
-    onCorrupt(new StoreCorruptError(`the event at ${positionToString(stored.position)} cannot be decoded: ${(err as Error)?.message}`, err));
+    onCorrupt(
+      new StoreCorruptError(`the event at ${positionToString(stored.position)} cannot be decoded: ${(err as Error)?.message}`, err),
+    );
     return null;
   }
   // null here means reported: a stored nil is no event either.

@@ -11,7 +11,14 @@
 import { BroadcastChannel, threadId, workerData } from 'node:worker_threads';
 import { Codec } from '../codec.js';
 import { ConsumerMatcher } from '../consumer-matcher.js';
-import { isConsumer, type Consumer, type ConsumerContext, type ConsumerMetrics, type ConsumerOptions, type FollowUpInput } from '../consumer.js';
+import {
+  isConsumer,
+  type Consumer,
+  type ConsumerContext,
+  type ConsumerMetrics,
+  type ConsumerOptions,
+  type FollowUpInput,
+} from '../consumer.js';
 import {
   BusClosedError,
   ConsumerLoadError,
@@ -75,7 +82,10 @@ async function loadConsumers(): Promise<Loaded> {
       throw new ConsumerLoadError(specifier, 'has no consumer as its default export (export default defineConsumer({ ... }))');
     }
     if (names.has(mod.default.name)) {
-      throw new ConsumerLoadError(specifier, `declares consumer name ${JSON.stringify(mod.default.name)}, which another module already uses`);
+      throw new ConsumerLoadError(
+        specifier,
+        `declares consumer name ${JSON.stringify(mod.default.name)}, which another module already uses`,
+      );
     }
     names.add(mod.default.name);
     consumers.push(mod.default);
@@ -317,7 +327,9 @@ async function runBatch(task: BatchTask, state: Loaded): Promise<BatchResult> {
         }
         const tracer = state.tracer;
         const result =
-          tracer === null ? def.handle(seen, ctx) : tracer.run(event, envelopeOf(event), def.name, attempt, ctx.signal, () => def.handle(seen, ctx));
+          tracer === null
+            ? def.handle(seen, ctx)
+            : tracer.run(event, envelopeOf(event), def.name, attempt, ctx.signal, () => def.handle(seen, ctx));
         if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<void>).then === 'function') {
           (pending ??= []).push({ promise: result as PromiseLike<void>, ctx, consumer, name: def.name });
         }

@@ -46,7 +46,9 @@ function devBench(args: readonly string[], options: { env?: NodeJS.ProcessEnv; t
 /** Relative specifiers of the static imports of a compiled module (not `await import()`). */
 function staticImports(file: string): string[] {
   const text = readFileSync(file, 'utf8');
-  return [...text.matchAll(/^(?:import|export)\s[^;]*?\sfrom\s+'([^']+)';/gms), ...text.matchAll(/^import\s+'([^']+)';/gm)].map((m) => m[1]!);
+  return [...text.matchAll(/^(?:import|export)\s[^;]*?\sfrom\s+'([^']+)';/gms), ...text.matchAll(/^import\s+'([^']+)';/gm)].map(
+    (m) => m[1]!,
+  );
 }
 
 /** Every module reached from `file` by static imports: files of the build, and package names. */
@@ -101,15 +103,28 @@ after(() => dir.remove());
 describe('npm run bench: every suite, each in a child process of its own', () => {
   test('--quick --json: every scenario and peer, ratios, the sweep, memory, machine and versions; the same report as JSON, Markdown and SVG files', async () => {
     const files = { out: dir.file('report.json'), md: dir.file('report.md'), chart: dir.file('chart.svg') };
-    const r = await devBench(['--quick', '--events', '2000', '--json', '--out', files.out, '--md', files.md, '--chart', files.chart], { timeoutMs: 240_000 });
+    const r = await devBench(['--quick', '--events', '2000', '--json', '--out', files.out, '--md', files.md, '--chart', files.chart], {
+      timeoutMs: 240_000,
+    });
     assert.equal(r.code, 0, r.stderr.slice(-3000));
     const report = JSON.parse(r.stdout) as BenchReport; // stdout holds the JSON and nothing else
     assert.equal(report.schema, 'eventrail-bench/1');
     assert.match(r.stderr, /^\[ ?1\/\d+ /m, 'progress on stderr');
     assert.match(r.stderr, /each suite in a child process/);
-    const steps = r.stderr.split('\n').filter((l) => /^\[ *\d+\/\d+ [^\]]*\] /.test(l)).map((l) => l.replace(/^\[[^\]]*\] /, '').split(':')[0]);
-    const numbers = r.stderr.split('\n').flatMap((l) => /^\[ *(\d+)\/(\d+) /.exec(l) ?? []).filter((_, i) => i % 3 === 1).map(Number);
-    assert.deepEqual(numbers, numbers.map((_, i) => i + 1), 'the children count their steps in one sequence');
+    const steps = r.stderr
+      .split('\n')
+      .filter((l) => /^\[ *\d+\/\d+ [^\]]*\] /.test(l))
+      .map((l) => l.replace(/^\[[^\]]*\] /, '').split(':')[0]);
+    const numbers = r.stderr
+      .split('\n')
+      .flatMap((l) => /^\[ *(\d+)\/(\d+) /.exec(l) ?? [])
+      .filter((_, i) => i % 3 === 1)
+      .map(Number);
+    assert.deepEqual(
+      numbers,
+      numbers.map((_, i) => i + 1),
+      'the children count their steps in one sequence',
+    );
     assert.deepEqual([...new Set(steps)], ['codec', 'dispatch', 'store', 'durable', 'sweep', 'peers', 'memory']);
 
     const ids = report.scenarios.map((s) => s.id);
@@ -118,7 +133,10 @@ describe('npm run bench: every suite, each in a child process of its own', () =>
       if (s.status === 'skipped') {
         assert.ok(s.id.startsWith('peers.bullmq'), `${s.id} skipped: ${s.reason}`);
         assert.match(s.reason, /redis-server|bullmq/);
-        assert.ok(report.notes.some((n) => n.includes(s.reason)), 'a skip is explained in the notes');
+        assert.ok(
+          report.notes.some((n) => n.includes(s.reason)),
+          'a skip is explained in the notes',
+        );
       } else {
         assert.equal(s.status, 'ok', `${s.id}: ${s.status === 'failed' ? s.error : ''}`);
         checkMeasured(s);
@@ -168,9 +186,15 @@ describe('npm run bench: every suite, each in a child process of its own', () =>
       assert.equal(o?.status, 'ok', `${store}: ${o?.error}`);
       assert.equal(o.store, store);
       assert.equal(o.events, 100_000, 'the quick run emits 100k events');
-      assert.ok(o.memory !== null && o.memory.rss.peak >= o.memory.rss.start && o.memory.heapUsed.peak >= o.memory.heapUsed.start && o.maxPendingSeen <= o.maxPending);
+      assert.ok(
+        o.memory !== null &&
+          o.memory.rss.peak >= o.memory.rss.start &&
+          o.memory.heapUsed.peak >= o.memory.heapUsed.start &&
+          o.maxPendingSeen <= o.maxPending,
+      );
       assert.deepEqual(Object.keys(o.memory.along), ['10%', '50%', '90%']);
-      if (process.platform === 'linux') assert.ok(o.memory.anonRss !== null && o.memory.anonRss.peak >= o.memory.anonRss.start, `${store}: anonymous RSS is read on Linux`);
+      if (process.platform === 'linux')
+        assert.ok(o.memory.anonRss !== null && o.memory.anonRss.peak >= o.memory.anonRss.start, `${store}: anonymous RSS is read on Linux`);
     }
     assert.equal(overload?.storeMiB, null);
     assert.ok((overloadDurable?.storeMiB ?? 0) > 0, 'the durable overload wrote its events to lmdb');
@@ -187,7 +211,10 @@ describe('npm run bench: every suite, each in a child process of its own', () =>
     assert.match(md, /\| scenario \| events\/s \(median\) \|/);
     assert.match(md, /!\[events\/s against threads\]\(chart\.svg\)/);
     assert.match(md, /```json\n\{\n {2}"pool"/);
-    assert.match(md, /\| measurement \| rate \| RSS start → peak → end \| anonymous RSS start → peak → end \| heap used start → peak → end \|/);
+    assert.match(
+      md,
+      /\| measurement \| rate \| RSS start → peak → end \| anonymous RSS start → peak → end \| heap used start → peak → end \|/,
+    );
     assert.match(md, /^\| overload, store none: 100,000 events into a 5 µs\/event consumer/m);
     assert.match(md, /^\| overload, store lmdb \([\d.]+ MiB store\): 100,000 events into a 5 µs\/event consumer/m);
     const svg = parseSvg(readFileSync(files.chart, 'utf8'));
@@ -212,13 +239,29 @@ describe('npm run bench: every suite, each in a child process of its own', () =>
 
   test('--suite codec --chart: nothing to chart, so the chart says so; the JSON, Markdown and stdout are all written', async () => {
     const files = { out: dir.file('codec.json'), md: dir.file('codec.md'), chart: dir.file('codec.svg') };
-    const r = await devBench(['--suite', 'codec', '--quick', '--events', '500', '--json', '--out', files.out, '--md', files.md, '--chart', files.chart]);
+    const r = await devBench([
+      '--suite',
+      'codec',
+      '--quick',
+      '--events',
+      '500',
+      '--json',
+      '--out',
+      files.out,
+      '--md',
+      files.md,
+      '--chart',
+      files.chart,
+    ]);
     assert.equal(r.code, 0, r.stderr.slice(-3000));
     const report = JSON.parse(r.stdout) as BenchReport;
     assert.ok(report.scenarios.length > 0 && report.scenarios.every((s) => s.suite === 'codec' && s.status === 'ok'));
     assert.equal(report.config.options, null, 'no sweep ran');
     assert.deepEqual(JSON.parse(readFileSync(files.out, 'utf8')), report);
-    assert.match(r.stderr, /nothing to chart: no sweep, and no dispatch, durable or peers scenario measured events\/s: .*codec\.svg says so/);
+    assert.match(
+      r.stderr,
+      /nothing to chart: no sweep, and no dispatch, durable or peers scenario measured events\/s: .*codec\.svg says so/,
+    );
     const svg = parseSvg(readFileSync(files.chart, 'utf8'));
     assert.equal(svg[0]!.tag, 'svg');
     assert.match(svg.find((e) => e.attrs.class === 'message')?.text ?? '', /^nothing to chart: .*\(suites run: codec\)$/);
@@ -227,7 +270,6 @@ describe('npm run bench: every suite, each in a child process of its own', () =>
     assert.doesNotMatch(md, /!\[events\/s against threads\]/, 'no link to an empty chart');
     assert.doesNotMatch(r.stderr, /RangeError|\n\s+at /, 'no stack trace');
   });
-
 });
 
 describe('eventrail bench: the tuning sweep a user runs', () => {
@@ -235,13 +277,18 @@ describe('eventrail bench: the tuning sweep a user runs', () => {
     const graph = staticGraph(CLI);
     const reached = [...graph].filter((m) => m.includes(`${'/'}sweep${'/'}`) || ['tinybench', 'bullmq', 'ioredis'].includes(m));
     assert.deepEqual(reached, [], `${CLI} loads these statically`);
-    assert.ok([...graph].some((m) => m.endsWith(join('cli', 'bench.js'))), 'the graph was walked (the bench command module is in it)');
+    assert.ok(
+      [...graph].some((m) => m.endsWith(join('cli', 'bench.js'))),
+      'the graph was walked (the bench command module is in it)',
+    );
   });
 
   test('--version comes from the package, not from the bench', async () => {
     const r = await cli(['--version']);
     assert.equal(r.code, 0, r.stderr);
-    const pkg = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'package.json'), 'utf8')) as { version: string };
+    const pkg = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'package.json'), 'utf8')) as {
+      version: string;
+    };
     assert.equal(r.stdout.trim(), pkg.version);
   });
 
@@ -268,15 +315,21 @@ describe('eventrail bench: the tuning sweep a user runs', () => {
     assert.ok(report.sweep.every((c) => c.eventsPerSec > 0));
   });
 
-  test("what a consumer prints goes to stderr: stdout holds the JSON report alone", async () => {
+  test('what a consumer prints goes to stderr: stdout holds the JSON report alone', async () => {
     const config = dir.file('chatty.json');
-    writeFileSync(config, JSON.stringify({ store: { kind: 'none' }, consumers: [fixture('cli-chatty')], backpressure: { onOverflow: 'reject' } }));
+    writeFileSync(
+      config,
+      JSON.stringify({ store: { kind: 'none' }, consumers: [fixture('cli-chatty')], backpressure: { onOverflow: 'reject' } }),
+    );
     const r = await cli(['bench', '--config', config, '--threads', '1', '--quick', '--events', '200', '--json']);
     assert.equal(r.code, 0, r.stderr.slice(-3000));
     const report = JSON.parse(r.stdout) as SweepReport;
     assert.equal(report.sweep.length, 1);
     assert.equal(report.config.store, 'none (as in the config)');
-    assert.ok(report.notes.some((n) => n.includes("backpressure.onOverflow 'wait'")), report.notes.join('\n'));
+    assert.ok(
+      report.notes.some((n) => n.includes("backpressure.onOverflow 'wait'")),
+      report.notes.join('\n'),
+    );
     assert.equal(report.sweep[0]!.status, 'ok');
     assert.match(r.stderr, /^handled [0-9a-f-]{36}$/m);
   });
@@ -288,10 +341,13 @@ describe('eventrail bench: the tuning sweep a user runs', () => {
     before(() => {
       userStore = dir.file('user-store');
       config = dir.file('eventrail.json');
-      writeFileSync(config, JSON.stringify({ store: { kind: 'lmdb', path: userStore }, consumers: [fixture('cli-counter')], pool: { maxThreads: 3 } }));
+      writeFileSync(
+        config,
+        JSON.stringify({ store: { kind: 'lmdb', path: userStore }, consumers: [fixture('cli-counter')], pool: { maxThreads: 3 } }),
+      );
     });
 
-    test('one result per combination, on events of the types the consumers subscribe to; the user\'s store is left alone', async () => {
+    test("one result per combination, on events of the types the consumers subscribe to; the user's store is left alone", async () => {
       const r = await cli(['bench', '--config', config, '--threads', '1,2', '--batch', '64,256', '--quick', '--events', '1000', '--json']);
       assert.equal(r.code, 0, r.stderr.slice(-3000));
       const report = JSON.parse(r.stdout) as SweepReport;
@@ -325,10 +381,31 @@ describe('eventrail bench: the tuning sweep a user runs', () => {
       const tuned = dir.file('tuned.json');
       writeFileSync(
         tuned,
-        JSON.stringify({ store: { kind: 'lmdb', path: userStore }, consumers: [fixture('cli-counter')], pool: { concurrentTasksPerWorker: 2 }, dispatch: { lingerMs: 3, partitionBy: 'tenant' } }),
+        JSON.stringify({
+          store: { kind: 'lmdb', path: userStore },
+          consumers: [fixture('cli-counter')],
+          pool: { concurrentTasksPerWorker: 2 },
+          dispatch: { lingerMs: 3, partitionBy: 'tenant' },
+        }),
       );
       const out = dir.file('lanes.json');
-      const r = await cli(['bench', '--config', tuned, '--threads', '1', '--batch', '64', '--lanes', '2,4', '--quick', '--events', '500', '--json', '--out', out]);
+      const r = await cli([
+        'bench',
+        '--config',
+        tuned,
+        '--threads',
+        '1',
+        '--batch',
+        '64',
+        '--lanes',
+        '2,4',
+        '--quick',
+        '--events',
+        '500',
+        '--json',
+        '--out',
+        out,
+      ]);
       assert.equal(r.code, 0, r.stderr.slice(-3000));
       const report = JSON.parse(r.stdout) as SweepReport;
       assert.deepEqual(JSON.parse(readFileSync(out, 'utf8')), report);
@@ -354,10 +431,14 @@ describe('eventrail bench: the tuning sweep a user runs', () => {
       assert.equal(options.delivery.handlerTimeoutMs, 30_000, 'defaults are resolved too');
       assert.equal(options.checkpoint.instance, 'default');
       assert.deepEqual(options.consumers, [{ module: fixture('cli-counter'), options: {} }]);
-      assert.deepEqual(options.store, { kind: 'lmdb', path: 'a temporary folder per combination', prefix: 'eventrail' }, 'the store the sweep used, not the user\'s');
+      assert.deepEqual(
+        options.store,
+        { kind: 'lmdb', path: 'a temporary folder per combination', prefix: 'eventrail' },
+        "the store the sweep used, not the user's",
+      );
     });
 
-    test('--from-store replays the user\'s stored events; without --json the tables and the snippet go to stdout', async () => {
+    test("--from-store replays the user's stored events; without --json the tables and the snippet go to stdout", async () => {
       const bus = await createBus({ store: { kind: 'lmdb', path: userStore }, consumers: [] });
       const user = uuid();
       await bus.emitMany(

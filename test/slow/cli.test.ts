@@ -27,16 +27,36 @@ const minute = (m: number, day = '2024-01-01') => new Date(Date.parse(`${day}T00
 function inputs(): EventInput[] {
   const list: EventInput[] = [];
   for (let i = 0; i < 10; i++) {
-    list.push({ event_type: 'UserLoggedIn', timestamp: minute(i), payload: { user_id: USER_1, n: i }, metadata: { source: 'cli_test', user_id: USER_1, tenant_id: TENANT_A } });
+    list.push({
+      event_type: 'UserLoggedIn',
+      timestamp: minute(i),
+      payload: { user_id: USER_1, n: i },
+      metadata: { source: 'cli_test', user_id: USER_1, tenant_id: TENANT_A },
+    });
   }
   for (let i = 0; i < 5; i++) {
-    list.push({ event_type: 'SessionExpired', timestamp: minute(i, '2024-02-01'), payload: { n: i }, metadata: { source: 'cli_test', user_id: USER_2, tenant_id: TENANT_B } });
+    list.push({
+      event_type: 'SessionExpired',
+      timestamp: minute(i, '2024-02-01'),
+      payload: { n: i },
+      metadata: { source: 'cli_test', user_id: USER_2, tenant_id: TENANT_B },
+    });
   }
   for (let i = 0; i < 3; i++) {
-    list.push({ event_type: { Custom: 'OrderPlaced' }, timestamp: minute(10 + i, '2024-02-01'), payload: { fail: true, n: i }, metadata: { source: 'cli_test', user_id: USER_1, tenant_id: TENANT_B } });
+    list.push({
+      event_type: { Custom: 'OrderPlaced' },
+      timestamp: minute(10 + i, '2024-02-01'),
+      payload: { fail: true, n: i },
+      metadata: { source: 'cli_test', user_id: USER_1, tenant_id: TENANT_B },
+    });
   }
   for (let i = 0; i < 2; i++) {
-    list.push({ event_type: 'UserLoggedOut', timestamp: minute(20 + i, '2024-02-01'), payload: { n: i }, metadata: { source: 'cli_test', user_id: USER_2, tenant_id: TENANT_A } });
+    list.push({
+      event_type: 'UserLoggedOut',
+      timestamp: minute(20 + i, '2024-02-01'),
+      payload: { n: i },
+      metadata: { source: 'cli_test', user_id: USER_2, tenant_id: TENANT_A },
+    });
   }
   return list;
 }
@@ -51,7 +71,10 @@ describe('eventrail replay, audit, dead-letters, stats', () => {
     dir = tempDir('eventrail-cli-');
     store = dir.file('store');
     config = dir.file('eventrail.json');
-    writeFileSync(config, JSON.stringify({ store: { kind: 'lmdb', path: store }, consumers: [fixture('cli-picky')], delivery: { maxAttempts: 1 } }));
+    writeFileSync(
+      config,
+      JSON.stringify({ store: { kind: 'lmdb', path: store }, consumers: [fixture('cli-picky')], delivery: { maxAttempts: 1 } }),
+    );
     // Picky fails `fail: true` events in this bus only, not in the CLI's redrive from the config.
     const bus = await createBus({
       store: { kind: 'lmdb', path: store },
@@ -89,12 +112,16 @@ describe('eventrail replay, audit, dead-letters, stats', () => {
   });
 
   test('replay filters by type, tenant, time and count, with --config as well as --store', async () => {
-    const byType = jsonLines<Event>((await cli(['replay', '--store', store, '--type', 'UserLoggedIn', '--type', 'Custom:OrderPlaced'])).stdout);
+    const byType = jsonLines<Event>(
+      (await cli(['replay', '--store', store, '--type', 'UserLoggedIn', '--type', 'Custom:OrderPlaced'])).stdout,
+    );
     assert.equal(byType.length, 13);
     const byTenant = jsonLines<Event>((await cli(['replay', '--config', config, '--tenant', TENANT_B])).stdout);
     assert.equal(byTenant.length, 8);
     assert.ok(byTenant.every((e) => e.metadata.tenant_id === TENANT_B));
-    const byTime = jsonLines<Event>((await cli(['replay', '--store', store, '--from', '2024-01-01T00:05:00Z', '--to', '2024-01-01T00:08:00Z'])).stdout);
+    const byTime = jsonLines<Event>(
+      (await cli(['replay', '--store', store, '--from', '2024-01-01T00:05:00Z', '--to', '2024-01-01T00:08:00Z'])).stdout,
+    );
     assert.deepEqual(
       byTime.map((e) => (e.payload as { n: number }).n),
       [5, 6, 7],
@@ -102,7 +129,9 @@ describe('eventrail replay, audit, dead-letters, stats', () => {
     const leapDay = await cli(['replay', '--store', store, '--from', '2024-02-29', '--to', '2024-03-01']);
     assert.equal(leapDay.code, 0, leapDay.stderr);
     assert.equal(leapDay.stdout, '', 'no event was stored on 2024-02-29');
-    const limited = jsonLines<Event>((await cli(['replay', '--store', store, '--type', 'SessionExpired,UserLoggedOut', '--limit', '3'])).stdout);
+    const limited = jsonLines<Event>(
+      (await cli(['replay', '--store', store, '--type', 'SessionExpired,UserLoggedOut', '--limit', '3'])).stdout,
+    );
     assert.deepEqual(
       limited.map((e) => e.event_type),
       ['SessionExpired', 'SessionExpired', 'SessionExpired'],
@@ -118,7 +147,9 @@ describe('eventrail replay, audit, dead-letters, stats', () => {
       user2.map((a) => a.event_type),
       ['UserLoggedOut', 'UserLoggedOut'],
     );
-    const logins = jsonLines<AuditEntry>((await cli(['audit', '--config', config, '--type', 'UserLoggedIn', '--from', '2024-01-01T00:08:00Z'])).stdout);
+    const logins = jsonLines<AuditEntry>(
+      (await cli(['audit', '--config', config, '--type', 'UserLoggedIn', '--from', '2024-01-01T00:08:00Z'])).stdout,
+    );
     assert.equal(logins.length, 2);
   });
 
@@ -236,7 +267,10 @@ describe('eventrail replay, audit, dead-letters, stats', () => {
       [['bench', '--work', 'sleep'], /--work takes trivial or hash, got `sleep`/],
       [['bench', '--config', config, '--work', 'hash'], /--work chooses built-in consumers: with --config the sweep runs the config's own/],
       [['replay', '--store', store, '--from', '2024-02-31'], /--from names a day that does not exist: 2024-02-31 \(2024-02 has 29 days\)/],
-      [['audit', '--store', store, '--to', '2023-02-29T12:00:00Z'], /--to names a day that does not exist: 2023-02-29 \(2023-02 has 28 days\)/],
+      [
+        ['audit', '--store', store, '--to', '2023-02-29T12:00:00Z'],
+        /--to names a day that does not exist: 2023-02-29 \(2023-02 has 28 days\)/,
+      ],
       [['replay', '--store', store, '--from', '2024-04-31'], /2024-04 has 30 days/],
       [['dead-letters', 'redrive', '--store', store], /redrive runs the consumers that failed: give --config FILE/],
       [['help', 'nosuch'], /unknown command `nosuch`/],
@@ -275,7 +309,10 @@ describe('eventrail replay, audit, dead-letters, stats on a store with corrupt d
     dir = tempDir('eventrail-cli-corrupt-');
     store = dir.file('store');
     config = dir.file('eventrail.json');
-    writeFileSync(config, JSON.stringify({ store: { kind: 'lmdb', path: store }, consumers: [fixture('cli-picky')], delivery: { maxAttempts: 1 } }));
+    writeFileSync(
+      config,
+      JSON.stringify({ store: { kind: 'lmdb', path: store }, consumers: [fixture('cli-picky')], delivery: { maxAttempts: 1 } }),
+    );
     const bus = await createBus({
       store: { kind: 'lmdb', path: store },
       consumers: [{ module: fixture('cli-picky'), options: { fail: true } }],
@@ -284,9 +321,21 @@ describe('eventrail replay, audit, dead-letters, stats on a store with corrupt d
     });
     // Batches 0-2: ten audited logins each; batch 3: four orders that Picky fails, so four dead letters.
     for (let b = 0; b < 3; b++) {
-      await bus.emitMany(Array.from({ length: 10 }, (_, i) => ({ event_type: 'UserLoggedIn' as const, payload: { batch: b, i }, metadata: { source: 'cli_test', user_id: uuid() } })));
+      await bus.emitMany(
+        Array.from({ length: 10 }, (_, i) => ({
+          event_type: 'UserLoggedIn' as const,
+          payload: { batch: b, i },
+          metadata: { source: 'cli_test', user_id: uuid() },
+        })),
+      );
     }
-    await bus.emitMany(Array.from({ length: 4 }, (_, i) => ({ event_type: { Custom: 'OrderPlaced' }, payload: { batch: 3, i, fail: true }, metadata: { source: 'cli_test' } })));
+    await bus.emitMany(
+      Array.from({ length: 4 }, (_, i) => ({
+        event_type: { Custom: 'OrderPlaced' },
+        payload: { batch: 3, i, fail: true },
+        metadata: { source: 'cli_test' },
+      })),
+    );
     await bus.flush();
     assert.equal((await bus.deadLetters.list()).length, 4);
     await bus.close();
@@ -295,7 +344,8 @@ describe('eventrail replay, audit, dead-letters, stats on a store with corrupt d
     const layout = new StoreLayout('eventrail');
     const codec = new Codec();
     const db = open<Buffer, Buffer>({ path: store, encoding: 'binary', keyEncoding: 'binary' });
-    const read = (range: { start: Buffer; end: Buffer }) => [...db.getRange(range)].map(({ key, value }) => ({ key, value: Buffer.from(value) }));
+    const read = (range: { start: Buffer; end: Buffer }) =>
+      [...db.getRange(range)].map(({ key, value }) => ({ key, value: Buffer.from(value) }));
     const blocks = read(layout.blockRange());
     const audits = read(layout.auditRange());
     const letters = read(layout.deadLetterRange());
@@ -322,25 +372,40 @@ describe('eventrail replay, audit, dead-letters, stats on a store with corrupt d
   test('replay prints every readable event, reports the corrupt block and event on stderr, exits 3', async () => {
     const r = await cli(['replay', '--store', store]);
     assert.equal(r.code, 3, r.stderr);
-    assert.deepEqual(jsonLines<Event>(r.stdout).map((e) => key(e.payload)), [...batch(0, 10), ...batch(1, 10, 4), ...batch(3, 4)]);
+    assert.deepEqual(
+      jsonLines<Event>(r.stdout).map((e) => key(e.payload)),
+      [...batch(0, 10), ...batch(1, 10, 4), ...batch(3, 4)],
+    );
     const errors = stderrLines(r.stderr);
     assert.equal(errors.length, 2, r.stderr);
-    assert.ok(errors.every((l) => CORRUPT_LINE('replay').test(l)), r.stderr);
+    assert.ok(
+      errors.every((l) => CORRUPT_LINE('replay').test(l)),
+      r.stderr,
+    );
     assert.match(errors[0]!, /the event at [0-9a-f]{24} cannot be decoded/, r.stderr);
     // Filters apply to what can be read; a replay that meets no corrupt value exits 0.
     const limited = await cli(['replay', '--store', store, '--limit', '3']);
     assert.equal(limited.code, 0, limited.stderr);
     assert.equal(limited.stderr, '');
-    assert.deepEqual(jsonLines<Event>(limited.stdout).map((e) => key(e.payload)), batch(0, 3));
+    assert.deepEqual(
+      jsonLines<Event>(limited.stdout).map((e) => key(e.payload)),
+      batch(0, 3),
+    );
   });
 
   test('audit prints the readable entries, reports the corrupt audit block, event and block, exits 3', async () => {
     const r = await cli(['audit', '--store', store]);
     assert.equal(r.code, 3, r.stderr);
-    assert.deepEqual(jsonLines<AuditEntry>(r.stdout).map((e) => key(e.payload)), batch(1, 10, 4));
+    assert.deepEqual(
+      jsonLines<AuditEntry>(r.stdout).map((e) => key(e.payload)),
+      batch(1, 10, 4),
+    );
     const errors = stderrLines(r.stderr);
     assert.equal(errors.length, 3, r.stderr);
-    assert.ok(errors.every((l) => CORRUPT_LINE('audit').test(l)), r.stderr);
+    assert.ok(
+      errors.every((l) => CORRUPT_LINE('audit').test(l)),
+      r.stderr,
+    );
     // The store reports what it reads a page ahead of the entries it hands over, so the order is not asserted.
     for (const what of [/malformed audit block/, /unknown block format/, /the event of audit record [0-9a-f-]{36} cannot be decoded/]) {
       assert.equal(errors.filter((l) => what.test(l)).length, 1, `${what} in ${r.stderr}`);
@@ -350,7 +415,12 @@ describe('eventrail replay, audit, dead-letters, stats on a store with corrupt d
   test('stats counts what it can, reports every corrupt value, exits 3', async () => {
     const r = await cli(['stats', '--store', store, '--json']);
     assert.equal(r.code, 3, r.stderr);
-    const stats = JSON.parse(r.stdout) as { events: number; corrupt: number; eventsByType: Record<string, number>; deadLetters: { total: number; byConsumer: Record<string, number> } };
+    const stats = JSON.parse(r.stdout) as {
+      events: number;
+      corrupt: number;
+      eventsByType: Record<string, number>;
+      deadLetters: { total: number; byConsumer: Record<string, number> };
+    };
     // Batch 2's garbage block counts as one event; batch 1's corrupt event is in the total but in no type.
     assert.equal(stats.events, 10 + 10 + 1 + 4);
     assert.deepEqual(stats.eventsByType, { UserLoggedIn: 19, 'Custom:OrderPlaced': 4 });
@@ -359,8 +429,15 @@ describe('eventrail replay, audit, dead-letters, stats on a store with corrupt d
     assert.equal(stats.corrupt, 3, r.stderr);
     const errors = stderrLines(r.stderr);
     assert.equal(errors.length, 3, r.stderr);
-    assert.ok(errors.every((l) => CORRUPT_LINE('stats').test(l)), r.stderr);
-    for (const what of [/the event at [0-9a-f]{24} cannot be decoded/, /unknown block format/, /dead letter Picky\/[0-9a-f]{24} is malformed/]) {
+    assert.ok(
+      errors.every((l) => CORRUPT_LINE('stats').test(l)),
+      r.stderr,
+    );
+    for (const what of [
+      /the event at [0-9a-f]{24} cannot be decoded/,
+      /unknown block format/,
+      /dead letter Picky\/[0-9a-f]{24} is malformed/,
+    ]) {
       assert.equal(errors.filter((l) => what.test(l)).length, 1, `${what} in ${r.stderr}`);
     }
     const text = await cli(['stats', '--store', store]);
@@ -371,17 +448,29 @@ describe('eventrail replay, audit, dead-letters, stats on a store with corrupt d
   test('dead-letters list prints the readable dead letters and reports the two corrupt ones, exits 3; so does redrive', async () => {
     const r = await cli(['dead-letters', 'list', '--store', store]);
     assert.equal(r.code, 3, r.stderr);
-    assert.deepEqual(jsonLines<{ event: Event }>(r.stdout).map((d) => key(d.event.payload)), ['3.2', '3.3']);
+    assert.deepEqual(
+      jsonLines<{ event: Event }>(r.stdout).map((d) => key(d.event.payload)),
+      ['3.2', '3.3'],
+    );
     const errors = stderrLines(r.stderr);
     assert.equal(errors.length, 2, r.stderr);
-    assert.ok(errors.every((l) => CORRUPT_LINE('dead-letters list').test(l)), r.stderr);
+    assert.ok(
+      errors.every((l) => CORRUPT_LINE('dead-letters list').test(l)),
+      r.stderr,
+    );
 
     const redriven = await cli(['dead-letters', 'redrive', '--config', config]);
     assert.equal(redriven.code, 3, redriven.stderr);
-    assert.equal(redriven.stdout, `redriven 2 dead letter(s) from the lmdb store ${store} (prefix eventrail); 0 matching dead letter(s) remain\n`);
+    assert.equal(
+      redriven.stdout,
+      `redriven 2 dead letter(s) from the lmdb store ${store} (prefix eventrail); 0 matching dead letter(s) remain\n`,
+    );
     const again = stderrLines(redriven.stderr);
     assert.equal(again.length, 2, redriven.stderr);
-    assert.ok(again.every((l) => CORRUPT_LINE('dead-letters redrive').test(l)), redriven.stderr);
+    assert.ok(
+      again.every((l) => CORRUPT_LINE('dead-letters redrive').test(l)),
+      redriven.stderr,
+    );
     // The corrupt two are still stored and still reported.
     const left = await cli(['dead-letters', 'list', '--store', store]);
     assert.equal(left.code, 3);

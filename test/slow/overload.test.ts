@@ -155,7 +155,10 @@ async function produce(
 
 /** The ids of fresh events' receipts (a duplicate receipt would name an event stored before). */
 function ids(receipts: readonly Receipt[]): string[] {
-  assert.ok(receipts.every((r) => !r.duplicate), 'no receipt is a duplicate');
+  assert.ok(
+    receipts.every((r) => !r.duplicate),
+    'no receipt is a duplicate',
+  );
   return receipts.map((r) => r.event_id);
 }
 
@@ -189,140 +192,160 @@ async function assertExactCounts(bus: EventBus, out: Recorder, ids: readonly str
 describe('overload', { timeout: 180_000 }, () => {
   it(`'wait': 100k events through maxPending ${MAX_PENDING}: memory stays flat, every event stored and handled once`, async (t) => {
     await withGate((gate) =>
-      withBus((dir) => ({
-        store: { kind: 'lmdb', path: dir.file('store') },
-        consumers: [fixture('gated')],
-        pool: { maxThreads: 1 },
-        // One lane: a lane also keeps up to a few thousand handled events referenced until it compacts its
-        // queue, which would be most of the memory measured here with several.
-        dispatch: { lanes: 1, maxBatch: UNRELEASED },
-        backpressure: { maxPending: MAX_PENDING, onOverflow: 'wait' },
-      }), async ({ bus, out }) => {
-        const users = Array.from({ length: 8 }, () => uuid());
-        const make = (n: number) => event(n, users[n % users.length]!);
-        // Warm-up through the same path: JIT, arenas, lmdb pages and the worker are all warm before the baseline.
-        const WARM_UP = 10_000;
-        const warmUp = await produce(bus, gate, 0, WARM_UP, make);
-        await bus.flush();
-        const N = 100_000;
-        const baseline = memory();
-        let peak = 0;
-        const run = await produce(bus, gate, WARM_UP, N, make, {
-          keep: false,
-          each: () => (peak = Math.max(peak, memory() - baseline)),
-        });
-        await bus.flush();
-        peak = Math.max(peak, memory() - baseline);
+      withBus(
+        (dir) => ({
+          store: { kind: 'lmdb', path: dir.file('store') },
+          consumers: [fixture('gated')],
+          pool: { maxThreads: 1 },
+          // One lane: a lane also keeps up to a few thousand handled events referenced until it compacts its
+          // queue, which would be most of the memory measured here with several.
+          dispatch: { lanes: 1, maxBatch: UNRELEASED },
+          backpressure: { maxPending: MAX_PENDING, onOverflow: 'wait' },
+        }),
+        async ({ bus, out }) => {
+          const users = Array.from({ length: 8 }, () => uuid());
+          const make = (n: number) => event(n, users[n % users.length]!);
+          // Warm-up through the same path: JIT, arenas, lmdb pages and the worker are all warm before the baseline.
+          const WARM_UP = 10_000;
+          const warmUp = await produce(bus, gate, 0, WARM_UP, make);
+          await bus.flush();
+          const N = 100_000;
+          const baseline = memory();
+          let peak = 0;
+          const run = await produce(bus, gate, WARM_UP, N, make, {
+            keep: false,
+            each: () => (peak = Math.max(peak, memory() - baseline)),
+          });
+          await bus.flush();
+          peak = Math.max(peak, memory() - baseline);
 
-        t.diagnostic(`${run.waited} of ${N} emits waited; memory peak +${(peak / MB).toFixed(1)} MB over the baseline`);
-        assert.equal(run.count, N, 'every emit was acknowledged');
-        assert.equal(run.maxPending, MAX_PENDING, 'pending reached the bound and never passed it');
-        assert.equal(run.waited, N - MAX_PENDING, 'every emit after the first maxPending found the bus full and waited');
-        // Holding the events would take at least their padding, N * PAD.length bytes (~38 MB), and more with
-        // the rest of each event and the objects around it; the bus holds about maxPending of them at a time.
-        const held = N * PAD.length;
-        assert.ok(peak < held / 2, `memory grew by ${(peak / MB).toFixed(1)} MB over ${N} events (holding their padding alone takes ${(held / MB).toFixed(1)} MB)`);
-        // The receipts were not kept (memory): the stored events are the acknowledged ones, counted, and the
-        // warm-up's, by id; then stored, delivered and dead-lettered must match exactly as in the other tests.
-        const stored = await storedIds(bus);
-        assert.equal(stored.length, N + WARM_UP, 'stored exactly the acknowledged events');
-        const warmUpIds = new Set(ids(warmUp.receipts));
-        assert.equal(stored.filter((id) => warmUpIds.has(id)).length, WARM_UP);
-        await assertExactCounts(bus, out, stored);
-      }),
+          t.diagnostic(`${run.waited} of ${N} emits waited; memory peak +${(peak / MB).toFixed(1)} MB over the baseline`);
+          assert.equal(run.count, N, 'every emit was acknowledged');
+          assert.equal(run.maxPending, MAX_PENDING, 'pending reached the bound and never passed it');
+          assert.equal(run.waited, N - MAX_PENDING, 'every emit after the first maxPending found the bus full and waited');
+          // Holding the events would take at least their padding, N * PAD.length bytes (~38 MB), and more with
+          // the rest of each event and the objects around it; the bus holds about maxPending of them at a time.
+          const held = N * PAD.length;
+          assert.ok(
+            peak < held / 2,
+            `memory grew by ${(peak / MB).toFixed(1)} MB over ${N} events (holding their padding alone takes ${(held / MB).toFixed(1)} MB)`,
+          );
+          // The receipts were not kept (memory): the stored events are the acknowledged ones, counted, and the
+          // warm-up's, by id; then stored, delivered and dead-lettered must match exactly as in the other tests.
+          const stored = await storedIds(bus);
+          assert.equal(stored.length, N + WARM_UP, 'stored exactly the acknowledged events');
+          const warmUpIds = new Set(ids(warmUp.receipts));
+          assert.equal(stored.filter((id) => warmUpIds.has(id)).length, WARM_UP);
+          await assertExactCounts(bus, out, stored);
+        },
+      ),
     );
   });
 
   it("'wait' keeps per-key order and emit order under overload (2 threads, 4 lanes)", async (t) => {
     await withGate((gate) =>
-      withBus((dir) => ({
-        store: { kind: 'lmdb', path: dir.file('store') },
-        consumers: [fixture('gated')],
-        pool: { maxThreads: 2, concurrentTasksPerWorker: 2 },
-        dispatch: { lanes: 4, maxBatch: UNRELEASED / 4 },
-        backpressure: { maxPending: MAX_PENDING, onOverflow: 'wait' },
-      }), async ({ bus, out }) => {
-        const users = Array.from({ length: 10 }, () => uuid());
-        const N = 20_000;
-        const run = await produce(bus, gate, 0, N, (n) => event(n, users[n % users.length]!, Math.floor(n / users.length)));
-        await bus.flush();
-        t.diagnostic(`${run.waited} of ${N} emits waited`);
-        assert.equal(run.maxPending, MAX_PENDING, 'pending reached the bound and never passed it');
-        assert.equal(run.waited, N - MAX_PENDING, 'every emit after the first maxPending found the bus full and waited');
-        const positions = run.receipts.map((r) => r.position);
-        assert.deepEqual([...positions].sort(), positions, 'waiting emits were accepted and stored in emit order');
+      withBus(
+        (dir) => ({
+          store: { kind: 'lmdb', path: dir.file('store') },
+          consumers: [fixture('gated')],
+          pool: { maxThreads: 2, concurrentTasksPerWorker: 2 },
+          dispatch: { lanes: 4, maxBatch: UNRELEASED / 4 },
+          backpressure: { maxPending: MAX_PENDING, onOverflow: 'wait' },
+        }),
+        async ({ bus, out }) => {
+          const users = Array.from({ length: 10 }, () => uuid());
+          const N = 20_000;
+          const run = await produce(bus, gate, 0, N, (n) => event(n, users[n % users.length]!, Math.floor(n / users.length)));
+          await bus.flush();
+          t.diagnostic(`${run.waited} of ${N} emits waited`);
+          assert.equal(run.maxPending, MAX_PENDING, 'pending reached the bound and never passed it');
+          assert.equal(run.waited, N - MAX_PENDING, 'every emit after the first maxPending found the bus full and waited');
+          const positions = run.receipts.map((r) => r.position);
+          assert.deepEqual([...positions].sort(), positions, 'waiting emits were accepted and stored in emit order');
 
-        const delivered = out.read();
-        assert.equal(delivered.length, N, 'each event delivered once');
-        assert.deepEqual(new Set(delivered.map((d) => d.event_id)), new Set(run.receipts.map((r) => r.event_id)));
-        for (const user of users) {
-          const seqs = delivered.filter((d) => d.key === user).map((d) => d.seq);
-          assert.deepEqual(seqs, Array.from({ length: N / users.length }, (_, k) => k), `user ${user} in emit order`);
-        }
-        await assertExactCounts(bus, out, ids(run.receipts));
-      }),
+          const delivered = out.read();
+          assert.equal(delivered.length, N, 'each event delivered once');
+          assert.deepEqual(new Set(delivered.map((d) => d.event_id)), new Set(run.receipts.map((r) => r.event_id)));
+          for (const user of users) {
+            const seqs = delivered.filter((d) => d.key === user).map((d) => d.seq);
+            assert.deepEqual(
+              seqs,
+              Array.from({ length: N / users.length }, (_, k) => k),
+              `user ${user} in emit order`,
+            );
+          }
+          await assertExactCounts(bus, out, ids(run.receipts));
+        },
+      ),
     );
   });
 
   it("'reject': the excess is rejected with ERR_EVENTRAIL_BACKPRESSURE; accepted receipts == delivered == stored, exactly", async (t) => {
     await withGate((gate) =>
-      withBus((dir) => ({
-        store: { kind: 'lmdb', path: dir.file('store') },
-        consumers: [fixture('gated')],
-        pool: { maxThreads: 1 },
-        dispatch: { maxBatch: 128 },
-        backpressure: { maxPending: MAX_PENDING, onOverflow: 'reject' },
-      }), async ({ bus, out }) => {
-        const users = Array.from({ length: 8 }, () => uuid());
-        const N = 30_000;
-        /** Producers, each with one call in flight (a receipt resolves once durable, whatever the consumer does). */
-        const PRODUCERS = 64;
-        const GROUP = 10;
-        const accepted: Receipt[] = [];
-        let rejectedEvents = 0;
-        let rejectedCalls = 0;
-        let maxPending = 0;
-        let next = 0;
-        const producer = async () => {
-          while (next < N) {
-            // Single emits and emitMany groups of 10, mixed; a group is accepted whole or rejected whole.
-            const size = next % 100 === 0 ? GROUP : 1;
-            const first = next;
-            next += size;
-            // Rejected events count too: the consumer trails every event tried, so it stays LAG behind.
-            gate.trail(first);
-            const inputs = Array.from({ length: size }, (_, k) => event(first + k, users[(first + k) % users.length]!));
-            maxPending = Math.max(maxPending, bus.pending);
-            try {
-              const receipts = size === 1 ? [await bus.emit(inputs[0]!)] : await bus.emitMany(inputs);
-              assert.equal(receipts.length, size);
-              accepted.push(...receipts);
-            } catch (err) {
-              assert.ok(err instanceof BackpressureError, `a BackpressureError, got ${String(err)}`);
-              assert.ok(err instanceof EventrailError && err.code === 'ERR_EVENTRAIL_BACKPRESSURE');
-              rejectedEvents += size;
-              rejectedCalls++;
-              // A rejection settles at once: yield to the event loop, or the producers would starve the commits and the workers' replies.
-              await new Promise((resolve) => setImmediate(resolve));
+      withBus(
+        (dir) => ({
+          store: { kind: 'lmdb', path: dir.file('store') },
+          consumers: [fixture('gated')],
+          pool: { maxThreads: 1 },
+          dispatch: { maxBatch: 128 },
+          backpressure: { maxPending: MAX_PENDING, onOverflow: 'reject' },
+        }),
+        async ({ bus, out }) => {
+          const users = Array.from({ length: 8 }, () => uuid());
+          const N = 30_000;
+          /** Producers, each with one call in flight (a receipt resolves once durable, whatever the consumer does). */
+          const PRODUCERS = 64;
+          const GROUP = 10;
+          const accepted: Receipt[] = [];
+          let rejectedEvents = 0;
+          let rejectedCalls = 0;
+          let maxPending = 0;
+          let next = 0;
+          const producer = async () => {
+            while (next < N) {
+              // Single emits and emitMany groups of 10, mixed; a group is accepted whole or rejected whole.
+              const size = next % 100 === 0 ? GROUP : 1;
+              const first = next;
+              next += size;
+              // Rejected events count too: the consumer trails every event tried, so it stays LAG behind.
+              gate.trail(first);
+              const inputs = Array.from({ length: size }, (_, k) => event(first + k, users[(first + k) % users.length]!));
+              maxPending = Math.max(maxPending, bus.pending);
+              try {
+                const receipts = size === 1 ? [await bus.emit(inputs[0]!)] : await bus.emitMany(inputs);
+                assert.equal(receipts.length, size);
+                accepted.push(...receipts);
+              } catch (err) {
+                assert.ok(err instanceof BackpressureError, `a BackpressureError, got ${String(err)}`);
+                assert.ok(err instanceof EventrailError && err.code === 'ERR_EVENTRAIL_BACKPRESSURE');
+                rejectedEvents += size;
+                rejectedCalls++;
+                // A rejection settles at once: yield to the event loop, or the producers would starve the commits and the workers' replies.
+                await new Promise((resolve) => setImmediate(resolve));
+              }
             }
-          }
-        };
-        await Promise.all(Array.from({ length: PRODUCERS }, producer));
-        gate.open(N);
-        await bus.flush();
+          };
+          await Promise.all(Array.from({ length: PRODUCERS }, producer));
+          gate.open(N);
+          await bus.flush();
 
-        t.diagnostic(`${accepted.length} accepted, ${rejectedEvents} rejected in ${rejectedCalls} calls`);
-        assert.ok(maxPending <= MAX_PENDING, `pending reached ${maxPending}`);
-        assert.equal(accepted.length + rejectedEvents, N, 'every event was either accepted or rejected');
-        // Had none been rejected, the LAG (> maxPending) events the consumer may not handle yet would all be pending.
-        assert.ok(rejectedEvents > 0, 'the producer outran the consumer');
-        // The first maxPending events fit whatever the consumer did (the first group of 10 after them is event 1000).
-        assert.ok(accepted.length >= MAX_PENDING, `at least maxPending events were accepted (${accepted.length})`);
-        await assertExactCounts(bus, out, ids(accepted));
+          t.diagnostic(`${accepted.length} accepted, ${rejectedEvents} rejected in ${rejectedCalls} calls`);
+          assert.ok(maxPending <= MAX_PENDING, `pending reached ${maxPending}`);
+          assert.equal(accepted.length + rejectedEvents, N, 'every event was either accepted or rejected');
+          // Had none been rejected, the LAG (> maxPending) events the consumer may not handle yet would all be pending.
+          assert.ok(rejectedEvents > 0, 'the producer outran the consumer');
+          // The first maxPending events fit whatever the consumer did (the first group of 10 after them is event 1000).
+          assert.ok(accepted.length >= MAX_PENDING, `at least maxPending events were accepted (${accepted.length})`);
+          await assertExactCounts(bus, out, ids(accepted));
 
-        const metrics = await bus.metrics();
-        assert.equal(metricValue(metrics, 'eventrail_emits_rejected_total{code="ERR_EVENTRAIL_BACKPRESSURE"}'), rejectedCalls, 'one rejection counted per call');
-      }),
+          const metrics = await bus.metrics();
+          assert.equal(
+            metricValue(metrics, 'eventrail_emits_rejected_total{code="ERR_EVENTRAIL_BACKPRESSURE"}'),
+            rejectedCalls,
+            'one rejection counted per call',
+          );
+        },
+      ),
     );
   });
 });

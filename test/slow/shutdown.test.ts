@@ -48,9 +48,21 @@ interface Child {
 }
 
 /** Forks the signal child with `consumer` (a fixture name) given `options` (JSON, handed over in CONSUMER_OPTIONS). */
-function startChild(dir: TempDir, consumer: string, options: Record<string, unknown>, mode: 'stream' | 'fixed', env: Record<string, string>): Child {
+function startChild(
+  dir: TempDir,
+  consumer: string,
+  options: Record<string, unknown>,
+  mode: 'stream' | 'fixed',
+  env: Record<string, string>,
+): Child {
   const child = fork(fixture('signal-child'), [dir.file('store'), fixture(consumer), mode], {
-    env: { ...process.env, ACKED_OUT: dir.file('acked.txt'), REJECTED_OUT: dir.file('rejected.txt'), CONSUMER_OPTIONS: JSON.stringify(options), ...env },
+    env: {
+      ...process.env,
+      ACKED_OUT: dir.file('acked.txt'),
+      REJECTED_OUT: dir.file('rejected.txt'),
+      CONSUMER_OPTIONS: JSON.stringify(options),
+      ...env,
+    },
     stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
   });
   let stderr = '';
@@ -118,7 +130,11 @@ describe('shutdown', { timeout: 120_000 }, () => {
         assert.ok(acked.length >= 200);
         // Each of the eight producers stopped at its first refused emit: exactly eight, all BusClosedError.
         assert.deepEqual(lines(dir.file('rejected.txt')), Array(8).fill('ERR_EVENTRAIL_CLOSED'));
-        assertEachOnce(linesOf<Delivered>(out.path, 'Slow').map((d) => d.event_id), acked, 'delivered in the child before it exited');
+        assertEachOnce(
+          linesOf<Delivered>(out.path, 'Slow').map((d) => d.event_id),
+          acked,
+          'delivered in the child before it exited',
+        );
 
         const after = await reopen(dir, out);
         assertEachOnce(after.stored, acked, 'stored (the refused emits left nothing)');
@@ -149,7 +165,10 @@ describe('shutdown', { timeout: 120_000 }, () => {
       const acked = lines(dir.file('acked.txt'));
       assert.equal(acked.length, N);
       const handedToHang = tally(linesOf<Delivered>(out.path, 'Hang').map((d) => d.event_id));
-      assert.ok([...handedToHang.keys()].every((id) => acked.includes(id)), 'the child only ever delivered acknowledged events');
+      assert.ok(
+        [...handedToHang.keys()].every((id) => acked.includes(id)),
+        'the child only ever delivered acknowledged events',
+      );
 
       // The store is durable: nothing acknowledged is lost, recovery delivers each event once.
       const after = await reopen(dir, out);
@@ -170,12 +189,22 @@ describe('shutdown', { timeout: 120_000 }, () => {
     const dir = tempDir();
     const out = recorder(dir);
     const N = 300;
-    const bus = await createBus({ store: { kind: 'lmdb', path: dir.file('store') }, consumers: [out.consumer('slow', { ms: 1 })], dispatch: { maxBatch: 8 } });
+    const bus = await createBus({
+      store: { kind: 'lmdb', path: dir.file('store') },
+      consumers: [out.consumer('slow', { ms: 1 })],
+      dispatch: { maxBatch: 8 },
+    });
     try {
-      const receipts = Array.from({ length: N }, (_, seq) => bus.emit({ event_type: 'SessionCreated', payload: { seq }, metadata: { source: 'test' } }));
+      const receipts = Array.from({ length: N }, (_, seq) =>
+        bus.emit({ event_type: 'SessionCreated', payload: { seq }, metadata: { source: 'test' } }),
+      );
       const closing = bus.close();
       // Refused while the drain is running, and after it (each caught as it is made, so none goes unhandled).
-      const refusal = (p: Promise<unknown>) => p.then(() => 'accepted', (err: unknown) => err);
+      const refusal = (p: Promise<unknown>) =>
+        p.then(
+          () => 'accepted',
+          (err: unknown) => err,
+        );
       const refused = Array.from({ length: 20 }, (_, seq) =>
         refusal(bus.emit({ event_type: 'SessionCreated', payload: { seq: N + seq }, metadata: { source: 'test' } })),
       );
@@ -188,7 +217,11 @@ describe('shutdown', { timeout: 120_000 }, () => {
       }
 
       const ids = (await Promise.all(receipts)).map((r) => r.event_id);
-      assertEachOnce(out.read().map((d) => d.event_id), ids, 'delivered before close() resolved');
+      assertEachOnce(
+        out.read().map((d) => d.event_id),
+        ids,
+        'delivered before close() resolved',
+      );
 
       const reopened = await reopen(dir, out);
       assertEachOnce(reopened.stored, ids, 'stored (nothing of the refused emits)');

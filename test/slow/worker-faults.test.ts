@@ -45,7 +45,11 @@ async function faultRun(fault: string, options: Partial<BusOptions> = {}, expect
     assert.equal(recorded.size, N, 'the well-behaved consumer got every event');
 
     const dead = await bus.deadLetters.list();
-    assert.equal(dead.length, POISON.size, `exactly the poisoned deliveries are dead letters: ${JSON.stringify(dead.map((d) => d.error.message))}`);
+    assert.equal(
+      dead.length,
+      POISON.size,
+      `exactly the poisoned deliveries are dead letters: ${JSON.stringify(dead.map((d) => d.error.message))}`,
+    );
     assert.ok(dead.every((d) => d.consumer === 'Faulty' && d.attempts === 2));
     assert.deepEqual(new Set(dead.map((d) => (d.event.payload as { seq: number }).seq)), POISON);
 
@@ -81,7 +85,10 @@ describe('worker faults lose nothing', { timeout: 120_000 }, () => {
 
   it('a handler looping forever synchronously (the watchdog stops the worker)', async () => {
     const { dead } = await faultRun('spin');
-    assert.ok(dead.every((d) => d.error.code === 'ERR_EVENTRAIL_HANDLER_TIMEOUT'), JSON.stringify(dead.map((d) => d.error)));
+    assert.ok(
+      dead.every((d) => d.error.code === 'ERR_EVENTRAIL_HANDLER_TIMEOUT'),
+      JSON.stringify(dead.map((d) => d.error)),
+    );
   });
 
   it("a handler exceeding the pool's resourceLimits", async () => {

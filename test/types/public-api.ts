@@ -163,7 +163,23 @@ export function notices(bus: EventBus): void {
 export type PublicMembers = Expect<
   Equals<
     keyof EventBus,
-    'audit' | 'deadLetters' | 'on' | 'off' | 'options' | 'consumers' | 'pending' | 'closed' | 'emit' | 'emitMany' | 'emitJson' | 'post' | 'producer' | 'flush' | 'replay' | 'metrics' | 'close'
+    | 'audit'
+    | 'deadLetters'
+    | 'on'
+    | 'off'
+    | 'options'
+    | 'consumers'
+    | 'pending'
+    | 'closed'
+    | 'emit'
+    | 'emitMany'
+    | 'emitJson'
+    | 'post'
+    | 'producer'
+    | 'flush'
+    | 'replay'
+    | 'metrics'
+    | 'close'
   >
 >;
 

@@ -17,8 +17,10 @@ const SESSION_TYPES = new Set<string>(['SessionCreated', 'SessionExpired', 'Sess
 function payloadOf(type: EventType, user: string, i: number): JsonValue {
   const name = typeof type === 'string' ? type : type.Custom;
   if (name === 'UserLoggedIn' || name === 'UserLoggedOut') return { user_id: user, session_id: crypto.randomUUID() };
-  if (SESSION_TYPES.has(name)) return { user_id: user, session_id: crypto.randomUUID(), expires_at: new Date(Date.UTC(2030, 0, 1) + i * 1000).toISOString() };
-  if (name.startsWith('Workflow')) return { workflow_id: crypto.randomUUID(), user_id: user, step: i % 7, state: name === 'WorkflowFailed' ? 'failed' : 'running' };
+  if (SESSION_TYPES.has(name))
+    return { user_id: user, session_id: crypto.randomUUID(), expires_at: new Date(Date.UTC(2030, 0, 1) + i * 1000).toISOString() };
+  if (name.startsWith('Workflow'))
+    return { workflow_id: crypto.randomUUID(), user_id: user, step: i % 7, state: name === 'WorkflowFailed' ? 'failed' : 'running' };
   return { user_id: user, seq: i, note: 'synthetic event from eventrail bench' };
 }
 

@@ -46,7 +46,10 @@ export interface BestSetting {
   readonly eventsPerSec: number;
   readonly why: string;
   /** The snippet to paste into the config file. */
-  readonly config: { readonly pool: { readonly maxThreads: number }; readonly dispatch: { readonly maxBatch: number; readonly lanes: number } };
+  readonly config: {
+    readonly pool: { readonly maxThreads: number };
+    readonly dispatch: { readonly maxBatch: number; readonly lanes: number };
+  };
 }
 
 export interface MachineInfo {
@@ -65,7 +68,13 @@ export interface SweepConfigRecord {
   /** Events per iteration of the eventrail scenarios and the sweep. */
   readonly events: number;
   /** tinybench's settings per scenario; `rounds` interleaved rounds share them out (see sweep.ts). */
-  readonly settings: { readonly timeMs: number; readonly minIterations: number; readonly warmupMs: number; readonly warmupIterations: number; readonly rounds: number };
+  readonly settings: {
+    readonly timeMs: number;
+    readonly minIterations: number;
+    readonly warmupMs: number;
+    readonly warmupIterations: number;
+    readonly rounds: number;
+  };
   readonly grid: { readonly threads: readonly number[]; readonly maxBatch: readonly number[]; readonly lanes: readonly number[] };
   /** The consumers the sweep ran. */
   readonly consumers: readonly string[];

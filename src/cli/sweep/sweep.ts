@@ -38,7 +38,8 @@ export interface SweepPlan {
 
 export function combinations(grid: Grid): Combination[] {
   const all: Combination[] = [];
-  for (const threads of grid.threads) for (const maxBatch of grid.maxBatch) for (const lanes of grid.lanes) all.push({ threads, maxBatch, lanes });
+  for (const threads of grid.threads)
+    for (const maxBatch of grid.maxBatch) for (const lanes of grid.lanes) all.push({ threads, maxBatch, lanes });
   return all;
 }
 
@@ -62,7 +63,12 @@ export function withCombination(base: BusOptions, c: Combination): BusOptions {
  * time; the latency phase runs in the last round. Samples of all rounds are
  * pooled.
  */
-export async function runSweep(plan: SweepPlan, combos: readonly Combination[], rounds: number, progress: Progress): Promise<SweepResult[]> {
+export async function runSweep(
+  plan: SweepPlan,
+  combos: readonly Combination[],
+  rounds: number,
+  progress: Progress,
+): Promise<SweepResult[]> {
   const events = plan.inputs.length;
   const samples = new Map<Combination, number[]>(combos.map((c) => [c, []]));
   const results = new Map<Combination, SweepResult>();
@@ -96,7 +102,16 @@ export async function runSweep(plan: SweepPlan, combos: readonly Combination[], 
           const eventsPerSec = perSecond(events, timing.medianMs);
           const latency = await pacedLatency(b, plan.inputs, eventsPerSec / 2, plan.latencyMs);
           const failedDeliveries = sumSeries(await b.metrics(), 'eventrail_delivery_failures_total');
-          results.set(c, { ...c, status: 'ok', events, timing, eventsPerSec, eventsPerSecP99: perSecond(events, timing.p99Ms), latency, failedDeliveries });
+          results.set(c, {
+            ...c,
+            status: 'ok',
+            events,
+            timing,
+            eventsPerSec,
+            eventsPerSecP99: perSecond(events, timing.p99Ms),
+            latency,
+            failedDeliveries,
+          });
           progress.note(
             `${formatRate(eventsPerSec)} events/s (median of ${timing.samples}); emit-to-handled p50 ${formatMs(latency?.p50Ms)}, p99 ${formatMs(latency?.p99Ms)}` +
               (failedDeliveries > 0 ? `; ${failedDeliveries} failed deliveries` : ''),
@@ -105,7 +120,17 @@ export async function runSweep(plan: SweepPlan, combos: readonly Combination[], 
           const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
           progress.note(`failed: ${message}`);
           samples.delete(c);
-          results.set(c, { ...c, status: 'failed', error: message, events, timing: null, eventsPerSec: 0, eventsPerSecP99: 0, latency: null, failedDeliveries: 0 });
+          results.set(c, {
+            ...c,
+            status: 'failed',
+            error: message,
+            events,
+            timing: null,
+            eventsPerSec: 0,
+            eventsPerSecP99: 0,
+            latency: null,
+            failedDeliveries: 0,
+          });
         } finally {
           await bus?.close().catch(() => undefined);
         }
@@ -137,7 +162,12 @@ async function pacedLatency(bus: EventBus, inputs: readonly EventInput[], rate: 
   const h = subtract(parseHistogram(await bus.metrics()), before);
   const batches = observations(h);
   if (batches === 0) return null;
-  return { p50Ms: quantile(h, 0.5) * 1000, p99Ms: quantile(h, 0.99) * 1000, atEventsPerSec: Math.round((sent / (performance.now() - started)) * 1000), batches };
+  return {
+    p50Ms: quantile(h, 0.5) * 1000,
+    p99Ms: quantile(h, 0.99) * 1000,
+    atEventsPerSec: Math.round((sent / (performance.now() - started)) * 1000),
+    batches,
+  };
 }
 
 /** The sum of every series of a counter in Prometheus text. */
@@ -152,7 +182,8 @@ export function sumSeries(text: string, metric: string): number {
 /** events/s as a whole number with thousands separators. */
 export const formatRate = (n: number): string => Math.round(n).toLocaleString('en-US');
 
-export const formatMs = (ms: number | undefined) => (ms === undefined || !Number.isFinite(ms) ? 'n/a' : ms < 10 ? `${ms.toFixed(2)} ms` : `${ms.toFixed(1)} ms`);
+export const formatMs = (ms: number | undefined) =>
+  ms === undefined || !Number.isFinite(ms) ? 'n/a' : ms < 10 ? `${ms.toFixed(2)} ms` : `${ms.toFixed(1)} ms`;
 
 /** Within this fraction of the highest rate, settings count as tied (the machine's noise is larger than that). */
 export const TIE = 0.05;

@@ -35,7 +35,10 @@ export function sweepTable(report: SweepReport): Table | null {
       formatMs(r.latency?.p99Ms),
       r.status !== 'ok'
         ? (r.error ?? '')
-        : [best && best.threads === r.threads && best.maxBatch === r.maxBatch && best.lanes === r.lanes ? 'best' : '', r.failedDeliveries > 0 ? `${r.failedDeliveries} failed deliveries` : '']
+        : [
+            best && best.threads === r.threads && best.maxBatch === r.maxBatch && best.lanes === r.lanes ? 'best' : '',
+            r.failedDeliveries > 0 ? `${r.failedDeliveries} failed deliveries` : '',
+          ]
             .filter(Boolean)
             .join('; '),
     ]),
@@ -50,7 +53,9 @@ export function formatTable(t: Table): string {
       .map((c, i) => (t.align[i] === 'r' ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
       .join('  ')
       .trimEnd();
-  return [t.title, `  ${line(t.headers)}`, `  ${widths.map((w) => '-'.repeat(w)).join('  ')}`, ...t.rows.map((r) => `  ${line(r)}`)].join('\n');
+  return [t.title, `  ${line(t.headers)}`, `  ${widths.map((w) => '-'.repeat(w)).join('  ')}`, ...t.rows.map((r) => `  ${line(r)}`)].join(
+    '\n',
+  );
 }
 
 /** The best setting as the JSON to paste into a config file. */

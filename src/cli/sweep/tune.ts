@@ -174,23 +174,33 @@ async function prepareSweep(options: TuneOptions, events: number, notes: string[
   }
   const resolved = resolveOptions(options.configFile);
   if (resolved.consumers.length === 0) {
-    throw new InvalidOptionsError([{ path: 'consumers', message: 'consumers is empty: there is nothing to tune (list your consumer modules in "consumers")' }], options.configFile);
+    throw new InvalidOptionsError(
+      [{ path: 'consumers', message: 'consumers is empty: there is nothing to tune (list your consumer modules in "consumers")' }],
+      options.configFile,
+    );
   }
   const grid: Grid = {
     threads: options.grid?.threads ?? [resolved.pool.maxThreads],
     maxBatch: options.grid?.maxBatch ?? [resolved.dispatch.maxBatch],
     lanes: options.grid?.lanes ?? [resolved.dispatch.lanes],
   };
-  const base = structuredClone(resolved) as unknown as BusOptions & { delivery: { maxAttempts: number }; backpressure: { onOverflow: string } };
+  const base = structuredClone(resolved) as unknown as BusOptions & {
+    delivery: { maxAttempts: number };
+    backpressure: { onOverflow: string };
+  };
   base.delivery.maxAttempts = 1;
   notes.push('The sweep ran with delivery.maxAttempts 1: a failing consumer is counted, not retried with backoff.');
   if (base.backpressure.onOverflow === 'reject') {
     // The bench emits each iteration in one burst; with 'reject' the burst itself would be refused.
     base.backpressure.onOverflow = 'wait';
-    notes.push("The sweep ran with backpressure.onOverflow 'wait' (the config says 'reject'): each iteration emits its events in one burst.");
+    notes.push(
+      "The sweep ran with backpressure.onOverflow 'wait' (the config says 'reject'): each iteration emits its events in one burst.",
+    );
   }
-  const storeLabel = resolved.store.kind === 'none' ? 'none (as in the config)' : 'lmdb, in a temporary folder (your store is only read, with --from-store)';
-  if (resolved.store.kind === 'fdb') notes.push('The config uses FoundationDB: the sweep ran on lmdb in a temporary folder, so store costs differ from production.');
+  const storeLabel =
+    resolved.store.kind === 'none' ? 'none (as in the config)' : 'lmdb, in a temporary folder (your store is only read, with --from-store)';
+  if (resolved.store.kind === 'fdb')
+    notes.push('The config uses FoundationDB: the sweep ran on lmdb in a temporary folder, so store costs differ from production.');
 
   let inputs: EventInput[];
   let types: string[];
@@ -213,7 +223,16 @@ async function prepareSweep(options: TuneOptions, events: number, notes: string[
     types = eventTypes.map(eventTypeKey);
     source = 'synthetic';
   }
-  return { consumers: resolved.consumers.map((c) => c.module), base, resolved: sweptStore(base as unknown as ResolvedOptions), inputs, types, source, store: storeLabel, grid };
+  return {
+    consumers: resolved.consumers.map((c) => c.module),
+    base,
+    resolved: sweptStore(base as unknown as ResolvedOptions),
+    inputs,
+    types,
+    source,
+    store: storeLabel,
+    grid,
+  };
 }
 
 /** The options with the store the sweep really uses: none as configured, else lmdb in a temporary folder (see the plan in runBench). */
@@ -224,8 +243,12 @@ function sweptStore(options: ResolvedOptions): ResolvedOptions {
 
 /** Up to `limit` stored events as inputs: ids and timestamps are left out, so every emit stores a new event. */
 async function inputsFromStore(resolved: ResolvedOptions, path: string | undefined, limit: number): Promise<EventInput[]> {
-  const storeOptions = path === undefined ? resolved.store : { kind: 'lmdb' as const, path, prefix: resolved.store.kind === 'lmdb' ? resolved.store.prefix : 'eventrail' };
-  if (storeOptions.kind === 'none') throw new BenchError("the config's store is { kind: 'none' }, which keeps no events: give --store PATH");
+  const storeOptions =
+    path === undefined
+      ? resolved.store
+      : { kind: 'lmdb' as const, path, prefix: resolved.store.kind === 'lmdb' ? resolved.store.prefix : 'eventrail' };
+  if (storeOptions.kind === 'none')
+    throw new BenchError("the config's store is { kind: 'none' }, which keeps no events: give --store PATH");
   const store = await openStore(storeOptions);
   const codec = new Codec();
   const inputs: EventInput[] = [];
@@ -235,7 +258,12 @@ async function inputsFromStore(resolved: ResolvedOptions, path: string | undefin
       inputs.push({
         event_type: e.event_type,
         payload: e.payload,
-        metadata: { correlation_id: e.metadata.correlation_id, user_id: e.metadata.user_id, tenant_id: e.metadata.tenant_id, source: e.metadata.source },
+        metadata: {
+          correlation_id: e.metadata.correlation_id,
+          user_id: e.metadata.user_id,
+          tenant_id: e.metadata.tenant_id,
+          source: e.metadata.source,
+        },
       });
       if (inputs.length >= limit) break;
     }

@@ -50,7 +50,13 @@ export interface AppendPlan {
  * occurrence's position. Stored events get consecutive block indices in
  * batch order.
  */
-export function planAppend(layout: StoreLayout, stamp: Stamp, items: readonly AppendItem[], stored: ReadonlyMap<string, Position> = new Map(), options: { readonly idsApart?: boolean } = {}): AppendPlan {
+export function planAppend(
+  layout: StoreLayout,
+  stamp: Stamp,
+  items: readonly AppendItem[],
+  stored: ReadonlyMap<string, Position> = new Map(),
+  options: { readonly idsApart?: boolean } = {},
+): AppendPlan {
   const idsApart = options.idsApart === true;
   checkStamp(stamp);
   const positions: Position[] = new Array<Position>(items.length);
@@ -64,7 +70,8 @@ export function planAppend(layout: StoreLayout, stamp: Stamp, items: readonly Ap
   const firstInBatch = new Map<string, Position>();
   for (let i = 0; i < items.length; i++) {
     const item = items[i]!;
-    if (!Number.isSafeInteger(item.timestampMs)) throw new RangeError(`timestampMs must be an integer number of milliseconds, got ${item.timestampMs}`);
+    if (!Number.isSafeInteger(item.timestampMs))
+      throw new RangeError(`timestampMs must be an integer number of milliseconds, got ${item.timestampMs}`);
     if (item.checkDuplicate) {
       const known = stored.get(item.eventId) ?? firstInBatch.get(item.eventId);
       if (known) {
@@ -88,7 +95,8 @@ export function planAppend(layout: StoreLayout, stamp: Stamp, items: readonly Ap
   if (fresh.length > 0) {
     const blockStampAt = layout.blockKeyStampOffset;
     const chunks = chunkValue(encodeBlock(fresh));
-    for (let c = 0; c < chunks.length; c++) puts.push({ key: layout.blockKey(stamp, c), value: chunks[c]!, stampIn: 'key', stampOffset: blockStampAt });
+    for (let c = 0; c < chunks.length; c++)
+      puts.push({ key: layout.blockKey(stamp, c), value: chunks[c]!, stampIn: 'key', stampOffset: blockStampAt });
 
     const byTenant = new Map<string, number[]>();
     const byMs = new Map<number, number[]>();
@@ -111,13 +119,19 @@ export function planAppend(layout: StoreLayout, stamp: Stamp, items: readonly Ap
     }
     if (audits.length > 0) {
       const auditChunks = chunkValue(encodeAuditBlock(audits));
-      for (let c = 0; c < auditChunks.length; c++) puts.push({ key: layout.auditKey(stamp, c), value: auditChunks[c]!, stampIn: 'key', stampOffset: layout.auditKeyStampOffset });
+      for (let c = 0; c < auditChunks.length; c++)
+        puts.push({ key: layout.auditKey(stamp, c), value: auditChunks[c]!, stampIn: 'key', stampOffset: layout.auditKeyStampOffset });
       auditEntries = audits.length;
     }
   }
-  return { puts, ids: idsApart ? { items: fresh, positions: freshPositions } : null, result: { positions, duplicate }, events: fresh.length, auditEntries };
+  return {
+    puts,
+    ids: idsApart ? { items: fresh, positions: freshPositions } : null,
+    result: { positions, duplicate },
+    events: fresh.length,
+    auditEntries,
+  };
 }
-
 
 /**
  * Writes `stamp` into every key and value of a plan built with a placeholder

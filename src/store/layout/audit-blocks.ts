@@ -124,7 +124,10 @@ export function decodeAuditBlock(block: Buffer): AuditFrame[] {
  */
 export function auditEntries(stamp: Stamp, frames: readonly AuditFrame[], events: readonly Buffer[]): StoredAuditEntry[] {
   let next = 0;
-  return frames.map((frame) => ({ position: positionOf(stamp, frame.index), bytes: frame.record ?? encodeAuditRecord(frame.auditId, events[next++]!) }));
+  return frames.map((frame) => ({
+    position: positionOf(stamp, frame.index),
+    bytes: frame.record ?? encodeAuditRecord(frame.auditId, events[next++]!),
+  }));
 }
 
 /** The event indices `auditEntries` needs read for these frames. */

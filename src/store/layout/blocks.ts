@@ -61,7 +61,8 @@ export class DecodedBlock {
   readonly #offsets: Uint32Array;
 
   constructor(block: Buffer) {
-    if (block.length < BLOCK_HEADER_BYTES || block[0] !== BLOCK_FORMAT) throw new StoreCorruptError(`unknown block format ${block[0]} (${block.length} bytes)`);
+    if (block.length < BLOCK_HEADER_BYTES || block[0] !== BLOCK_FORMAT)
+      throw new StoreCorruptError(`unknown block format ${block[0]} (${block.length} bytes)`);
     const count = block.readUInt32BE(1);
     const bodyAt = BLOCK_HEADER_BYTES + count * BLOCK_ENTRY_BYTES;
     if (bodyAt > block.length) throw new StoreCorruptError(`a block of ${count} events is ${block.length} bytes, shorter than its header`);
@@ -143,7 +144,8 @@ export function blockSpans(firstChunk: Buffer, indices: readonly number[]): { co
 
 /** The number of events in a block, read from its first chunk alone. */
 export function blockCount(firstChunk: Buffer): number {
-  if (firstChunk.length < BLOCK_HEADER_BYTES || firstChunk[0] !== BLOCK_FORMAT) throw new StoreCorruptError(`unknown block format ${firstChunk[0]}`);
+  if (firstChunk.length < BLOCK_HEADER_BYTES || firstChunk[0] !== BLOCK_FORMAT)
+    throw new StoreCorruptError(`unknown block format ${firstChunk[0]}`);
   return firstChunk.readUInt32BE(1);
 }
 
@@ -197,7 +199,8 @@ export function copySpans(stamp: Stamp, spans: readonly EventSpan[], chunkAt: (c
       // A view with explicit bounds: the buffer lmdb's getBinaryFast returns is
       // larger than its `length` says, which Buffer#copy misreads at the end.
       const piece = chunk.subarray(from, Math.min(chunk.length, from + span.length - copied));
-      if (piece.length === 0) throw new StoreCorruptError(`block ${stamp.toString('hex')}: chunk ${wanted} ends before event ${span.index}`);
+      if (piece.length === 0)
+        throw new StoreCorruptError(`block ${stamp.toString('hex')}: chunk ${wanted} ends before event ${span.index}`);
       bytes.set(piece, copied);
       copied += piece.length;
     }

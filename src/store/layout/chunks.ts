@@ -24,7 +24,9 @@ export function joinChunks(chunks: readonly Buffer[]): Buffer {
 }
 
 /** One value gathered from its chunks: whole, or the reason it cannot be (a chunk missing or out of order). */
-export type Gathered<K> = { readonly id: K; readonly value: Buffer; readonly corrupt?: undefined } | { readonly id: K; readonly value?: undefined; readonly corrupt: StoreCorruptError };
+export type Gathered<K> =
+  | { readonly id: K; readonly value: Buffer; readonly corrupt?: undefined }
+  | { readonly id: K; readonly value?: undefined; readonly corrupt: StoreCorruptError };
 
 /**
  * Gathers chunked values (blocks, audit blocks, dead letters) from keys read
@@ -71,7 +73,10 @@ export class ChunkGatherer<K> {
 
 /** Gathers blocks (or audit blocks) by stamp. */
 export function blockGatherer(what = 'block'): ChunkGatherer<Stamp> {
-  return new ChunkGatherer<Stamp>((a, b) => a.equals(b), (stamp) => `${what} ${stamp.toString('hex')}`);
+  return new ChunkGatherer<Stamp>(
+    (a, b) => a.equals(b),
+    (stamp) => `${what} ${stamp.toString('hex')}`,
+  );
 }
 
 /** Which dead letter a key belongs to. */

@@ -49,7 +49,10 @@ export function* decodeDeadLetters(
       if (letter.corrupt) throw letter.corrupt;
       record = decodeDeadLetter(codec, letter.id, letter.value);
     } catch (err) {
-      const error = err instanceof StoreCorruptError ? err : new StoreCorruptError(`dead letter ${letter.id.consumer}/${letter.id.position.toString('hex')}: ${String(err)}`, err);
+      const error =
+        err instanceof StoreCorruptError
+          ? err
+          : new StoreCorruptError(`dead letter ${letter.id.consumer}/${letter.id.position.toString('hex')}: ${String(err)}`, err);
       if (query.onCorrupt === undefined) throw error;
       query.onCorrupt(error);
       continue;

@@ -103,7 +103,8 @@ export class StoreLayout {
   readonly counterKey: Buffer;
 
   constructor(prefix: string) {
-    if (typeof prefix !== 'string' || prefix.length === 0) throw new TypeError(`the store prefix must be a non-empty string, got ${JSON.stringify(prefix)}`);
+    if (typeof prefix !== 'string' || prefix.length === 0)
+      throw new TypeError(`the store prefix must be a non-empty string, got ${JSON.stringify(prefix)}`);
     this.prefix = prefix;
     const n = KEY_NAMES;
     this.#ev = pack([prefix, n.block]);
@@ -141,7 +142,8 @@ export class StoreLayout {
 
   decodeBlockKey(key: Buffer): { stamp: Stamp; chunk: number } {
     const at = this.#ev.length;
-    if (key[at] !== TUPLE_VERSIONSTAMP || key.length <= at + VERSIONSTAMP_ITEM_BYTES) throw new StoreCorruptError(`not a block key: ${key.toString('hex')}`);
+    if (key[at] !== TUPLE_VERSIONSTAMP || key.length <= at + VERSIONSTAMP_ITEM_BYTES)
+      throw new StoreCorruptError(`not a block key: ${key.toString('hex')}`);
     const chunk = unpack(key.subarray(at + VERSIONSTAMP_ITEM_BYTES))[0];
     if (typeof chunk !== 'number') throw new StoreCorruptError(`not a block key: ${key.toString('hex')}`);
     return { stamp: key.subarray(at + 1, at + 1 + STAMP_BYTES), chunk };
@@ -230,7 +232,8 @@ export class StoreLayout {
 
   decodeAuditKey(key: Buffer): { stamp: Stamp; chunk: number } {
     const at = this.#au.length;
-    if (key[at] !== TUPLE_VERSIONSTAMP || key.length <= at + VERSIONSTAMP_ITEM_BYTES) throw new StoreCorruptError(`not an audit key: ${key.toString('hex')}`);
+    if (key[at] !== TUPLE_VERSIONSTAMP || key.length <= at + VERSIONSTAMP_ITEM_BYTES)
+      throw new StoreCorruptError(`not an audit key: ${key.toString('hex')}`);
     const chunk = unpack(key.subarray(at + VERSIONSTAMP_ITEM_BYTES))[0];
     if (typeof chunk !== 'number') throw new StoreCorruptError(`not an audit key: ${key.toString('hex')}`);
     return { stamp: key.subarray(at + 1, at + 1 + STAMP_BYTES), chunk };
@@ -284,7 +287,10 @@ export class StoreLayout {
 
   /** The writes of one dead letter, its value (encodeDeadLetter) in chunks of at most MAX_VALUE_BYTES. */
   deadLetterPuts(codec: Codec, record: DeadLetterRecord): { key: Buffer; value: Buffer }[] {
-    return chunkValue(encodeDeadLetter(codec, record)).map((value, chunk) => ({ key: this.deadLetterKey(record.consumer, record.position, chunk), value }));
+    return chunkValue(encodeDeadLetter(codec, record)).map((value, chunk) => ({
+      key: this.deadLetterKey(record.consumer, record.position, chunk),
+      value,
+    }));
   }
 
   checkpointKey(name: string): Buffer {
@@ -325,7 +331,12 @@ export class StoreLayout {
   }
 
   /** Every write of an append batch committed at `stamp`: see append-plan.ts. */
-  planAppend(stamp: Stamp, items: readonly AppendItem[], stored: ReadonlyMap<string, Position> = new Map(), options: { readonly idsApart?: boolean } = {}): AppendPlan {
+  planAppend(
+    stamp: Stamp,
+    items: readonly AppendItem[],
+    stored: ReadonlyMap<string, Position> = new Map(),
+    options: { readonly idsApart?: boolean } = {},
+  ): AppendPlan {
     return planAppend(this, stamp, items, stored, options);
   }
 }
