@@ -304,6 +304,7 @@ const ENV_PATHS: ReadonlyArray<readonly string[]> = [
   ['limits', 'maxDepth'],
   ['checkpoint', 'intervalMs'],
   ['checkpoint', 'instance'],
+  ['tracing', 'enabled'],
   ['tracing', 'setup'],
 ];
 const ENV_BY_NAME = new Map(ENV_PATHS.map((p) => [toEnvName(p), p]));
@@ -331,6 +332,8 @@ function envValue(path: readonly string[], raw: string): unknown {
     return trimmed === '' ? [] : trimmed.split(',').map((s) => s.trim());
   }
   if (/^-?\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed);
+  // Only for the boolean options: elsewhere 'true' stays text, and the schema names what it expected.
+  if (path[0] === 'tracing' && path[1] === 'enabled' && (trimmed === 'true' || trimmed === 'false')) return trimmed === 'true';
   return raw;
 }
 

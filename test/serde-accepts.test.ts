@@ -86,6 +86,13 @@ describe('what serde accepts', () => {
       );
       const r = await bus.emitJson('{"event_type":"UserLoggedIn","payload":{"n":9007199254740993,"m":[1,1]},"metadata":{"source":"x"}}');
       assert.equal(r.duplicate, false);
+      // Counted as every refused emit is, by code.
+      const metrics = await bus.metrics();
+      assert.match(metrics, /eventrail_emits_rejected_total\{code="ERR_EVENTRAIL_INEXACT_NUMBER"\} 1/);
+      assert.match(metrics, /eventrail_emits_rejected_total\{code="ERR_EVENTRAIL_INVALID_EVENT"\} 2/);
+      await bus.close();
+      // A closed bus says so before it reads the text.
+      await assert.rejects(bus.emitJson('{"event_type":'), { code: 'ERR_EVENTRAIL_CLOSED' });
     });
   });
 

@@ -28,6 +28,12 @@ describe('events and tracing options', () => {
     assert.throws(() => resolveOptions({ tracing: { setup: '' } }, { env: {} }), /tracing\.setup must be a module path or URL/);
     assert.throws(() => resolveOptions({ tracing: { sample: 1 } as never }, { env: {} }), /sample/);
     assert.equal(resolveOptions({}, { env: { EVENTRAIL_TRACING_SETUP: '/srv/app/tracing.js' } }).tracing.setup, '/srv/app/tracing.js');
+    assert.equal(resolveOptions({}, { env: { EVENTRAIL_TRACING_ENABLED: 'false' } }).tracing.enabled, false);
+    assert.equal(resolveOptions({}, { env: { EVENTRAIL_TRACING_ENABLED: 'true' } }).tracing.enabled, true);
+    assert.throws(
+      () => resolveOptions({}, { env: { EVENTRAIL_TRACING_ENABLED: 'no' } }),
+      /tracing\.enabled must be true or false, got `"no"`/,
+    );
   });
 
   it('tracing.setup in a config file is relative to the file', () => {

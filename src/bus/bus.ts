@@ -141,8 +141,12 @@ export class EventBus {
    * the emit is rejected (InexactNumberError) rather than rounded.
    */
   emitJson(text: string): Promise<Receipt> {
+    if (this.#closing !== null) return Promise.reject(new BusClosedError('emit'));
     const input = readEventJson(text);
-    return input instanceof EventrailError ? Promise.reject(input) : this.emit(input as EventInput);
+    if (!(input instanceof EventrailError)) return this.emit(input as EventInput);
+    // Counted as every other refused emit is (eventrail_emits_rejected_total, by code).
+    this.#engine.metrics.rejected.inc({ code: input.code });
+    return Promise.reject(input);
   }
 
   /**
