@@ -98,6 +98,13 @@ export class Engine {
       // written, since the events recovered so far were not handled.
       engine?.dispatcher.abandon();
       engine?.checkpoints?.stop();
+      if (pool !== null) {
+        // A batch that finishes while destroy() runs answers a task piscina already dropped, which it reports as
+        // an 'error' event: unheard, that would be an uncaught exception. Its outcome is not wanted anyway.
+        pool.on('error', () => undefined);
+        // Handlers still running are told before their workers go, as at close().
+        await control.abortHandlers(pool.threads.map((w) => w.threadId));
+      }
       control.close();
       await pool?.destroy().catch(() => undefined);
       await store?.close().catch(() => undefined);
