@@ -137,6 +137,7 @@ export async function postIsTypedByTheCatalogue(): Promise<void> {
   const metadata = { source: 'shop' };
   const outcome = bus.post({ event_type: 'UserLoggedIn', payload: { user_id: 'u' }, metadata });
   expectType<Equal<typeof outcome, EventrailError | null>>(true);
+  void outcome;
   // @ts-expect-error the payload of post is typed by the catalogue too
   bus.post({ event_type: 'UserLoggedIn', payload: { user_id: 1 }, metadata });
   // @ts-expect-error a type not in the catalogue
@@ -179,5 +180,6 @@ export const plainOptions = catalog.consumer({
   eventTypes: ['UserLoggedIn'],
   handle(_event, ctx) {
     expectType<Equal<typeof ctx.options, Readonly<Readonly<Record<string, unknown>>>>>(true);
+    void ctx.options;
   },
 });
