@@ -41,7 +41,12 @@ export interface ConsumerContext<O extends object = ConsumerOptions> {
    */
   readonly signal: AbortSignal;
   readonly metrics: ConsumerMetrics;
-  /** Emits a follow-up event through the same pipeline (validated now: throws InvalidEventError). */
+  /**
+   * Emits a follow-up event through the same pipeline. Validated now: throws
+   * InvalidEventError, and for a consumer made by `catalog.consumer` a
+   * PayloadSchemaError when its catalogue rejects the payload (the schema's
+   * output is what is emitted).
+   */
   emit(input: FollowUpInput): void;
 }
 

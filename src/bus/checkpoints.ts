@@ -22,6 +22,7 @@ export class Checkpoints {
   #written: Position | null = null;
   #timer: NodeJS.Timeout | null = null;
   #writing: Promise<void> = Promise.resolve();
+  #stopped = false;
   readonly #warn: (message: string, cause?: unknown) => void;
 
   constructor(
@@ -58,11 +59,12 @@ export class Checkpoints {
       groups.splice(0, this.#head);
       this.#head = 0;
     }
-    if (this.#timer === null) void this.write();
+    if (this.#timer === null && !this.#stopped) void this.write();
   }
 
   /** Writes the watermark if it moved; one write at a time. */
   write(): Promise<void> {
+    if (this.#stopped) return this.#writing;
     this.#writing = this.#writing.then(async () => {
       const watermark = this.#watermark;
       if (watermark === null || watermark === this.#written) return;
@@ -74,6 +76,16 @@ export class Checkpoints {
       }
     });
     return this.#writing;
+  }
+
+  /**
+   * Stops for good without writing (the bus failed to start, so what was
+   * recovered was not handled): the checkpoint stays where it was.
+   */
+  stop(): void {
+    this.#stopped = true;
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#timer = null;
   }
 
   async close(): Promise<void> {

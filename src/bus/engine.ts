@@ -62,37 +62,51 @@ export class Engine {
     // Trace context (src/trace/otel.ts): @opentelemetry/api is loaded only when tracing is on, and may be absent.
     const otel = options.tracing.enabled ? await loadOtel() : null;
     const control = new WorkerControl();
-    control.open();
-    const init: WorkerInit = {
-      consumers: options.consumers.map((c, i) => ({ url: consumerUrls[i]!, options: c.options })),
-      handlerTimeoutMs: options.delivery.handlerTimeoutMs,
-      maxDepth: options.limits.maxDepth,
-      control: control.name,
-      tracingSetup: options.tracing.enabled && options.tracing.setup !== undefined ? toModuleUrl(options.tracing.setup) : null,
-    };
-    const pool = new Piscina({
-      filename: new URL('../worker/worker.js', import.meta.url).href,
-      minThreads: options.pool.minThreads ?? Math.min(1, options.pool.maxThreads),
-      maxThreads: options.pool.maxThreads,
-      concurrentTasksPerWorker: options.pool.concurrentTasksPerWorker,
-      idleTimeout: options.pool.idleTimeout,
-      resourceLimits: options.pool.resourceLimits,
-      // The default, 'async': 'sync' parks an idle worker in Atomics.wait, which also stops its event loop,
-      // so a consumer's background work (timers, sockets, flushes after handle resolved) would stall.
-      atomics: options.pool.atomics,
-      workerData: init,
-    });
+    let pool: Piscina | null = null;
     let store: EventStore | null = null;
+    let engine: Engine | null = null;
     try {
+      control.open();
+      const init: WorkerInit = {
+        consumers: options.consumers.map((c, i) => ({ url: consumerUrls[i]!, options: c.options })),
+        handlerTimeoutMs: options.delivery.handlerTimeoutMs,
+        maxDepth: options.limits.maxDepth,
+        control: control.name,
+        tracingSetup: options.tracing.enabled && options.tracing.setup !== undefined ? toModuleUrl(options.tracing.setup) : null,
+      };
+      pool = new Piscina({
+        filename: new URL('../worker/worker.js', import.meta.url).href,
+        minThreads: options.pool.minThreads ?? Math.min(1, options.pool.maxThreads),
+        maxThreads: options.pool.maxThreads,
+        concurrentTasksPerWorker: options.pool.concurrentTasksPerWorker,
+        idleTimeout: options.pool.idleTimeout,
+        resourceLimits: options.pool.resourceLimits,
+        // The default, 'async': 'sync' parks an idle worker in Atomics.wait, which also stops its event loop,
+        // so a consumer's background work (timers, sockets, flushes after handle resolved) would stall.
+        atomics: options.pool.atomics,
+        workerData: init,
+      });
       const described = (await pool.run({ kind: 'describe' })) as DescribeResult;
       if (!described.ok) throw reviveLoadError(described.error, init.tracingSetup ? [...consumerUrls, init.tracingSetup] : consumerUrls);
       store = await openStore(options.store);
-      const engine = new Engine({ options, notices, codec, pool, control, consumers: described.consumers, store, otel });
+      engine = new Engine({ options, notices, codec, pool, control, consumers: described.consumers, store, otel });
       await engine.#recover();
       return engine;
     } catch (err) {
+      // Recovery may have routed pages already: the dispatcher must not read the destroyed pool's rejections
+      // as crashes (re-running, retrying, dead-lettering into the closed store), and no checkpoint may be
+      // written, since the events recovered so far were not handled.
+      engine?.dispatcher.abandon();
+      engine?.checkpoints?.stop();
+      if (pool !== null) {
+        // A batch that finishes while destroy() runs answers a task piscina already dropped, which it reports as
+        // an 'error' event: unheard, that would be an uncaught exception. Its outcome is not wanted anyway.
+        pool.on('error', () => undefined);
+        // Handlers still running are told before their workers go, as at close().
+        await control.abortHandlers(pool.threads.map((w) => w.threadId));
+      }
       control.close();
-      await pool.destroy().catch(() => undefined);
+      await pool?.destroy().catch(() => undefined);
       await store?.close().catch(() => undefined);
       throw err;
     }

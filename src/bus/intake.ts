@@ -243,7 +243,7 @@ export class Intake {
       data = parsed.data;
     }
     // What is stored beside the event (catalogue version, trace context): see envelope-step.ts.
-    const envelope = envelopeOf(this.#deps.options.events, data, trace === undefined ? (this.#deps.trace?.capture() ?? null) : trace);
+    const envelope = envelopeOf(this.#deps.options, data, trace === undefined ? (this.#deps.trace?.capture() ?? null) : trace);
     if (envelope instanceof EventrailError) return envelope;
     const draft = completeEvent(data);
     // completeEvent read a custom type's name once more: check what it read.

@@ -26,8 +26,11 @@ export interface ShutdownOptions {
   readonly log?: (message: string) => void;
 }
 
-/** Installs the handlers; returns a function that removes them. */
-export function closeOnSignals(bus: EventBus, options: ShutdownOptions = {}): () => void {
+/**
+ * Installs the handlers; returns a function that removes them. Takes any bus
+ * by the members it uses, so a catalogue-typed bus (TypedEventBus) fits too.
+ */
+export function closeOnSignals(bus: Pick<EventBus, 'close' | 'pending'>, options: ShutdownOptions = {}): () => void {
   const signals = options.signals ?? ['SIGTERM', 'SIGINT'];
   const log = options.log ?? (() => undefined);
   let closing = false;

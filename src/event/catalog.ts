@@ -22,8 +22,8 @@
 import { z } from 'zod';
 import type { EventBus } from '../bus/bus.js';
 import type { Receipt } from '../bus/intake.js';
-import { defineConsumer, type Consumer, type ConsumerContext } from '../consumer.js';
-import { InvalidConsumerError, PayloadSchemaError, UpcastError, type ValidationIssue } from '../errors.js';
+import { defineConsumer, type Consumer, type ConsumerContext, type ConsumerOptions } from '../consumer.js';
+import { InvalidConsumerError, type EventrailError, PayloadSchemaError, UpcastError, type ValidationIssue } from '../errors.js';
 import { storedVersion } from './envelope.js';
 import {
   BUILTIN_EVENT_TYPES,
@@ -82,18 +82,29 @@ export type CatalogEventInput<D extends EventDefinitions, K extends Names<D> = N
   };
 }[K];
 
-/** A bus made with `createBus({ events: catalog })`: `emit` typed by the catalogue. */
-export type TypedEventBus<D extends EventDefinitions> = Omit<EventBus, 'emit' | 'emitMany'> & {
+/**
+ * A bus made with `createBus({ events: catalog })`: `emit`, `emitMany` and
+ * `post` typed by the catalogue. A structural type (Omit drops EventBus's
+ * private members), so functions that take a bus type their parameter by the
+ * members they use (closeOnSignals takes `Pick<EventBus, 'close' | 'pending'>`).
+ */
+export type TypedEventBus<D extends EventDefinitions> = Omit<EventBus, 'emit' | 'emitMany' | 'post'> & {
   /** Validates (the catalogue's payload schema included), stores and dispatches one event. */
   emit(input: CatalogEventInput<D>): Promise<Receipt>;
   emitMany(inputs: readonly CatalogEventInput<D>[]): Promise<Receipt[]>;
+  /** As EventBus.post: accepts one event without waiting for it, or returns why not. */
+  post(input: CatalogEventInput<D>): EventrailError | null;
 };
 
-/** What `catalog.consumer` takes: eventTypes are catalogue keys, and the handler's event is typed by them. */
-export interface CatalogConsumerDefinition<D extends EventDefinitions, K extends Names<D>> {
+/**
+ * What `catalog.consumer` takes: eventTypes are catalogue keys, and the
+ * handler's event is typed by them; `O` names the shape of `ctx.options`, as
+ * defineConsumer's type parameter does (nothing checks it).
+ */
+export interface CatalogConsumerDefinition<D extends EventDefinitions, K extends Names<D>, O extends object = ConsumerOptions> {
   readonly name: string;
   readonly eventTypes: readonly K[];
-  handle(event: CatalogEvent<D, K>, ctx: ConsumerContext): void | Promise<void>;
+  handle(event: CatalogEvent<D, K>, ctx: ConsumerContext<O>): void | Promise<void>;
 }
 
 /** The outcome of checking a payload at emit. */
@@ -116,7 +127,7 @@ const BUILTINS: ReadonlySet<string> = new Set(BUILTIN_EVENT_TYPES);
 
 const typeOfName = (name: string): EventType => (BUILTINS.has(name) ? (name as BuiltinEventType) : { Custom: name });
 
-/** Payload depth allowed in a schema's output, as emit's default (limits.maxDepth). */
+/** Payload depth allowed in a schema's output when the caller names none: emit's default limits.maxDepth. */
 const OUTPUT_MAX_DEPTH = 1000;
 
 export class EventCatalog<D extends EventDefinitions = EventDefinitions> {
@@ -172,14 +183,17 @@ export class EventCatalog<D extends EventDefinitions = EventDefinitions> {
    * Checks a payload against its type's schema, as `emit` does. Returns the
    * payload to store (the schema's output: zod's defaults filled, unknown
    * keys of z.object dropped) and the version to store beside it, or the
-   * error. Types not in the catalogue are not checked (version 1).
+   * error. Types not in the catalogue are not checked (version 1). The
+   * output is what gets stored, so it is checked as JSON no deeper than
+   * `maxDepth` (the bus's limits.maxDepth): a transform that returns a Date,
+   * or nests deeper, fails here and not later in the writer.
    */
-  check(type: EventType, payload: unknown): PayloadCheck {
+  check(type: EventType, payload: unknown, maxDepth: number = OUTPUT_MAX_DEPTH): PayloadCheck {
     const entry = this.#entries.get(eventTypeKey(type));
     if (entry === undefined) return { payload, version: 1 };
     const parsed = entry.schema.safeParse(payload ?? {});
     if (!parsed.success) return new PayloadSchemaError(entry.name, payloadIssues(parsed.error));
-    const problem = checkJson(parsed.data, OUTPUT_MAX_DEPTH);
+    const problem = checkJson(parsed.data, maxDepth);
     if (problem !== null) {
       return new PayloadSchemaError(entry.name, [{ path: 'payload', message: `is not JSON as the schema outputs it: ${problem}` }]);
     }
@@ -236,7 +250,7 @@ export class EventCatalog<D extends EventDefinitions = EventDefinitions> {
    * typed by them, and the worker hands it events upcast to their current
    * version with this catalogue.
    */
-  consumer<const K extends Names<D>>(definition: CatalogConsumerDefinition<D, K>): Consumer {
+  consumer<const K extends Names<D>, O extends object = ConsumerOptions>(definition: CatalogConsumerDefinition<D, K, O>): Consumer {
     if (definition === null || typeof definition !== 'object') {
       throw new InvalidConsumerError('catalog.consumer() takes { name, eventTypes, handle }');
     }

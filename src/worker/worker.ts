@@ -26,6 +26,7 @@ import {
   HandlerTimeoutError,
   InvalidConsumerError,
   InvalidEventError,
+  PayloadSchemaError,
   serializeError,
   type SerializedError,
 } from '../errors.js';
@@ -179,6 +180,8 @@ class DeliveryContext implements ConsumerContext {
   readonly #eventIndex: number;
   readonly #consumerIndex: number;
   readonly #followUps: FollowUp[];
+  /** The consumer's event catalogue (catalog.consumer): its follow-ups are checked against it. */
+  readonly #catalog: EventCatalog | undefined;
 
   constructor(
     consumer: string,
@@ -189,6 +192,7 @@ class DeliveryContext implements ConsumerContext {
     eventIndex: number,
     metrics: ConsumerMetrics,
     followUps: FollowUp[],
+    catalog: EventCatalog | undefined,
   ) {
     this.consumer = consumer;
     this.#consumerIndex = consumerIndex;
@@ -198,6 +202,7 @@ class DeliveryContext implements ConsumerContext {
     this.#eventIndex = eventIndex;
     this.metrics = metrics;
     this.#followUps = followUps;
+    this.#catalog = catalog;
   }
 
   get signal(): AbortSignal {
@@ -233,6 +238,14 @@ class DeliveryContext implements ConsumerContext {
         correlation_id: md.correlation_id ?? this.#event.metadata.correlation_id,
       },
     } as EventInput;
+    // A catalogue consumer's follow-ups are checked against its catalogue here, where the handler can catch
+    // the PayloadSchemaError, and not only on the main thread, where it would fail the whole delivery.
+    const catalog = this.#catalog;
+    if (catalog !== undefined) {
+      const checked = catalog.check(followUp.event_type, followUp.payload, init.maxDepth);
+      if (checked instanceof PayloadSchemaError) throw checked;
+      (followUp as { payload?: unknown }).payload = checked.payload;
+    }
     // With tracing, the follow-up carries the handler span's context (the main thread cannot see it).
     const trace = deliveryTracer?.capture() ?? null;
     this.#followUps.push({ event: this.#eventIndex, consumer: this.#consumerIndex, seq: this.#seq++, input: followUp, trace });
@@ -310,7 +323,17 @@ async function runBatch(task: BatchTask, state: Loaded): Promise<BatchResult> {
     let pending: Array<{ promise: PromiseLike<void>; ctx: DeliveryContext; consumer: number; name: string }> | undefined;
     for (const { consumer, attempt } of deliveries) {
       const def = state.consumers[consumer]!;
-      const ctx = new DeliveryContext(def.name, consumer, attempt, state.options[consumer]!, event, i, metrics, followUps);
+      const ctx = new DeliveryContext(
+        def.name,
+        consumer,
+        attempt,
+        state.options[consumer]!,
+        event,
+        i,
+        metrics,
+        followUps,
+        state.catalogs[consumer],
+      );
       progress[PROGRESS_EVENT] = i;
       progress[PROGRESS_CONSUMER] = consumer;
       beat(progress);

@@ -4,7 +4,16 @@
  * inference ever lets it through, the directive itself becomes the error.
  */
 import { z } from 'zod';
-import { createBus, defineEvents, type CatalogEvent, type EventBus, type TypedEventBus } from '../../src/index.js';
+import {
+  closeOnSignals,
+  createBus,
+  defineEvents,
+  type CatalogEvent,
+  type ConsumerContext,
+  type EventBus,
+  type EventrailError,
+  type TypedEventBus,
+} from '../../src/index.js';
 
 const catalog = defineEvents({
   OrderPlaced: {
@@ -113,3 +122,64 @@ export async function replayNarrowsWithIs(): Promise<void> {
     void event.payload.currency;
   }
 }
+
+export async function aTypedBusIsABusToCloseOnSignals(): Promise<void> {
+  // TypedEventBus is structural (Omit drops EventBus's private members): closeOnSignals takes it all the same.
+  const stop = closeOnSignals(await createBus({ store: { kind: 'none' }, events: catalog }), { exit: false });
+  stop();
+  closeOnSignals(await createBus({ store: { kind: 'none' } }))();
+  // @ts-expect-error not a bus
+  closeOnSignals({ pending: 0 });
+}
+
+export async function postIsTypedByTheCatalogue(): Promise<void> {
+  const bus = await createBus({ store: { kind: 'none' }, events: catalog });
+  const metadata = { source: 'shop' };
+  const outcome = bus.post({ event_type: 'UserLoggedIn', payload: { user_id: 'u' }, metadata });
+  expectType<Equal<typeof outcome, EventrailError | null>>(true);
+  void outcome;
+  // @ts-expect-error the payload of post is typed by the catalogue too
+  bus.post({ event_type: 'UserLoggedIn', payload: { user_id: 1 }, metadata });
+  // @ts-expect-error a type not in the catalogue
+  bus.post({ event_type: { Custom: 'Unknown' }, payload: {}, metadata });
+}
+
+interface MailerOptions {
+  readonly from: string;
+  readonly retries?: number;
+}
+
+// ctx.options typed by a type argument, as with defineConsumer<O>.
+export const mailer = catalog.consumer<'UserLoggedIn', MailerOptions>({
+  name: 'Mailer',
+  eventTypes: ['UserLoggedIn'],
+  handle(event, ctx) {
+    expectType<Equal<typeof ctx.options, Readonly<MailerOptions>>>(true);
+    const from: string = ctx.options.from;
+    void from;
+    void event.payload.user_id;
+    // @ts-expect-error not an option of the Mailer
+    void ctx.options.to;
+  },
+});
+
+// Or inferred from the annotated context.
+export const mailerToo = catalog.consumer({
+  name: 'MailerToo',
+  eventTypes: ['UserLoggedIn'],
+  handle(event, ctx: ConsumerContext<MailerOptions>) {
+    const retries: number | undefined = ctx.options.retries;
+    void retries;
+    void event.payload.user_id;
+  },
+});
+
+// Without one, ctx.options is the plain record.
+export const plainOptions = catalog.consumer({
+  name: 'PlainOptions',
+  eventTypes: ['UserLoggedIn'],
+  handle(_event, ctx) {
+    expectType<Equal<typeof ctx.options, Readonly<Readonly<Record<string, unknown>>>>>(true);
+    void ctx.options;
+  },
+});
