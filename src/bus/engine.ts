@@ -10,7 +10,7 @@ import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { Codec } from '../codec.js';
-import { ConsumerLoadError, StoreUnavailableError, type EventrailError, type SerializedError } from '../errors.js';
+import { BusClosedError, ConsumerLoadError, StoreUnavailableError, type EventrailError, type SerializedError } from '../errors.js';
 import type { AuditEntry, Event } from '../event/event.js';
 import type { ResolvedOptions } from '../options.js';
 import type { ConsumerDescriptor, DescribeResult, FollowUp, WorkerInit } from '../protocol.js';
@@ -240,8 +240,14 @@ export class Engine {
     dispatcher.drainRetries();
     if (!(await settlesWithin(intake.idle(), timeoutMs))) {
       dispatcher.abandon();
+      // Calls still waiting for room are refused now, or they would wait for ever (nothing is released any more).
+      const refused = intake.close(new BusClosedError('emit'));
       const lost = store === null ? 'they are lost (this bus has no store)' : 'they are delivered again after a restart';
-      this.notices.warn(`close() gave up after ${timeoutMs} ms with ${intake.pending} events not handled by every consumer: ${lost}`);
+      let message = `close() gave up after ${timeoutMs} ms with ${intake.pending} events not handled by every consumer: ${lost}`;
+      if (refused.events > 0) {
+        message += `; ${refused.events} events waiting for room were not accepted (${refused.posted} of them posted, with nobody told)`;
+      }
+      this.notices.warn(message);
     }
     dispatcher.stop();
     await checkpoints?.close();
@@ -249,6 +255,8 @@ export class Engine {
     await control.abortHandlers(pool.threads.map((w) => w.threadId));
     control.close();
     await pool.destroy();
+    // An append may still be in flight after a timed-out drain: the store is closed once it has settled.
+    await intake.settled();
     await store?.close();
   }
 
