@@ -125,4 +125,40 @@ describe('close({ timeoutMs }) and the calls waiting on the bus', () => {
       dir.remove();
     }
   });
+
+  it('applies an append in flight before the last checkpoint and the store close: no write to a closed store', async () => {
+    const dir = tempDir();
+    try {
+      const options = {
+        store: { kind: 'lmdb', path: dir.file('store') },
+        // The checkpoint is written as soon as a group finishes: an all-duplicate batch finishes when applied.
+        checkpoint: { intervalMs: 0 },
+        dispatch: { lingerMs: 60_000, maxBatch: 65_535 },
+        backpressure: { maxPending: 65_535 },
+      } as const;
+      const blob = 'x'.repeat(4096);
+      const inputs = Array.from({ length: 4000 }, (_, seq) => ({ ...login(seq), event_id: uuid(), payload: { seq, blob } }));
+      const first = await createBus(options);
+      await first.emitMany(inputs);
+      await first.close();
+
+      const bus = await createBus(options);
+      const warnings: string[] = [];
+      bus.on('warning', (message) => warnings.push(message));
+      // One batch of duplicates, committed by close() itself; a zero timeout gives up before it is applied.
+      const receipts = inputs.map((input) => track(bus.emit(input)));
+      await bus.close({ timeoutMs: 0 });
+      assert.deepEqual(
+        warnings.filter((w) => !w.includes('gave up')),
+        [],
+        'nothing was written to the closed store',
+      );
+      assert.ok(
+        receipts.every((o) => o.settled && (o.value as Receipt).duplicate === true),
+        `every duplicate emit heard of its append before close() resolved: ${JSON.stringify(receipts[0]?.error ?? receipts[0])}`,
+      );
+    } finally {
+      dir.remove();
+    }
+  });
 });

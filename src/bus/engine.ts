@@ -250,13 +250,14 @@ export class Engine {
       this.notices.warn(message);
     }
     dispatcher.stop();
+    // An append may still be in flight after a timed-out drain: its outcome is applied (receipts, the
+    // checkpoint's groups) before the last checkpoint is written and the store is closed.
+    await intake.settled();
     await checkpoints?.close();
     // Handlers still running (given up on, or past their timeout) are told before their workers go.
     await control.abortHandlers(pool.threads.map((w) => w.threadId));
     control.close();
     await pool.destroy();
-    // An append may still be in flight after a timed-out drain: the store is closed once it has settled.
-    await intake.settled();
     await store?.close();
   }
 
