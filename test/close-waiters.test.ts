@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { BusClosedError, createBus, type EventInput, type Receipt } from '../src/index.js';
-import { fixture, metricValue, tempDir, uuid, waitFor } from './helpers.js';
+import { fixture, metricValue, tempDir, uuid } from './helpers.js';
 
 const login = (seq: number): EventInput => ({
   event_type: 'UserLoggedIn',
