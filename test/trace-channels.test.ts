@@ -59,6 +59,11 @@ describe('diagnostics channels', () => {
           const receipts = await bus.emitMany(inputs);
           // Rejected: no emit message.
           await assert.rejects(bus.emit({ event_type: 'NoSuchType', metadata } as never), { code: 'ERR_EVENTRAIL_INVALID_EVENT' });
+          // An emitMany with one invalid input accepts nothing: no emit message for its valid ones either.
+          await assert.rejects(
+            bus.emitMany([{ event_type: 'UserLoggedIn', payload: { n: 4 }, metadata }, { event_type: 'NoSuchType', metadata } as never]),
+            { code: 'ERR_EVENTRAIL_INVALID_EVENT' },
+          );
           // A duplicate of a stored event_id: committed (counted as a duplicate), not delivered again.
           const again = await bus.emit({ event_id: supplied, event_type: { Custom: 'OrderPlaced' }, payload: { n: 1 }, metadata });
           assert.equal(again.duplicate, true);
@@ -97,6 +102,61 @@ describe('diagnostics channels', () => {
     } finally {
       for (const key of Object.keys(subscribers) as Array<keyof typeof subscribers>)
         diagnostics_channel.unsubscribe(CHANNEL_NAMES[key], subscribers[key]);
+    }
+  });
+
+  it('publish no emit message for events refused by backpressure, or left waiting for room by close()', async () => {
+    const emitted: string[] = [];
+    const subscriber = (m: unknown) => emitted.push((m as EmitMessage).event.event_id);
+    diagnostics_channel.subscribe(CHANNEL_NAMES.emit, subscriber);
+    const metadata = { source: 'shop' };
+    const input = (n: number): EventInput => ({ event_id: uuid(), event_type: 'UserLoggedIn', payload: { n }, metadata });
+    // Two events fill the bus: their handlers wait until close() gives up on them.
+    const options = (onOverflow: 'reject' | 'wait') => ({
+      store: { kind: 'none' as const },
+      consumers: [{ module: fixture('signal-waiter'), options: { wait: true } }],
+      pool: { minThreads: 1, maxThreads: 1 },
+      delivery: { handlerTimeoutMs: 600_000, maxAttempts: 1 },
+      dispatch: { maxBatch: 1 },
+      backpressure: { maxPending: 2, onOverflow },
+    });
+    try {
+      // withBus closes without a timeout, which would wait for ever for these handlers: each body closes first.
+      await withBus(options('reject'), async ({ bus }) => {
+        try {
+          const accepted = [input(0), input(1)];
+          await bus.emitMany(accepted);
+          await assert.rejects(bus.emit(input(2)), { code: 'ERR_EVENTRAIL_BACKPRESSURE' });
+          await assert.rejects(bus.emitMany([input(3)]), { code: 'ERR_EVENTRAIL_BACKPRESSURE' });
+          assert.equal(bus.post(input(4))?.code, 'ERR_EVENTRAIL_BACKPRESSURE');
+          assert.deepEqual(
+            emitted,
+            accepted.map((e) => e.event_id),
+          );
+        } finally {
+          await bus.close({ timeoutMs: 50 });
+        }
+      });
+      emitted.length = 0;
+      await withBus(options('wait'), async ({ bus }) => {
+        let refused: Promise<void> = Promise.resolve();
+        try {
+          const accepted = [input(0), input(1)];
+          await bus.emitMany(accepted);
+          refused = assert.rejects(bus.emit(input(2)), { code: 'ERR_EVENTRAIL_CLOSED' });
+          assert.equal(bus.post(input(3)), null);
+          await bus.close({ timeoutMs: 50 });
+          assert.deepEqual(
+            emitted,
+            accepted.map((e) => e.event_id),
+          );
+        } finally {
+          await bus.close({ timeoutMs: 50 });
+        }
+        await refused;
+      });
+    } finally {
+      diagnostics_channel.unsubscribe(CHANNEL_NAMES.emit, subscriber);
     }
   });
 });

@@ -10,7 +10,7 @@ import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { Codec } from '../codec.js';
-import { ConsumerLoadError, StoreUnavailableError, type EventrailError, type SerializedError } from '../errors.js';
+import { BusClosedError, ConsumerLoadError, StoreUnavailableError, type EventrailError, type SerializedError } from '../errors.js';
 import type { AuditEntry, Event } from '../event/event.js';
 import type { ResolvedOptions } from '../options.js';
 import type { ConsumerDescriptor, DescribeResult, FollowUp, WorkerInit } from '../protocol.js';
@@ -254,10 +254,19 @@ export class Engine {
     dispatcher.drainRetries();
     if (!(await settlesWithin(intake.idle(), timeoutMs))) {
       dispatcher.abandon();
+      // Calls still waiting for room are refused now, or they would wait for ever (nothing is released any more).
+      const refused = intake.close(new BusClosedError('emit'));
       const lost = store === null ? 'they are lost (this bus has no store)' : 'they are delivered again after a restart';
-      this.notices.warn(`close() gave up after ${timeoutMs} ms with ${intake.pending} events not handled by every consumer: ${lost}`);
+      let message = `close() gave up after ${timeoutMs} ms with ${intake.pending} events not handled by every consumer: ${lost}`;
+      if (refused.events > 0) {
+        message += `; ${refused.events} events waiting for room were not accepted (${refused.posted} of them posted, with nobody told)`;
+      }
+      this.notices.warn(message);
     }
     dispatcher.stop();
+    // An append may still be in flight after a timed-out drain: its outcome is applied (receipts, the
+    // checkpoint's groups) before the last checkpoint is written and the store is closed.
+    await intake.settled();
     await checkpoints?.close();
     // Handlers still running (given up on, or past their timeout) are told before their workers go.
     await control.abortHandlers(pool.threads.map((w) => w.threadId));

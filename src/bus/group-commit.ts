@@ -81,6 +81,15 @@ export class GroupCommit {
     if (this.#batch !== null) this.#commit();
   }
 
+  /**
+   * Resolves once every append started so far has settled and its outcome is
+   * applied (never rejects: a failed append is the emits' to hear of). The
+   * store must not be closed before.
+   */
+  settled(): Promise<void> {
+    return this.#commitTail;
+  }
+
   #gather(prepared: Accepted): Batch {
     let batch = this.#batch;
     if (batch === null) {

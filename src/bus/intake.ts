@@ -6,7 +6,7 @@
  */
 import { v5 as uuidv5 } from 'uuid';
 import { NotJsonError, type Codec } from '../codec.js';
-import { BackpressureError, EventTooLargeError, EventrailError, InvalidEventError } from '../errors.js';
+import { BackpressureError, BusClosedError, EventTooLargeError, EventrailError, InvalidEventError } from '../errors.js';
 import { eventTypeKey, type Event, type EventInput } from '../event/event.js';
 import { IdSource } from '../event/ids.js';
 import {
@@ -46,6 +46,24 @@ export function unreadableInput(err: unknown): InvalidEventError {
   return new InvalidEventError([{ path: '', message: `the event could not be read: ${reason}` }]);
 }
 
+/** A call waiting for room under 'wait', or a restored event waiting to be counted. */
+interface Waiter {
+  /** There is room now: accept the event. */
+  readonly admit: () => void;
+  /** The bus closed before there was room: the caller hears of it (null: a post, nobody to tell). */
+  readonly refuse: ((err: Error) => void) | null;
+  /** Counted in the rejected-emits metric when refused (a restored event is not an emit). */
+  readonly emitted: boolean;
+}
+
+/** What close() refused of the events still waiting for room. */
+export interface Refused {
+  /** Waiting emit/emitMany/post events, each counted in the rejected-emits metric. */
+  readonly events: number;
+  /** Of those, the posted ones: nobody else hears that they were not accepted. */
+  readonly posted: number;
+}
+
 export interface IntakeDeps extends CommitDeps {
   readonly options: ResolvedOptions;
   readonly codec: Codec;
@@ -65,8 +83,16 @@ export class Intake {
   readonly #partitionBy: ResolvedOptions['dispatch']['partitionBy'];
   readonly #commits: GroupCommit;
   #pending = 0;
-  readonly #waiters: Array<() => void> = [];
-  readonly #idleWaiters: Array<() => void> = [];
+  readonly #waiters: Waiter[] = [];
+  readonly #idleWaiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
+  #closed: BusClosedError | null = null;
+  /**
+   * The complete event of each item built while `eventrail:emit` had
+   * subscribers: it is announced once accepted (#accept, #enqueue), not when
+   * built, since an event built may still be refused (emitMany's all or
+   * nothing, backpressure, close).
+   */
+  readonly #toAnnounce = new WeakMap<Accepted, Event>();
 
   constructor(deps: IntakeDeps) {
     this.#deps = deps;
@@ -122,7 +148,7 @@ export class Intake {
     const call = new ManyCall(prepared.length);
     for (const p of prepared) {
       if (this.#hasRoom()) this.#enqueue(p, call);
-      else this.#waiters.push(() => this.#enqueue(p, call));
+      else this.#waiters.push({ admit: () => this.#enqueue(p, call), refuse: (err) => call.fail(err), emitted: true });
     }
     return call.promise;
   }
@@ -138,7 +164,7 @@ export class Intake {
     if (prepared instanceof EventrailError) return this.#refused(prepared);
     if (this.#hasRoom()) this.#enqueue(prepared, null);
     else if (this.#reject) return this.#refused(new BackpressureError(this.#maxPending));
-    else this.#waiters.push(() => this.#enqueue(prepared, null));
+    else this.#waiters.push({ admit: () => this.#enqueue(prepared, null), refuse: null, emitted: true });
     return null;
   }
 
@@ -178,17 +204,20 @@ export class Intake {
     return item;
   }
 
-  /** Counts restored events as pending, waiting for room as emit does. */
+  /** Counts restored events as pending, waiting for room as emit does; rejects with BusClosedError once closed. */
   async admitRestored(count: number): Promise<void> {
-    while (this.#pending >= this.#maxPending) await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    while (this.#pending >= this.#maxPending) {
+      if (this.#closed !== null) throw this.#closed;
+      await new Promise<void>((resolve, reject) => this.#waiters.push({ admit: resolve, refuse: reject, emitted: false }));
+    }
     this.#pending += count;
   }
 
   /** One accepted event is finished (handled, dead-lettered, rejected or a duplicate). */
   release(count = 1): void {
     this.#pending -= count;
-    while (this.#waiters.length > 0 && this.#pending < this.#maxPending) this.#waiters.shift()!();
-    if (this.#pending === 0) for (const wake of this.#idleWaiters.splice(0)) wake();
+    while (this.#waiters.length > 0 && this.#pending < this.#maxPending) this.#waiters.shift()!.admit();
+    if (this.#pending === 0) for (const waiter of this.#idleWaiters.splice(0)) waiter.resolve();
   }
 
   /** Commits the batch being gathered now, without waiting for the linger time. */
@@ -196,11 +225,45 @@ export class Intake {
     this.#commits.commitNow();
   }
 
-  /** Resolves once nothing is pending (every accepted event handled). */
+  /**
+   * Resolves once nothing is pending (every accepted event handled). Rejects
+   * with BusClosedError if close() gives up first: what it waited for will
+   * not be handled by this bus, and resolving would say it was.
+   */
   idle(): Promise<void> {
     this.commitNow();
     if (this.#pending === 0 && this.#waiters.length === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+    if (this.#closed !== null) return Promise.reject(new BusClosedError('flush'));
+    return new Promise((resolve, reject) => this.#idleWaiters.push({ resolve, reject }));
+  }
+
+  /**
+   * close() gave up draining: nothing waiting for room is accepted any more.
+   * Waiting emit/emitMany calls and restored events reject with `err`,
+   * waiting posts are dropped (counted, for the caller's warning), idle()
+   * waiters (flush) reject with a BusClosedError of their own. The events
+   * already accepted stay pending.
+   */
+  close(err: BusClosedError): Refused {
+    this.#closed = err;
+    let events = 0;
+    let posted = 0;
+    for (const waiter of this.#waiters.splice(0)) {
+      if (waiter.emitted) events++;
+      if (waiter.refuse === null) posted++;
+      else waiter.refuse(err);
+    }
+    if (events > 0) this.#deps.metrics.rejected.inc({ code: err.code }, events);
+    if (this.#idleWaiters.length > 0) {
+      const flushErr = new BusClosedError('flush');
+      for (const waiter of this.#idleWaiters.splice(0)) waiter.reject(flushErr);
+    }
+    return { events, posted };
+  }
+
+  /** Resolves once every append started so far has settled (the store may be closed then). */
+  settled(): Promise<void> {
+    return this.#commits.settled();
   }
 
   #rejected<T>(err: EventrailError): Promise<T> {
@@ -222,7 +285,7 @@ export class Intake {
     if (this.#reject) return this.#rejected(new BackpressureError(this.#maxPending));
     // Waiters are woken in order, so waiting emits keep their order.
     return new Promise<Receipt>((resolve, reject) => {
-      this.#waiters.push(() => this.#accept(prepared).then(resolve, reject));
+      this.#waiters.push({ admit: () => this.#accept(prepared).then(resolve, reject), refuse: reject, emitted: true });
     });
   }
 
@@ -274,7 +337,7 @@ export class Intake {
       envelope === null
         ? new Accepted(event.event_id, arena, start, end, typeKey, this.#partitionKey(event), event.metadata.tenant_id)
         : this.#enveloped(event, arena, start, end, typeKey, envelope);
-    if (emitChannel.hasSubscribers) emitChannel.publish({ event });
+    if (emitChannel.hasSubscribers) this.#toAnnounce.set(item, event);
     item.checkDuplicate = suppliedId;
     if (this.#deps.store !== null) {
       // For the store's time index only: a number per event that store `none` does without.
@@ -305,13 +368,20 @@ export class Intake {
   }
 
   #accept(prepared: Accepted): Promise<Receipt> {
+    if (emitChannel.hasSubscribers) this.#announce(prepared);
     this.#pending++;
     return this.#commits.accept(prepared);
   }
 
   /** Accepts an event for an emitMany call, or for nobody (post): no promise of its own. */
   #enqueue(prepared: Accepted, call: ManyCall | null): void {
+    if (emitChannel.hasSubscribers) this.#announce(prepared);
     this.#pending++;
     this.#commits.enqueue(prepared, call);
+  }
+
+  #announce(prepared: Accepted): void {
+    const event = this.#toAnnounce.get(prepared);
+    if (event !== undefined) emitChannel.publish({ event });
   }
 }

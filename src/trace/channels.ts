@@ -9,7 +9,7 @@ import diagnostics_channel from 'node:diagnostics_channel';
 import type { SerializedError } from '../errors.js';
 import type { Event } from '../event/event.js';
 
-/** `eventrail:emit`: an event was validated and encoded, about to join a commit batch (follow-ups too). */
+/** `eventrail:emit`: an event was accepted (validated, encoded, admitted by backpressure) and joins a commit batch (follow-ups too). */
 export interface EmitMessage {
   /** The complete event (generated fields filled in); do not modify it. */
   readonly event: Event;
