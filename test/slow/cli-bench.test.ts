@@ -9,7 +9,6 @@
  * shape of the results is checked.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -19,28 +18,14 @@ import { HASH_CONSUMERS, TRIVIAL_CONSUMERS } from '../../src/cli/sweep/consumers
 import type { SweepReport } from '../../src/cli/sweep/results.js';
 import { createBus } from '../../src/index.js';
 import { fixture, tempDir, uuid, type TempDir } from '../helpers.js';
-import { CLI, cli, type CliResult } from '../fixtures/cli-run.js';
+import { CLI, cli, runScript, type CliResult } from '../fixtures/cli-run.js';
 import { parseSvg } from '../fixtures/cli-svg.js';
 
 const BENCH_MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'main.js');
 
 /** Runs `npm run bench -- ...args` (build/bench/main.js) in a child process. */
 function devBench(args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const env = { ...process.env, ...options.env };
-    for (const name of Object.keys(env)) if (name.startsWith('EVENTRAIL_')) delete env[name];
-    const child = spawn(process.execPath, [BENCH_MAIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runScript(BENCH_MAIN, args, options);
 }
 
 /** Relative specifiers of the static imports of a compiled module (not `await import()`). */

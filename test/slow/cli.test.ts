@@ -13,7 +13,7 @@ import { Codec } from '../../src/codec.js';
 import { createBus } from '../../src/index.js';
 import { decodeDeadLetter, encodeDeadLetter } from '../../src/store/layout/dead-letters.js';
 import { StoreLayout } from '../../src/store/layout/keys.js';
-import type { AuditEntry, Event, EventInput } from '../../src/index.js';
+import type { AuditEntry, Event, EventBus, EventInput } from '../../src/index.js';
 import { eventOffset, fixture, tempDir, uuid, type TempDir } from '../helpers.js';
 import { CLI, cli, jsonLines } from '../fixtures/cli-run.js';
 
@@ -61,6 +61,27 @@ function inputs(): EventInput[] {
   return list;
 }
 
+/**
+ * A store in `dir` filled by a bus running Picky, and a config file naming the
+ * same store and Picky. Picky fails `fail: true` events in this bus only, not
+ * in the CLI's redrive from the config.
+ */
+async function pickyStore(dir: TempDir): Promise<{ store: string; config: string; bus: EventBus }> {
+  const store = dir.file('store');
+  const config = dir.file('eventrail.json');
+  writeFileSync(
+    config,
+    JSON.stringify({ store: { kind: 'lmdb', path: store }, consumers: [fixture('cli-picky')], delivery: { maxAttempts: 1 } }),
+  );
+  const bus = await createBus({
+    store: { kind: 'lmdb', path: store },
+    consumers: [{ module: fixture('cli-picky'), options: { fail: true } }],
+    delivery: { maxAttempts: 1 },
+    pool: { maxThreads: 1 },
+  });
+  return { store, config, bus };
+}
+
 describe('eventrail replay, audit, dead-letters, stats', () => {
   let dir: TempDir;
   let store: string;
@@ -69,19 +90,9 @@ describe('eventrail replay, audit, dead-letters, stats', () => {
 
   before(async () => {
     dir = tempDir('eventrail-cli-');
-    store = dir.file('store');
-    config = dir.file('eventrail.json');
-    writeFileSync(
-      config,
-      JSON.stringify({ store: { kind: 'lmdb', path: store }, consumers: [fixture('cli-picky')], delivery: { maxAttempts: 1 } }),
-    );
-    // Picky fails `fail: true` events in this bus only, not in the CLI's redrive from the config.
-    const bus = await createBus({
-      store: { kind: 'lmdb', path: store },
-      consumers: [{ module: fixture('cli-picky'), options: { fail: true } }],
-      delivery: { maxAttempts: 1 },
-      pool: { maxThreads: 1 },
-    });
+    const filled = await pickyStore(dir);
+    ({ store, config } = filled);
+    const bus = filled.bus;
     const receipts = [];
     for (const input of inputs()) receipts.push(await bus.emit(input));
     await bus.flush();
@@ -307,18 +318,9 @@ describe('eventrail replay, audit, dead-letters, stats on a store with corrupt d
 
   before(async () => {
     dir = tempDir('eventrail-cli-corrupt-');
-    store = dir.file('store');
-    config = dir.file('eventrail.json');
-    writeFileSync(
-      config,
-      JSON.stringify({ store: { kind: 'lmdb', path: store }, consumers: [fixture('cli-picky')], delivery: { maxAttempts: 1 } }),
-    );
-    const bus = await createBus({
-      store: { kind: 'lmdb', path: store },
-      consumers: [{ module: fixture('cli-picky'), options: { fail: true } }],
-      delivery: { maxAttempts: 1 },
-      pool: { maxThreads: 1 },
-    });
+    const filled = await pickyStore(dir);
+    ({ store, config } = filled);
+    const bus = filled.bus;
     // Batches 0-2: ten audited logins each; batch 3: four orders that Picky fails, so four dead letters.
     for (let b = 0; b < 3; b++) {
       await bus.emitMany(
