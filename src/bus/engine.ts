@@ -102,11 +102,10 @@ export class Engine {
         // A batch that finishes while destroy() runs answers a task piscina already dropped, which it reports as
         // an 'error' event: unheard, that would be an uncaught exception. Its outcome is not wanted anyway.
         pool.on('error', () => undefined);
-        // Handlers still running are told before their workers go, as at close().
-        await control.abortHandlers(pool.threads.map((w) => w.threadId));
+        await stopWorkers(pool, control).catch(() => undefined);
+      } else {
+        control.close();
       }
-      control.close();
-      await pool?.destroy().catch(() => undefined);
       await store?.close().catch(() => undefined);
       throw err;
     }
@@ -268,10 +267,7 @@ export class Engine {
     // checkpoint's groups) before the last checkpoint is written and the store is closed.
     await intake.settled();
     await checkpoints?.close();
-    // Handlers still running (given up on, or past their timeout) are told before their workers go.
-    await control.abortHandlers(pool.threads.map((w) => w.threadId));
-    control.close();
-    await pool.destroy();
+    await stopWorkers(pool, control);
     await store?.close();
   }
 
@@ -323,6 +319,17 @@ export class Engine {
 function toModuleUrl(specifier: string): string {
   if (/^[a-z][a-z0-9+.-]*:/i.test(specifier) && !/^[a-z]:[\\/]/i.test(specifier)) return specifier;
   return pathToFileURL(isAbsolute(specifier) ? specifier : resolvePath(specifier)).href;
+}
+
+/**
+ * Tells the handlers still running (given up on, or past their timeout) that
+ * the bus is going, through `ctx.signal`, before their workers go; then closes
+ * the control channel and the pool.
+ */
+async function stopWorkers(pool: Piscina, control: WorkerControl): Promise<void> {
+  await control.abortHandlers(pool.threads.map((w) => w.threadId));
+  control.close();
+  await pool.destroy();
 }
 
 /** Whether `promise` settles within `ms` (Infinity: it is awaited however long it takes). */
