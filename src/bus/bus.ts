@@ -5,7 +5,6 @@
  * the engine held in a `#private` field.
  */
 import { BusClosedError, EventrailError, type StoreCorruptError } from '../errors.js';
-import { readEventJson } from '../event/json-text.js';
 import type { AuditEntry, Event, EventInput, EventType } from '../event/event.js';
 import { resolveOptions, type BusOptions, type ResolvedOptions } from '../options.js';
 import type { ConsumerDescriptor } from '../protocol.js';
@@ -142,11 +141,7 @@ export class EventBus {
    */
   emitJson(text: string): Promise<Receipt> {
     if (this.#closing !== null) return Promise.reject(new BusClosedError('emit'));
-    const input = readEventJson(text);
-    if (!(input instanceof EventrailError)) return this.emit(input as EventInput);
-    // Counted as every other refused emit is (eventrail_emits_rejected_total, by code).
-    this.#engine.metrics.rejected.inc({ code: input.code });
-    return Promise.reject(input);
+    return this.#engine.intake.emitJson(text);
   }
 
   /**

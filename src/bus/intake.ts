@@ -9,6 +9,7 @@ import { NotJsonError, type Codec } from '../codec.js';
 import { BackpressureError, BusClosedError, EventTooLargeError, EventrailError, InvalidEventError } from '../errors.js';
 import { eventTypeKey, type Event, type EventInput } from '../event/event.js';
 import { IdSource } from '../event/ids.js';
+import { readEventJson } from '../event/json-text.js';
 import {
   completeEvent,
   describe,
@@ -116,6 +117,12 @@ export class Intake {
     const prepared = this.#prepare(input);
     if (prepared instanceof EventrailError) return this.#rejected(prepared);
     return this.#admit(prepared);
+  }
+
+  /** emit() of JSON text: text that cannot be read exactly is refused (and counted) as an invalid input is. */
+  emitJson(text: string): Promise<Receipt> {
+    const input = readEventJson(text);
+    return input instanceof EventrailError ? this.#rejected(input) : this.emit(input);
   }
 
   /** Validates every input first: one bad input rejects the call and nothing is accepted. */
