@@ -48,6 +48,13 @@ export interface AppendResult {
   readonly positions: Position[];
   /** One per item: true when the event_id was already stored, or repeated earlier in the same batch. */
   readonly duplicate: boolean[];
+  /**
+   * The log's head just before this commit (`commitEnd` of the previous
+   * commit, null when the log was empty), where the backend knows it (lmdb);
+   * undefined on FoundationDB. When it is what this instance last saw, nobody
+   * else appended in between.
+   */
+  readonly headBefore?: Position | null;
 }
 
 export interface StoredEvent {
@@ -124,12 +131,117 @@ export interface DeadLetterQuery {
   readonly onCorrupt?: CorruptHandler;
 }
 
-/** Progress written in one transaction, so a checkpoint never passes a dead letter that was not saved. */
+/** A consumer group's partition: what one lease covers and one cursor tracks. */
+export interface GroupPartition {
+  /** The group: a consumer's name. */
+  readonly group: string;
+  readonly partition: number;
+}
+
+/**
+ * A cursor move: every event of `partition` up to and including `position` is
+ * handled by `group`. Written only while `instance` (ProgressWrite) holds the
+ * lease of (group, partition) with this `epoch` (checked in the same
+ * transaction), and never backwards: a lower position than the stored one
+ * leaves it as it is.
+ */
+export interface CursorWrite extends GroupPartition {
+  readonly epoch: number;
+  readonly position: Position;
+}
+
+/** The lease a dead letter is written under: (record.consumer, partition) held with `epoch`. */
+export interface Fence {
+  readonly partition: number;
+  readonly epoch: number;
+}
+
+/**
+ * Progress written in one transaction, so a cursor never passes a dead letter
+ * that was not saved. Cursors and fenced dead letters whose lease `instance`
+ * no longer holds with that epoch are not written (the rest is), and come
+ * back in ProgressResult.lost.
+ */
 export interface ProgressWrite {
-  readonly deadLetters?: readonly DeadLetterRecord[];
+  /** Whose leases fence the cursors and the fenced dead letters; required when there are any. */
+  readonly instance?: string;
+  readonly deadLetters?: readonly FencedDeadLetter[];
   readonly removeDeadLetters?: readonly DeadLetterKey[];
-  /** consumer name → every event up to and including this position is handled. */
-  readonly checkpoints?: ReadonlyMap<string, Position>;
+  readonly cursors?: readonly CursorWrite[];
+}
+
+export interface FencedDeadLetter extends DeadLetterRecord {
+  /** Unfenced (redrives, tools) when absent. */
+  readonly fence?: Fence;
+}
+
+export interface ProgressResult {
+  /** Leases the write found lost (another owner, or another epoch): their cursors and dead letters were not written. */
+  readonly lost: readonly GroupPartition[];
+}
+
+/** Where a group's partition stands in the store. */
+export interface CursorRecord extends GroupPartition {
+  /** Events up to and including this position are handled; null: none yet (from the start of the log). */
+  readonly position: Position | null;
+}
+
+export interface LeaseRecord extends GroupPartition {
+  /** The holder's instance id; '' when the lease was handed over and is free. */
+  readonly owner: string;
+  /** Date.now() of the holder when it lapses; 0 when free. */
+  readonly expiresAt: number;
+  /** Fencing epoch: one more on every takeover. */
+  readonly epoch: number;
+}
+
+/** A group as an instance runs it. */
+export interface GroupSpec {
+  readonly name: string;
+  /** For a group the store has never seen: from the start of the log, or from its head now. */
+  readonly startFrom: 'beginning' | 'now';
+}
+
+/** A lease handed over: freed, and its cursor written, in one transaction, if still held with `epoch`. */
+export interface Release extends GroupPartition {
+  readonly epoch: number;
+  /** The final cursor (null: leave the stored one). */
+  readonly cursor: Position | null;
+}
+
+/**
+ * One round of an instance's membership and leases, run as one transaction
+ * (store/coordination.ts decides, each backend reads and writes).
+ */
+export interface CoordinateRequest {
+  readonly instance: string;
+  readonly groups: readonly GroupSpec[];
+  /** Recorded when the store has no partition count yet; the store's own count wins. */
+  readonly partitions: number;
+  readonly leaseMs: number;
+  /** This instance's Date.now(). */
+  readonly now: number;
+  readonly release?: readonly Release[];
+  /** The instance is going: its membership is removed (its leases go through `release`). */
+  readonly leaving?: boolean;
+}
+
+export interface HeldLease extends GroupPartition {
+  readonly epoch: number;
+  readonly expiresAt: number;
+  /** Where delivery resumes: events of the partition after this position (null: from the start of the log). */
+  readonly cursor: Position | null;
+}
+
+export interface CoordinateResult {
+  /** The store's partition count. */
+  readonly partitions: number;
+  /** Every lease this instance holds after the round: renewed or newly taken. */
+  readonly held: readonly HeldLease[];
+  /** Of `held`, those the assignment gives to another live instance: drain them, then release them. */
+  readonly handOver: readonly GroupPartition[];
+  /** Live instances, this one included, sorted. */
+  readonly members: readonly string[];
 }
 
 export interface StoreStats {
@@ -157,10 +269,28 @@ export interface EventStore {
   /** Audit entries in position order, page by page. */
   readAudit(query?: AuditQuery): AsyncIterable<StoredAuditEntry>;
   readDeadLetters(query?: DeadLetterQuery): AsyncIterable<DeadLetterRecord>;
-  writeProgress(write: ProgressWrite): Promise<void>;
-  readCheckpoints(): Promise<Map<string, Position>>;
+  writeProgress(write: ProgressWrite): Promise<ProgressResult>;
+  /** One round of membership and leases (see CoordinateRequest). */
+  coordinate(request: CoordinateRequest): Promise<CoordinateResult>;
+  /** The last commit's end (`commitEnd`), or null when the log is empty. */
+  head(): Promise<Position | null>;
+  /**
+   * Resolves once the head is past `after` (null: once anything is stored),
+   * or when `signal` aborts. lmdb looks every `pollMs`; FoundationDB watches
+   * the head key.
+   */
+  waitForAppend(after: Position | null, signal: AbortSignal): Promise<void>;
+  readCursors(): Promise<CursorRecord[]>;
+  readLeases(): Promise<LeaseRecord[]>;
   stats(): Promise<StoreStats>;
   close(): Promise<void>;
+}
+
+/** The last position a commit can have (its stamp, index 0xffff): "after this commit" as a position. */
+export function commitEnd(position: Position): Position {
+  const end = Buffer.from(position);
+  end.writeUInt16BE(0xffff, POSITION_BYTES - 2);
+  return end;
 }
 
 export function comparePositions(a: Position, b: Position): number {
