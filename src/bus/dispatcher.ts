@@ -16,6 +16,7 @@ import { PROGRESS_SLOTS } from '../protocol.js';
 import type { BatchResult, BatchTask, ConsumerDescriptor, FollowUp } from '../protocol.js';
 import type { Accepted } from './accepted.js';
 import type { BusMetrics } from './metrics.js';
+import { hashKey } from './partitions.js';
 import { RetryScheduler } from './retry-scheduler.js';
 import { Watchdog } from './watchdog.js';
 
@@ -73,26 +74,6 @@ class Lane {
     }
     return batch;
   }
-}
-
-/**
- * A partition key's lane number. Keys are validated uuids, whose last eight
- * hex digits are random in v4 and v7 ids and count up in hand-made ones:
- * either way they spread over the lanes, read as a number without a loop
- * over characters (see writeName in event-writer.ts for why such loops are
- * avoided on the hot path). Anything else is hashed (FNV-1a).
- */
-function hashKey(key: string): number {
-  if (key.length === 36) {
-    const n = Number.parseInt(key.slice(28), 16);
-    if (n === n) return n;
-  }
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) {
-    h ^= key.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
 }
 
 export class Dispatcher {
