@@ -204,11 +204,35 @@ export interface CheckpointOptions {
    */
   intervalMs?: number;
   /**
-   * Whose progress this bus records: instances sharing one FoundationDB log each need their own
-   * stable name (a host or pod name), so that a restarted instance resumes from its own checkpoint.
-   * @default 'default'
+   * This instance's id in the store's membership and leases (shown by `eventrail stats`). Unique per
+   * process by default; correctness never depends on it.
+   * @default `${hostname}-${pid}-${random}`
    */
   instance?: string;
+}
+
+/** How instances sharing one store split the work: consumer groups, partitions and leases. */
+export interface CoordinationOptions {
+  /**
+   * Partitions of the shared log, recorded when the store is created (the store's count wins after that).
+   * @default 16
+   */
+  partitions?: number;
+  /**
+   * Milliseconds a lease lasts without renewal: a lost instance's partitions are taken over after this.
+   * @default 10000
+   */
+  leaseMs?: number;
+  /**
+   * Milliseconds between lease renewals.
+   * @default leaseMs / 4
+   */
+  renewMs?: number;
+  /**
+   * lmdb: milliseconds between looks for other instances' appends.
+   * @default 25
+   */
+  pollMs?: number;
 }
 
 /** The options of `createBus`. */
@@ -239,6 +263,8 @@ export interface BusOptions {
   limits?: LimitsOptions;
   /** How progress is recorded. */
   checkpoint?: CheckpointOptions;
+  /** Consumer groups across instances sharing one store. */
+  coordination?: CoordinationOptions;
   /**
    * The event catalogue (`defineEvents()`): payload schemas checked at emit, older versions upcast on
    * replay. An object, so it cannot come from a JSON config file or the environment.

@@ -53,8 +53,16 @@ export interface ConsumerContext<O extends object = ConsumerOptions> {
 export type EventTypeFilter = readonly EventType[] | '*';
 
 export interface ConsumerDefinition<O extends object = ConsumerOptions> {
+  /** The consumer's name, which is also its group: instances sharing a store deliver each event to a group once. */
   readonly name: string;
   readonly eventTypes: EventTypeFilter;
+  /**
+   * Where a group the store has never seen starts: at the log's head when it
+   * first starts (`'now'`), or at the first stored event (`'beginning'`).
+   * Once the group exists, it resumes from its cursors.
+   * @default 'now'
+   */
+  readonly startFrom?: 'beginning' | 'now';
   handle(event: Event, ctx: ConsumerContext<O>): void | Promise<void>;
 }
 
@@ -75,7 +83,7 @@ export function defineConsumer<O extends object = ConsumerOptions>(definition: C
   if (definition === null || typeof definition !== 'object') {
     throw new InvalidConsumerError('defineConsumer() takes { name, eventTypes, handle }');
   }
-  const { name, eventTypes, handle } = definition;
+  const { name, eventTypes, handle, startFrom = 'now' } = definition;
   if (typeof name !== 'string' || !NAME_RE.test(name)) {
     throw new InvalidConsumerError(
       `consumer name must be 1-128 characters of letters, digits, _ . : - (starting with a letter or _), got ${JSON.stringify(name)}`,
@@ -92,9 +100,13 @@ export function defineConsumer<O extends object = ConsumerOptions>(definition: C
     }
   }
   if (typeof handle !== 'function') throw new InvalidConsumerError(`consumer ${name}: handle must be a function`);
+  if (startFrom !== 'now' && startFrom !== 'beginning') {
+    throw new InvalidConsumerError(`consumer ${name}: startFrom must be 'now' or 'beginning', got ${JSON.stringify(startFrom)}`);
+  }
   return Object.freeze({
     name,
     eventTypes: eventTypes === '*' ? '*' : Object.freeze([...eventTypes]),
+    startFrom,
     handle: handle as ConsumerDefinition['handle'],
     [CONSUMER_BRAND]: true as const,
   });

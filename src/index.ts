@@ -37,6 +37,7 @@ export type {
   AuditOptions,
   BackpressureOptions,
   CheckpointOptions,
+  CoordinationOptions,
   DeliveryOptions,
   DispatchOptions,
   FdbStoreOptions,

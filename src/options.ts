@@ -183,14 +183,25 @@ export const optionsSchema = section({
   checkpoint: section({
     intervalMs: nonNegativeInt(3_600_000).default(200),
     /**
-     * Whose progress this bus records. Instances sharing one FoundationDB log
-     * must each have their own stable name (a host or pod name), so that a
-     * restarted instance resumes from its own checkpoint, never another's.
+     * This instance's id in the store's membership and leases. Unique per
+     * process by default (host, pid and a random part): nothing about
+     * correctness depends on setting it, it only names the instance in
+     * `eventrail stats`.
      */
     instance: z
       .string({ error: (iss) => `must be a name of 1-128 letters, digits, _ . : -, got ${describe(iss.input)}` })
       .regex(/^[A-Za-z0-9_.:-]{1,128}$/, { error: (iss) => `must be a name of 1-128 letters, digits, _ . : -, got ${describe(iss.input)}` })
-      .default('default'),
+      .optional(),
+  }).prefault({}),
+  coordination: section({
+    /** Partitions of the shared log; recorded when the store is created, the store's own count wins after that. */
+    partitions: int('an integer from 1 to 4096', 1, 4096).default(16),
+    /** How long a lease lasts without renewal: a lost instance's partitions are taken over after this. */
+    leaseMs: int('milliseconds from 100 to 600000', 100, 600_000).default(10_000),
+    /** Milliseconds between lease renewals (default: leaseMs / 4). */
+    renewMs: positiveInt(300_000).optional(),
+    /** lmdb: how often an instance looks for other instances' appends. */
+    pollMs: int('milliseconds from 1 to 10000', 1, 10_000).default(25),
   }).prefault({}),
   // --- typed event catalogue and trace context (src/event/catalog.ts, src/trace/) ---
   /**
@@ -304,6 +315,10 @@ const ENV_PATHS: ReadonlyArray<readonly string[]> = [
   ['limits', 'maxDepth'],
   ['checkpoint', 'intervalMs'],
   ['checkpoint', 'instance'],
+  ['coordination', 'partitions'],
+  ['coordination', 'leaseMs'],
+  ['coordination', 'renewMs'],
+  ['coordination', 'pollMs'],
   ['tracing', 'enabled'],
   ['tracing', 'setup'],
 ];

@@ -79,6 +79,8 @@ export interface ConsumerDescriptor {
   /** `'*'` or event type keys (`UserLoggedIn`, `Custom:name`). */
   readonly eventTypes: '*' | readonly string[];
   readonly module: string;
+  /** For a group the store has never seen. */
+  readonly startFrom: 'beginning' | 'now';
 }
 
 export type DescribeResult =

@@ -326,6 +326,7 @@ describe('resolved options', () => {
         o.audit.eventTypes[1],
         o.limits,
         o.checkpoint,
+        o.coordination,
       ]) {
         assert.ok(Object.isFrozen(part), `frozen: ${JSON.stringify(part)}`);
       }

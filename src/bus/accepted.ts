@@ -12,17 +12,28 @@ export function memoryPosition(commit: number, index: number): Position {
   return position;
 }
 
-/** Events stored in one commit: the checkpoint advances a whole group at a time. */
+/**
+ * Events routed together: one commit of this instance's, or one page read
+ * from the shared log. Cursors advance a whole group at a time
+ * (cursors.ts), per consumer.
+ */
 export class CommitGroup {
-  remaining: number;
+  /** Per consumer: deliveries of the group's events not finished yet; counted as the group is routed. */
+  left: Int32Array | null = null;
+  /** Its place in routing order (cursors.ts), set when tracked. */
+  seq = 0;
+  /** Every delivery of it is counted in `left`. */
+  routed = false;
+  /** Every event of the log up to here is in this group or an earlier one (of the partitions routed). */
   lastPosition: Position | null = null;
-  /** Something of the group could not be saved (a dead letter): the checkpoint must never pass it in this process. */
+  /** The store's head before this commit (AppendResult.headBefore); undefined where unknown. */
+  headBefore: Position | null | undefined = undefined;
+  /** Something of the group could not be saved (a dead letter): no cursor may pass it in this process. */
   poisoned = false;
   /** performance.now() when its first event was accepted, for the emit-to-handled histogram (one per group, not per event). */
   readonly acceptedAt: number;
 
-  constructor(size: number, acceptedAt: number) {
-    this.remaining = size;
+  constructor(acceptedAt: number) {
     this.acceptedAt = acceptedAt;
   }
 }
@@ -48,6 +59,13 @@ export class Accepted implements AppendItem {
   /** Deliveries not yet finished (handled, or dead letter saved). */
   outstanding = 0;
   group: CommitGroup | null = null;
+  /**
+   * The consumers (indices) to deliver to, when this instance holds the
+   * leases of only some of the groups subscribed; null: every subscribed one.
+   */
+  only: readonly number[] | null = null;
+  /** The event's partition of the shared log, once computed (-1 before). */
+  partition = -1;
   /** A dead letter of this event could not be saved: see CommitGroup.poisoned. */
   poisoned = false;
 

@@ -7,7 +7,7 @@ import type { Codec } from '../codec.js';
 import { ErrorCodes, StoreCorruptError, type SerializedError } from '../errors.js';
 import { eventTypeKey, type Event, type EventType } from '../event/event.js';
 import { notAnEvent } from '../event/shape.js';
-import type { DeadLetterKey, DeadLetterRecord, EventStore } from '../store/store.js';
+import type { DeadLetterKey, DeadLetterRecord, EventStore, FencedDeadLetter, ProgressResult } from '../store/store.js';
 import { positionToString } from '../store/store.js';
 
 export interface DeadLetter {
@@ -48,14 +48,18 @@ export class DeadLetterBox {
     this.#codec = codec;
   }
 
-  put(record: DeadLetterRecord): Promise<void> {
-    if (this.#store !== null) return this.#store.writeProgress({ deadLetters: [record] });
+  /** Saves a dead letter; with a fence, only while `instance` holds that lease (else it comes back in `lost`). */
+  put(record: FencedDeadLetter, instance?: string): Promise<ProgressResult> {
+    if (this.#store !== null) return this.#store.writeProgress({ instance, deadLetters: [record] });
     this.#memory.set(memoryKey(record), record);
-    return Promise.resolve();
+    return Promise.resolve({ lost: [] });
   }
 
-  remove(key: DeadLetterKey): Promise<void> {
-    if (this.#store !== null) return this.#store.writeProgress({ removeDeadLetters: [key] });
+  async remove(key: DeadLetterKey): Promise<void> {
+    if (this.#store !== null) {
+      await this.#store.writeProgress({ removeDeadLetters: [key] });
+      return;
+    }
     this.#memory.delete(memoryKey(key));
     return Promise.resolve();
   }

@@ -39,11 +39,13 @@ export interface DispatcherDeps {
   readonly options: ResolvedOptions;
   readonly consumers: readonly ConsumerDescriptor[];
   readonly metrics: BusMetrics;
+  /** One delivery of the item (to consumer `consumer`) is finished: handled, dead-lettered, or no longer this instance's. */
+  handled(item: Accepted, consumer: number): void;
   /** Every delivery of the item is finished. */
   done(item: Accepted): void;
   /** Accepts a delivery's follow-up events; resolves once they are durable. */
   acceptFollowUps(parent: Accepted, consumer: ConsumerDescriptor, followUps: readonly FollowUp[]): Promise<void>;
-  /** Saves a dead letter; resolves once it is durable. */
+  /** Saves a dead letter; resolves once it is durable, or once its lease is found lost (then nothing is saved). */
   deadLetter(delivery: Delivery, error: SerializedError): Promise<void>;
   /** A redriven delivery succeeded; resolves once its dead letter is gone. */
   redriven(delivery: Delivery): Promise<void>;
@@ -127,12 +129,15 @@ export class Dispatcher {
     const lanes = this.#lanes;
     const touched = new Set<Lane>();
     for (const item of items) {
-      const n = this.consumersFor(item.typeKey).length;
+      const targets = item.only ?? this.consumersFor(item.typeKey);
+      const n = targets.length;
       item.outstanding = n;
       if (n === 0) {
         this.#deps.done(item);
         continue;
       }
+      const left = item.group?.left;
+      if (left != null) for (let k = 0; k < n; k++) left[targets[k]!]!++;
       const index = item.partitionKey === null ? this.#roundRobin++ % lanes.length : hashKey(item.partitionKey) % lanes.length;
       const lane = lanes[index]!;
       lane.queue.push(item);
@@ -161,7 +166,9 @@ export class Dispatcher {
     if (lane.busy || lane.size === 0 || this.#abandoned) return;
     lane.busy = true;
     const items = lane.take(this.#maxBatch);
-    void this.#run(items, null).finally(() => {
+    // Events read from the shared log may go to only some consumers (the groups whose leases this instance holds).
+    const run = items.some((item) => item.only !== null) ? this.#runTargets(this.#freshDeliveries(items)) : this.#run(items, null);
+    void run.finally(() => {
       lane.busy = false;
       this.#pump(lane);
     });
@@ -264,7 +271,7 @@ export class Dispatcher {
   #freshDeliveries(items: readonly Accepted[]): Delivery[] {
     const deliveries: Delivery[] = [];
     for (const item of items) {
-      for (const consumer of this.consumersFor(item.typeKey)) deliveries.push({ item, consumer, attempt: 1, redrive: false });
+      for (const consumer of item.only ?? this.consumersFor(item.typeKey)) deliveries.push({ item, consumer, attempt: 1, redrive: false });
     }
     return deliveries;
   }
@@ -341,7 +348,7 @@ export class Dispatcher {
       const found = special?.get(key);
       if (found === undefined) {
         delivered[consumer]!++;
-        if (d === null || !d.redrive) this.#finish(item);
+        if (d === null || !d.redrive) this.#finish(item, consumer);
         else this.#succeeded(d);
         return;
       }
@@ -375,19 +382,20 @@ export class Dispatcher {
 
   #succeeded(d: Delivery): void {
     if (!d.redrive) {
-      this.#finish(d.item);
+      this.#finish(d.item, d.consumer);
       return;
     }
     this.#deps.redriven(d).then(
-      () => this.#finish(d.item),
+      () => this.#finish(d.item, d.consumer),
       (err: unknown) => {
         this.#deps.warn('could not remove a redriven dead letter; it stays listed', err);
-        this.#finish(d.item);
+        this.#finish(d.item, d.consumer);
       },
     );
   }
 
-  #finish(item: Accepted): void {
+  #finish(item: Accepted, consumer: number): void {
+    this.#deps.handled(item, consumer);
     if (--item.outstanding === 0) this.#deps.done(item);
   }
 
@@ -415,12 +423,12 @@ export class Dispatcher {
       }
       metrics.deadLetters.inc({ consumer: name });
       this.#deps.deadLetter(d, error).then(
-        () => this.#finish(d.item),
+        () => this.#finish(d.item, d.consumer),
         (err: unknown) => {
-          // The event stays unfinished: the checkpoint cannot pass it, so it is delivered again after a restart.
+          // The event stays unfinished: no cursor can pass it, so it is delivered again after a restart.
           this.#deps.warn(`could not save the dead letter of event ${d.item.eventId} for ${name}`, err);
           d.item.poisoned = true;
-          this.#finish(d.item);
+          this.#finish(d.item, d.consumer);
         },
       );
     }

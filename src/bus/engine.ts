@@ -16,9 +16,14 @@ import type { ResolvedOptions } from '../options.js';
 import type { ConsumerDescriptor, DescribeResult, FollowUp, WorkerInit } from '../protocol.js';
 import { openStore } from '../store/open.js';
 import { readAuditEntries, readEvents, type AuditReadQuery, type EventReadQuery } from '../store/read.js';
-import { decodeStored, positionToString, type CorruptHandler, type EventStore } from '../store/store.js';
-import { CommitGroup, type Accepted } from './accepted.js';
-import { Checkpoints, recoveryStart } from './checkpoints.js';
+import { positionToString, type CorruptHandler, type EventStore, type Fence } from '../store/store.js';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { Accepted, CommitGroup } from './accepted.js';
+import { Cursors } from './cursors.js';
+import { Ownership } from './ownership.js';
+import { partitionOf } from './partitions.js';
+import { Tailer } from './tailer.js';
 import { DeadLetterBox, type DeadLetterFilter } from './dead-letters.js';
 import { Dispatcher, type Delivery } from './dispatcher.js';
 import { Intake } from './intake.js';
@@ -50,7 +55,12 @@ export class Engine {
   readonly consumers: readonly ConsumerDescriptor[];
   readonly store: EventStore | null;
   readonly metrics: BusMetrics;
-  readonly checkpoints: Checkpoints | null;
+  /** This instance's id on the shared log. */
+  readonly instance: string;
+  /** With a store and consumers: progress per consumer, the leases held, and the reader of the shared log. */
+  readonly cursors: Cursors | null;
+  readonly ownership: Ownership | null;
+  readonly tailer: Tailer | null;
   readonly deadLetters: DeadLetterBox;
   readonly intake: Intake;
   readonly dispatcher: Dispatcher;
@@ -88,7 +98,7 @@ export class Engine {
       });
       const described = (await pool.run({ kind: 'describe' })) as DescribeResult;
       if (!described.ok) throw reviveLoadError(described.error, init.tracingSetup ? [...consumerUrls, init.tracingSetup] : consumerUrls);
-      store = await openStore(options.store);
+      store = await openStore(options.store, { pollMs: options.coordination.pollMs });
       engine = new Engine({ options, notices, codec, pool, control, consumers: described.consumers, store, otel });
       await engine.#recover();
       return engine;
@@ -97,7 +107,9 @@ export class Engine {
       // as crashes (re-running, retrying, dead-lettering into the closed store), and no checkpoint may be
       // written, since the events recovered so far were not handled.
       engine?.dispatcher.abandon();
-      engine?.checkpoints?.stop();
+      engine?.tailer?.stop();
+      // The leases go back with the cursors as they were, so others take over at once.
+      await engine?.ownership?.leave(true);
       if (pool !== null) {
         // A batch that finishes while destroy() runs answers a task piscina already dropped, which it reports as
         // an 'error' event: unheard, that would be an uncaught exception. Its outcome is not wanted anyway.
@@ -131,17 +143,9 @@ export class Engine {
       poolUtilization: () => pool.utilization,
       poolThreads: () => pool.threads.length,
     });
-    this.checkpoints =
-      store === null
-        ? null
-        : new Checkpoints(
-            store,
-            options.checkpoint.instance,
-            consumers.map((c) => c.name),
-            options.checkpoint.intervalMs,
-            notices.warn,
-          );
-    const checkpoints = this.checkpoints;
+    this.instance = options.checkpoint.instance ?? defaultInstanceId();
+    const shared = store !== null && consumers.length > 0;
+    const cursors = (this.cursors = shared ? new Cursors(consumers.length, () => this.#cursorsMoved()) : null);
     const deadLetters = (this.deadLetters = new DeadLetterBox(store, codec));
     this.intake = new Intake({
       options,
@@ -150,9 +154,8 @@ export class Engine {
       metrics: this.metrics,
       trace: otel === null ? null : new TraceCapture(otel),
       committed: (items: Accepted[], group: CommitGroup) => {
-        checkpoints?.track(group);
-        if (group.remaining === 0) checkpoints?.advance();
-        this.dispatcher.route(items);
+        if (this.tailer !== null) this.tailer.committed(items, group);
+        else this.dispatcher.route(items);
       },
       warn: notices.warn,
     });
@@ -162,15 +165,15 @@ export class Engine {
       options,
       consumers,
       metrics: this.metrics,
+      handled: (item: Accepted, consumer: number) => {
+        const group = item.group;
+        if (group === null || cursors === null) return;
+        if (item.poisoned) group.poisoned = true;
+        cursors.handled(group, consumer);
+      },
       done: (item: Accepted) => {
         if (deliverChannel.hasSubscribers) {
           deliverChannel.publish({ eventId: item.eventId, position: item.position === null ? null : positionToString(item.position) });
-        }
-        const group = item.group;
-        if (group !== null) {
-          if (item.poisoned) group.poisoned = true;
-          group.remaining--;
-          if (group.remaining === 0) checkpoints?.advance();
         }
         intake.release();
       },
@@ -188,7 +191,17 @@ export class Engine {
             error,
           });
         }
-        return deadLetters.put({
+        // On a shared log the dead letter is written under the lease of the event's partition: a lease
+        // lost meanwhile means another instance delivers the event, and nothing is written here.
+        const ownership = this.ownership;
+        let fence: Fence | undefined;
+        if (ownership !== null && !d.redrive) {
+          const partition = this.#partitionOf(d.item);
+          const held = ownership.fence(d.consumer, partition);
+          if (held === null) return Promise.resolve();
+          fence = held;
+        }
+        const record = {
           consumer: consumers[d.consumer]!.name,
           position: d.item.position!,
           event: d.item.bytes,
@@ -196,12 +209,62 @@ export class Engine {
           attempts: d.attempt,
           failedAt: new Date().toISOString(),
           tenantId: d.item.tenantId,
+        };
+        return deadLetters.put(fence === undefined ? record : { ...record, fence }, this.instance).then(({ lost }) => {
+          if (lost.length > 0 && fence !== undefined) ownership?.fenced(d.consumer, fence.partition);
         });
       },
       redriven: (d: Delivery) => deadLetters.remove({ consumer: consumers[d.consumer]!.name, position: d.item.position! }),
       workerError: notices.workerError,
       warn: notices.warn,
     });
+    if (!shared) {
+      this.ownership = null;
+      this.tailer = null;
+      return;
+    }
+    const renewMs = options.coordination.renewMs ?? Math.max(1, Math.floor(options.coordination.leaseMs / 4));
+    const ownership = (this.ownership = new Ownership({
+      store: store!,
+      instance: this.instance,
+      groups: consumers.map((c) => ({ name: c.name, startFrom: c.startFrom })),
+      partitions: options.coordination.partitions,
+      leaseMs: options.coordination.leaseMs,
+      renewMs,
+      cursors: cursors!,
+      gained: (leases) => this.tailer!.gained(leases),
+      lost: () => this.tailer!.lost(),
+      warn: notices.warn,
+    }));
+    this.tailer = new Tailer({
+      store: store!,
+      codec,
+      intake: this.intake,
+      dispatcher: this.dispatcher,
+      cursors: cursors!,
+      ownership,
+      pageSize: options.dispatch.maxBatch,
+      pollMs: options.coordination.pollMs,
+      reportCorrupt: this.#reportCorrupt,
+      warn: notices.warn,
+    });
+    if (options.checkpoint.intervalMs > 0) {
+      this.#cursorTimer = setInterval(() => void ownership.writeCursors(), options.checkpoint.intervalMs);
+      this.#cursorTimer.unref();
+    }
+  }
+
+  #cursorTimer: NodeJS.Timeout | null = null;
+
+  /** checkpoint.intervalMs 0: a cursor write each time a watermark moves. */
+  #cursorsMoved(): void {
+    if (this.options.checkpoint.intervalMs === 0) void this.ownership?.writeCursors();
+  }
+
+  /** The event's partition of the shared log. */
+  #partitionOf(item: Accepted): number {
+    if (item.partition < 0) item.partition = partitionOf(item.partitionKey, item.eventId, this.ownership!.partitions);
+    return item.partition;
   }
 
   /** Stored events; what cannot be read goes to `onCorrupt`, by default a 'warning' notice. */
@@ -249,7 +312,9 @@ export class Engine {
    * signals of handlers still running, then closes the pool and the store.
    */
   async shutdown(timeoutMs: number): Promise<void> {
-    const { intake, dispatcher, pool, store, checkpoints, control } = this;
+    const { intake, dispatcher, pool, store, ownership, tailer, control } = this;
+    // Nothing more is read from the shared log; what was routed is drained below.
+    tailer?.stop();
     dispatcher.drainRetries();
     if (!(await settlesWithin(intake.idle(), timeoutMs))) {
       dispatcher.abandon();
@@ -266,7 +331,10 @@ export class Engine {
     // An append may still be in flight after a timed-out drain: its outcome is applied (receipts, the
     // checkpoint's groups) before the last checkpoint is written and the store is closed.
     await intake.settled();
-    await checkpoints?.close();
+    await tailer?.finished();
+    if (this.#cursorTimer !== null) clearInterval(this.#cursorTimer);
+    // The last cursors, then the leases go back with them, so other instances take over at once.
+    await ownership?.leave();
     await stopWorkers(pool, control);
     await store?.close();
   }
@@ -280,39 +348,29 @@ export class Engine {
     return this.store;
   }
 
-  /** Re-dispatches the events past the checkpoint (what a crash left undelivered); resolves with how many. */
-  async #recover(): Promise<number> {
-    const { store, intake, dispatcher, consumers, checkpoints } = this;
-    if (store === null || consumers.length === 0 || checkpoints === null) return 0;
-    const start = recoveryStart(
-      await store.readCheckpoints(),
-      this.options.checkpoint.instance,
-      consumers.map((c) => c.name),
-    );
-    let count = 0;
-    let page: Accepted[] = [];
-    const route = () => {
-      if (page.length === 0) return;
-      const group = new CommitGroup(page.length, performance.now());
-      group.lastPosition = page[page.length - 1]!.position;
-      for (const item of page) item.group = group;
-      checkpoints.track(group);
-      dispatcher.route(page);
-      page = [];
-    };
-    for await (const stored of store.readEvents({ after: start })) {
-      // Undecodable data cannot be delivered: it is reported, and recovery goes on with the rest. What decodes
-      // but is not an event is delivered, so that the worker's check dead-letters it where an operator looks.
-      const event = decodeStored(this.codec, stored, this.#reportCorrupt);
-      if (event === null) continue;
-      await intake.admitRestored(1);
-      page.push(intake.restore(stored.bytes, stored.position, event));
-      count++;
-      if (page.length >= this.options.dispatch.maxBatch) route();
-    }
-    route();
-    return count;
+  /**
+   * Joins the shared log: takes this instance's leases and starts reading the
+   * log after their cursors. What a crash (this instance's or another's) left
+   * undelivered is routed before the bus is handed out, up to the head read
+   * now: recovery is the same code as a takeover.
+   */
+  async #recover(): Promise<void> {
+    const { store, ownership, tailer } = this;
+    if (store === null || ownership === null || tailer === null) return;
+    const head = await store.head();
+    await ownership.start();
+    tailer.start();
+    await tailer.reached(head);
   }
+}
+
+/** Unique per process: host, pid and a random part, in the characters an instance id allows. */
+function defaultInstanceId(): string {
+  const host =
+    hostname()
+      .replace(/[^A-Za-z0-9_.:-]/g, '_')
+      .slice(0, 64) || 'host';
+  return `${host}-${process.pid}-${randomBytes(4).toString('hex')}`;
 }
 
 /** Consumer specifiers as URLs a worker can import: paths resolve against the working directory. */

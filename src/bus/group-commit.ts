@@ -43,6 +43,8 @@ export class GroupCommit {
   readonly #lingerMs: number;
   #batch: Batch | null = null;
   #commitTail: Promise<void> = Promise.resolve();
+  /** Appends started whose outcome is not applied yet. */
+  #inFlight = 0;
   /** Commit counter for store `none`: positions are made of it (see memoryPosition). */
   #memoryCommit = 0;
 
@@ -90,6 +92,11 @@ export class GroupCommit {
     return this.#commitTail;
   }
 
+  /** Appends started whose outcome is not applied yet. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
   #gather(prepared: Accepted): Batch {
     let batch = this.#batch;
     if (batch === null) {
@@ -117,12 +124,19 @@ export class GroupCommit {
       return;
     }
     const appended = store.append(batch.items);
+    this.#inFlight++;
     // Outcomes are applied in commit order, whatever order the store settles in, so lanes see commit order.
     this.#commitTail = this.#commitTail
       .then(() => appended)
       .then(
-        (result) => this.#committed(batch, result),
-        (err: unknown) => this.#failed(batch, err),
+        (result) => {
+          this.#inFlight--;
+          this.#committed(batch, result);
+        },
+        (err: unknown) => {
+          this.#inFlight--;
+          this.#failed(batch, err);
+        },
       );
   }
 
@@ -131,7 +145,8 @@ export class GroupCommit {
     const fresh: Accepted[] = [];
     const types = new Map<string, number>();
     let duplicates = 0;
-    const group = new CommitGroup(0, batch.acceptedAt);
+    const group = new CommitGroup(batch.acceptedAt);
+    if (typeof result !== 'number') group.headBefore = result.headBefore;
     const items = batch.items;
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
@@ -154,7 +169,6 @@ export class GroupCommit {
       item.group = group;
       fresh.push(item);
     }
-    group.remaining = fresh.length;
     const { metrics } = this.#deps;
     if (commitChannel.hasSubscribers) {
       commitChannel.publish({ count: items.length, duplicates, durationMs: performance.now() - batch.acceptedAt });

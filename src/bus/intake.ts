@@ -273,6 +273,11 @@ export class Intake {
     return this.#commits.settled();
   }
 
+  /** Appends started whose outcome is not applied yet. */
+  get appendsInFlight(): number {
+    return this.#commits.inFlight;
+  }
+
   #rejected<T>(err: EventrailError): Promise<T> {
     return Promise.reject(this.#refused(err));
   }

@@ -135,6 +135,7 @@ async function describe(): Promise<DescribeResult> {
       name: c.name,
       eventTypes: subscribedKeys(c),
       module: init.consumers[i]!.url,
+      startFrom: c.startFrom ?? 'now',
     }));
     return { ok: true, consumers: descriptors };
   } catch (err) {

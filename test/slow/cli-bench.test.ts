@@ -414,7 +414,8 @@ describe('eventrail bench: the tuning sweep a user runs', () => {
       assert.equal(options.dispatch.partitionBy, 'tenant');
       assert.equal(options.delivery.maxAttempts, 1, 'as the sweep ran it');
       assert.equal(options.delivery.handlerTimeoutMs, 30_000, 'defaults are resolved too');
-      assert.equal(options.checkpoint.instance, 'default');
+      assert.equal(options.checkpoint.intervalMs, 200);
+      assert.equal(options.coordination.leaseMs, 10_000);
       assert.deepEqual(options.consumers, [{ module: fixture('cli-counter'), options: {} }]);
       assert.deepEqual(
         options.store,

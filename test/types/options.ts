@@ -24,6 +24,7 @@ export type Backpressure = Expect<Same<'backpressure'>>;
 export type Audit = Expect<Same<'audit'>>;
 export type Limits = Expect<Same<'limits'>>;
 export type Checkpoint = Expect<Same<'checkpoint'>>;
+export type Coordination = Expect<Same<'coordination'>>;
 
 // The helper itself tells types apart: these must not be "equal".
 // @ts-expect-error a field more is another type
