@@ -32,7 +32,11 @@ describe('coordination on lmdb across processes', () => {
       assert.equal(b.code, 0, b.stderr);
       type Line = { took?: [number, number]; lost?: unknown; held?: number[]; done?: boolean };
       const lines = { a: jsonLines<Line>(a.stdout), b: jsonLines<Line>(b.stdout) };
-      assert.deepEqual([...lines.a, ...lines.b].filter((l) => l.lost), [], 'a holder never finds its lease lost');
+      assert.deepEqual(
+        [...lines.a, ...lines.b].filter((l) => l.lost),
+        [],
+        'a holder never finds its lease lost',
+      );
       const takes = [...lines.a, ...lines.b].flatMap((l) => (l.took ? [l.took.join('@')] : []));
       assert.equal(new Set(takes).size, takes.length, `every (partition, epoch) is granted once: ${takes.join(' ')}`);
       const end = (ls: Line[]) => ls[ls.length - 1]!;
@@ -121,7 +125,10 @@ describe('coordination on lmdb: a store of the layout before consumer groups', (
           now: Date.now(),
         });
         assert.equal(round.partitions, 2);
-        assert.ok(round.held.every((h) => hex(h.cursor) === hex(positions[5]!)), 'from the lowest checkpoint: nothing is skipped');
+        assert.ok(
+          round.held.every((h) => hex(h.cursor) === hex(positions[5]!)),
+          'from the lowest checkpoint: nothing is skipped',
+        );
         assert.deepEqual(
           (await store.readCursors()).map((c) => [c.group, c.partition, hex(c.position)]),
           ['Audit', 'Mailer', 'New'].flatMap((g) => [

@@ -669,7 +669,10 @@ export function testStore(name: string, factory: StoreFactory): void {
           ],
         );
         // A cursor write without the instance whose leases fence it is refused outright.
-        await assert.rejects(store.writeProgress({ cursors: [{ group: 'G', partition: 1, epoch: 2, position: positions[3]! }] }), TypeError);
+        await assert.rejects(
+          store.writeProgress({ cursors: [{ group: 'G', partition: 1, epoch: 2, position: positions[3]! }] }),
+          TypeError,
+        );
       }),
     );
 
@@ -677,7 +680,13 @@ export function testStore(name: string, factory: StoreFactory): void {
       'never moves a cursor backwards',
       withStore(async ({ store }) => {
         const { positions } = await store.append(testEvents(3).map((e) => e.item));
-        await store.coordinate({ instance: 'a', groups: [{ name: 'G', startFrom: 'beginning' }], partitions: 1, leaseMs: LEASE_MS, now: T0 });
+        await store.coordinate({
+          instance: 'a',
+          groups: [{ name: 'G', startFrom: 'beginning' }],
+          partitions: 1,
+          leaseMs: LEASE_MS,
+          now: T0,
+        });
         const at = (i: number) => ({ group: 'G', partition: 0, epoch: 1, position: positions[i]! });
         await store.writeProgress({ instance: 'a', cursors: [at(2)] });
         assert.deepEqual(await store.writeProgress({ instance: 'a', cursors: [at(1)] }), { lost: [] });
@@ -837,7 +846,13 @@ export function testStore(name: string, factory: StoreFactory): void {
       withStore(async ({ store, reopen }) => {
         if (!reopen) return;
         const stored = await appendAll(store, [testEvents(20, (i) => ({ tenantId: i % 2 ? 't' : null, audited: i === 3 }))]);
-        await store.coordinate({ instance: 'a', groups: [{ name: 'c', startFrom: 'beginning' }], partitions: 1, leaseMs: LEASE_MS, now: T0 });
+        await store.coordinate({
+          instance: 'a',
+          groups: [{ name: 'c', startFrom: 'beginning' }],
+          partitions: 1,
+          leaseMs: LEASE_MS,
+          now: T0,
+        });
         await store.writeProgress({ instance: 'a', cursors: [{ group: 'c', partition: 0, epoch: 1, position: stored[5]!.position }] });
         await store.close();
         const again = await reopen();
@@ -849,7 +864,13 @@ export function testStore(name: string, factory: StoreFactory): void {
           (await again.readCursors()).map((c) => [c.group, c.partition, hex(c.position!)]),
           [['c', 0, hex(stored[5]!.position)]],
         );
-        const round = await again.coordinate({ instance: 'a', groups: [{ name: 'c', startFrom: 'now' }], partitions: 9, leaseMs: LEASE_MS, now: T0 + 1 });
+        const round = await again.coordinate({
+          instance: 'a',
+          groups: [{ name: 'c', startFrom: 'now' }],
+          partitions: 9,
+          leaseMs: LEASE_MS,
+          now: T0 + 1,
+        });
         assert.deepEqual(
           round.held.map((h) => [h.partition, h.epoch, hex(h.cursor!)]),
           [[0, 1, hex(stored[5]!.position)]],

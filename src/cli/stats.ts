@@ -174,7 +174,8 @@ function renderStats(r: StoreReport): string {
         `  ${g.group.padEnd(nameWidth)}  lag ${count(g.lag).padStart(10)}  partitions ${String(g.partitions).padStart(3)}  ` +
           `from ${g.cursor ?? 'the beginning'}`,
       );
-      for (const o of g.owners) lines.push(`    ${o.instance}: ${o.partitions} partition${o.partitions === 1 ? '' : 's'}, lease until ${o.until}`);
+      for (const o of g.owners)
+        lines.push(`    ${o.instance}: ${o.partitions} partition${o.partitions === 1 ? '' : 's'}, lease until ${o.until}`);
       if (g.unowned > 0) lines.push(`    unowned: ${g.unowned} partition${g.unowned === 1 ? '' : 's'}`);
     }
   }

@@ -205,7 +205,9 @@ export class FdbStore implements EventStore {
           leases.set(`${l.partition}\u0000${l.group}`, value === undefined ? null : decodeLease(value, `${l.group}/${l.partition}`));
         });
         const fence = new Fence(write.instance ?? '', (group, partition) => leases.get(`${partition}\u0000${group}`) ?? null);
-        const kept = letters.filter(({ record }) => record.fence === undefined || fence.holds(record.consumer, record.fence.partition, record.fence.epoch));
+        const kept = letters.filter(
+          ({ record }) => record.fence === undefined || fence.holds(record.consumer, record.fence.partition, record.fence.epoch),
+        );
         // Which letters exist (their first chunk) decides the count, as on
         // lmdb: overwriting one adds nothing, removing a missing one takes
         // nothing. These reads conflict only with another writer of the same letters.

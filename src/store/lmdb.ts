@@ -26,7 +26,14 @@ import { checkRequest, groupsOfRound, planRound, roundWrites, type RoundPlan } f
 import { LmdbReader } from './lmdb-reads.js';
 import { idsToCheck, patchStamp, type AppendPlan } from './layout/append-plan.js';
 import { decodeCount, encodeCount, type CountName } from './layout/counts.js';
-import { decodeGroupRecord, decodeLease, decodeMembership, decodePartitionCount, type GroupRecord, type Membership } from './layout/groups.js';
+import {
+  decodeGroupRecord,
+  decodeLease,
+  decodeMembership,
+  decodePartitionCount,
+  type GroupRecord,
+  type Membership,
+} from './layout/groups.js';
 import { StoreLayout, type KeyRange } from './layout/keys.js';
 import { PLACEHOLDER_STAMP, checkPosition, decodeCounter, encodeCounter, positionOf, stampFromCounter } from './layout/positions.js';
 import { Fence, checkProgress } from './progress.js';
