@@ -99,7 +99,14 @@ export async function statsCommand(args: readonly string[], out: Output): Promis
       eventsByType: Object.fromEntries([...byType].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))),
       auditEntries: totals.auditEntries,
       deadLetters: { total: deadLetters, byConsumer: Object.fromEntries([...byConsumer].sort()) },
-      groups: groups.map(({ lowest, ...g }) => ({ ...g, cursor: lowest === null ? null : positionToString(lowest) })),
+      groups: groups.map((g) => ({
+        group: g.group,
+        partitions: g.partitions,
+        cursor: g.lowest === null ? null : positionToString(g.lowest),
+        lag: g.lag,
+        owners: g.owners,
+        unowned: g.unowned,
+      })),
     };
   } finally {
     await store.close();
