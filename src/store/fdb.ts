@@ -15,6 +15,7 @@
  * its futures would resolve on that worker's event loop. Workers get event
  * bytes, never a store.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { isMainThread } from 'node:worker_threads';
 import { Codec } from '../codec.js';
 import { StoreCorruptError, StoreReadError, StoreUnavailableError, StoreWriteError } from '../errors.js';
@@ -70,6 +71,8 @@ export interface FdbStoreOptions {
 }
 
 const DEFAULT_API_VERSION = 720;
+/** How long waitForAppend() waits before it sets a watch again after one failed. */
+const WATCH_RETRY_MS = 100;
 /** How long open() waits to reach the cluster before it reports it unavailable. */
 const OPEN_TIMEOUT_MS = 10_000;
 
@@ -324,6 +327,8 @@ export class FdbStore implements EventStore {
           tn.set(key, value);
         }
         for (const { key, value } of writes.maxes) tn.byteMax(key, value);
+        // A member read lapsed (a snapshot read) may have renewed since: reading its key for real makes that a conflict.
+        for (const id of plan.changes.deleteMembers) tn.addReadConflictKey(layout.memberKey(id));
         for (const key of writes.clears) tn.clear(key);
         return plan.result;
       }, TRANSACTION_OPTIONS);
@@ -361,15 +366,19 @@ export class FdbStore implements EventStore {
       if (past(watch.value)) return;
       const onAbort = () => watch.cancel();
       signal.addEventListener('abort', onAbort, { once: true });
+      let failed = false;
       try {
         await watch.promise;
       } catch (err) {
         // A watch fails when too many are outstanding or the store closes: look again, unless closed.
         if (this.#closed) throw new StoreReadError('the store is closed', err);
+        failed = true;
       } finally {
         signal.removeEventListener('abort', onAbort);
         watch.cancel();
       }
+      // Not at once after a failed watch: the next one would likely fail the same way.
+      if (failed && !signal.aborted) await sleep(WATCH_RETRY_MS);
     }
   }
 

@@ -86,6 +86,8 @@ export class LmdbStore implements EventStore {
   readonly #codec: Codec;
   readonly #reader: LmdbReader;
   readonly #pollMs: number;
+  /** waitForAppend() waiters: this store's own appends wake them at once, other processes' at the next poll. */
+  readonly #waiters = new Set<() => void>();
   /** Writes not yet settled: close() waits for them. */
   readonly #inFlight = new Set<Promise<unknown>>();
   #closed = false;
@@ -157,6 +159,7 @@ export class LmdbStore implements EventStore {
         if (plan.auditEntries > 0) this.#addToCount('auditEntries', plan.auditEntries);
         return plan;
       });
+      if (plan.events > 0) for (const wake of [...this.#waiters]) wake();
       return { positions: plan.result.positions, duplicate: plan.result.duplicate, headBefore };
     });
   }
@@ -291,11 +294,16 @@ export class LmdbStore implements EventStore {
       let timer: NodeJS.Timeout | undefined;
       const finish = (err?: unknown) => {
         if (timer !== undefined) clearTimeout(timer);
+        this.#waiters.delete(wake);
         signal.removeEventListener('abort', onAbort);
         if (err === undefined) resolve();
         else reject(err);
       };
       const onAbort = () => finish();
+      const wake = () => {
+        if (timer !== undefined) clearTimeout(timer);
+        look();
+      };
       const look = () => {
         timer = undefined;
         if (signal.aborted) return finish();
@@ -311,6 +319,7 @@ export class LmdbStore implements EventStore {
         timer.unref();
       };
       signal.addEventListener('abort', onAbort, { once: true });
+      this.#waiters.add(wake);
       look();
     });
   }
