@@ -364,8 +364,22 @@ export class FdbStore implements EventStore {
         throw new StoreReadError(describeFdbError(err), err);
       }
       if (past(watch.value)) return;
+      // Armed now: an append that committed between the read and the arming is seen by reading once more.
+      let again: Buffer | undefined;
+      try {
+        again = (await this.head()) ?? undefined;
+      } catch (err) {
+        watch.cancel();
+        throw err;
+      }
+      if (past(again)) {
+        watch.cancel();
+        return;
+      }
       const onAbort = () => watch.cancel();
       signal.addEventListener('abort', onAbort, { once: true });
+      // Aborted while the watch was being set: its event is gone.
+      if (signal.aborted) watch.cancel();
       let failed = false;
       try {
         await watch.promise;
