@@ -55,6 +55,12 @@ export interface Lease {
   readonly validFromSeq: number;
   /** Being handed over: nothing more is routed; released once every group up to this seq is finished. -1: kept. */
   handOverAfterSeq: number;
+  /**
+   * While handed over: everything of the partition up to here was routed (the
+   * frontier when the first page after the hand-over began); later pages skip
+   * it, so its cursor never goes past this. undefined: no such page yet.
+   */
+  handOverThrough?: Position | null;
 }
 
 export interface OwnershipDeps {
@@ -177,8 +183,12 @@ export class Ownership {
 
   /** Where lease's cursor can go now, if past what was written; else null. */
   #cursorOf(lease: Lease): Position | null {
-    const { position, seq } = this.#deps.cursors.watermark(lease.consumer);
-    if (position === null || seq < lease.validFromSeq) return null;
+    const mark = this.#deps.cursors.watermark(lease.consumer);
+    let position = mark.position;
+    if (position === null || mark.seq < lease.validFromSeq) return null;
+    const through = lease.handOverThrough;
+    if (through !== undefined && (through === null || comparePositions(through, position) < 0)) position = through;
+    if (position === null) return null;
     if (lease.written !== null && comparePositions(position, lease.written) <= 0) return null;
     return position;
   }

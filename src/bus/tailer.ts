@@ -180,6 +180,12 @@ export class Tailer {
     const { store, codec, intake, dispatcher, cursors, ownership, pageSize } = this.#deps;
     const group = new CommitGroup(performance.now());
     cursors.track(group);
+    // Leases being handed over are skipped from this page on: their cursors stop where they were routed to.
+    for (const lease of ownership.leases()) {
+      if (lease.handOverAfterSeq >= 0 && lease.handOverThrough === undefined && group.seq > lease.handOverAfterSeq) {
+        lease.handOverThrough = this.#frontier;
+      }
+    }
     const items: Accepted[] = [];
     const partitions = ownership.partitions;
     let read = 0;
@@ -216,8 +222,9 @@ export class Tailer {
 
   /**
    * The consumers an event read from the log goes to: those whose lease of
-   * its partition this instance holds, not being handed over, taken before
-   * this page began, and whose cursor the event is past. null: all subscribed.
+   * its partition this instance holds, not handed over before this page
+   * began, taken before it began, and whose cursor the event is past. null:
+   * all subscribed.
    */
   #targets(item: Accepted, seq: number): readonly number[] | null {
     const subscribed = this.#deps.dispatcher.consumersFor(item.typeKey);
@@ -227,7 +234,7 @@ export class Tailer {
       const lease = this.#deps.ownership.lease(c, item.partition);
       const wanted =
         lease !== null &&
-        lease.handOverAfterSeq < 0 &&
+        (lease.handOverAfterSeq < 0 || seq <= lease.handOverAfterSeq) &&
         lease.validFromSeq <= seq &&
         (lease.skipThrough === null || comparePositions(item.position!, lease.skipThrough) > 0);
       if (wanted) {
