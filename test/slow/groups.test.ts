@@ -339,7 +339,7 @@ describe('consumer groups on one shared lmdb store', () => {
 
         // Everything in the log (the killed instance's unacknowledged but stored events too) reaches each group.
         const handled = new Handled(GROUPS.flatMap((g) => instances.map((_, i) => dir.file(`handled-${g}-${i}.ndjson`))));
-        const unhandled = new Map(GROUPS.map((g) => [g, new Set(stored.keys())]));
+        const unhandled = new Map<string, Set<string>>(GROUPS.map((g) => [g, new Set(stored.keys())]));
         const deadline = Date.now() + 120_000;
         for (;;) {
           for (const h of handled.poll()) unhandled.get(h.group)?.delete(h.event_id);
