@@ -17,11 +17,9 @@ import type { ConsumerDescriptor, DescribeResult, FollowUp, WorkerInit } from '.
 import { openStore } from '../store/open.js';
 import { readAuditEntries, readEvents, type AuditReadQuery, type EventReadQuery } from '../store/read.js';
 import { positionToString, type CorruptHandler, type EventStore, type Fence } from '../store/store.js';
-import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
 import type { Accepted, CommitGroup } from './accepted.js';
 import { Cursors } from './cursors.js';
-import { Ownership } from './ownership.js';
+import { Ownership, defaultInstanceId } from './ownership.js';
 import { partitionOf } from './partitions.js';
 import { Tailer } from './tailer.js';
 import { DeadLetterBox, type DeadLetterFilter } from './dead-letters.js';
@@ -362,15 +360,6 @@ export class Engine {
     tailer.start();
     await tailer.reached(head);
   }
-}
-
-/** Unique per process: host, pid and a random part, in the characters an instance id allows. */
-function defaultInstanceId(): string {
-  const host =
-    hostname()
-      .replace(/[^A-Za-z0-9_.:-]/g, '_')
-      .slice(0, 64) || 'host';
-  return `${host}-${process.pid}-${randomBytes(4).toString('hex')}`;
 }
 
 /** Consumer specifiers as URLs a worker can import: paths resolve against the working directory. */

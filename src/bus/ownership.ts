@@ -10,9 +10,34 @@
  *
  * A group is a consumer's name; consumer index c is group c.
  */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { CoordinateResult, CursorWrite, EventStore, Fence, GroupPartition, GroupSpec, Position, Release } from '../store/store.js';
 import { comparePositions } from '../store/store.js';
 import type { Cursors } from './cursors.js';
+
+/** Default instance ids are `host-pid-random` (engine.ts): a member of this host whose process no longer exists is gone. */
+const THIS_HOST =
+  hostname()
+    .replace(/[^A-Za-z0-9_.:-]/g, '_')
+    .slice(0, 64) || 'host';
+const LOCAL_ID = /^(.*)-([0-9]+)-[0-9a-f]{8}$/;
+
+export function defaultInstanceId(): string {
+  return `${THIS_HOST}-${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
+function goneFromThisHost(member: string): boolean {
+  const match = LOCAL_ID.exec(member);
+  if (match === null || match[1] !== THIS_HOST) return false;
+  try {
+    process.kill(Number(match[2]), 0);
+    return false;
+  } catch (err) {
+    // EPERM: it exists, as another user's process.
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
 
 /** One lease held: (consumer c, partition p). */
 export interface Lease {
@@ -174,7 +199,8 @@ export class Ownership {
     const now = Date.now();
     let result: CoordinateResult;
     try {
-      result = await store.coordinate({ instance, groups, partitions: this.#deps.partitions, leaseMs, now, release, leaving });
+      const lapsed = [...this.#gone];
+      result = await store.coordinate({ instance, groups, partitions: this.#deps.partitions, leaseMs, now, release, leaving, lapsed });
     } catch (err) {
       this.#deps.warn('could not renew the leases on the shared log', err);
       // What lapsed meanwhile may be another instance's by now: stop delivering it.
@@ -183,7 +209,18 @@ export class Ownership {
       return;
     }
     this.#apply(result, releasing);
+    // A member that is a process of this host and no longer exists (killed, crashed) is gone: the next
+    // round takes its leases at once instead of after they lapse. The first round does it now, so a
+    // restart after a crash resumes delivery before createBus resolves.
+    const gone = result.members.filter((m) => m !== instance && goneFromThisHost(m));
+    const fresh = gone.filter((m) => !this.#gone.has(m));
+    this.#gone = new Set(gone);
+    if (fresh.length > 0 && this.#rounds++ === 0) await this.#run(false);
   }
+
+  /** Members found gone by the last round. */
+  #gone = new Set<string>();
+  #rounds = 0;
 
   #apply(result: CoordinateResult, released: readonly Lease[]): void {
     if (this.#partitions === 0) {

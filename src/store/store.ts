@@ -224,6 +224,11 @@ export interface CoordinateRequest {
   readonly release?: readonly Release[];
   /** The instance is going: its membership is removed (its leases go through `release`). */
   readonly leaving?: boolean;
+  /**
+   * Instances known to be gone (a process of this host that no longer
+   * exists): their membership and leases count as lapsed now, not at expiry.
+   */
+  readonly lapsed?: readonly string[];
 }
 
 export interface HeldLease extends GroupPartition {
