@@ -118,12 +118,11 @@ describe('typed event catalogues', () => {
       const old = await v1bus.emit({ event_type: { Custom: 'OrderPlaced' }, payload: { sku: 'OLD-1', qty: 3 }, metadata });
       await v1bus.close();
 
-      // The new release: catalogue version 2, and a consumer (its own checkpoint instance, so recovery delivers the log from the start).
+      // The new release: catalogue version 2, and a consumer whose group is new and starts from the beginning of the log.
       const v2bus = await createBus({
         store: { kind: 'lmdb', path },
         events: catalogV2,
         consumers: [out.consumer('catalog-orders')],
-        checkpoint: { instance: 'v2' },
         audit: { eventTypes: [{ Custom: 'OrderPlaced' }] },
         pool: { maxThreads: 1 },
       });

@@ -104,6 +104,8 @@ export type TypedEventBus<D extends EventDefinitions> = Omit<EventBus, 'emit' | 
 export interface CatalogConsumerDefinition<D extends EventDefinitions, K extends Names<D>, O extends object = ConsumerOptions> {
   readonly name: string;
   readonly eventTypes: readonly K[];
+  /** As defineConsumer's: where a group the store has never seen starts. @default 'now' */
+  readonly startFrom?: 'beginning' | 'now';
   handle(event: CatalogEvent<D, K>, ctx: ConsumerContext<O>): void | Promise<void>;
 }
 
@@ -254,7 +256,7 @@ export class EventCatalog<D extends EventDefinitions = EventDefinitions> {
     if (definition === null || typeof definition !== 'object') {
       throw new InvalidConsumerError('catalog.consumer() takes { name, eventTypes, handle }');
     }
-    const { name, eventTypes, handle } = definition;
+    const { name, eventTypes, handle, startFrom } = definition;
     if (!Array.isArray(eventTypes) || eventTypes.length === 0) {
       throw new InvalidConsumerError(`consumer ${String(name)}: eventTypes must be a non-empty array of catalogue type names`);
     }
@@ -267,7 +269,7 @@ export class EventCatalog<D extends EventDefinitions = EventDefinitions> {
       }
       return entry.type;
     });
-    const consumer = defineConsumer({ name, eventTypes: types, handle: handle as Consumer['handle'] });
+    const consumer = defineConsumer({ name, eventTypes: types, startFrom, handle: handle as Consumer['handle'] });
     return Object.freeze({ ...consumer, [CONSUMER_CATALOG]: this as unknown as EventCatalog });
   }
 }

@@ -1,0 +1,166 @@
+/**
+ * One instance on a shared log (issue 11): delivery follows the log, so
+ * events another process appends are delivered by the instance holding the
+ * leases, exactly once per group, and the fast path comes back once nobody
+ * else appends; cursors are per group, so a group that lags shows it. The
+ * suite with several bus processes and a SIGKILL is test/slow/groups.test.ts.
+ */
+import assert from 'node:assert/strict';
+import { BroadcastChannel } from 'node:worker_threads';
+import { describe, it } from 'node:test';
+import { createBus } from '../src/index.js';
+import { openStore } from '../src/store/open.js';
+import { comparePositions } from '../src/store/store.js';
+import { runScript } from './fixtures/cli-run.js';
+import { GATE_CHANNEL, type GateMessage } from './fixtures/gated.js';
+import { fixture, recorder, tempDir, uuid, waitFor } from './helpers.js';
+
+const event = (n: number, user: string) => ({
+  event_type: 'SessionExtended' as const,
+  payload: { n, seq: n, key: user },
+  metadata: { source: 'shared-log-test', user_id: user },
+});
+
+/** How many times each event_id was delivered to `consumer`. */
+function counts(lines: Array<{ consumer: string; event_id: string }>, consumer: string): Map<string, number> {
+  const seen = new Map<string, number>();
+  for (const line of lines) if (line.consumer === consumer) seen.set(line.event_id, (seen.get(line.event_id) ?? 0) + 1);
+  return seen;
+}
+
+describe('one instance on a shared log', () => {
+  it('delivers what another process appends, once per group, between its own events', async () => {
+    const dir = tempDir();
+    try {
+      const out = recorder(dir);
+      const path = dir.file('store');
+      const bus = await createBus({
+        store: { kind: 'lmdb', path },
+        consumers: [out.consumer('recorder'), out.consumer('from-beginning')],
+        pool: { maxThreads: 1 },
+        coordination: { pollMs: 5 },
+      });
+      try {
+        const users = [uuid(), uuid()];
+        await Promise.all(Array.from({ length: 100 }, (_, n) => bus.emit(event(n, users[0]!))));
+        // Another process appends 150 events while this bus holds every lease: it must read them from the log.
+        const child = await runScript(fixture('emit-child'), [path, '150', users[1]!]);
+        assert.equal(child.code, 0, child.stderr);
+        await Promise.all(Array.from({ length: 100 }, (_, n) => bus.emit(event(100 + n, users[0]!))));
+        await waitFor('350 deliveries to each group', () => {
+          const lines = out.read();
+          return counts(lines, 'Recorder').size === 350 && counts(lines, 'FromBeginning').size === 350;
+        });
+        await bus.flush();
+        const lines = out.read();
+        for (const consumer of ['Recorder', 'FromBeginning']) {
+          const seen = counts(lines, consumer);
+          assert.equal(seen.size, 350, `${consumer}: every event`);
+          assert.deepEqual(
+            [...seen.values()].filter((n) => n !== 1),
+            [],
+            `${consumer}: each exactly once`,
+          );
+          // Per key, in log order: the seq of one user's events never goes down.
+          for (const user of users) {
+            const seqs = lines.filter((l) => l.consumer === consumer && l.key === user).map((l) => l.seq!);
+            assert.deepEqual(
+              seqs,
+              [...seqs].sort((a, b) => a - b),
+              `${consumer}: ${user}'s events in order`,
+            );
+          }
+        }
+      } finally {
+        await bus.close();
+      }
+      // Closed: every cursor is at or past the last event, and the leases were handed back.
+      const store = await openStore({ kind: 'lmdb', path });
+      try {
+        const head = (await store.head())!;
+        const cursors = await store.readCursors();
+        assert.ok(cursors.length > 0);
+        for (const cursor of cursors) {
+          if (cursor.position !== null) assert.ok(comparePositions(cursor.position, head) <= 0);
+        }
+        for (const lease of await store.readLeases()) assert.equal(lease.owner, '', `lease ${lease.group}/${lease.partition} is free`);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      dir.remove();
+    }
+  });
+
+  it("keeps a cursor per group: one that lags does not hold the other's back", async () => {
+    const dir = tempDir();
+    const gate = new BroadcastChannel(GATE_CHANNEL);
+    let opened = 0;
+    gate.onmessage = (message) => {
+      if ('hello' in (message as { data: GateMessage }).data) gate.postMessage({ open: opened } satisfies GateMessage);
+    };
+    try {
+      const out = recorder(dir);
+      const path = dir.file('store');
+      const bus = await createBus({
+        store: { kind: 'lmdb', path },
+        consumers: [out.consumer('recorder'), out.consumer('gated')],
+        pool: { maxThreads: 1, concurrentTasksPerWorker: 4 },
+        checkpoint: { intervalMs: 0 },
+      });
+      const store = await openStore({ kind: 'lmdb', path });
+      try {
+        const user = uuid();
+        await Promise.all(Array.from({ length: 20 }, (_, n) => bus.emit(event(n, user))));
+        await waitFor('the recorder handled all 20', () => counts(out.read(), 'Recorder').size === 20);
+        const head = (await store.head())!;
+        const cursorsOf = async (group: string) => (await store.readCursors()).filter((c) => c.group === group && c.position !== null);
+        // Every event is in one partition (one user): the recorder's cursor of it reaches the head; the gated group's does not move.
+        await waitFor('the recorder cursor at the head', async () =>
+          (await cursorsOf('Recorder')).some((c) => comparePositions(c.position!, head) >= 0),
+        );
+        assert.deepEqual(await cursorsOf('Gated'), [], 'the gated group has handled nothing, so it has no cursor');
+        opened = 1000;
+        gate.postMessage({ open: opened } satisfies GateMessage);
+        await waitFor('the gated group handled all 20', () => counts(out.read(), 'Gated').size === 20);
+        await waitFor('the gated cursor at the head', async () =>
+          (await cursorsOf('Gated')).some((c) => comparePositions(c.position!, head) >= 0),
+        );
+      } finally {
+        await store.close();
+        await bus.close();
+      }
+    } finally {
+      gate.close();
+      dir.remove();
+    }
+  });
+
+  it("starts a new group at the log's head by default, or at its beginning when it says so", async () => {
+    const dir = tempDir();
+    try {
+      const out = recorder(dir);
+      const path = dir.file('store');
+      const user = uuid();
+      // History written before either group exists.
+      const first = await createBus({ store: { kind: 'lmdb', path }, pool: { maxThreads: 1 } });
+      await Promise.all(Array.from({ length: 10 }, (_, n) => first.emit(event(n, user))));
+      await first.close();
+      const bus = await createBus({
+        store: { kind: 'lmdb', path },
+        consumers: [out.consumer('recorder'), out.consumer('from-beginning')],
+        pool: { maxThreads: 1 },
+      });
+      try {
+        await bus.emit(event(10, user));
+        await bus.flush();
+        assert.equal(counts(out.read(), 'Recorder').size, 1, "'now' (the default): only the event emitted after the group began");
+        assert.equal(counts(out.read(), 'FromBeginning').size, 11, "'beginning': the history too");
+      } finally {
+        await bus.close();
+      }
+    } finally {
+      dir.remove();
+    }
+  });
+});
