@@ -186,6 +186,41 @@ interface StoredInfo {
   readonly position: string;
   readonly partition: number;
   readonly user: string | null;
+  readonly emitter: number;
+}
+
+/**
+ * What a group lacks, for a failure message: per (group, partition), how many
+ * events, from which emitters, between which positions, against the cursor
+ * and lease the store holds now.
+ */
+async function lackReport(
+  store: EventStore,
+  stored: ReadonlyMap<string, StoredInfo>,
+  unhandled: ReadonlyMap<string, ReadonlySet<string>>,
+  history: ReadonlyMap<string, readonly string[]>,
+): Promise<string> {
+  const cursors = new Map((await store.readCursors()).map((c) => [key(c.group, c.partition), hex(c.position)]));
+  const leases = new Map((await store.readLeases()).map((l) => [key(l.group, l.partition), l]));
+  const lines: string[] = [];
+  for (const [group, ids] of unhandled) {
+    const byPartition = new Map<number, StoredInfo[]>();
+    for (const id of ids) {
+      const info = stored.get(id)!;
+      byPartition.set(info.partition, [...(byPartition.get(info.partition) ?? []), info]);
+    }
+    for (const [partition, infos] of [...byPartition].sort((a, b) => a[0] - b[0])) {
+      const positions = infos.map((i) => i.position).sort();
+      const emitters = [...new Set(infos.map((i) => i.emitter))].sort().join(',');
+      const lease = leases.get(key(group, partition));
+      lines.push(
+        `${group}/${partition}: ${infos.length} lacking (emitters ${emitters}) from ${positions[0]} to ${positions.at(-1)}; ` +
+          `cursor ${cursors.get(key(group, partition)) ?? 'none'}; lease ${lease ? `${lease.owner || '(free)'} epoch ${lease.epoch}, expires in ${lease.expiresAt - Date.now()} ms` : 'none'}; ` +
+          `owners seen: ${(history.get(key(group, partition)) ?? []).join(', ')}`,
+      );
+    }
+  }
+  return lines.join('\n');
 }
 
 /** Every stored event by id: its position and partition (decoded from the log, as an instance would). */
@@ -199,6 +234,7 @@ async function storedEvents(store: EventStore): Promise<Map<string, StoredInfo>>
       position: positionToString(stored.position),
       partition: partitionOf(event.metadata.user_id, event.event_id, PARTITIONS),
       user: event.metadata.user_id,
+      emitter: (event.payload as { emitter: number }).emitter,
     });
   }
   return byId;
@@ -214,6 +250,9 @@ class Sampler {
   readonly backwards: string[] = [];
   readonly #cursors = new Map<string, string | null>();
   latest: { at: number; leases: LeaseRecord[] } | null = null;
+  /** Per (group, partition): every owner and epoch seen, with when (ms since the sampler started), for failure messages. */
+  readonly history = new Map<string, string[]>();
+  readonly startedAt = Date.now();
   samples = 0;
   #onSample: ((at: number, leases: LeaseRecord[]) => void) | null = null;
   #stopped = false;
@@ -234,6 +273,13 @@ class Sampler {
       const at = Date.now();
       const [leases, cursors] = await Promise.all([this.#store.readLeases(), this.#store.readCursors()]);
       this.see(cursors);
+      for (const l of leases) {
+        const k = key(l.group, l.partition);
+        const seen = this.history.get(k) ?? [];
+        const now = `${l.owner || '(free)'}#${l.epoch}`;
+        if (seen.at(-1)?.endsWith(` ${now}`) !== true) seen.push(`${at - this.startedAt} ms ${now}`);
+        this.history.set(k, seen);
+      }
       this.latest = { at, leases };
       this.samples++;
       this.#onSample?.(at, leases);
@@ -306,6 +352,7 @@ describe('consumer groups on one shared lmdb store', () => {
         );
         let takeoverAt: number | null = null;
         const killAt = Date.now();
+        console.error(`groups: killing ${victim.name} at ${killAt - s.startedAt} ms`);
         s.watch((at, leases) => {
           if (takeoverAt !== null) return;
           const live = leases.filter((l) => l.owner !== '' && l.owner !== victim.name && l.expiresAt > at);
@@ -345,7 +392,10 @@ describe('consumer groups on one shared lmdb store', () => {
           for (const h of handled.poll()) unhandled.get(h.group)?.delete(h.event_id);
           if (GROUPS.every((g) => unhandled.get(g)!.size === 0)) break;
           const lacking = GROUPS.map((g) => `${g} lacks ${unhandled.get(g)!.size}`).join(', ');
-          if (Date.now() > deadline) throw new Error(`timed out waiting for each group to handle every stored event: ${lacking}`);
+          if (Date.now() > deadline)
+            throw new Error(
+              `timed out waiting for each group to handle every stored event: ${lacking}\n${await lackReport(store, stored, unhandled, s.history)}`,
+            );
           // A light poll: the instances need the two cores more than this loop does.
           await sleep(50);
         }
