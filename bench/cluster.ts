@@ -3,7 +3,7 @@
  * instance processes (cluster-instance.ts) share one store folder and run the
  * two trivial consumers, i.e. two consumer groups; each emits `events` events.
  *
- * - throughput: events/s handled by each whole group, i.e. every event emitted
+ * - throughput (once the leases have spread over the instances): events/s handled by each whole group, i.e. every event emitted
  *   by every instance over the wall time from `go` until every cursor of both
  *   groups stands at its partition's last event; measured with one instance
  *   (the fast path: it holds every lease) and with three (each reads the shared
@@ -157,6 +157,19 @@ async function openShared(folder: string): Promise<EventStore> {
   return (await openStore(resolveOptions({ store: { kind: 'lmdb', path: folder } }).store))!;
 }
 
+/** Waits until every lease is held and each member holds some: the joins' rebalance is over, so it is not measured. */
+async function settled(store: EventStore, members: readonly Member[]): Promise<void> {
+  await until(
+    'the leases to spread over the instances',
+    async () => {
+      const at = Date.now();
+      const leases = (await store.readLeases()).filter((l) => l.expiresAt > at);
+      return leases.length === GROUPS * PARTITIONS && members.every((m) => leases.some((l) => l.owner === m.name));
+    },
+    10,
+  );
+}
+
 async function throughput(
   folder: string,
   instances: number,
@@ -165,6 +178,7 @@ async function throughput(
 ): Promise<{ result: ClusterThroughput; members: Member[]; store: EventStore }> {
   const members = await startCluster(folder, instances, events);
   const store = await openShared(folder);
+  await settled(store, members);
   const seconds = await round(store, members, 1);
   const total = instances * events;
   const result: ClusterThroughput = {
