@@ -84,7 +84,7 @@ function mixedBatch(next: () => number, count: number, maxEventBytes = 20_000): 
  * with its 4-byte offset, and the write conflict range [key, key‖0x00) of
  * every put but a versionstamped key (FoundationDB adds none for those); the
  * read conflict range of each caller-supplied id; the two count adds; the
- * attempt's nonce. A retry also reads one nonce and a part may clear old ones:
+ * attempt's nonce; the head key. A retry also reads one nonce and a part may clear old ones:
  * `extra` adds those.
  */
 function countedBytes(items: readonly AppendItem[], extra: { nonceReads?: number; nonceClears?: number } = {}): number {
@@ -104,6 +104,9 @@ function countedBytes(items: readonly AppendItem[], extra: { nonceReads?: number
   }
   const nonceKey = layout.nonceKey(newNonce()).length;
   bytes += MUTATION_BYTES + nonceKey + STAMP_BYTES + 4 + conflict(nonceKey);
+  // The head key: commitEnd of the commit (12 bytes), a versionstamped value.
+  const headKey = layout.headKey.length;
+  bytes += MUTATION_BYTES + headKey + 12 + 4 + conflict(headKey);
   bytes += (extra.nonceReads ?? 0) * conflict(nonceKey);
   bytes += (extra.nonceClears ?? 0) * (MUTATION_BYTES + 2 * nonceKey + 1 + conflict(nonceKey));
   return bytes;

@@ -33,7 +33,7 @@ Commands:
   replay         print stored events as newline-delimited JSON (filters: --from --to --tenant --type)
   audit          print the audit log (filters: --from --to --tenant --user --type)
   dead-letters   list or redrive dead letters
-  stats          event counts by type, checkpoint lag per consumer, dead letters, store size
+  stats          event counts by type, consumer groups (lag, lease owners), dead letters, store size
   emit           emit events read as newline-delimited JSON from stdin, printing receipts
 
 replay, audit, dead-letters and stats read the store of --store PATH (an lmdb

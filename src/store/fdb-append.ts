@@ -4,7 +4,9 @@
  * key that holds the commit stamp is written with SET_VERSIONSTAMPED_KEY (or
  * _VALUE for the id index) at the offset the layout's Put gives, so
  * FoundationDB fills in the commit versionstamp: appends from many instances
- * never read a shared counter and never conflict. Counts are atomic adds.
+ * never read a shared counter and never conflict. Counts are atomic adds;
+ * the head key (`meta/head`, the commit's end) is a versionstamped value, a
+ * blind write that other instances watch (waitForAppend).
  * The only reads are the id index entries of caller-supplied event_ids (the
  * dedup check, in the same transaction) and, in a retry, the nonce of the
  * attempt before it, which no one else writes, so two appends conflict only
@@ -30,6 +32,9 @@ import { PLACEHOLDER_STAMP, STAMP_BYTES, checkPosition, type Stamp } from './lay
 import { tupleString } from './layout/tuple.js';
 import { FDB_MAX_TRANSACTION_BYTES } from './limits.js';
 import type { AppendItem, AppendResult, Position } from './store.js';
+
+/** The head key's value before the commit fills in the stamp: `stamp ‖ 0xffff`, a commitEnd. */
+const HEAD_PLACEHOLDER = Buffer.from([...PLACEHOLDER_STAMP, 0xff, 0xff]);
 
 /** What one attempt of an append transaction decided. */
 interface PartOutcome {
@@ -106,6 +111,8 @@ export class FdbAppender {
         unsettled.push({ nonce, plan });
         for (const put of plan.puts) writePut(tn, put);
         tn.setVersionstampedValueRaw(layout.nonceKey(nonce), withStampOffset(PLACEHOLDER_STAMP, 0));
+        // The head (commitEnd of this commit): a blind write, so appends never conflict on it; readers watch it.
+        tn.setVersionstampedValueRaw(layout.headKey, withStampOffset(HEAD_PLACEHOLDER, 0));
         addToCount(tn, layout, 'events', plan.events);
         if (plan.auditEntries > 0) addToCount(tn, layout, 'auditEntries', plan.auditEntries);
         for (const key of clears) tn.clear(key);

@@ -30,7 +30,8 @@
  * one `t` key per tenant and one `ts` key per millisecond present in the part
  * (not per event), no conflict range for versionstamped keys, and read
  * conflict ranges for the ids a first attempt reads (the caller-supplied
- * ones) and for the one nonce a retry reads (fdb-retries.ts); a retry reads
+ * ones) and for the one nonce a retry reads (fdb-retries.ts), and the head
+ * key every append transaction writes (keys.ts); a retry reads
  * nothing more. It stays an upper bound: the chunk item of a key is counted at
  * its largest, and every part is charged for the nonce read and
  * MAX_NONCE_CLEARS nonce clears it may carry.
@@ -71,6 +72,8 @@ const NAME = {
   time: tupleStringBytes(KEY_NAMES.time),
   audit: tupleStringBytes(KEY_NAMES.audit),
   nonce: tupleStringBytes(KEY_NAMES.nonce) + NONCE_CHARS + 2,
+  /** ('meta', 'head'). */
+  head: tupleStringBytes(KEY_NAMES.meta) + tupleStringBytes(KEY_NAMES.head),
   /** ('meta', 'count', name) with the longest name ('auditEntries'). */
   count: tupleStringBytes(KEY_NAMES.meta) + tupleStringBytes(KEY_NAMES.count) + tupleStringBytes('auditEntries'),
 };
@@ -162,7 +165,9 @@ class TransactionMeter {
       // This attempt's nonce (a versionstamped value), a retry's read of the previous attempt's, and old nonces cleared.
       writeBytes(nonceKey, STAMP_BYTES + STAMP_OFFSET_BYTES) +
       conflictBytes(nonceKey) +
-      MAX_NONCE_CLEARS * clearBytes(nonceKey);
+      MAX_NONCE_CLEARS * clearBytes(nonceKey) +
+      // The head key: commitEnd of the commit, a versionstamped value.
+      writeBytes(prefixBytes + NAME.head, POSITION_BYTES + STAMP_OFFSET_BYTES);
   }
 
   /** The transaction's bytes with `item` added (nothing changes). */

@@ -29,11 +29,14 @@ import { blockCount, decodeBlockOrReport } from './layout/blocks.js';
 import { deadLetterGatherer, type DeadLetterId, type Gathered } from './layout/chunks.js';
 import { decodeCount, type CountName } from './layout/counts.js';
 import { decodeDeadLetters } from './layout/dead-letters.js';
+import { decodeLease } from './layout/groups.js';
 import { decodeIndexList } from './layout/index-lists.js';
 import type { KeyRange, StoreLayout } from './layout/keys.js';
 import { checkPosition, positionOf, type Stamp } from './layout/positions.js';
 import type {
   AuditQuery,
+  CursorRecord,
+  LeaseRecord,
   DeadLetterQuery,
   DeadLetterRecord,
   Position,
@@ -245,15 +248,28 @@ export class FdbReader {
     }
   }
 
-  async readCheckpoints(): Promise<Map<string, Position>> {
-    const range = this.#layout.checkpointRange();
+  async readCursors(): Promise<CursorRecord[]> {
+    const range = this.#layout.cursorRange();
     const entries = await this.#read((tn) => tn.getRangeAll(range.start, range.end));
-    const checkpoints = new Map<string, Position>();
-    for (const [key, value] of entries) {
-      const name = this.#layout.decodeCheckpointKey(key);
-      checkpoints.set(name, checkPosition(value, `checkpoint ${name}`));
-    }
-    return checkpoints;
+    return entries.map(([key, value]) => {
+      const at = this.#layout.decodeCursorKey(key);
+      return { ...at, position: checkPosition(value, `the cursor of ${at.group}/${at.partition}`) };
+    });
+  }
+
+  async readLeases(): Promise<LeaseRecord[]> {
+    const range = this.#layout.leaseRange();
+    const entries = await this.#read((tn) => tn.getRangeAll(range.start, range.end));
+    return entries.map(([key, value]) => {
+      const at = this.#layout.decodeLeaseKey(key);
+      return { ...at, ...decodeLease(value, `${at.group}/${at.partition}`) };
+    });
+  }
+
+  /** The head key every append writes (fdb-append.ts). */
+  async head(): Promise<Position | null> {
+    const value = await this.#read((tn) => tn.get(this.#layout.headKey));
+    return value === undefined ? null : checkPosition(value, 'the head');
   }
 
   async stats(): Promise<StoreStats> {

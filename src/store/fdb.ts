@@ -22,22 +22,39 @@ import { FdbAppender, addToCount } from './fdb-append.js';
 import { limitProblem } from './fdb-batches.js';
 import { TRANSACTION_OPTIONS, describeFdbError, loadFoundationDb, type Db, type Tn } from './fdb-client.js';
 import { FdbReader } from './fdb-reads.js';
+import { checkRequest, groupsOfRound, planRound, roundWrites } from './coordination.js';
+import {
+  decodeGroupRecord,
+  decodeLease,
+  decodeMembership,
+  decodePartitionCount,
+  type GroupRecord,
+  type LeaseValue,
+  type Membership,
+} from './layout/groups.js';
 import { StoreLayout } from './layout/keys.js';
 import { checkPosition } from './layout/positions.js';
+import { Fence, checkProgress, fencedLeases } from './progress.js';
 import { DEFAULT_MAX_TRANSACTION_BYTES, FDB_MAX_TRANSACTION_BYTES } from './limits.js';
-import type {
-  AppendItem,
-  AppendResult,
-  AuditQuery,
-  DeadLetterQuery,
-  DeadLetterRecord,
-  EventStore,
-  Position,
-  ProgressWrite,
-  ReadEventsQuery,
-  StoreStats,
-  StoredAuditEntry,
-  StoredEvent,
+import {
+  comparePositions,
+  type AppendItem,
+  type AppendResult,
+  type AuditQuery,
+  type CoordinateRequest,
+  type CoordinateResult,
+  type CursorRecord,
+  type DeadLetterQuery,
+  type DeadLetterRecord,
+  type EventStore,
+  type LeaseRecord,
+  type Position,
+  type ProgressResult,
+  type ProgressWrite,
+  type ReadEventsQuery,
+  type StoreStats,
+  type StoredAuditEntry,
+  type StoredEvent,
 } from './store.js';
 
 export interface FdbStoreOptions {
@@ -145,7 +162,12 @@ export class FdbStore implements EventStore {
     return this.#write(() => this.#appender.append(items));
   }
 
-  writeProgress(write: ProgressWrite): Promise<void> {
+  writeProgress(write: ProgressWrite): Promise<ProgressResult> {
+    try {
+      checkProgress(write);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return this.#write(async () => {
       const layout = this.#layout;
       // Values over FoundationDB's limit are chunked, as blocks are: a dead letter holds an event of up to limits.maxEventBytes.
@@ -155,28 +177,40 @@ export class FdbStore implements EventStore {
         record: r,
       }));
       const removed = (write.removeDeadLetters ?? []).map((k) => layout.deadLetterChunks(k.consumer, k.position));
-      const checkpoints = [...(write.checkpoints ?? new Map<string, Position>())].map(([name, position]) => ({
-        key: layout.checkpointKey(name),
-        value: checkPosition(position, `checkpoint ${name}`),
-        name,
+      const cursors = (write.cursors ?? []).map((c) => ({
+        cursor: c,
+        key: layout.cursorKey(c.group, c.partition),
+        value: checkPosition(c.position, `the cursor of ${c.group}/${c.partition}`),
       }));
-      if (letters.length + removed.length + checkpoints.length === 0) return;
+      if (letters.length + removed.length + cursors.length === 0) return { lost: [] };
       for (const { puts, record } of letters) {
         for (const { key, value } of puts) {
           const problem = limitProblem(key, value);
           if (problem) throw new StoreWriteError(`dead letter ${record.consumer}/${record.position.toString('hex')}: ${problem}`);
         }
       }
-      for (const { key, value, name } of checkpoints) {
+      for (const { key, value, cursor } of cursors) {
         const problem = limitProblem(key, value);
-        if (problem) throw new StoreWriteError(`checkpoint ${name}: ${problem}`);
+        if (problem) throw new StoreWriteError(`the cursor of ${cursor.group}/${cursor.partition}: ${problem}`);
       }
-      await this.#db.doTransaction(async (tn) => {
+      const fenced = fencedLeases(write);
+      return this.#db.doTransaction(async (tn): Promise<ProgressResult> => {
+        // The fence: the leases are read in the transaction (not as a snapshot),
+        // so a takeover that commits first makes this write conflict and run
+        // again, and then find the lease lost.
+        const leaseValues = await Promise.all(fenced.map((l) => tn.get(layout.leaseKey(l.group, l.partition))));
+        const leases = new Map<string, LeaseValue | null>();
+        fenced.forEach((l, i) => {
+          const value = leaseValues[i];
+          leases.set(`${l.partition}\u0000${l.group}`, value === undefined ? null : decodeLease(value, `${l.group}/${l.partition}`));
+        });
+        const fence = new Fence(write.instance ?? '', (group, partition) => leases.get(`${partition}\u0000${group}`) ?? null);
+        const kept = letters.filter(({ record }) => record.fence === undefined || fence.holds(record.consumer, record.fence.partition, record.fence.epoch));
         // Which letters exist (their first chunk) decides the count, as on
         // lmdb: overwriting one adds nothing, removing a missing one takes
         // nothing. These reads conflict only with another writer of the same letters.
         const touched = [
-          ...new Map([...letters.map((l) => l.chunks.start), ...removed.map((r) => r.start)].map((k) => [k.toString('hex'), k])).values(),
+          ...new Map([...kept.map((l) => l.chunks.start), ...removed.map((r) => r.start)].map((k) => [k.toString('hex'), k])).values(),
         ];
         const values = await Promise.all(touched.map((key) => tn.get(key)));
         const present = new Set<string>();
@@ -184,7 +218,7 @@ export class FdbStore implements EventStore {
           if (values[i] !== undefined) present.add(key.toString('hex'));
         });
         let delta = 0;
-        for (const { chunks, puts } of letters) {
+        for (const { chunks, puts } of kept) {
           const hex = chunks.start.toString('hex');
           if (!present.has(hex)) {
             delta++;
@@ -198,15 +232,148 @@ export class FdbStore implements EventStore {
           if (present.delete(chunks.start.toString('hex'))) delta--;
           tn.clearRange(chunks.start, chunks.end);
         }
-        for (const { key, value } of checkpoints) tn.set(key, value);
+        // BYTE_MAX keeps the greater position (positions compare bytewise): never backwards, and no read of the cursor.
+        for (const { cursor, key, value } of cursors) if (fence.holds(cursor.group, cursor.partition, cursor.epoch)) tn.byteMax(key, value);
         if (delta !== 0) addToCount(tn, layout, 'deadLetters', delta);
+        return { lost: fence.lost() };
       }, TRANSACTION_OPTIONS);
     });
   }
 
   /**
+   * One round in one transaction. The partition count, the group records and
+   * the leases are read normally, so two instances deciding on the same
+   * leases conflict and one runs again on what the other wrote; memberships,
+   * cursors and the head are snapshot reads, so a round does not conflict
+   * with appends, progress writes or another instance's membership renewal
+   * (a membership a moment old only delays a rebalance by one round; cursors
+   * are written with BYTE_MAX, so a stale read never moves one backwards).
+   */
+  coordinate(request: CoordinateRequest): Promise<CoordinateResult> {
+    try {
+      checkRequest(request);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#write(async () => {
+      const layout = this.#layout;
+      return this.#db.doTransaction(async (tn): Promise<CoordinateResult> => {
+        const snap = tn.snapshot();
+        const memberRange = layout.memberRange();
+        const [partitionValue, memberEntries, headValue] = await Promise.all([
+          tn.get(layout.partitionsKey),
+          snap.getRangeAll(memberRange.start, memberRange.end),
+          snap.get(layout.headKey),
+        ]);
+        const partitions = decodePartitionCount(partitionValue);
+        const checkpoints = new Map<string, Position>();
+        let holdsEvents = false;
+        if (partitions === null) {
+          const cps = layout.checkpointRange();
+          const blocks = layout.blockRange();
+          const [cpEntries, firstBlock] = await Promise.all([
+            tn.getRangeAll(cps.start, cps.end),
+            snap.getRangeAll(blocks.start, blocks.end, { limit: 1 }),
+          ]);
+          for (const [key, value] of cpEntries) {
+            const name = layout.decodeCheckpointKey(key);
+            checkpoints.set(name, Buffer.from(checkPosition(value, `checkpoint ${name}`)));
+          }
+          holdsEvents = firstBlock.length > 0;
+        }
+        const members = new Map<string, Membership>();
+        for (const [key, value] of memberEntries) {
+          const id = layout.decodeMemberKey(key);
+          members.set(id, decodeMembership(value, id));
+        }
+        const names = groupsOfRound(request, checkpoints.keys());
+        const read = await Promise.all(
+          names.map(async (group) => {
+            const leaseRange = layout.leaseRange(group);
+            const cursorRange = layout.cursorRange(group);
+            const [record, leaseEntries, cursorEntries] = await Promise.all([
+              tn.get(layout.groupKey(group)),
+              tn.getRangeAll(leaseRange.start, leaseRange.end),
+              snap.getRangeAll(cursorRange.start, cursorRange.end),
+            ]);
+            return { group, record, leaseEntries, cursorEntries };
+          }),
+        );
+        const groups = new Map<string, GroupRecord>();
+        const leases: LeaseRecord[] = [];
+        const cursors: CursorRecord[] = [];
+        for (const { group, record, leaseEntries, cursorEntries } of read) {
+          if (record !== undefined) groups.set(group, decodeGroupRecord(record, group));
+          for (const [key, value] of leaseEntries) {
+            const at = layout.decodeLeaseKey(key);
+            leases.push({ ...at, ...decodeLease(value, `${at.group}/${at.partition}`) });
+          }
+          for (const [key, value] of cursorEntries) {
+            const at = layout.decodeCursorKey(key);
+            cursors.push({ ...at, position: Buffer.from(checkPosition(value, `the cursor of ${at.group}/${at.partition}`)) });
+          }
+        }
+        const head = headValue === undefined ? null : checkPosition(Buffer.from(headValue), 'the head');
+        const plan = planRound({ partitions, members, groups, leases, cursors, head, checkpoints, holdsEvents }, request);
+        const writes = roundWrites(layout, plan.changes);
+        for (const { key, value } of writes.sets) {
+          const problem = limitProblem(key, value);
+          if (problem) throw new StoreWriteError(`coordinate: ${problem}`);
+          tn.set(key, value);
+        }
+        for (const { key, value } of writes.maxes) tn.byteMax(key, value);
+        for (const key of writes.clears) tn.clear(key);
+        return plan.result;
+      }, TRANSACTION_OPTIONS);
+    });
+  }
+
+  head(): Promise<Position | null> {
+    return this.#reader.head();
+  }
+
+  /**
+   * A watch on the head key, which every append transaction writes. The head
+   * is read and the watch set in one transaction (so no append can fall
+   * between them unseen); a watch may fire spuriously or miss an intermediate
+   * value, so the head is read again each time it fires.
+   */
+  async waitForAppend(after: Position | null, signal: AbortSignal): Promise<void> {
+    const layout = this.#layout;
+    const past = (value: Buffer | undefined) => value !== undefined && (after === null || comparePositions(value, after) > 0);
+    while (!signal.aborted) {
+      this.#checkOpen();
+      let watch: { promise: Promise<boolean>; cancel(): void; value?: Buffer | undefined };
+      try {
+        watch = await this.#track(
+          this.#db.doTransaction(async (tn) => {
+            const value = await tn.snapshot().get(layout.headKey);
+            if (past(value)) return { promise: Promise.resolve(true), cancel: () => {}, value };
+            const armed = tn.watch(layout.headKey);
+            return { promise: armed.promise, cancel: () => armed.cancel(), value };
+          }, TRANSACTION_OPTIONS),
+        );
+      } catch (err) {
+        throw new StoreReadError(describeFdbError(err), err);
+      }
+      if (past(watch.value)) return;
+      const onAbort = () => watch.cancel();
+      signal.addEventListener('abort', onAbort, { once: true });
+      try {
+        await watch.promise;
+      } catch (err) {
+        // A watch fails when too many are outstanding or the store closes: look again, unless closed.
+        if (this.#closed) throw new StoreReadError('the store is closed', err);
+      } finally {
+        signal.removeEventListener('abort', onAbort);
+        watch.cancel();
+      }
+    }
+  }
+
+  /**
    * Removes every key under this store's prefix: the log, its indexes, dead
-   * letters, checkpoints and counts. For tests and tooling; the bus never
+   * letters, cursors, leases, memberships and counts. For tests and tooling; the bus never
    * calls it. One range clear, which FoundationDB applies whatever its size.
    */
   async clearAll(): Promise<void> {
@@ -257,8 +424,12 @@ export class FdbStore implements EventStore {
     return this.#reader.readDeadLetters(query);
   }
 
-  readCheckpoints(): Promise<Map<string, Position>> {
-    return this.#reader.readCheckpoints();
+  readCursors(): Promise<CursorRecord[]> {
+    return this.#reader.readCursors();
+  }
+
+  readLeases(): Promise<LeaseRecord[]> {
+    return this.#reader.readLeases();
   }
 
   stats(): Promise<StoreStats> {

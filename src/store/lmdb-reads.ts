@@ -28,11 +28,14 @@ import { DecodedBlock, blockCount, blockSpans, copySpans, decodeBlockOrReport, t
 import { blockGatherer, deadLetterGatherer, type DeadLetterId, type Gathered } from './layout/chunks.js';
 import { decodeCount, type CountName } from './layout/counts.js';
 import { decodeDeadLetters } from './layout/dead-letters.js';
+import { decodeLease } from './layout/groups.js';
 import { decodeIndexList } from './layout/index-lists.js';
 import type { KeyRange, StoreLayout } from './layout/keys.js';
 import { checkPosition, positionOf, type Stamp } from './layout/positions.js';
 import type {
   AuditQuery,
+  CursorRecord,
+  LeaseRecord,
   DeadLetterQuery,
   DeadLetterRecord,
   Position,
@@ -206,17 +209,24 @@ export class LmdbReader {
     }
   }
 
-  async readCheckpoints(): Promise<Map<string, Position>> {
-    this.#checkOpen();
-    const range = this.#layout.checkpointRange();
-    const checkpoints = new Map<string, Position>();
-    this.#read(() => {
-      for (const { key, value } of this.#db.getRange({ start: range.start, end: range.end })) {
-        const name = this.#layout.decodeCheckpointKey(key);
-        checkpoints.set(name, checkPosition(value, `checkpoint ${name}`));
-      }
-    });
-    return checkpoints;
+  async readCursors(): Promise<CursorRecord[]> {
+    const range = this.#layout.cursorRange();
+    return this.#read(() =>
+      [...this.#db.getRange({ start: range.start, end: range.end })].map(({ key, value }) => {
+        const at = this.#layout.decodeCursorKey(key);
+        return { ...at, position: Buffer.from(checkPosition(value, `the cursor of ${at.group}/${at.partition}`)) };
+      }),
+    );
+  }
+
+  async readLeases(): Promise<LeaseRecord[]> {
+    const range = this.#layout.leaseRange();
+    return this.#read(() =>
+      [...this.#db.getRange({ start: range.start, end: range.end })].map(({ key, value }) => {
+        const at = this.#layout.decodeLeaseKey(key);
+        return { ...at, ...decodeLease(value, `${at.group}/${at.partition}`) };
+      }),
+    );
   }
 
   async stats(): Promise<StoreStats> {

@@ -21,25 +21,34 @@ import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { open, type RootDatabase } from 'lmdb';
 import { Codec } from '../codec.js';
-import { StoreReadError, StoreUnavailableError, StoreWriteError } from '../errors.js';
+import { StoreCorruptError, StoreReadError, StoreUnavailableError, StoreWriteError } from '../errors.js';
+import { checkRequest, groupsOfRound, planRound, roundWrites, type RoundPlan } from './coordination.js';
 import { LmdbReader } from './lmdb-reads.js';
 import { idsToCheck, patchStamp, type AppendPlan } from './layout/append-plan.js';
 import { decodeCount, encodeCount, type CountName } from './layout/counts.js';
+import { decodeGroupRecord, decodeLease, decodeMembership, decodePartitionCount, type GroupRecord, type Membership } from './layout/groups.js';
 import { StoreLayout, type KeyRange } from './layout/keys.js';
-import { PLACEHOLDER_STAMP, checkPosition, decodeCounter, encodeCounter, stampFromCounter } from './layout/positions.js';
-import type {
-  AppendItem,
-  AppendResult,
-  AuditQuery,
-  DeadLetterQuery,
-  DeadLetterRecord,
-  EventStore,
-  Position,
-  ProgressWrite,
-  ReadEventsQuery,
-  StoreStats,
-  StoredAuditEntry,
-  StoredEvent,
+import { PLACEHOLDER_STAMP, checkPosition, decodeCounter, encodeCounter, positionOf, stampFromCounter } from './layout/positions.js';
+import { Fence, checkProgress } from './progress.js';
+import {
+  comparePositions,
+  type AppendItem,
+  type AppendResult,
+  type AuditQuery,
+  type CoordinateRequest,
+  type CoordinateResult,
+  type CursorRecord,
+  type DeadLetterQuery,
+  type DeadLetterRecord,
+  type EventStore,
+  type LeaseRecord,
+  type Position,
+  type ProgressResult,
+  type ProgressWrite,
+  type ReadEventsQuery,
+  type StoreStats,
+  type StoredAuditEntry,
+  type StoredEvent,
 } from './store.js';
 
 export interface LmdbStoreOptions {
@@ -50,7 +59,11 @@ export interface LmdbStoreOptions {
   readonly mapSize?: number;
   /** The shared codec, for dead letter records; a new one if not given. */
   readonly codec?: Codec;
+  /** How often waitForAppend() looks at the commit counter, in ms (another process may append). Default 25. */
+  readonly pollMs?: number;
 }
+
+const DEFAULT_POLL_MS = 25;
 
 /** lmdb copies each key as it is written: the id index is written from one reused key buffer, not a buffer per event. */
 const IDS_APART = { idsApart: true } as const;
@@ -65,12 +78,14 @@ export class LmdbStore implements EventStore {
   readonly #layout: StoreLayout;
   readonly #codec: Codec;
   readonly #reader: LmdbReader;
+  readonly #pollMs: number;
   /** Writes not yet settled: close() waits for them. */
   readonly #inFlight = new Set<Promise<unknown>>();
   #closed = false;
 
-  private constructor(db: Db, layout: StoreLayout, codec: Codec, dataFile: string) {
+  private constructor(db: Db, layout: StoreLayout, codec: Codec, dataFile: string, pollMs: number) {
     this.#db = db;
+    this.#pollMs = pollMs;
     this.#layout = layout;
     this.#codec = codec;
     this.#reader = new LmdbReader(db, layout, codec, dataFile, () => this.#checkOpen());
@@ -78,6 +93,8 @@ export class LmdbStore implements EventStore {
 
   static async open(options: LmdbStoreOptions): Promise<LmdbStore> {
     const layout = new StoreLayout(options.prefix);
+    const pollMs = options.pollMs ?? DEFAULT_POLL_MS;
+    if (!(pollMs > 0) || !Number.isFinite(pollMs)) throw new RangeError(`pollMs must be a positive number of milliseconds, got ${pollMs}`);
     let db: Db;
     try {
       db = open<Buffer, Buffer>({
@@ -93,7 +110,7 @@ export class LmdbStore implements EventStore {
     } catch (err) {
       throw new StoreUnavailableError(`cannot open the lmdb store at ${options.path}: ${describe(err)}`, err);
     }
-    return new LmdbStore(db, layout, options.codec ?? new Codec(), join(options.path, 'data.mdb'));
+    return new LmdbStore(db, layout, options.codec ?? new Codec(), join(options.path, 'data.mdb'), pollMs);
   }
 
   // -------------------------------------------------------------------------
@@ -107,6 +124,7 @@ export class LmdbStore implements EventStore {
       // does this while lmdb's write thread may still be committing the
       // previous batch, and the write lock is held only for the puts.
       const draft = this.#layout.planAppend(PLACEHOLDER_STAMP, items, undefined, IDS_APART);
+      let headBefore: Position | null = null;
       const plan = await this.#db.childTransaction((): AppendPlan => {
         const db = this.#db;
         const layout = this.#layout;
@@ -116,7 +134,9 @@ export class LmdbStore implements EventStore {
           const position = db.getBinary(layout.idKey(id));
           if (position !== undefined) stored.set(id, checkPosition(position, `the position of event ${id}`));
         }
-        const counter = decodeCounter(db.getBinary(layout.counterKey)) + 1n;
+        const before = decodeCounter(db.getBinary(layout.counterKey));
+        headBefore = headOf(before);
+        const counter = before + 1n;
         const stamp = stampFromCounter(counter);
         let plan = draft;
         if (stored.size > 0) plan = layout.planAppend(stamp, items, stored, IDS_APART);
@@ -130,26 +150,38 @@ export class LmdbStore implements EventStore {
         if (plan.auditEntries > 0) this.#addToCount('auditEntries', plan.auditEntries);
         return plan;
       });
-      return plan.result;
+      return { positions: plan.result.positions, duplicate: plan.result.duplicate, headBefore };
     });
   }
 
-  writeProgress(write: ProgressWrite): Promise<void> {
+  writeProgress(write: ProgressWrite): Promise<ProgressResult> {
+    try {
+      checkProgress(write);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return this.#write(async () => {
       const layout = this.#layout;
       const encoded = (write.deadLetters ?? []).map((r) => ({
+        record: r,
         chunks: layout.deadLetterChunks(r.consumer, r.position),
         puts: layout.deadLetterPuts(this.#codec, r),
       }));
       const removed = (write.removeDeadLetters ?? []).map((k) => layout.deadLetterChunks(k.consumer, k.position));
-      const checkpoints = [...(write.checkpoints ?? new Map<string, Position>())].map(([name, position]) => ({
-        key: this.#layout.checkpointKey(name),
-        value: checkPosition(position, `checkpoint ${name}`),
+      const cursors = (write.cursors ?? []).map((c) => ({
+        cursor: c,
+        key: layout.cursorKey(c.group, c.partition),
+        value: checkPosition(c.position, `the cursor of ${c.group}/${c.partition}`),
       }));
-      if (encoded.length + removed.length + checkpoints.length === 0) return;
+      if (encoded.length + removed.length + cursors.length === 0) return { lost: [] };
+      let fence: Fence | undefined;
       await this.#db.childTransaction(() => {
         const db = this.#db;
         this.#observeCommit();
+        const lost = (fence = new Fence(write.instance ?? '', (group, partition) => {
+          const value = db.getBinary(layout.leaseKey(group, partition));
+          return value === undefined ? null : decodeLease(value, `${group}/${partition}`);
+        }));
         // The count stays exact: overwriting a dead letter adds nothing, removing a missing one takes nothing.
         // A dead letter is there when its first chunk is; replacing or removing it clears every chunk.
         let delta = 0;
@@ -161,15 +193,128 @@ export class LmdbStore implements EventStore {
           }
           return present;
         };
-        for (const { chunks, puts } of encoded) {
+        for (const { record, chunks, puts } of encoded) {
+          if (record.fence !== undefined && !lost.holds(record.consumer, record.fence.partition, record.fence.epoch)) continue;
           if (!clear(chunks)) delta++;
           for (const { key, value } of puts) db.putSync(key, value);
         }
         for (const chunks of removed) if (clear(chunks)) delta--;
-        for (const { key, value } of checkpoints) db.putSync(key, value);
+        for (const { cursor, key, value } of cursors) {
+          if (!lost.holds(cursor.group, cursor.partition, cursor.epoch)) continue;
+          // Never backwards: a lower position leaves the stored one.
+          const stored = db.getBinary(key);
+          if (stored === undefined || comparePositions(stored, value) < 0) db.putSync(key, value);
+        }
         if (delta !== 0) this.#addToCount('deadLetters', delta);
       });
+      return { lost: fence?.lost() ?? [] };
     });
+  }
+
+  coordinate(request: CoordinateRequest): Promise<CoordinateResult> {
+    try {
+      checkRequest(request);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#write(async () => {
+      let plan: RoundPlan | undefined;
+      await this.#db.childTransaction(() => {
+        const db = this.#db;
+        const layout = this.#layout;
+        this.#observeCommit();
+        const partitions = decodePartitionCount(db.getBinary(layout.partitionsKey));
+        const counter = decodeCounter(db.getBinary(layout.counterKey));
+        const checkpoints = new Map<string, Position>();
+        if (partitions === null) {
+          const range = layout.checkpointRange();
+          for (const { key, value } of db.getRange({ start: range.start, end: range.end })) {
+            const name = layout.decodeCheckpointKey(key);
+            checkpoints.set(name, Buffer.from(checkPosition(value, `checkpoint ${name}`)));
+          }
+        }
+        const members = new Map<string, Membership>();
+        const memberRange = layout.memberRange();
+        for (const { key, value } of db.getRange({ start: memberRange.start, end: memberRange.end })) {
+          const id = layout.decodeMemberKey(key);
+          members.set(id, decodeMembership(value, id));
+        }
+        const groups = new Map<string, GroupRecord>();
+        const leases: LeaseRecord[] = [];
+        const cursors: CursorRecord[] = [];
+        for (const group of groupsOfRound(request, checkpoints.keys())) {
+          const record = db.getBinary(layout.groupKey(group));
+          if (record !== undefined) groups.set(group, decodeGroupRecord(record, group));
+          const leaseRange = layout.leaseRange(group);
+          for (const { key, value } of db.getRange({ start: leaseRange.start, end: leaseRange.end })) {
+            const at = layout.decodeLeaseKey(key);
+            leases.push({ ...at, ...decodeLease(value, `${at.group}/${at.partition}`) });
+          }
+          const cursorRange = layout.cursorRange(group);
+          for (const { key, value } of db.getRange({ start: cursorRange.start, end: cursorRange.end })) {
+            const at = layout.decodeCursorKey(key);
+            cursors.push({ ...at, position: Buffer.from(checkPosition(value, `the cursor of ${at.group}/${at.partition}`)) });
+          }
+        }
+        plan = planRound(
+          { partitions, members, groups, leases, cursors, head: headOf(counter), checkpoints, holdsEvents: counter > 0n },
+          request,
+        );
+        const writes = roundWrites(layout, plan.changes);
+        // The plan's cursors are already the greater of stored and new.
+        for (const { key, value } of [...writes.sets, ...writes.maxes]) db.putSync(key, value);
+        for (const key of writes.clears) db.removeSync(key);
+      });
+      return plan!.result;
+    });
+  }
+
+  async head(): Promise<Position | null> {
+    this.#checkOpen();
+    return headOf(this.#counter());
+  }
+
+  /**
+   * Polls the counter: lmdb has no change notification across processes. A
+   * read outside a transaction sees the latest commit once lmdb-js renews its
+   * read transaction, which it does at the next event turn.
+   */
+  waitForAppend(after: Position | null, signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const finish = (err?: unknown) => {
+        if (timer !== undefined) clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+      const onAbort = () => finish();
+      const look = () => {
+        timer = undefined;
+        if (signal.aborted) return finish();
+        let head: Position | null;
+        try {
+          this.#checkOpen();
+          head = headOf(this.#counter());
+        } catch (err) {
+          return finish(err);
+        }
+        if (head !== null && (after === null || comparePositions(head, after) > 0)) return finish();
+        timer = setTimeout(look, this.#pollMs);
+        timer.unref();
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      look();
+    });
+  }
+
+  #counter(): bigint {
+    try {
+      return decodeCounter(this.#db.getBinary(this.#layout.counterKey));
+    } catch (err) {
+      if (err instanceof StoreReadError || err instanceof StoreCorruptError) throw err;
+      throw new StoreReadError(describe(err), err);
+    }
   }
 
   /** Inside a write transaction. */
@@ -228,8 +373,12 @@ export class LmdbStore implements EventStore {
     return this.#reader.readDeadLetters(query);
   }
 
-  readCheckpoints(): Promise<Map<string, Position>> {
-    return this.#reader.readCheckpoints();
+  readCursors(): Promise<CursorRecord[]> {
+    return this.#reader.readCursors();
+  }
+
+  readLeases(): Promise<LeaseRecord[]> {
+    return this.#reader.readLeases();
   }
 
   stats(): Promise<StoreStats> {
@@ -246,6 +395,11 @@ export class LmdbStore implements EventStore {
   #checkOpen(): void {
     if (this.#closed) throw new StoreReadError('the store is closed');
   }
+}
+
+/** The head after `counter` commits: the end of the last one, null before the first. */
+function headOf(counter: bigint): Position | null {
+  return counter === 0n ? null : positionOf(stampFromCounter(counter), 0xffff);
 }
 
 /**

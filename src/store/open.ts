@@ -6,8 +6,14 @@
 import type { StoreOptions } from '../options.js';
 import type { EventStore } from './store.js';
 
+/** How a store is opened beyond its options. */
+export interface OpenStoreSettings {
+  /** lmdb: how often waitForAppend() looks for another process's appends, in ms (default 25). */
+  readonly pollMs?: number;
+}
+
 /** The store for `options.store`, or null for `{ kind: 'none' }` (no durability, no replay). */
-export async function openStore(options: StoreOptions): Promise<EventStore | null> {
+export async function openStore(options: StoreOptions, settings: OpenStoreSettings = {}): Promise<EventStore | null> {
   switch (options.kind) {
     case 'none':
       return null;
@@ -17,6 +23,7 @@ export async function openStore(options: StoreOptions): Promise<EventStore | nul
         path: options.path,
         prefix: options.prefix,
         ...(options.mapSize === undefined ? {} : { mapSize: options.mapSize }),
+        ...(settings.pollMs === undefined ? {} : { pollMs: settings.pollMs }),
       });
     }
     case 'fdb': {

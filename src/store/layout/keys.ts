@@ -17,13 +17,30 @@
  * (prefix,'au',stamp,chunk)            → the batch's audit entries (encodeAuditBlock), split in chunks
  * (prefix,'dl',consumer,position)      → dead letter (encodeDeadLetter), its first chunk
  * (prefix,'dl',consumer,position,chunk) → the next chunks (1, 2, ...) of a dead letter over MAX_VALUE_BYTES
- * (prefix,'cp',name)                   → position (12 bytes)
- * (prefix,'meta','counter')            → lmdb's commit counter, uint64BE
+ * (prefix,'mb',instance)              → membership (groups.ts): expiresAt, the groups the instance runs
+ * (prefix,'gr',group)                  → group record (groups.ts): how its cursors started, when it was first seen
+ * (prefix,'ls',group,partition)        → lease (groups.ts): owner, expiresAt, fencing epoch
+ * (prefix,'cu',group,partition)        → cursor: position (12 bytes), every event of the partition up to it is handled
+ * (prefix,'meta','partitions')         → the partition count, uint32BE, recorded by the first coordination
+ * (prefix,'meta','head')               → FoundationDB only: `commitEnd` of the last append commit (versionstamped value)
+ * (prefix,'meta','counter')            → lmdb's commit counter, uint64BE (lmdb's head is commitEnd of its stamp)
  * (prefix,'meta','count',name)         → running count, int64LE (FoundationDB's atomic add is little-endian)
  * (prefix,'nonce',nonce)               → the commit stamp of the append attempt that wrote it (FoundationDB only, see below)
  * ```
  *
- * Why blocks: see blocks.ts; what a commit writes: append-plan.ts.
+ * Why blocks: see blocks.ts; what a commit writes: append-plan.ts; how
+ * instances share groups: ../coordination.ts.
+ *
+ * `(prefix,'cp',name)` → position held the per-instance checkpoints of the
+ * layout before consumer groups; the first coordination of such a store turns
+ * them into cursors and clears them (coordination.ts), so only that reads them.
+ *
+ * `meta/head` is written by every FoundationDB append transaction with
+ * SET_VERSIONSTAMPED_VALUE, a blind write that never conflicts, so readers can
+ * watch it and read the head without scanning blocks; readers in a
+ * transaction read it as a snapshot read, so they do not conflict with
+ * appends either. lmdb needs no such key: its head follows from the counter,
+ * read in the same transaction.
  *
  * `nonce` keys are the idempotency marks of FoundationDB appends: each attempt
  * of an append transaction writes a random nonce with its commit stamp, so a
@@ -75,11 +92,36 @@ export const KEY_NAMES = {
   audit: 'au',
   deadLetter: 'dl',
   checkpoint: 'cp',
+  member: 'mb',
+  group: 'gr',
+  lease: 'ls',
+  cursor: 'cu',
   meta: 'meta',
+  partitions: 'partitions',
+  head: 'head',
   count: 'count',
   counter: 'counter',
   nonce: 'nonce',
 } as const;
+
+function checkPartition(partition: number): number {
+  if (!Number.isInteger(partition) || partition < 0 || partition > 0xffffffff)
+    throw new RangeError(`a partition is an integer from 0 to 4294967295, got ${partition}`);
+  return partition;
+}
+
+function decodeGroupPartition(key: Buffer, prefix: Buffer, what: string): { group: string; partition: number } {
+  let decoded: unknown[] = [];
+  try {
+    decoded = unpack(key.subarray(prefix.length)) as unknown[];
+  } catch {
+    decoded = [];
+  }
+  const [group, partition] = decoded;
+  if (decoded.length !== 2 || typeof group !== 'string' || typeof partition !== 'number')
+    throw new StoreCorruptError(`not a ${what} key: ${key.toString('hex')}`);
+  return { group, partition };
+}
 
 /** A key range: `start` inclusive, `end` exclusive. */
 export interface KeyRange {
@@ -97,6 +139,14 @@ export class StoreLayout {
   readonly #au: Buffer;
   readonly #dl: Buffer;
   readonly #cp: Buffer;
+  readonly #mb: Buffer;
+  readonly #gr: Buffer;
+  readonly #ls: Buffer;
+  readonly #cu: Buffer;
+  /** `(prefix,'meta','partitions')`: the partition count of the consumer groups. */
+  readonly partitionsKey: Buffer;
+  /** `(prefix,'meta','head')`: the last append commit's end, on FoundationDB. */
+  readonly headKey: Buffer;
   readonly #count: Buffer;
   readonly #nonce: Buffer;
   /** `(prefix,'meta','counter')`: lmdb's commit counter. */
@@ -114,6 +164,12 @@ export class StoreLayout {
     this.#au = pack([prefix, n.audit]);
     this.#dl = pack([prefix, n.deadLetter]);
     this.#cp = pack([prefix, n.checkpoint]);
+    this.#mb = pack([prefix, n.member]);
+    this.#gr = pack([prefix, n.group]);
+    this.#ls = pack([prefix, n.lease]);
+    this.#cu = pack([prefix, n.cursor]);
+    this.partitionsKey = pack([prefix, n.meta, n.partitions]);
+    this.headKey = pack([prefix, n.meta, n.head]);
     this.#count = pack([prefix, n.meta, n.count]);
     this.#nonce = pack([prefix, n.nonce]);
     this.counterKey = pack([prefix, n.meta, n.counter]);
@@ -293,6 +349,70 @@ export class StoreLayout {
     }));
   }
 
+  memberKey(instance: string): Buffer {
+    return withString(this.#mb, instance);
+  }
+
+  decodeMemberKey(key: Buffer): string {
+    return this.#decodeName(key, this.#mb, 'membership');
+  }
+
+  memberRange(): KeyRange {
+    return { start: this.#mb, end: concat([this.#mb, AFTER]) };
+  }
+
+  groupKey(group: string): Buffer {
+    return withString(this.#gr, group);
+  }
+
+  decodeGroupKey(key: Buffer): string {
+    return this.#decodeName(key, this.#gr, 'group');
+  }
+
+  groupRange(): KeyRange {
+    return { start: this.#gr, end: concat([this.#gr, AFTER]) };
+  }
+
+  leaseKey(group: string, partition: number): Buffer {
+    return concat([withString(this.#ls, group), tupleUint(checkPartition(partition))]);
+  }
+
+  decodeLeaseKey(key: Buffer): { group: string; partition: number } {
+    return decodeGroupPartition(key, this.#ls, 'lease');
+  }
+
+  /** One group's leases, or every group's. */
+  leaseRange(group?: string): KeyRange {
+    const start = group === undefined ? this.#ls : withString(this.#ls, group);
+    return { start, end: concat([start, AFTER]) };
+  }
+
+  cursorKey(group: string, partition: number): Buffer {
+    return concat([withString(this.#cu, group), tupleUint(checkPartition(partition))]);
+  }
+
+  decodeCursorKey(key: Buffer): { group: string; partition: number } {
+    return decodeGroupPartition(key, this.#cu, 'cursor');
+  }
+
+  /** One group's cursors, or every group's. */
+  cursorRange(group?: string): KeyRange {
+    const start = group === undefined ? this.#cu : withString(this.#cu, group);
+    return { start, end: concat([start, AFTER]) };
+  }
+
+  #decodeName(key: Buffer, prefix: Buffer, what: string): string {
+    let name: unknown;
+    try {
+      name = unpack(key.subarray(prefix.length))[0];
+    } catch {
+      name = undefined;
+    }
+    if (typeof name !== 'string') throw new StoreCorruptError(`not a ${what} key: ${key.toString('hex')}`);
+    return name;
+  }
+
+  /** The old layout's checkpoint keys: read only to migrate them (see the top of this file). */
   checkpointKey(name: string): Buffer {
     return withString(this.#cp, name);
   }
