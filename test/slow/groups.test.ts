@@ -199,6 +199,7 @@ async function lackReport(
   stored: ReadonlyMap<string, StoredInfo>,
   unhandled: ReadonlyMap<string, ReadonlySet<string>>,
   history: ReadonlyMap<string, readonly string[]>,
+  cursorHistory: ReadonlyMap<string, readonly string[]>,
 ): Promise<string> {
   const cursors = new Map((await store.readCursors()).map((c) => [key(c.group, c.partition), hex(c.position)]));
   const leases = new Map((await store.readLeases()).map((l) => [key(l.group, l.partition), l]));
@@ -216,7 +217,8 @@ async function lackReport(
       lines.push(
         `${group}/${partition}: ${infos.length} lacking (emitters ${emitters}) from ${positions[0]} to ${positions.at(-1)}; ` +
           `cursor ${cursors.get(key(group, partition)) ?? 'none'}; lease ${lease ? `${lease.owner || '(free)'} epoch ${lease.epoch}, expires in ${lease.expiresAt - Date.now()} ms` : 'none'}; ` +
-          `owners seen: ${(history.get(key(group, partition)) ?? []).join(', ')}`,
+          `owners seen: ${(history.get(key(group, partition)) ?? []).join(', ')}; ` +
+          `first cursors seen: ${(cursorHistory.get(key(group, partition)) ?? []).slice(0, 3).join(', ')}`,
       );
     }
   }
@@ -252,6 +254,8 @@ class Sampler {
   latest: { at: number; leases: LeaseRecord[] } | null = null;
   /** Per (group, partition): every owner and epoch seen, with when (ms since the sampler started), for failure messages. */
   readonly history = new Map<string, string[]>();
+  /** Per (group, partition): every cursor seen, with when, for failure messages. */
+  readonly cursorHistory = new Map<string, string[]>();
   readonly startedAt = Date.now();
   samples = 0;
   #onSample: ((at: number, leases: LeaseRecord[]) => void) | null = null;
@@ -293,6 +297,7 @@ class Sampler {
       const now = hex(c.position);
       const before = this.#cursors.get(k);
       if (before !== undefined && before !== null && (now === null || now < before)) this.backwards.push(`${k}: ${before} → ${now}`);
+      if (before !== now) this.cursorHistory.set(k, [...(this.cursorHistory.get(k) ?? []), `${Date.now() - this.startedAt} ms ${now}`]);
       this.#cursors.set(k, now);
     }
   }
@@ -394,7 +399,7 @@ describe('consumer groups on one shared lmdb store', () => {
           const lacking = GROUPS.map((g) => `${g} lacks ${unhandled.get(g)!.size}`).join(', ');
           if (Date.now() > deadline)
             throw new Error(
-              `timed out waiting for each group to handle every stored event: ${lacking}\n${await lackReport(store, stored, unhandled, s.history)}`,
+              `timed out waiting for each group to handle every stored event: ${lacking}\n${await lackReport(store, stored, unhandled, s.history, s.cursorHistory)}`,
             );
           // A light poll: the instances need the two cores more than this loop does.
           await sleep(50);
