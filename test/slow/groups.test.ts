@@ -612,6 +612,11 @@ describe('consumer groups on one shared lmdb store', () => {
             .join() !== cursorsAtTakeover.join(),
         30_000,
       );
+      console.error(
+        `fencing: X (epochs ${[...epochOfX.values()].join(',')}) stopped, Y took over (epochs ${leasesAtTakeover.map((l) => l.epoch).join(',')}); ` +
+          `X resumed and handled ${handledByX.counts.get('FenceOk')?.size ?? 0} held FenceOk and ${handledByX.counts.get('FenceFail')?.size ?? 0} FenceFail deliveries, ` +
+          `wrote no cursor and no dead letter; its warnings: ${JSON.stringify(x.warnings)}`,
+      );
     } finally {
       x.kill('SIGCONT');
       x.kill('SIGKILL');
