@@ -78,6 +78,8 @@ export async function runBench(options: BenchOptions, progress: Progress = new P
     }
     progress.total = [...stepsOfSuite.values()].reduce((a, b) => a + b, 0);
     let stepsBefore = 0;
+    /** Steps this process's progress has counted so far (its own, and the children's it skipped over). */
+    let countedHere = 0;
 
     const scenarios: ScenarioResult[] = [];
     const ratioSpecs: RatioSpec[] = [];
@@ -89,14 +91,12 @@ export async function runBench(options: BenchOptions, progress: Progress = new P
     for (const suite of suites) {
       const childOptions: SuiteChildOptions = { quick, events, rounds, firstStep: stepsBefore, totalSteps: progress.total };
       stepsBefore += stepsOfSuite.get(suite)!;
-      if (suite === 'memory') {
-        for (let i = 0; i < childOptions.firstStep; i++) progress.skip();
-        ({ overload, overloadDurable, replay } = await memorySteps(quick, folders, progress));
-        continue;
-      }
-      if (suite === 'cluster') {
-        for (let i = 0; i < childOptions.firstStep; i++) progress.skip();
-        cluster = await clusterStep(events, folders, progress);
+      if (suite === 'memory' || suite === 'cluster') {
+        // Steps in this process: first count those the children took since this process last counted.
+        for (; countedHere < childOptions.firstStep; countedHere++) progress.skip();
+        if (suite === 'memory') ({ overload, overloadDurable, replay } = await memorySteps(quick, folders, progress));
+        else cluster = await clusterStep(events, folders, progress);
+        countedHere += stepsOfSuite.get(suite)!;
         continue;
       }
       const outcome = await inSuiteChild(suite, childOptions).catch((err: Error) => err);
