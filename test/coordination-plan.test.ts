@@ -9,7 +9,14 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { planRound, type RoundPlan, type RoundSnapshot } from '../src/store/coordination.js';
 import type { GroupRecord, Membership } from '../src/store/layout/groups.js';
-import { commitEnd, type CoordinateRequest, type CursorRecord, type GroupSpec, type LeaseRecord, type Position } from '../src/store/store.js';
+import {
+  commitEnd,
+  type CoordinateRequest,
+  type CursorRecord,
+  type GroupSpec,
+  type LeaseRecord,
+  type Position,
+} from '../src/store/store.js';
 
 const LEASE_MS = 1_000;
 const T0 = 1_700_000_000_000;
@@ -242,6 +249,21 @@ describe('planRound: releases and cursors', () => {
     const other = m.round({ instance: 'b', now: T0 + 2, partitions: 1, release: [{ group: 'G', partition: 0, epoch: 1, cursor: pos(9) }] });
     assert.deepEqual(other.changes.putCursors, []);
     assert.equal(m.leases.get('G/0')!.owner, 'a');
+  });
+
+  it('releases a lease of a group it no longer runs', () => {
+    const m = new Model();
+    m.round({ instance: 'a', now: T0, partitions: 1, groups: [{ name: 'Old', startFrom: 'beginning' }] });
+    const plan = m.round({
+      instance: 'a',
+      now: T0 + 1,
+      partitions: 1,
+      groups: [],
+      release: [{ group: 'Old', partition: 0, epoch: 1, cursor: pos(3) }],
+    });
+    assert.deepEqual(plan.result.held, []);
+    assert.equal(m.leases.get('Old/0')!.owner, '');
+    assert.equal(hex(m.cursors.get('Old/0')!.position), hex(pos(3)));
   });
 
   it('writes a release cursor, never backwards, and resumes the next owner from it', () => {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { BroadcastChannel } from 'node:worker_threads';
 import { describe, it } from 'node:test';
 import { createBus } from '../src/index.js';
-import { openStore } from '../src/store/open.js';
+import { LmdbStore } from '../src/store/lmdb.js';
 import { comparePositions } from '../src/store/store.js';
 import { runScript } from './fixtures/cli-run.js';
 import { GATE_CHANNEL, type GateMessage } from './fixtures/gated.js';
@@ -75,7 +75,7 @@ describe('one instance on a shared log', () => {
         await bus.close();
       }
       // Closed: every cursor is at or past the last event, and the leases were handed back.
-      const store = await openStore({ kind: 'lmdb', path });
+      const store = await LmdbStore.open({ path, prefix: 'eventrail' });
       try {
         const head = (await store.head())!;
         const cursors = await store.readCursors();
@@ -108,7 +108,7 @@ describe('one instance on a shared log', () => {
         pool: { maxThreads: 1, concurrentTasksPerWorker: 4 },
         checkpoint: { intervalMs: 0 },
       });
-      const store = await openStore({ kind: 'lmdb', path });
+      const store = await LmdbStore.open({ path, prefix: 'eventrail' });
       try {
         const user = uuid();
         await Promise.all(Array.from({ length: 20 }, (_, n) => bus.emit(event(n, user))));

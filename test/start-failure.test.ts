@@ -36,7 +36,7 @@ describe('a failed start', () => {
       }
       await writer.close();
 
-      // No checkpoint: recovery starts from the beginning. After the last block, a key in the block range that is
+      // A group that starts from the beginning: recovery reads the log from its start. After the last block, a key in the block range that is
       // not a block key: the recovery read throws on it, on its second page (a page is 1024 events, whole blocks),
       // after the first page went to the dispatcher.
       const layout = new StoreLayout('eventrail');
@@ -54,7 +54,7 @@ describe('a failed start', () => {
 
       const options = {
         store: { kind: 'lmdb' as const, path },
-        consumers: [out.consumer('recorder')],
+        consumers: [out.consumer('from-beginning')],
         pool: { maxThreads: 1 },
         dispatch: { maxBatch: 16 },
         // A failed delivery would be retried at once and dead-lettered after one more attempt.
@@ -77,7 +77,7 @@ describe('a failed start', () => {
       } finally {
         await after.close();
       }
-      const delivered = linesOf<Delivered>(out.path, 'Recorder');
+      const delivered = linesOf<Delivered>(out.path, 'FromBeginning');
       assert.ok(
         delivered.every((d) => d.attempt === 1),
         'no delivery was retried',
@@ -87,7 +87,7 @@ describe('a failed start', () => {
       const bus = await createBus(options);
       await bus.flush();
       await bus.close();
-      const seqs = new Set(linesOf<Delivered>(out.path, 'Recorder').map((d) => d.seq));
+      const seqs = new Set(linesOf<Delivered>(out.path, 'FromBeginning').map((d) => d.seq));
       assert.equal(seqs.size, BLOCKS * PER_BLOCK);
     } finally {
       dir.remove();

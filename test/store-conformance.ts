@@ -9,14 +9,23 @@ import { randomUUID } from 'node:crypto';
 import { Codec } from '../src/codec.js';
 import { decodeAuditRecord, encodeAuditRecord } from '../src/event/audit.js';
 import type { Event } from '../src/event/event.js';
-import { comparePositions, type AppendItem, type DeadLetterRecord, type EventStore, type Position } from '../src/store/store.js';
+import { setImmediate } from 'node:timers/promises';
+import {
+  commitEnd,
+  comparePositions,
+  type AppendItem,
+  type DeadLetterRecord,
+  type EventStore,
+  type FencedDeadLetter,
+  type Position,
+} from '../src/store/store.js';
 import { collect } from './helpers.js';
 
 export interface StoreUnderTest {
   readonly store: EventStore;
   /** Closes nothing: removes what the factory created (the test closes the stores it opened). */
   cleanup(): Promise<void>;
-  /** Opens the same store again (same path or prefix) after the test closed the first one. */
+  /** Opens the same store again (same path or prefix), beside the first or after the test closed it. */
   reopen?(): Promise<EventStore>;
 }
 
@@ -24,6 +33,9 @@ export type StoreFactory = () => Promise<StoreUnderTest>;
 
 const codec = new Codec();
 const BASE_MS = Date.UTC(2024, 0, 1);
+/** Coordination rounds run on a clock of their own (`now` is the caller's): leases lapse when a test says so. */
+const T0 = 1_700_000_000_000;
+const LEASE_MS = 10_000;
 
 export interface TestEventOptions {
   eventId?: string;
@@ -482,37 +494,278 @@ export function testStore(name: string, factory: StoreFactory): void {
     );
 
     it(
-      'writes and reads checkpoints, with dead letters in the same write',
+      'coordinates: records the partition count, takes free leases, hands over to a newcomer',
       withStore(async ({ store }) => {
-        assert.deepEqual(await store.readCheckpoints(), new Map());
-        const { positions } = await store.append(testEvents(3).map((e) => e.item));
-        await store.writeProgress({
-          checkpoints: new Map([
-            ['Mailer', positions[0]!],
-            ['Audit', positions[2]!],
-          ]),
-        });
-        await store.writeProgress({
-          checkpoints: new Map([['Mailer', positions[1]!]]),
-          deadLetters: [
-            {
-              consumer: 'Mailer',
-              position: positions[0]!,
-              event: Buffer.from([0xc0]),
-              error: { code: 'E', name: 'Error', message: 'm' },
-              attempts: 1,
-              failedAt: new Date(BASE_MS).toISOString(),
-              tenantId: null,
-            },
+        assert.deepEqual(await store.readLeases(), []);
+        const groups = [{ name: 'G', startFrom: 'beginning' as const }];
+        const a1 = await store.coordinate({ instance: 'a', groups, partitions: 4, leaseMs: LEASE_MS, now: T0 });
+        assert.equal(a1.partitions, 4);
+        assert.deepEqual(a1.members, ['a']);
+        assert.deepEqual(
+          a1.held.map((h) => [h.group, h.partition, h.epoch, h.expiresAt, h.cursor]),
+          [0, 1, 2, 3].map((p) => ['G', p, 1, T0 + LEASE_MS, null]),
+        );
+        assert.deepEqual(a1.handOver, []);
+        // b asks for another count: the stored one wins. a's leases are live, so b takes none.
+        const b1 = await store.coordinate({ instance: 'b', groups, partitions: 8, leaseMs: LEASE_MS, now: T0 + 1 });
+        assert.equal(b1.partitions, 4);
+        assert.deepEqual(b1.members, ['a', 'b']);
+        assert.deepEqual(b1.held, []);
+        const a2 = await store.coordinate({ instance: 'a', groups, partitions: 4, leaseMs: LEASE_MS, now: T0 + 2 });
+        assert.deepEqual(
+          a2.handOver.map((h) => h.partition),
+          [1, 3],
+        );
+        assert.equal(a2.held.length, 4);
+        // a releases them with their final cursors; b takes them with the next epoch and resumes there.
+        const { positions } = await store.append(testEvents(2).map((e) => e.item));
+        await store.coordinate({
+          instance: 'a',
+          groups,
+          partitions: 4,
+          leaseMs: LEASE_MS,
+          now: T0 + 3,
+          release: [
+            { group: 'G', partition: 1, epoch: 1, cursor: positions[0]! },
+            { group: 'G', partition: 3, epoch: 1, cursor: null },
           ],
         });
-        await store.writeProgress({});
-        const checkpoints = await store.readCheckpoints();
-        assert.deepEqual([...checkpoints].map(([k, v]) => [k, hex(v)]).sort(), [
-          ['Audit', hex(positions[2]!)],
-          ['Mailer', hex(positions[1]!)],
-        ]);
-        assert.equal((await collect(store.readDeadLetters())).length, 1);
+        const b2 = await store.coordinate({ instance: 'b', groups, partitions: 4, leaseMs: LEASE_MS, now: T0 + 4 });
+        assert.deepEqual(
+          b2.held.map((h) => [h.partition, h.epoch, h.cursor === null ? null : hex(h.cursor)]),
+          [
+            [1, 2, hex(positions[0]!)],
+            [3, 2, null],
+          ],
+        );
+        assert.deepEqual(
+          (await store.readLeases()).map((l) => [l.group, l.partition, l.owner, l.epoch, l.expiresAt]),
+          [
+            ['G', 0, 'a', 1, T0 + 3 + LEASE_MS],
+            ['G', 1, 'b', 2, T0 + 4 + LEASE_MS],
+            ['G', 2, 'a', 1, T0 + 3 + LEASE_MS],
+            ['G', 3, 'b', 2, T0 + 4 + LEASE_MS],
+          ],
+        );
+        assert.deepEqual(
+          (await store.readCursors()).map((c) => [c.group, c.partition, c.position === null ? null : hex(c.position)]),
+          [['G', 1, hex(positions[0]!)]],
+        );
+        // b leaves: its membership goes.
+        const gone = await store.coordinate({
+          instance: 'b',
+          groups,
+          partitions: 4,
+          leaseMs: LEASE_MS,
+          now: T0 + 5,
+          leaving: true,
+          release: [1, 3].map((partition) => ({ group: 'G', partition, epoch: 2, cursor: null })),
+        });
+        assert.deepEqual(gone.members, ['a']);
+        assert.deepEqual(gone.held, []);
+      }),
+    );
+
+    it(
+      "starts a group from the head ('now') or from the beginning",
+      withStore(async ({ store }) => {
+        // A store that holds events but was never coordinated is one of the layout before groups (migrated instead).
+        await store.coordinate({ instance: 'a', groups: [], partitions: 2, leaseMs: LEASE_MS, now: T0 - 1 });
+        const first = await store.append(testEvents(3).map((e) => e.item));
+        const head = await store.head();
+        assert.equal(hex(head!), hex(commitEnd(first.positions[2]!)));
+        const round = await store.coordinate({
+          instance: 'a',
+          groups: [
+            { name: 'Late', startFrom: 'now' },
+            { name: 'Early', startFrom: 'beginning' },
+          ],
+          partitions: 2,
+          leaseMs: LEASE_MS,
+          now: T0,
+        });
+        assert.deepEqual(
+          round.held.map((h) => [h.group, h.partition, h.cursor === null ? null : hex(h.cursor)]),
+          [
+            ['Late', 0, hex(head!)],
+            ['Late', 1, hex(head!)],
+            ['Early', 0, null],
+            ['Early', 1, null],
+          ],
+        );
+        // The events after the cursor are what the group reads next: none of the three before it.
+        assert.deepEqual(await collect(store.readEvents({ after: round.held[0]!.cursor! })), []);
+      }),
+    );
+
+    it(
+      'fences progress: after a takeover the old owner’s cursors and fenced dead letters are refused and reported lost',
+      withStore(async ({ store }) => {
+        const groups = [{ name: 'G', startFrom: 'beginning' as const }];
+        const { positions } = await store.append(testEvents(4).map((e) => e.item));
+        await store.coordinate({ instance: 'a', groups, partitions: 2, leaseMs: LEASE_MS, now: T0 });
+        const ok = await store.writeProgress({ instance: 'a', cursors: [{ group: 'G', partition: 0, epoch: 1, position: positions[0]! }] });
+        assert.deepEqual(ok.lost, []);
+        // a pauses past its lease; b takes both partitions over with epoch 2.
+        const b = await store.coordinate({ instance: 'b', groups, partitions: 2, leaseMs: LEASE_MS, now: T0 + LEASE_MS + 1 });
+        assert.deepEqual(
+          b.held.map((h) => [h.partition, h.epoch, h.cursor === null ? null : hex(h.cursor)]),
+          [
+            [0, 2, hex(positions[0]!)],
+            [1, 2, null],
+          ],
+        );
+        const letter = (i: number, fence?: { partition: number; epoch: number }): FencedDeadLetter => ({
+          consumer: 'G',
+          position: positions[i]!,
+          event: Buffer.from([0xc0]),
+          error: { code: 'E', name: 'Error', message: `failed ${i}` },
+          attempts: 1,
+          failedAt: new Date(BASE_MS).toISOString(),
+          tenantId: null,
+          ...(fence ? { fence } : {}),
+        });
+        // a wakes up and writes with its old epoch: nothing fenced is written, the unfenced letter is.
+        const stale = await store.writeProgress({
+          instance: 'a',
+          cursors: [
+            { group: 'G', partition: 0, epoch: 1, position: positions[3]! },
+            { group: 'G', partition: 1, epoch: 1, position: positions[3]! },
+          ],
+          deadLetters: [letter(1, { partition: 0, epoch: 1 }), letter(2, { partition: 0, epoch: 1 }), letter(3)],
+        });
+        assert.deepEqual(
+          [...stale.lost].sort((x, y) => x.partition - y.partition),
+          [
+            { group: 'G', partition: 0 },
+            { group: 'G', partition: 1 },
+          ],
+        );
+        assert.deepEqual(
+          (await store.readCursors()).map((c) => [c.partition, hex(c.position!)]),
+          [[0, hex(positions[0]!)]],
+        );
+        assert.deepEqual(
+          (await collect(store.readDeadLetters())).map((d) => hex(d.position)),
+          [hex(positions[3]!)],
+        );
+        assert.equal((await store.stats()).deadLetters, 1);
+        // A dead letter fenced by a lease a holds but with another instance's cursor write in the same progress: each entry alone.
+        const mine = await store.writeProgress({
+          instance: 'b',
+          cursors: [{ group: 'G', partition: 1, epoch: 2, position: positions[2]! }],
+          deadLetters: [letter(1, { partition: 1, epoch: 2 }), letter(0, { partition: 0, epoch: 1 })],
+        });
+        assert.deepEqual(mine.lost, [{ group: 'G', partition: 0 }]);
+        assert.deepEqual(
+          (await collect(store.readDeadLetters())).map((d) => hex(d.position)),
+          [hex(positions[1]!), hex(positions[3]!)],
+        );
+        assert.deepEqual(
+          (await store.readCursors()).map((c) => [c.partition, hex(c.position!)]),
+          [
+            [0, hex(positions[0]!)],
+            [1, hex(positions[2]!)],
+          ],
+        );
+        // A cursor write without the instance whose leases fence it is refused outright.
+        await assert.rejects(
+          store.writeProgress({ cursors: [{ group: 'G', partition: 1, epoch: 2, position: positions[3]! }] }),
+          TypeError,
+        );
+      }),
+    );
+
+    it(
+      'never moves a cursor backwards',
+      withStore(async ({ store }) => {
+        const { positions } = await store.append(testEvents(3).map((e) => e.item));
+        await store.coordinate({
+          instance: 'a',
+          groups: [{ name: 'G', startFrom: 'beginning' }],
+          partitions: 1,
+          leaseMs: LEASE_MS,
+          now: T0,
+        });
+        const at = (i: number) => ({ group: 'G', partition: 0, epoch: 1, position: positions[i]! });
+        await store.writeProgress({ instance: 'a', cursors: [at(2)] });
+        assert.deepEqual(await store.writeProgress({ instance: 'a', cursors: [at(1)] }), { lost: [] });
+        assert.equal(hex((await store.readCursors())[0]!.position!), hex(positions[2]!));
+        // Within one write too: the greater wins, whatever the order.
+        await store.writeProgress({ instance: 'a', cursors: [at(0), at(2), at(1)] });
+        assert.equal(hex((await store.readCursors())[0]!.position!), hex(positions[2]!));
+        // A release with a lower final cursor leaves it.
+        await store.coordinate({
+          instance: 'a',
+          groups: [{ name: 'G', startFrom: 'beginning' }],
+          partitions: 1,
+          leaseMs: LEASE_MS,
+          now: T0 + 1,
+          release: [{ group: 'G', partition: 0, epoch: 1, cursor: positions[0]! }],
+        });
+        assert.equal(hex((await store.readCursors())[0]!.position!), hex(positions[2]!));
+        assert.deepEqual(await store.writeProgress({}), { lost: [] });
+      }),
+    );
+
+    it(
+      'knows its head, and each append the head before it (where the backend can tell)',
+      withStore(async ({ store }) => {
+        assert.equal(await store.head(), null);
+        const first = await store.append(testEvents(3).map((e) => e.item));
+        assert.equal(hex((await store.head())!), hex(commitEnd(first.positions[2]!)));
+        const second = await store.append(testEvents(2).map((e) => e.item));
+        assert.equal(hex((await store.head())!), hex(commitEnd(second.positions[1]!)));
+        if (store.kind === 'lmdb') {
+          assert.equal(first.headBefore, null);
+          assert.equal(hex(second.headBefore!), hex(commitEnd(first.positions[0]!)));
+        } else {
+          assert.equal(second.headBefore, undefined);
+        }
+        // An append of duplicates only stores nothing: the head stays.
+        const firstItem = testEvent({ checkDuplicate: true });
+        const stored = await store.append([firstItem.item]);
+        const dup = await store.append([{ ...firstItem.item }]);
+        assert.deepEqual(dup.duplicate, [true]);
+        assert.equal(hex((await store.head())!), hex(commitEnd(stored.positions[0]!)));
+        if (store.kind === 'lmdb') assert.equal(hex(dup.headBefore!), hex(commitEnd(stored.positions[0]!)));
+      }),
+    );
+
+    it(
+      'wakes a waiter when another store on the same log appends, and on abort',
+      withStore(async ({ store, reopen }) => {
+        // Resolves at once when the head is already past `after`.
+        const first = await store.append(testEvents(1).map((e) => e.item));
+        await store.waitForAppend(null, new AbortController().signal);
+        await store.waitForAppend(Buffer.alloc(12), new AbortController().signal);
+        // Resolves on abort, without an append.
+        const aborter = new AbortController();
+        const aborted = store.waitForAppend(await store.head(), aborter.signal);
+        aborter.abort();
+        await aborted;
+        const already = new AbortController();
+        already.abort();
+        await store.waitForAppend(await store.head(), already.signal);
+        if (!reopen) return;
+        // Another store opened on the same folder or prefix appends: the waiter wakes.
+        const other = await reopen();
+        const head = await store.head();
+        assert.equal(hex(head!), hex(commitEnd(first.positions[0]!)));
+        let woken = false;
+        const waiting = store.waitForAppend(head, new AbortController().signal).then(() => (woken = true));
+        await setImmediate();
+        assert.equal(woken, false, 'nothing was appended yet');
+        const next = await other.append(testEvents(1).map((e) => e.item));
+        // The store's own timers do not hold the process open (a bus has its pool for that): this test holds it.
+        const keepAlive = setInterval(() => {}, 1_000);
+        try {
+          await waiting;
+        } finally {
+          clearInterval(keepAlive);
+        }
+        assert.ok(comparePositions((await store.head())!, head!) > 0);
+        assert.equal(hex((await store.head())!), hex(commitEnd(next.positions[0]!)));
       }),
     );
 
@@ -593,14 +846,35 @@ export function testStore(name: string, factory: StoreFactory): void {
       withStore(async ({ store, reopen }) => {
         if (!reopen) return;
         const stored = await appendAll(store, [testEvents(20, (i) => ({ tenantId: i % 2 ? 't' : null, audited: i === 3 }))]);
-        await store.writeProgress({ checkpoints: new Map([['c', stored[5]!.position]]) });
+        await store.coordinate({
+          instance: 'a',
+          groups: [{ name: 'c', startFrom: 'beginning' }],
+          partitions: 1,
+          leaseMs: LEASE_MS,
+          now: T0,
+        });
+        await store.writeProgress({ instance: 'a', cursors: [{ group: 'c', partition: 0, epoch: 1, position: stored[5]!.position }] });
         await store.close();
         const again = await reopen();
         assert.deepEqual(
           (await collect(again.readEvents())).map((e) => hex(e.position)),
           stored.map((e) => hex(e.position)),
         );
-        assert.equal(hex((await again.readCheckpoints()).get('c')!), hex(stored[5]!.position));
+        assert.deepEqual(
+          (await again.readCursors()).map((c) => [c.group, c.partition, hex(c.position!)]),
+          [['c', 0, hex(stored[5]!.position)]],
+        );
+        const round = await again.coordinate({
+          instance: 'a',
+          groups: [{ name: 'c', startFrom: 'now' }],
+          partitions: 9,
+          leaseMs: LEASE_MS,
+          now: T0 + 1,
+        });
+        assert.deepEqual(
+          round.held.map((h) => [h.partition, h.epoch, hex(h.cursor!)]),
+          [[0, 1, hex(stored[5]!.position)]],
+        );
         assert.equal(hex((await again.lookup(stored[7]!.item.eventId))!), hex(stored[7]!.position));
         const stats = await again.stats();
         assert.equal(stats.events, 20);

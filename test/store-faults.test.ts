@@ -15,7 +15,7 @@ import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { StoreUnavailableError, StoreWriteError } from '../src/errors.js';
+import { StoreReadError, StoreUnavailableError, StoreWriteError } from '../src/errors.js';
 import { LmdbStore } from '../src/store/lmdb.js';
 import { comparePositions, type EventStore, type Position } from '../src/store/store.js';
 import { testEvent, testEvents } from './store-conformance.js';
@@ -235,7 +235,12 @@ if (process.env[CHILD_ENV]) {
         const store = await LmdbStore.open({ path, prefix: 'faults' });
         await store.close();
         await assert.rejects(store.append([testEvent().item]), StoreWriteError);
-        await assert.rejects(store.writeProgress({ checkpoints: new Map([['c', Buffer.alloc(12)]]) }), StoreWriteError);
+        await assert.rejects(store.writeProgress({ removeDeadLetters: [{ consumer: 'c', position: Buffer.alloc(12) }] }), StoreWriteError);
+        await assert.rejects(
+          store.coordinate({ instance: 'a', groups: [], partitions: 1, leaseMs: 1_000, now: Date.now() }),
+          StoreWriteError,
+        );
+        await assert.rejects(store.waitForAppend(null, new AbortController().signal), StoreReadError);
         await store.close();
       } finally {
         rmSync(path, { recursive: true, force: true });

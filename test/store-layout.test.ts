@@ -10,6 +10,16 @@ import { DecodedBlock, blockCount, blockSpans, chunksOfSpans, copySpans, encodeB
 import { ChunkGatherer, blockGatherer, chunkValue, deadLetterGatherer, joinChunks } from '../src/store/layout/chunks.js';
 import { decodeCount, encodeCount } from '../src/store/layout/counts.js';
 import { decodeDeadLetter, decodeDeadLetters, encodeDeadLetter } from '../src/store/layout/dead-letters.js';
+import {
+  decodeGroupRecord,
+  decodeLease,
+  decodeMembership,
+  decodePartitionCount,
+  encodeGroupRecord,
+  encodeLease,
+  encodeMembership,
+  encodePartitionCount,
+} from '../src/store/layout/groups.js';
 import { decodeIndexList, encodeIndexList } from '../src/store/layout/index-lists.js';
 import { StoreLayout, type KeyRange } from '../src/store/layout/keys.js';
 import { counterFromStamp, indexOf, positionOf, stampFromCounter, stampOf } from '../src/store/layout/positions.js';
@@ -55,6 +65,16 @@ describe('store layout: keys are fdb-tuple tuples', () => {
     for (const ms of [0, 1, -1, 1_700_000_000_123, -62_135_596_800_000, 8_640_000_000_000_000]) {
       assert.deepEqual(layout.timeKey(ms, stamp), pack(['eventrail', 'ts', ms, vs(stamp)]));
     }
+    for (const s of strings) {
+      assert.deepEqual(layout.memberKey(s), pack(['eventrail', 'mb', s]));
+      assert.deepEqual(layout.groupKey(s), pack(['eventrail', 'gr', s]));
+      for (const partition of [0, 1, 255, 256, 70_000]) {
+        assert.deepEqual(layout.leaseKey(s, partition), pack(['eventrail', 'ls', s, partition]));
+        assert.deepEqual(layout.cursorKey(s, partition), pack(['eventrail', 'cu', s, partition]));
+      }
+    }
+    assert.deepEqual(layout.partitionsKey, pack(['eventrail', 'meta', 'partitions']));
+    assert.deepEqual(layout.headKey, pack(['eventrail', 'meta', 'head']));
     assert.deepEqual(layout.counterKey, pack(['eventrail', 'meta', 'counter']));
     assert.deepEqual(layout.countKey('events'), pack(['eventrail', 'meta', 'count', 'events']));
     assert.deepEqual(new StoreLayout('other\0prefix').idKey('x'), pack(['other\0prefix', 'id', 'x']));
@@ -69,6 +89,34 @@ describe('store layout: keys are fdb-tuple tuples', () => {
     assert.deepEqual(layout.decodeDeadLetterKey(layout.deadLetterKey('ünï\0', position)), { consumer: 'ünï\0', position, chunk: 0 });
     assert.deepEqual(layout.decodeDeadLetterKey(layout.deadLetterKey('ünï\0', position, 300)), { consumer: 'ünï\0', position, chunk: 300 });
     assert.equal(layout.decodeCheckpointKey(layout.checkpointKey('MetricsCollector')), 'MetricsCollector');
+    assert.equal(layout.decodeMemberKey(layout.memberKey('pod-1\0')), 'pod-1\0');
+    assert.equal(layout.decodeGroupKey(layout.groupKey('Mailer')), 'Mailer');
+    assert.deepEqual(layout.decodeLeaseKey(layout.leaseKey('ünï\0', 300)), { group: 'ünï\0', partition: 300 });
+    assert.deepEqual(layout.decodeCursorKey(layout.cursorKey('G', 0)), { group: 'G', partition: 0 });
+    assert.throws(() => layout.leaseKey('G', -1), RangeError);
+    assert.throws(() => layout.cursorKey('G', 1.5), RangeError);
+    assert.throws(() => layout.decodeLeaseKey(layout.memberKey('x')), /not a lease key/);
+    // One group's range holds its keys only, not those of a group whose name it starts.
+    assert.ok(inRange(layout.leaseKey('G', 3), layout.leaseRange('G')));
+    assert.ok(!inRange(layout.leaseKey('GG', 3), layout.leaseRange('G')));
+    assert.ok(inRange(layout.leaseKey('GG', 3), layout.leaseRange()));
+    assert.ok(!inRange(layout.cursorKey('GG', 3), layout.cursorRange('G')));
+  });
+
+  it('stores memberships, group records, leases and the partition count as tuples', () => {
+    assert.deepEqual(encodeMembership({ expiresAt: 1_700_000_001_000, groups: ['a', 'b'] }), pack([1_700_000_001_000, 'a', 'b']));
+    assert.deepEqual(decodeMembership(encodeMembership({ expiresAt: 5.5, groups: [] }), 'x'), { expiresAt: 5.5, groups: [] });
+    assert.deepEqual(decodeGroupRecord(encodeGroupRecord({ startFrom: 'now', createdAt: 7 }), 'G'), { startFrom: 'now', createdAt: 7 });
+    assert.deepEqual(encodeLease({ owner: 'pod-1', expiresAt: 9, epoch: 3 }), pack(['pod-1', 9, 3]));
+    assert.deepEqual(decodeLease(encodeLease({ owner: '', expiresAt: 0, epoch: 12 }), 'G/0'), { owner: '', expiresAt: 0, epoch: 12 });
+    assert.deepEqual(encodePartitionCount(16), Buffer.from([0, 0, 0, 16]));
+    assert.equal(decodePartitionCount(encodePartitionCount(16)), 16);
+    assert.equal(decodePartitionCount(undefined), null);
+    assert.throws(() => decodePartitionCount(Buffer.from([0, 0, 0, 0])), /partition count is 0/);
+    assert.throws(() => decodeLease(pack(['pod', 'x', 1]), 'G/1'), /lease of G\/1/);
+    assert.throws(() => decodeLease(Buffer.from([0xff, 0x01]), 'G/2'), /lease of G\/2/);
+    assert.throws(() => decodeGroupRecord(pack(['sometime', 1]), 'G'), /record of group G/);
+    assert.throws(() => decodeMembership(pack(['x']), 'pod'), /membership of pod/);
   });
 
   it('puts the stamp where FoundationDB will write it', () => {

@@ -57,7 +57,7 @@ export class Tailer {
   #poll: NodeJS.Timeout | null = null;
   #polling = false;
   /** Resolves waiters of reached(). */
-  #reachedWaiters: Array<{ head: Position; resolve: () => void }> = [];
+  #reachedWaiters: Array<{ head: Position; resolve: () => void; reject: (err: unknown) => void }> = [];
 
   constructor(deps: TailerDeps) {
     this.#deps = deps;
@@ -86,10 +86,14 @@ export class Tailer {
     await this.#loop;
   }
 
-  /** Resolves once everything up to `head` is routed (recovery at start is bounded by the head read then). */
+  /**
+   * Resolves once everything up to `head` is routed (recovery at start is
+   * bounded by the head read then); rejects if the log cannot be read
+   * meanwhile (later, a read that fails is a warning, and is tried again).
+   */
   reached(head: Position | null): Promise<void> {
     if (head === null || this.#stopped || !this.#deps.ownership.holdsAny || this.#isReached(head)) return Promise.resolve();
-    return new Promise((resolve) => this.#reachedWaiters.push({ head, resolve }));
+    return new Promise((resolve, reject) => this.#reachedWaiters.push({ head, resolve, reject }));
   }
 
   /** Leases taken: read their partitions again from their cursors. */
@@ -149,6 +153,10 @@ export class Tailer {
         read = await this.#page();
       } catch (err) {
         if (this.#stopped) return;
+        if (this.#reachedWaiters.length > 0) {
+          for (const waiter of this.#reachedWaiters.splice(0)) waiter.reject(err);
+          return;
+        }
         this.#deps.warn('could not read the shared log; trying again', err);
         await this.#sleep(this.#deps.pollMs * 10);
         continue;

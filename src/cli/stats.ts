@@ -99,7 +99,14 @@ export async function statsCommand(args: readonly string[], out: Output): Promis
       eventsByType: Object.fromEntries([...byType].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))),
       auditEntries: totals.auditEntries,
       deadLetters: { total: deadLetters, byConsumer: Object.fromEntries([...byConsumer].sort()) },
-      groups: groups.map(({ lowest, ...g }) => ({ ...g, cursor: lowest === null ? null : positionToString(lowest) })),
+      groups: groups.map((g) => ({
+        group: g.group,
+        partitions: g.partitions,
+        cursor: g.lowest === null ? null : positionToString(g.lowest),
+        lag: g.lag,
+        owners: g.owners,
+        unowned: g.unowned,
+      })),
     };
   } finally {
     await store.close();
@@ -174,7 +181,8 @@ function renderStats(r: StoreReport): string {
         `  ${g.group.padEnd(nameWidth)}  lag ${count(g.lag).padStart(10)}  partitions ${String(g.partitions).padStart(3)}  ` +
           `from ${g.cursor ?? 'the beginning'}`,
       );
-      for (const o of g.owners) lines.push(`    ${o.instance}: ${o.partitions} partition${o.partitions === 1 ? '' : 's'}, lease until ${o.until}`);
+      for (const o of g.owners)
+        lines.push(`    ${o.instance}: ${o.partitions} partition${o.partitions === 1 ? '' : 's'}, lease until ${o.until}`);
       if (g.unowned > 0) lines.push(`    unowned: ${g.unowned} partition${g.unowned === 1 ? '' : 's'}`);
     }
   }

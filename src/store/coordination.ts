@@ -103,11 +103,12 @@ export function groupOfCheckpoint(name: string): string | null {
 
 /**
  * The groups whose records, leases and cursors a round must read: the
- * requested ones, and when the store is being migrated (no partition count),
- * those named by its old checkpoints.
+ * requested ones, those of its releases, and when the store is being migrated
+ * (no partition count), those named by its old checkpoints.
  */
 export function groupsOfRound(request: CoordinateRequest, checkpoints: Iterable<string>): string[] {
   const names = new Set(request.groups.map((g) => g.name));
+  for (const release of request.release ?? []) names.add(release.group);
   for (const name of checkpoints) {
     const group = groupOfCheckpoint(name);
     if (group !== null) names.add(group);
@@ -127,7 +128,8 @@ export function checkRequest(request: CoordinateRequest): void {
   if (!Number.isFinite(request.now)) throw new RangeError(`coordinate: now must be a number of milliseconds, got ${request.now}`);
   const seen = new Set<string>();
   for (const group of request.groups) {
-    if (typeof group.name !== 'string' || group.name.length === 0) throw new TypeError('coordinate: a group name must be a non-empty string');
+    if (typeof group.name !== 'string' || group.name.length === 0)
+      throw new TypeError('coordinate: a group name must be a non-empty string');
     if (seen.has(group.name)) throw new TypeError(`coordinate: group ${group.name} is named twice`);
     if (group.startFrom !== 'beginning' && group.startFrom !== 'now')
       throw new TypeError(`coordinate: group ${group.name} must start from 'beginning' or 'now', got ${String(group.startFrom)}`);
@@ -163,7 +165,8 @@ export function planRound(snapshot: RoundSnapshot, request: CoordinateRequest): 
   const leases = new Map<string, LeaseRecord>();
   for (const lease of snapshot.leases) leases.set(leaseId(lease.group, lease.partition), lease);
   const cursors = new Map<string, Position>();
-  for (const cursor of snapshot.cursors) if (cursor.position !== null) cursors.set(leaseId(cursor.group, cursor.partition), cursor.position);
+  for (const cursor of snapshot.cursors)
+    if (cursor.position !== null) cursors.set(leaseId(cursor.group, cursor.partition), cursor.position);
   const changedLeases = new Map<string, LeaseRecord>();
   const changedCursors = new Map<string, CursorChange>();
   const setLease = (lease: LeaseRecord) => {
@@ -198,7 +201,11 @@ export function planRound(snapshot: RoundSnapshot, request: CoordinateRequest): 
       if (lowest === null || comparePositions(position, lowest) < 0) lowest = position;
       deleteCheckpoints.push(name);
     }
-    const groups = groupsOfRound(request, snapshot.checkpoints.keys());
+    const groups = new Set(request.groups.map((g) => g.name));
+    for (const name of snapshot.checkpoints.keys()) {
+      const group = groupOfCheckpoint(name);
+      if (group !== null) groups.add(group);
+    }
     for (const group of groups) {
       if (snapshot.groups.has(group)) continue;
       putGroups.set(group, { startFrom: 'migrated', createdAt: now });
@@ -208,7 +215,8 @@ export function planRound(snapshot: RoundSnapshot, request: CoordinateRequest): 
     for (const group of request.groups) {
       if (snapshot.groups.has(group.name)) continue;
       putGroups.set(group.name, { startFrom: group.startFrom, createdAt: now });
-      if (group.startFrom === 'now' && snapshot.head !== null) for (let p = 0; p < partitions; p++) moveCursor(group.name, p, snapshot.head);
+      if (group.startFrom === 'now' && snapshot.head !== null)
+        for (let p = 0; p < partitions; p++) moveCursor(group.name, p, snapshot.head);
     }
   }
 

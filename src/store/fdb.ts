@@ -15,6 +15,7 @@
  * its futures would resolve on that worker's event loop. Workers get event
  * bytes, never a store.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { isMainThread } from 'node:worker_threads';
 import { Codec } from '../codec.js';
 import { StoreCorruptError, StoreReadError, StoreUnavailableError, StoreWriteError } from '../errors.js';
@@ -70,6 +71,8 @@ export interface FdbStoreOptions {
 }
 
 const DEFAULT_API_VERSION = 720;
+/** How long waitForAppend() waits before it sets a watch again after one failed. */
+const WATCH_RETRY_MS = 100;
 /** How long open() waits to reach the cluster before it reports it unavailable. */
 const OPEN_TIMEOUT_MS = 10_000;
 
@@ -205,7 +208,9 @@ export class FdbStore implements EventStore {
           leases.set(`${l.partition}\u0000${l.group}`, value === undefined ? null : decodeLease(value, `${l.group}/${l.partition}`));
         });
         const fence = new Fence(write.instance ?? '', (group, partition) => leases.get(`${partition}\u0000${group}`) ?? null);
-        const kept = letters.filter(({ record }) => record.fence === undefined || fence.holds(record.consumer, record.fence.partition, record.fence.epoch));
+        const kept = letters.filter(
+          ({ record }) => record.fence === undefined || fence.holds(record.consumer, record.fence.partition, record.fence.epoch),
+        );
         // Which letters exist (their first chunk) decides the count, as on
         // lmdb: overwriting one adds nothing, removing a missing one takes
         // nothing. These reads conflict only with another writer of the same letters.
@@ -322,6 +327,8 @@ export class FdbStore implements EventStore {
           tn.set(key, value);
         }
         for (const { key, value } of writes.maxes) tn.byteMax(key, value);
+        // A member read lapsed (a snapshot read) may have renewed since: reading its key for real makes that a conflict.
+        for (const id of plan.changes.deleteMembers) tn.addReadConflictKey(layout.memberKey(id));
         for (const key of writes.clears) tn.clear(key);
         return plan.result;
       }, TRANSACTION_OPTIONS);
@@ -357,17 +364,35 @@ export class FdbStore implements EventStore {
         throw new StoreReadError(describeFdbError(err), err);
       }
       if (past(watch.value)) return;
+      // Armed now: an append that committed between the read and the arming is seen by reading once more.
+      let again: Buffer | undefined;
+      try {
+        again = (await this.head()) ?? undefined;
+      } catch (err) {
+        watch.cancel();
+        throw err;
+      }
+      if (past(again)) {
+        watch.cancel();
+        return;
+      }
       const onAbort = () => watch.cancel();
       signal.addEventListener('abort', onAbort, { once: true });
+      // Aborted while the watch was being set: its event is gone.
+      if (signal.aborted) watch.cancel();
+      let failed = false;
       try {
         await watch.promise;
       } catch (err) {
         // A watch fails when too many are outstanding or the store closes: look again, unless closed.
         if (this.#closed) throw new StoreReadError('the store is closed', err);
+        failed = true;
       } finally {
         signal.removeEventListener('abort', onAbort);
         watch.cancel();
       }
+      // Not at once after a failed watch: the next one would likely fail the same way.
+      if (failed && !signal.aborted) await sleep(WATCH_RETRY_MS);
     }
   }
 

@@ -26,7 +26,14 @@ import { checkRequest, groupsOfRound, planRound, roundWrites, type RoundPlan } f
 import { LmdbReader } from './lmdb-reads.js';
 import { idsToCheck, patchStamp, type AppendPlan } from './layout/append-plan.js';
 import { decodeCount, encodeCount, type CountName } from './layout/counts.js';
-import { decodeGroupRecord, decodeLease, decodeMembership, decodePartitionCount, type GroupRecord, type Membership } from './layout/groups.js';
+import {
+  decodeGroupRecord,
+  decodeLease,
+  decodeMembership,
+  decodePartitionCount,
+  type GroupRecord,
+  type Membership,
+} from './layout/groups.js';
 import { StoreLayout, type KeyRange } from './layout/keys.js';
 import { PLACEHOLDER_STAMP, checkPosition, decodeCounter, encodeCounter, positionOf, stampFromCounter } from './layout/positions.js';
 import { Fence, checkProgress } from './progress.js';
@@ -79,6 +86,8 @@ export class LmdbStore implements EventStore {
   readonly #codec: Codec;
   readonly #reader: LmdbReader;
   readonly #pollMs: number;
+  /** waitForAppend() waiters: this store's own appends wake them at once, other processes' at the next poll. */
+  readonly #waiters = new Set<() => void>();
   /** Writes not yet settled: close() waits for them. */
   readonly #inFlight = new Set<Promise<unknown>>();
   #closed = false;
@@ -150,6 +159,7 @@ export class LmdbStore implements EventStore {
         if (plan.auditEntries > 0) this.#addToCount('auditEntries', plan.auditEntries);
         return plan;
       });
+      if (plan.events > 0) for (const wake of [...this.#waiters]) wake();
       return { positions: plan.result.positions, duplicate: plan.result.duplicate, headBefore };
     });
   }
@@ -284,11 +294,16 @@ export class LmdbStore implements EventStore {
       let timer: NodeJS.Timeout | undefined;
       const finish = (err?: unknown) => {
         if (timer !== undefined) clearTimeout(timer);
+        this.#waiters.delete(wake);
         signal.removeEventListener('abort', onAbort);
         if (err === undefined) resolve();
         else reject(err);
       };
       const onAbort = () => finish();
+      const wake = () => {
+        if (timer !== undefined) clearTimeout(timer);
+        look();
+      };
       const look = () => {
         timer = undefined;
         if (signal.aborted) return finish();
@@ -304,6 +319,7 @@ export class LmdbStore implements EventStore {
         timer.unref();
       };
       signal.addEventListener('abort', onAbort, { once: true });
+      this.#waiters.add(wake);
       look();
     });
   }

@@ -164,7 +164,7 @@ describe('eventrail replay, audit, dead-letters, stats', () => {
     assert.equal(logins.length, 2);
   });
 
-  test('stats counts events by type, audit entries, dead letters, checkpoints and size', async () => {
+  test('stats counts events by type, audit entries, dead letters, consumer groups and size', async () => {
     const r = await cli(['stats', '--store', store, '--json']);
     assert.equal(r.code, 0, r.stderr);
     const stats = JSON.parse(r.stdout) as {
@@ -172,28 +172,29 @@ describe('eventrail replay, audit, dead-letters, stats', () => {
       eventsByType: Record<string, number>;
       auditEntries: number;
       deadLetters: { total: number; byConsumer: Record<string, number> };
-      checkpoints: Array<{ instance: string; consumer: string; position: string; lag: number }>;
+      groups: Array<{ group: string; partitions: number; cursor: string | null; lag: number; unowned: number }>;
       bytes: number;
     };
     assert.equal(stats.events, 20);
     assert.deepEqual(stats.eventsByType, { UserLoggedIn: 10, SessionExpired: 5, 'Custom:OrderPlaced': 3, UserLoggedOut: 2 });
     assert.equal(stats.auditEntries, 12);
     assert.deepEqual(stats.deadLetters, { total: 3, byConsumer: { Picky: 3 } });
-    const picky = stats.checkpoints.find((c) => c.instance === 'default' && c.consumer === 'Picky');
-    assert.ok(picky, `a checkpoint for Picky in ${JSON.stringify(stats.checkpoints)}`);
+    const picky = stats.groups.find((g) => g.group === 'Picky');
+    assert.ok(picky, `a group Picky in ${JSON.stringify(stats.groups)}`);
+    assert.ok(picky.partitions > 0);
     assert.equal(picky.lag, 0);
     assert.ok(stats.bytes > 0);
     const text = await cli(['stats', '--store', store]);
     assert.equal(text.code, 0, text.stderr);
     assert.match(text.stdout, /events: 20/);
     assert.match(text.stdout, /dead letters: 3/);
-    assert.match(text.stdout, /default: Picky\s+lag\s+0/);
+    assert.match(text.stdout, /Picky\s+lag\s+0\s/);
   });
 
-  test("stats gives a consumer's exact lag: the events stored after its checkpoint", async () => {
+  test("stats gives a group's lag: the events stored after its lowest cursor", async () => {
     const behind = dir.file('behind');
-    // The consumer handles 10 events and its checkpoint is written on close; a bus without consumers
-    // then stores 7 more, which move no consumer's checkpoint: CliCounter is 7 events behind.
+    // The consumer handles 10 events and its cursors are written on close; a bus without consumers
+    // then stores 7 more, which move no cursor: CliCounter is 7 events behind.
     const first = await createBus({ store: { kind: 'lmdb', path: behind }, consumers: [fixture('cli-counter')], pool: { maxThreads: 1 } });
     await first.emitMany(inputs().slice(0, 10));
     await first.flush();
@@ -204,13 +205,13 @@ describe('eventrail replay, audit, dead-letters, stats', () => {
 
     const r = await cli(['stats', '--store', behind, '--json']);
     assert.equal(r.code, 0, r.stderr);
-    const stats = JSON.parse(r.stdout) as { events: number; checkpoints: Array<{ instance: string; consumer: string; lag: number }> };
+    const stats = JSON.parse(r.stdout) as { events: number; groups: Array<{ group: string; lag: number }> };
     assert.equal(stats.events, 17);
-    const counter = stats.checkpoints.find((c) => c.instance === 'default' && c.consumer === 'CliCounter');
-    assert.ok(counter, `a checkpoint for CliCounter in ${JSON.stringify(stats.checkpoints)}`);
+    const counter = stats.groups.find((g) => g.group === 'CliCounter');
+    assert.ok(counter, `a group CliCounter in ${JSON.stringify(stats.groups)}`);
     assert.equal(counter.lag, 7);
     const text = await cli(['stats', '--store', behind]);
-    assert.match(text.stdout, /default: CliCounter\s+lag\s+7\s/);
+    assert.match(text.stdout, /CliCounter\s+lag\s+7\s/);
   });
 
   test('dead-letters list prints the failed deliveries; redrive delivers them again', async () => {
