@@ -216,6 +216,27 @@ describe('planRound: assignment', () => {
     assert.deepEqual(a.result.held, []);
   });
 
+  it('takes the leases of a member known to be gone at once, before they lapse', () => {
+    const m = new Model();
+    m.round({ instance: 'a', now: T0, partitions: 2 });
+    m.round({ instance: 'b', now: T0 + 1, partitions: 2 });
+    assert.deepEqual(m.owners(), ['a', 'a']);
+    // a's process is gone (b found its pid missing): long before a's leases lapse, b takes them with the next epoch.
+    const b = m.round({ instance: 'b', now: T0 + 2, partitions: 2, lapsed: ['a'] });
+    assert.deepEqual(b.result.members, ['b']);
+    assert.deepEqual(
+      b.result.held.map((h) => [h.partition, h.epoch]),
+      [
+        [0, 2],
+        [1, 2],
+      ],
+    );
+    // Naming itself, or a member that is not there, changes nothing.
+    const again = m.round({ instance: 'b', now: T0 + 3, partitions: 2, lapsed: ['b', 'nobody'] });
+    assert.deepEqual(again.result.members, ['b']);
+    assert.deepEqual(m.owners(), ['b', 'b']);
+  });
+
   it('renews a lease it still holds, even lapsed when nobody took it, with the same epoch', () => {
     const m = new Model();
     m.round({ instance: 'a', now: T0, partitions: 1 });

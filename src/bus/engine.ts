@@ -354,6 +354,12 @@ export class Engine {
    */
   async #recover(): Promise<void> {
     const { store, ownership, tailer } = this;
+    if (store !== null && ownership === null) {
+      // No consumers, so no groups: one round still records the partition count in a new store, which tells
+      // the groups that come later that this is not a store of the old layout to migrate.
+      const { partitions, leaseMs } = this.options.coordination;
+      await store.coordinate({ instance: this.instance, groups: [], partitions, leaseMs, now: Date.now(), leaving: true });
+    }
     if (store === null || ownership === null || tailer === null) return;
     const head = await store.head();
     await ownership.start();

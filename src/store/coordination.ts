@@ -148,9 +148,11 @@ export function planRound(snapshot: RoundSnapshot, request: CoordinateRequest): 
   const putMembers = new Map<string, Membership>();
   const deleteMembers: string[] = [];
   const live = new Map<string, Membership>();
+  // Instances known to be gone count as lapsed now: their membership goes and their leases are free.
+  const gone = new Set((request.lapsed ?? []).filter((id) => id !== me));
   for (const [id, member] of snapshot.members) {
     if (id === me) continue;
-    if (member.expiresAt <= now) deleteMembers.push(id);
+    if (member.expiresAt <= now || gone.has(id)) deleteMembers.push(id);
     else live.set(id, member);
   }
   if (request.leaving) {
@@ -234,7 +236,7 @@ export function planRound(snapshot: RoundSnapshot, request: CoordinateRequest): 
         // Nobody took it since, expired or not: the epoch still fences every other writer out.
         mine = request.leaving ? lease : { ...lease, expiresAt: now + leaseMs };
         if (!request.leaving) setLease(mine);
-      } else if (desired === me && (lease === undefined || lease.owner === '' || lease.expiresAt <= now)) {
+      } else if (desired === me && (lease === undefined || lease.owner === '' || lease.expiresAt <= now || gone.has(lease.owner))) {
         mine = { group, partition: p, owner: me, expiresAt: now + leaseMs, epoch: (lease?.epoch ?? 0) + 1 };
         setLease(mine);
       }
