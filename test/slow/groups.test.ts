@@ -425,6 +425,7 @@ describe('consumer groups on one shared lmdb store', () => {
         let spanEvents = 0;
         for (const g of GROUPS) for (const id of stored.keys()) if (inSpan(g, id)) spanEvents++;
         const victimPid = victim.pid;
+        const nameOf = (pid: number) => instances.find((x) => x.pid === pid)?.name ?? `pid ${pid}`;
         const duplicates: string[] = [];
         const outsideSpan: string[] = [];
         for (const g of GROUPS) {
@@ -437,7 +438,7 @@ describe('consumer groups on one shared lmdb store', () => {
             const byVictim = pids.filter((p) => p === victimPid).length;
             if (!inSpan(g, id) || byVictim !== 1 || pids.length !== 2)
               outsideSpan.push(
-                `${g} ${id} (partition ${stored.get(id)!.partition}, ${stored.get(id)!.position}) handled by pids ${pids.join(', ')}`,
+                `${g} ${id} (partition ${stored.get(id)!.partition}, ${stored.get(id)!.position}) handled by ${pids.map(nameOf).join(', ')}`,
               );
           }
         }
@@ -481,6 +482,29 @@ describe('consumer groups on one shared lmdb store', () => {
             `takeover ${takeoverMs} ms after the kill (its leases lapsed ${lapseAt - killAt} ms after it; bound ${LEASE_MS + RENEW_MS} + ${TAKEOVER_TOLERANCE_MS} ms); ` +
             `${s.samples} samples of leases and cursors; ${Math.round((Date.now() - started) / 100) / 10} s`,
         );
+        if (outsideSpan.length > 0) {
+          // Where they are: per (group, partition), the span of their positions, the owners seen, and the cursors seen near it.
+          const spans = new Map<string, string[]>();
+          for (const d of outsideSpan) {
+            const [, group, partition, position] = /^(\S+) \S+ \(partition (\d+), ([0-9a-f]+)\)/.exec(d)!;
+            spans.set(`${group}/${partition}`, [...(spans.get(`${group}/${partition}`) ?? []), position!]);
+          }
+          const ms = (entry: string) => Number(entry.split(' ')[0]);
+          // The cursors seen within 400 ms of an owner change of that partition.
+          const near = (k: string) => {
+            const changes = (s.history.get(k) ?? []).map(ms);
+            return (s.cursorHistory.get(k) ?? []).filter((c) => changes.some((t) => Math.abs(ms(c) - t) <= 400));
+          };
+          console.error(
+            `groups: ${outsideSpan.length} duplicates outside the span\n` +
+              [...spans]
+                .map(([k, positions]) => {
+                  positions.sort();
+                  return `${k}: ${positions.length} from ${positions[0]} to ${positions.at(-1)}; owners seen ${(s.history.get(k) ?? []).join(', ')}; cursors seen near the changes: ${near(k).join(', ')}`;
+                })
+                .join('\n'),
+          );
+        }
         assert.deepEqual(
           outsideSpan,
           [],
