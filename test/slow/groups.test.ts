@@ -189,6 +189,17 @@ interface StoredInfo {
   readonly emitter: number;
 }
 
+/** The cursors seen within 400 ms of a change of owner of (group, partition) `k`: what a handover or takeover wrote. */
+function nearChanges(
+  history: ReadonlyMap<string, readonly string[]>,
+  cursorHistory: ReadonlyMap<string, readonly string[]>,
+  k: string,
+): string[] {
+  const ms = (entry: string) => Number(entry.split(' ')[0]);
+  const changes = (history.get(k) ?? []).map(ms);
+  return (cursorHistory.get(k) ?? []).filter((c) => changes.some((t) => Math.abs(ms(c) - t) <= 400));
+}
+
 /**
  * What a group lacks, for a failure message: per (group, partition), how many
  * events, from which emitters, between which positions, against the cursor
@@ -218,7 +229,7 @@ async function lackReport(
         `${group}/${partition}: ${infos.length} lacking (emitters ${emitters}) from ${positions[0]} to ${positions.at(-1)}; ` +
           `cursor ${cursors.get(key(group, partition)) ?? 'none'}; lease ${lease ? `${lease.owner || '(free)'} epoch ${lease.epoch}, expires in ${lease.expiresAt - Date.now()} ms` : 'none'}; ` +
           `owners seen: ${(history.get(key(group, partition)) ?? []).join(', ')}; ` +
-          `first cursors seen: ${(cursorHistory.get(key(group, partition)) ?? []).slice(0, 3).join(', ')}`,
+          `cursors seen within 400 ms of an owner change: ${nearChanges(history, cursorHistory, key(group, partition)).join(', ')}`,
       );
     }
   }
@@ -489,18 +500,12 @@ describe('consumer groups on one shared lmdb store', () => {
             const [, group, partition, position] = /^(\S+) \S+ \(partition (\d+), ([0-9a-f]+)\)/.exec(d)!;
             spans.set(`${group}/${partition}`, [...(spans.get(`${group}/${partition}`) ?? []), position!]);
           }
-          const ms = (entry: string) => Number(entry.split(' ')[0]);
-          // The cursors seen within 400 ms of an owner change of that partition.
-          const near = (k: string) => {
-            const changes = (s.history.get(k) ?? []).map(ms);
-            return (s.cursorHistory.get(k) ?? []).filter((c) => changes.some((t) => Math.abs(ms(c) - t) <= 400));
-          };
           console.error(
             `groups: ${outsideSpan.length} duplicates outside the span\n` +
               [...spans]
                 .map(([k, positions]) => {
                   positions.sort();
-                  return `${k}: ${positions.length} from ${positions[0]} to ${positions.at(-1)}; owners seen ${(s.history.get(k) ?? []).join(', ')}; cursors seen near the changes: ${near(k).join(', ')}`;
+                  return `${k}: ${positions.length} from ${positions[0]} to ${positions.at(-1)}; owners seen ${(s.history.get(k) ?? []).join(', ')}; cursors seen within 400 ms of an owner change: ${nearChanges(s.history, s.cursorHistory, k).join(', ')}`;
                 })
                 .join('\n'),
           );
