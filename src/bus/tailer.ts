@@ -191,7 +191,8 @@ export class Tailer {
         if (next.done === true) break;
         const stored = next.value;
         read++;
-        last = stored.position;
+        // A block that cannot be read is skipped whole: its report stands for every event in it.
+        last = stored.corrupt === undefined ? stored.position : commitEnd(stored.position);
         const event = decodeStored(codec, stored, (e) => this.#deps.reportCorrupt(e));
         if (event === null) continue;
         const item = intake.restore(stored.bytes, stored.position, event);

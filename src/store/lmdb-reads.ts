@@ -92,7 +92,7 @@ export class LmdbReader {
         range,
         (key) => this.#layout.decodeBlockKey(key),
         (whole) => {
-          const block = decodeBlockOrReport(whole, page);
+          const block = decodeBlockOrReport(whole, page, bounds.after);
           if (block !== null) for (let i = 0; i < block.count; i++) pushIfWithin(page, bounds, whole.id, i, block);
         },
         () => page.length >= pageSize,

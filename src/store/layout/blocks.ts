@@ -9,7 +9,7 @@
  */
 import { StoreCorruptError } from '../../errors.js';
 import { MAX_VALUE_BYTES } from '../limits.js';
-import type { StoredEvent } from '../store.js';
+import type { Position, StoredEvent } from '../store.js';
 import type { Gathered } from './chunks.js';
 import { positionOf, type Stamp } from './positions.js';
 
@@ -107,12 +107,14 @@ export class DecodedBlock {
  * Decodes a block for a scan. A block that cannot be decoded becomes one
  * `corrupt` entry at its first position, so the scan reports it and goes on.
  */
-export function decodeBlockOrReport(block: Gathered<Stamp>, page: StoredEvent[]): DecodedBlock | null {
+export function decodeBlockOrReport(block: Gathered<Stamp>, page: StoredEvent[], after?: Position): DecodedBlock | null {
   const stamp = block.id;
   try {
     if (block.corrupt) throw block.corrupt;
     return new DecodedBlock(block.value);
   } catch (err) {
+    // A read that starts past this whole commit (`after` is its end) does not report it again.
+    if (after !== undefined && positionOf(stamp, 0xffff).compare(after) <= 0) return null;
     const corrupt = err instanceof StoreCorruptError ? err : new StoreCorruptError((err as Error)?.message ?? String(err), err);
     page.push({ position: positionOf(stamp, 0), bytes: Buffer.alloc(0), corrupt });
     return null;
