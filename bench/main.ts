@@ -30,6 +30,7 @@ Runs the benchmark suites, each in a child process of its own:
   sweep     pool threads × batch size × lanes on two trivial consumers (eventrail bench's own sweep)
   peers     BullMQ on a local redis-server (skipped, with the reason, when not installed)
   memory    peak RSS of 1M events into a slow consumer, store none and lmdb; replay of 1M stored events
+  cluster   3 instance processes on one lmdb store, 2 consumer groups: events/s per group; takeover after a SIGKILL
 
 Options:
   --suite LIST        run only these: ${SUITES.join(', ')}
@@ -113,7 +114,7 @@ export async function benchMain(argv: readonly string[], suites?: readonly Suite
   const failed =
     report.scenarios.some((s) => s.status === 'failed') ||
     report.sweep.some((r) => r.status === 'failed') ||
-    [report.memory.overload, report.memory.overloadDurable, report.memory.replay].some((m) => m?.status === 'failed');
+    [report.memory.overload, report.memory.overloadDurable, report.memory.replay, report.cluster].some((m) => m?.status === 'failed');
   if (failed) process.exitCode = 1;
   const missed = report.ratios.filter((r) => r.met === false);
   if (values.assert && missed.length > 0) {

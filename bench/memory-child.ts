@@ -1,8 +1,8 @@
-/** Runs a memory measurement in a child process (child.ts) and relays its progress. */
+/** Runs a memory measurement, or the cluster suite, in a child process (child.ts) and relays its progress. */
 import { fork } from 'node:child_process';
 import type { ChildMessage } from './child.js';
 
-export function inChild<T>(what: 'overload' | 'replay', options: unknown, progress: (text: string) => void): Promise<T> {
+export function inChild<T>(what: 'overload' | 'replay' | 'cluster', options: unknown, progress: (text: string) => void): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const child = fork(new URL('./child.js', import.meta.url), [what, JSON.stringify(options)], {
       execArgv: ['--expose-gc'],

@@ -8,7 +8,7 @@ import type { SweepConfigRecord, SweepReport } from '../src/cli/sweep/results.js
 
 export type { BestSetting, LatencyResult, MachineInfo, SweepResult } from '../src/cli/sweep/results.js';
 
-export const SUITES = ['codec', 'dispatch', 'store', 'durable', 'peers', 'memory', 'sweep'] as const;
+export const SUITES = ['codec', 'dispatch', 'store', 'durable', 'peers', 'memory', 'cluster', 'sweep'] as const;
 export type SuiteName = (typeof SUITES)[number];
 
 /** One measured scenario, a skipped one (the reason says why), or one that failed. */
@@ -107,6 +107,39 @@ export interface ReplayResult {
   readonly memory: MemoryTrace | null;
 }
 
+/** One throughput run of the cluster suite: `instances` processes on one lmdb store, two consumer groups. */
+export interface ClusterThroughput {
+  readonly instances: number;
+  /** Events emitted by all instances together; each group handles every one. */
+  readonly events: number;
+  /** From the start of the emits until every cursor of both groups stood at its partition's last event. */
+  readonly seconds: number;
+  /** events / seconds: what each whole group handled per second, across the instances. */
+  readonly eventsPerSecPerGroup: number;
+}
+
+/** The cluster suite (bench/cluster.ts): instances on one lmdb store, consumer groups, takeover after a SIGKILL. */
+export interface ClusterResult {
+  readonly status: 'ok' | 'failed';
+  readonly error?: string;
+  readonly instances: number;
+  readonly eventsPerInstance: number;
+  readonly groups: number;
+  readonly partitions: number;
+  readonly leaseMs: number;
+  readonly renewMs: number;
+  readonly checkpointMs: number;
+  /** The same number of events from one instance (it holds every lease: the fast path). */
+  readonly single: ClusterThroughput | null;
+  readonly cluster: ClusterThroughput | null;
+  /** From the SIGKILL of one instance mid-stream until the survivors held every lease. */
+  readonly takeoverMs: number | null;
+  /** From the kill until the last of the killed instance's leases lapsed. */
+  readonly lapseMs: number | null;
+  /** Leases the killed instance held. */
+  readonly victimLeases: number | null;
+}
+
 export interface BenchConfigRecord extends SweepConfigRecord {
   readonly suites: readonly SuiteName[];
 }
@@ -121,4 +154,6 @@ export interface BenchReport extends SweepReport {
     readonly overloadDurable: OverloadResult | null;
     readonly replay: ReplayResult | null;
   };
+  /** Absent in reports from before the cluster suite. */
+  readonly cluster?: ClusterResult | null;
 }

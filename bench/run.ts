@@ -15,10 +15,12 @@ import { TempFolders } from '../src/cli/sweep/temp.js';
 import { FULL_ROUNDS, defaultEvents, defaultGrid } from '../src/cli/sweep/tune.js';
 import { eventrailVersion } from '../src/cli/version.js';
 import { loadAverage, machineInfo, packageVersions } from './machine.js';
+import type { ClusterOptions } from './cluster.js';
 import { OVERLOAD, type OverloadOptions } from './memory.js';
 import { inChild } from './memory-child.js';
 import type {
   BenchReport,
+  ClusterResult,
   MemoryTrace,
   OverloadResult,
   OverloadStore,
@@ -39,7 +41,7 @@ export interface BenchOptions {
 }
 
 /** Every suite, in the order a full run takes them. */
-export const ALL_SUITES: readonly SuiteName[] = ['codec', 'dispatch', 'store', 'durable', 'sweep', 'peers', 'memory'];
+export const ALL_SUITES: readonly SuiteName[] = ['codec', 'dispatch', 'store', 'durable', 'sweep', 'peers', 'memory', 'cluster'];
 
 export async function runBench(options: BenchOptions, progress: Progress = new Progress()): Promise<BenchReport> {
   const startedAt = new Date();
@@ -71,10 +73,13 @@ export async function runBench(options: BenchOptions, progress: Progress = new P
     for (const s of suites) {
       if (s === 'sweep') stepsOfSuite.set(s, combinations(defaultGrid()).length * rounds);
       else if (s === 'memory') stepsOfSuite.set(s, 3);
+      else if (s === 'cluster') stepsOfSuite.set(s, 1);
       else stepsOfSuite.set(s, stepsOf((await planSuite(s, dry)).scenarios, rounds));
     }
     progress.total = [...stepsOfSuite.values()].reduce((a, b) => a + b, 0);
     let stepsBefore = 0;
+    /** Steps this process's progress has counted so far (its own, and the children's it skipped over). */
+    let countedHere = 0;
 
     const scenarios: ScenarioResult[] = [];
     const ratioSpecs: RatioSpec[] = [];
@@ -82,12 +87,16 @@ export async function runBench(options: BenchOptions, progress: Progress = new P
     let overload: OverloadResult | null = null;
     let overloadDurable: OverloadResult | null = null;
     let replay: ReplayResult | null = null;
+    let cluster: ClusterResult | null = null;
     for (const suite of suites) {
       const childOptions: SuiteChildOptions = { quick, events, rounds, firstStep: stepsBefore, totalSteps: progress.total };
       stepsBefore += stepsOfSuite.get(suite)!;
-      if (suite === 'memory') {
-        for (let i = 0; i < childOptions.firstStep; i++) progress.skip();
-        ({ overload, overloadDurable, replay } = await memorySteps(quick, folders, progress));
+      if (suite === 'memory' || suite === 'cluster') {
+        // Steps in this process: first count those the children took since this process last counted.
+        for (; countedHere < childOptions.firstStep; countedHere++) progress.skip();
+        if (suite === 'memory') ({ overload, overloadDurable, replay } = await memorySteps(quick, folders, progress));
+        else cluster = await clusterStep(events, folders, progress);
+        countedHere += stepsOfSuite.get(suite)!;
         continue;
       }
       const outcome = await inSuiteChild(suite, childOptions).catch((err: Error) => err);
@@ -134,6 +143,7 @@ export async function runBench(options: BenchOptions, progress: Progress = new P
       sweep: sweep?.sweep ?? [],
       best: sweep?.best ?? null,
       memory: { overload, overloadDurable, replay },
+      cluster,
       notes,
     };
   } finally {
@@ -144,7 +154,7 @@ export async function runBench(options: BenchOptions, progress: Progress = new P
 }
 
 /** Runs one suite in a child process of its own (suite-child.ts); its progress lines go to this process's stderr. */
-function inSuiteChild(suite: Exclude<SuiteName, 'memory'>, options: SuiteChildOptions): Promise<SuiteOutcome> {
+function inSuiteChild(suite: Exclude<SuiteName, 'memory' | 'cluster'>, options: SuiteChildOptions): Promise<SuiteOutcome> {
   return new Promise<SuiteOutcome>((resolve, reject) => {
     const child = fork(new URL('./suite-child.js', import.meta.url), [suite, JSON.stringify(options)], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -186,6 +196,33 @@ async function memorySteps(quick: boolean, folders: TempFolders, progress: Progr
   if (replay.status === 'ok')
     progress.note(`${Math.round(replay.eventsPerSec).toLocaleString('en-US')} events/s; ${memoryNote(replay.memory)}`);
   return { overload, overloadDurable, replay };
+}
+
+/** The cluster suite (cluster.ts) in a child of its own: 3 instance processes on one lmdb store, `events` each. */
+async function clusterStep(events: number, folders: TempFolders, progress: Progress): Promise<ClusterResult> {
+  const instances = 3;
+  progress.step(
+    `cluster: ${instances} instances on one lmdb store, ${events.toLocaleString('en-US')} events each, 2 groups; then a SIGKILL and the takeover`,
+  );
+  const options: ClusterOptions = { folders: [folders.make('cluster-one'), folders.make('cluster-three')], events, instances };
+  const result = await inChild<ClusterResult>('cluster', options, (t) => progress.note(t)).catch((err: Error): ClusterResult => ({
+    status: 'failed',
+    error: err.message,
+    instances,
+    eventsPerInstance: events,
+    groups: 2,
+    partitions: 0,
+    leaseMs: 0,
+    renewMs: 0,
+    checkpointMs: 0,
+    single: null,
+    cluster: null,
+    takeoverMs: null,
+    lapseMs: null,
+    victimLeases: null,
+  }));
+  for (const folder of options.folders) folders.remove(folder);
+  return result;
 }
 
 function memoryNote(m: MemoryTrace | null): string {

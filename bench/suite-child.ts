@@ -16,7 +16,7 @@ import type { SuiteName } from './results.js';
 import { runInterleaved } from './scenario.js';
 import { planSuite, type SuiteChildOptions, type SuiteOutcome } from './suites.js';
 
-const [suite, json] = process.argv.slice(2) as [Exclude<SuiteName, 'memory'>, string];
+const [suite, json] = process.argv.slice(2) as [Exclude<SuiteName, 'memory' | 'cluster'>, string];
 const options = JSON.parse(json) as SuiteChildOptions;
 const progress = new Progress(undefined, options.firstStep);
 progress.total = options.totalSteps;

@@ -9,7 +9,7 @@ import { durableSuite } from './suites/durable.js';
 import { peersSuite } from './suites/peers.js';
 import { storeSuite } from './suites/store.js';
 
-export type ScenarioSuite = Exclude<SuiteName, 'sweep' | 'memory'>;
+export type ScenarioSuite = Exclude<SuiteName, 'sweep' | 'memory' | 'cluster'>;
 
 export async function planSuite(name: ScenarioSuite, ctx: SuiteContext): Promise<Suite> {
   switch (name) {

@@ -2,7 +2,16 @@
  * The report as tables: the terminal output and the Markdown file render the
  * same tables, so they always say the same thing.
  */
-import type { BenchReport, MeasuredScenario, MemoryRange, MemoryTrace, OverloadResult, ScenarioResult, SuiteName } from './results.js';
+import type {
+  BenchReport,
+  ClusterResult,
+  MeasuredScenario,
+  MemoryRange,
+  MemoryTrace,
+  OverloadResult,
+  ScenarioResult,
+  SuiteName,
+} from './results.js';
 import { rate, sweepTable, type Table } from '../src/cli/sweep/table.js';
 
 export { configSnippet, formatTable, machineLine, packagesLine, rate, type Table } from '../src/cli/sweep/table.js';
@@ -14,6 +23,7 @@ const SUITE_TITLES: Record<SuiteName, string> = {
   durable: 'Durable end to end: emit → lmdb commit → two trivial consumers, one worker',
   peers: 'Peers: BullMQ on a local redis-server',
   memory: 'Memory',
+  cluster: 'Cluster: instance processes on one lmdb store, two consumer groups',
   sweep: 'Sweep',
 };
 
@@ -93,7 +103,39 @@ export function reportTables(report: BenchReport): Table[] {
       rows,
     });
   }
+  if (report.cluster) tables.push(clusterTable(report.cluster));
   return tables;
+}
+
+function clusterTable(c: ClusterResult): Table {
+  const rows: string[][] = [];
+  const table: Table = { title: SUITE_TITLES.cluster, headers: ['measurement', 'figure', 'notes'], align: ['l', 'r', 'l'], rows };
+  if (c.status !== 'ok') {
+    rows.push(['cluster', 'failed', c.error ?? '']);
+    return table;
+  }
+  const setting = `${c.partitions} partitions, cursors written every ${c.checkpointMs} ms`;
+  for (const t of [c.single, c.cluster]) {
+    if (t === null) continue;
+    rows.push([
+      `${t.instances} instance${t.instances === 1 ? '' : 's'}, ${rate(t.events)} events in all, ${c.groups} groups`,
+      `${rate(t.eventsPerSecPerGroup)} events/s per group`,
+      `${t.seconds} s until every cursor of both groups stood at its partition's end; ${setting}`,
+    ]);
+  }
+  if (c.single !== null && c.cluster !== null)
+    rows.push([
+      `${c.cluster.instances} instances / 1 instance`,
+      ratio(c.cluster.eventsPerSecPerGroup / c.single.eventsPerSecPerGroup),
+      'events/s per group, same events in all, same machine',
+    ]);
+  if (c.takeoverMs !== null)
+    rows.push([
+      `takeover after a SIGKILL of 1 of ${c.instances} instances mid-stream`,
+      `${c.takeoverMs} ms`,
+      `until the survivors held all ${c.groups * c.partitions} leases; leaseMs ${c.leaseMs}, renewMs ${c.renewMs} (bound ${c.leaseMs + c.renewMs} ms); the killed instance held ${c.victimLeases}, which lapsed ${c.lapseMs} ms after the kill`,
+    ]);
+  return table;
 }
 
 function overloadRow(o: OverloadResult): string[] {

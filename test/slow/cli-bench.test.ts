@@ -110,7 +110,7 @@ describe('npm run bench: every suite, each in a child process of its own', () =>
       numbers.map((_, i) => i + 1),
       'the children count their steps in one sequence',
     );
-    assert.deepEqual([...new Set(steps)], ['codec', 'dispatch', 'store', 'durable', 'sweep', 'peers', 'memory']);
+    assert.deepEqual([...new Set(steps)], ['codec', 'dispatch', 'store', 'durable', 'sweep', 'peers', 'memory', 'cluster']);
 
     const ids = report.scenarios.map((s) => s.id);
     assert.deepEqual(ids, SCENARIOS);
@@ -186,6 +186,15 @@ describe('npm run bench: every suite, each in a child process of its own', () =>
     if (process.platform === 'linux') assert.ok(replay?.memory?.anonRss !== null, 'anonymous RSS is read on Linux');
     assert.equal(replay?.status, 'ok', replay?.error);
     assert.ok(replay.eventsPerSec > 0 && replay.timing !== null);
+
+    // The cluster suite: three instance processes on one lmdb store against one, then a takeover after a SIGKILL.
+    const cluster = report.cluster;
+    assert.equal(cluster?.status, 'ok', cluster?.error);
+    assert.ok(cluster.single !== null && cluster.cluster !== null && cluster.takeoverMs !== null);
+    assert.equal(cluster.cluster.instances, 3);
+    assert.equal(cluster.cluster.events, cluster.single.events);
+    assert.ok(cluster.single.eventsPerSecPerGroup > 0 && cluster.cluster.eventsPerSecPerGroup > 0);
+    assert.ok(cluster.takeoverMs > 0 && (cluster.victimLeases ?? 0) > 0);
 
     assert.ok(report.machine.cores >= 1 && report.machine.memoryGiB > 0 && report.machine.node === process.version);
     assert.equal(report.machine.loadAverage.start.length, 3);
