@@ -89,6 +89,10 @@ export class Ownership {
   #round: Promise<void> = Promise.resolve();
   #writing: Promise<void> = Promise.resolve();
   #stopped = false;
+  /** Leaving after a failed start: leases go back with the cursors as stored. */
+  #keepCursors = false;
+  /** Members found gone by the last round (see goneFromThisHost). */
+  #gone = new Set<string>();
 
   constructor(deps: OwnershipDeps) {
     this.#deps = deps;
@@ -155,8 +159,6 @@ export class Ownership {
     this.#stopped = true;
   }
 
-  #keepCursors = false;
-
   /** Writes the cursors that moved; one write at a time. Never rejects. */
   writeCursors(): Promise<void> {
     this.#writing = this.#writing.then(async () => {
@@ -219,18 +221,14 @@ export class Ownership {
       return;
     }
     this.#apply(result, releasing);
-    // A member that is a process of this host and no longer exists (killed, crashed) is gone: the next
-    // round takes its leases at once instead of after they lapse. The first round does it now, so a
-    // restart after a crash resumes delivery before createBus resolves.
+    // A member that is a process of this host and no longer exists (killed, crashed) is gone: a round
+    // right away takes its leases instead of waiting for them to lapse, so a restart after a crash
+    // resumes delivery before createBus resolves.
     const gone = result.members.filter((m) => m !== instance && goneFromThisHost(m));
     const fresh = gone.filter((m) => !this.#gone.has(m));
     this.#gone = new Set(gone);
-    if (fresh.length > 0 && this.#rounds++ === 0) await this.#run(false);
+    if (fresh.length > 0) await this.#run(false);
   }
-
-  /** Members found gone by the last round. */
-  #gone = new Set<string>();
-  #rounds = 0;
 
   #apply(result: CoordinateResult, released: readonly Lease[]): void {
     if (this.#partitions === 0) {
