@@ -181,9 +181,15 @@ export class EventBus {
     });
   }
 
-  /** Resolves once every accepted event has been handled by every consumer, follow-ups included. */
+  /**
+   * Resolves once every accepted event has been handled by every consumer,
+   * follow-ups included. On a store shared with other instances: once every
+   * event stored so far that this instance delivers (its leases' partitions)
+   * is handled; an event it accepted that another instance delivers is not
+   * waited for.
+   */
   flush(): Promise<void> {
-    return this.#engine.intake.idle();
+    return this.#engine.flush();
   }
 
   /** Stored events in store order, read page by page. */

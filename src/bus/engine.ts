@@ -265,6 +265,20 @@ export class Engine {
     return item.partition;
   }
 
+  /**
+   * Every accepted event handled; with a shared log, also every event stored
+   * up to the head read now in the partitions this instance delivers (its own
+   * events may have been stored for the log read to route, not routed from
+   * memory).
+   */
+  async flush(): Promise<void> {
+    const { intake, store, tailer } = this;
+    await intake.idle();
+    if (store === null || tailer === null) return;
+    await tailer.reached(await store.head());
+    await intake.idle();
+  }
+
   /** Stored events; what cannot be read goes to `onCorrupt`, by default a 'warning' notice. */
   async *replay(query: EventReadQuery, onCorrupt: CorruptHandler = this.#reportCorrupt): AsyncGenerator<Event> {
     const catalog = this.options.events;

@@ -88,8 +88,9 @@ export class Tailer {
 
   /**
    * Resolves once everything up to `head` is routed (recovery at start is
-   * bounded by the head read then); rejects if the log cannot be read
-   * meanwhile (later, a read that fails is a warning, and is tried again).
+   * bounded by the head read then, a flush by the head read at its call);
+   * rejects if a read of the log fails meanwhile. A failed read nobody waits
+   * on is a warning; either way the read is tried again.
    */
   reached(head: Position | null): Promise<void> {
     if (head === null || this.#stopped || !this.#deps.ownership.holdsAny || this.#isReached(head)) return Promise.resolve();
@@ -153,11 +154,10 @@ export class Tailer {
         read = await this.#page();
       } catch (err) {
         if (this.#stopped) return;
-        if (this.#reachedWaiters.length > 0) {
-          for (const waiter of this.#reachedWaiters.splice(0)) waiter.reject(err);
-          return;
-        }
-        this.#deps.warn('could not read the shared log; trying again', err);
+        // Those waiting (a start, a flush) hear of it; the loop goes on trying.
+        const waiting = this.#reachedWaiters.splice(0);
+        for (const waiter of waiting) waiter.reject(err);
+        if (waiting.length === 0) this.#deps.warn('could not read the shared log; trying again', err);
         await this.#sleep(this.#deps.pollMs * 10);
         continue;
       }
