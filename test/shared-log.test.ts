@@ -11,7 +11,7 @@ import { createBus } from '../src/index.js';
 import { LmdbStore } from '../src/store/lmdb.js';
 import { comparePositions } from '../src/store/store.js';
 import { runScript } from './fixtures/cli-run.js';
-import { collect, fixture, recorder, tempDir, uuid, waitFor } from './helpers.js';
+import { collect, fixture, recorder, tempDir, uuid, waitFor, type Recorder } from './helpers.js';
 
 const event = (n: number, user: string) => ({
   event_type: 'SessionExtended' as const,
@@ -28,6 +28,26 @@ async function readCursors(
   return JSON.parse(r.stdout) as { head: string | null; cursors: Array<{ group: string; partition: number; position: string | null }> };
 }
 
+/** Runs `body` with a fresh folder, a delivery recorder and a store path in it; the folder is removed afterwards. */
+async function inTempStore(body: (ctx: { out: Recorder; path: string }) => Promise<void>): Promise<void> {
+  const dir = tempDir();
+  try {
+    await body({ out: recorder(dir), path: dir.file('store') });
+  } finally {
+    dir.remove();
+  }
+}
+
+/** Opens the store at `path` in this process (no bus may have it open here), runs `read`, closes it. */
+async function readStore(path: string, read: (store: LmdbStore) => Promise<void>): Promise<void> {
+  const store = await LmdbStore.open({ path, prefix: 'eventrail' });
+  try {
+    await read(store);
+  } finally {
+    await store.close();
+  }
+}
+
 /** How many times each event_id was delivered to `consumer`. */
 function counts(lines: Array<{ consumer: string; event_id: string }>, consumer: string): Map<string, number> {
   const seen = new Map<string, number>();
@@ -37,10 +57,7 @@ function counts(lines: Array<{ consumer: string; event_id: string }>, consumer: 
 
 describe('one instance on a shared log', () => {
   it('delivers what another process appends, once per group, between its own events', async () => {
-    const dir = tempDir();
-    try {
-      const out = recorder(dir);
-      const path = dir.file('store');
+    await inTempStore(async ({ out, path }) => {
       const bus = await createBus({
         store: { kind: 'lmdb', path },
         consumers: [out.consumer('recorder'), out.consumer('from-beginning')],
@@ -80,8 +97,7 @@ describe('one instance on a shared log', () => {
         await bus.close();
       }
       // Closed: every cursor is at or past the last event, and the leases were handed back.
-      const store = await LmdbStore.open({ path, prefix: 'eventrail' });
-      try {
+      await readStore(path, async (store) => {
         const head = (await store.head())!;
         const cursors = await store.readCursors();
         assert.ok(cursors.length > 0);
@@ -89,19 +105,12 @@ describe('one instance on a shared log', () => {
           if (cursor.position !== null) assert.ok(comparePositions(cursor.position, head) <= 0);
         }
         for (const lease of await store.readLeases()) assert.equal(lease.owner, '', `lease ${lease.group}/${lease.partition} is free`);
-      } finally {
-        await store.close();
-      }
-    } finally {
-      dir.remove();
-    }
+      });
+    });
   });
 
   it("keeps a cursor per group: one that lags does not hold the other's back", async () => {
-    const dir = tempDir();
-    try {
-      const out = recorder(dir);
-      const path = dir.file('store');
+    await inTempStore(async ({ out, path }) => {
       const bus = await createBus({
         store: { kind: 'lmdb', path },
         consumers: [out.consumer('recorder'), out.consumer('flaky')],
@@ -134,27 +143,19 @@ describe('one instance on a shared log', () => {
         // Close runs the waiting retries now: they fail again and are dead-lettered, which finishes them.
         await bus.close();
       }
-      const store = await LmdbStore.open({ path, prefix: 'eventrail' });
-      try {
+      await readStore(path, async (store) => {
         const flaky = (await store.readCursors()).filter((c) => c.group === 'Flaky' && c.position !== null);
         assert.ok(
           flaky.some((c) => c.position!.toString('hex') >= last),
           'Flaky is at the last event once its events are dead letters',
         );
         assert.equal((await collect(store.readDeadLetters({ consumer: 'Flaky' }))).length, 20);
-      } finally {
-        await store.close();
-      }
-    } finally {
-      dir.remove();
-    }
+      });
+    });
   });
 
   it("starts a new group at the log's head by default, or at its beginning when it says so", async () => {
-    const dir = tempDir();
-    try {
-      const out = recorder(dir);
-      const path = dir.file('store');
+    await inTempStore(async ({ out, path }) => {
       const user = uuid();
       // History written before either group exists.
       const first = await createBus({ store: { kind: 'lmdb', path }, pool: { maxThreads: 1 } });
@@ -173,8 +174,6 @@ describe('one instance on a shared log', () => {
       } finally {
         await bus.close();
       }
-    } finally {
-      dir.remove();
-    }
+    });
   });
 });
