@@ -199,7 +199,7 @@ export interface LimitsOptions {
 /** How progress is recorded, so that a restart delivers again only what was not handled. */
 export interface CheckpointOptions {
   /**
-   * Milliseconds between checkpoint writes (0: a write each time the checkpoint moves).
+   * Milliseconds between cursor writes (0: a write each time a cursor moves).
    * @default 200
    */
   intervalMs?: number;

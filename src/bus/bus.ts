@@ -211,11 +211,11 @@ export class EventBus {
   }
 
   /**
-   * Stops intake, drains every accepted event, writes the checkpoint, closes
-   * the pool and the store. With `timeoutMs`, stops waiting for the drain
+   * Stops intake, drains every accepted event, writes the cursors and hands
+   * the leases back, closes the pool and the store. With `timeoutMs`, stops waiting for the drain
    * after that long: handlers still running see `ctx.signal` abort, and the
-   * events not yet handled by every consumer stay past the checkpoint, so a
-   * restart delivers them again (a 'warning' notice says how many). Calling
+   * events not yet handled by every consumer stay past the cursors, so the
+   * next owner of their partitions delivers them again (a 'warning' notice says how many). Calling
    * close() again returns the first call's promise.
    */
   close(options?: CloseOptions): Promise<void> {

@@ -110,7 +110,7 @@ export class Dispatcher {
    * close() stopped waiting for the deliveries in flight: from now on nothing
    * is dispatched, retried, dead-lettered or stored as a follow-up, and the
    * outcomes of tasks still running are dropped. Their events stay unfinished,
-   * so the checkpoint stays before them and a restart delivers them again.
+   * so the cursors stay before them and the next owner delivers them again.
    */
   abandon(): void {
     this.#abandoned = true;

@@ -2,8 +2,8 @@
  * The private engine behind `EventBus`: the parts of a running bus, built in
  * dependency order, and what the facade delegates to. `Engine.start` takes
  * resolved options, starts the worker pool (which loads the consumer modules),
- * opens the store, builds the parts and re-dispatches what a crash left past
- * the checkpoint, all before a facade exists; the facade holds the engine in a
+ * opens the store, builds the parts, takes its leases on the shared log and
+ * re-dispatches what lies past their cursors, all before a facade exists; the facade holds the engine in a
  * `#private` field, so none of it is reachable from the public class.
  */
 import { isAbsolute, resolve as resolvePath } from 'node:path';
@@ -102,7 +102,7 @@ export class Engine {
       return engine;
     } catch (err) {
       // Recovery may have routed pages already: the dispatcher must not read the destroyed pool's rejections
-      // as crashes (re-running, retrying, dead-lettering into the closed store), and no checkpoint may be
+      // as crashes (re-running, retrying, dead-lettering into the closed store), and no cursor may be
       // written, since the events recovered so far were not handled.
       engine?.dispatcher.abandon();
       engine?.tailer?.stop();
@@ -320,8 +320,9 @@ export class Engine {
 
   /**
    * Stops the engine: runs scheduled retries now, waits up to `timeoutMs` for
-   * every accepted event to be handled, writes the checkpoint, aborts the
-   * signals of handlers still running, then closes the pool and the store.
+   * every accepted event to be handled, writes the cursors and hands the
+   * leases back, aborts the signals of handlers still running, then closes
+   * the pool and the store.
    */
   async shutdown(timeoutMs: number): Promise<void> {
     const { intake, dispatcher, pool, store, ownership, tailer, control } = this;
@@ -341,7 +342,7 @@ export class Engine {
     }
     dispatcher.stop();
     // An append may still be in flight after a timed-out drain: its outcome is applied (receipts, the
-    // checkpoint's groups) before the last checkpoint is written and the store is closed.
+    // cursors' groups) before the last cursors are written and the store is closed.
     await intake.settled();
     await tailer?.finished();
     if (this.#cursorTimer !== null) clearInterval(this.#cursorTimer);

@@ -9,7 +9,7 @@ import type { WorkerCrashedError } from '../errors.js';
 export interface BusEvents {
   /** A batch was lost to a worker that crashed or exited; it is being run again. */
   'worker-error': [error: WorkerCrashedError];
-  /** Something went wrong that the bus worked around (a failed checkpoint write, a bad consumer metric). */
+  /** Something went wrong that the bus worked around (a failed cursor write, a lost lease, a bad consumer metric). */
   warning: [message: string, cause?: unknown];
 }
 

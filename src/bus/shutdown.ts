@@ -1,6 +1,6 @@
 /**
  * Graceful shutdown for a service: on SIGTERM or SIGINT, close the bus (stop
- * intake, drain every accepted event, write the checkpoint), then exit. A
+ * intake, drain every accepted event, write the cursors), then exit. A
  * second signal while draining exits at once: with a durable store nothing
  * acknowledged is lost then either, it is delivered again after the restart.
  */
