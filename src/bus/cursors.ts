@@ -18,10 +18,10 @@ export class Cursors {
   /** Per consumer: the seq of the last group of the finished prefix. */
   readonly #doneSeq: Float64Array;
   #seq = 0;
-  /** Told when a consumer's watermark moves. */
-  readonly #moved: () => void;
+  /** Told when consumer c's watermark moves. */
+  readonly #moved: (consumer: number) => void;
 
-  constructor(consumers: number, moved: () => void) {
+  constructor(consumers: number, moved: (consumer: number) => void) {
     this.#consumers = consumers;
     this.#heads = new Int32Array(consumers);
     this.#watermarks = new Array<Position | null>(consumers).fill(null);
@@ -81,7 +81,7 @@ export class Cursors {
     this.#heads[c] = head;
     if (!moved) return;
     this.#trim();
-    this.#moved();
+    this.#moved(c);
   }
 
   #trim(): void {

@@ -143,7 +143,7 @@ export class Engine {
     });
     this.instance = options.checkpoint.instance ?? defaultInstanceId();
     const shared = store !== null && consumers.length > 0;
-    const cursors = (this.cursors = shared ? new Cursors(consumers.length, () => this.#cursorsMoved()) : null);
+    const cursors = (this.cursors = shared ? new Cursors(consumers.length, (c) => this.#cursorsMoved(c)) : null);
     const deadLetters = (this.deadLetters = new DeadLetterBox(store, codec));
     this.intake = new Intake({
       options,
@@ -254,8 +254,9 @@ export class Engine {
 
   #cursorTimer: NodeJS.Timeout | null = null;
 
-  /** checkpoint.intervalMs 0: a cursor write each time a watermark moves. */
-  #cursorsMoved(): void {
+  /** A consumer's watermark moved: its leases take note; with checkpoint.intervalMs 0, the cursors are written now. */
+  #cursorsMoved(consumer: number): void {
+    this.ownership?.observe(consumer);
     if (this.options.checkpoint.intervalMs === 0) void this.ownership?.writeCursors();
   }
 

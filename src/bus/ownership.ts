@@ -49,6 +49,13 @@ export interface Lease {
   readonly base: Position | null;
   /** The last cursor this instance wrote (or base). */
   written: Position | null;
+  /**
+   * The highest position the lease's cursor may take so far: the best of the
+   * consumer's watermarks seen. A watermark goes down for a while after the
+   * log is read again from an older cursor (leases gained), while what it
+   * said before stays true, so the best is kept.
+   */
+  best: Position | null;
   /** Events at or before this were routed already (or handled before the lease was taken): not routed again. */
   skipThrough: Position | null;
   /** The watermark speaks for this partition only from groups tracked since the lease was taken. */
@@ -183,16 +190,26 @@ export class Ownership {
     return this.#writing;
   }
 
-  /** Where lease's cursor can go now, if past what was written; else null. */
-  #cursorOf(lease: Lease): Position | null {
+  /** Consumer c's watermark moved: each of its leases keeps the best it has seen. */
+  observe(consumer: number): void {
+    for (const lease of this.leases()) if (lease.consumer === consumer) this.#observe(lease);
+  }
+
+  #observe(lease: Lease): void {
     const mark = this.#deps.cursors.watermark(lease.consumer);
     let position = mark.position;
-    if (position === null || mark.seq < lease.validFromSeq) return null;
+    if (position === null || mark.seq < lease.validFromSeq) return;
     const through = lease.handOverThrough;
     if (through !== undefined && (through === null || comparePositions(through, position) < 0)) position = through;
-    if (position === null) return null;
-    if (lease.written !== null && comparePositions(position, lease.written) <= 0) return null;
-    return position;
+    if (position !== null && (lease.best === null || comparePositions(position, lease.best) > 0)) lease.best = position;
+  }
+
+  /** Where lease's cursor can go now, if past what was written; else null. */
+  #cursorOf(lease: Lease): Position | null {
+    this.#observe(lease);
+    const best = lease.best;
+    if (best === null || (lease.written !== null && comparePositions(best, lease.written) <= 0)) return null;
+    return best;
   }
 
   async #run(leaving: boolean): Promise<void> {
@@ -253,6 +270,7 @@ export class Ownership {
         expiresAt: held.expiresAt,
         base: held.cursor,
         written: held.cursor,
+        best: held.cursor,
         skipThrough: held.cursor,
         validFromSeq: this.#deps.cursors.nextSeq,
         handOverAfterSeq: -1,

@@ -183,7 +183,8 @@ export class Tailer {
     // Leases being handed over are skipped from this page on: their cursors stop where they were routed to.
     for (const lease of ownership.leases()) {
       if (lease.handOverAfterSeq >= 0 && lease.handOverThrough === undefined && group.seq > lease.handOverAfterSeq) {
-        lease.handOverThrough = this.#frontier;
+        // Routed up to the frontier, or further before the log was read again from an older cursor.
+        lease.handOverThrough = higherOf(this.#frontier, lease.skipThrough);
       }
     }
     const items: Accepted[] = [];
@@ -326,6 +327,13 @@ function lowerOf(a: Position | null | typeof NONE, b: Position | null): Position
   if (a === NONE) return b;
   if (a === null || b === null) return null;
   return comparePositions(b, a) < 0 ? b : a;
+}
+
+/** The higher of two positions (null: the start of the log). */
+function higherOf(a: Position | null, b: Position | null): Position | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return comparePositions(a, b) >= 0 ? a : b;
 }
 
 function samePosition(a: Position | null, b: Position | null): boolean {
