@@ -34,6 +34,7 @@ import {
   encodeLease,
   encodeMembership,
   encodePartitionCount,
+  groupPartitionId,
   type GroupRecord,
   type Membership,
 } from './layout/groups.js';
@@ -116,8 +117,6 @@ export function groupsOfRound(request: CoordinateRequest, checkpoints: Iterable<
   return [...names];
 }
 
-const leaseId = (group: string, partition: number) => `${partition}\u0000${group}`;
-
 export function checkRequest(request: CoordinateRequest): void {
   const positiveInt = (n: number) => Number.isSafeInteger(n) && n > 0;
   if (typeof request.instance !== 'string' || request.instance.length === 0)
@@ -165,20 +164,20 @@ export function planRound(snapshot: RoundSnapshot, request: CoordinateRequest): 
 
   // Leases and cursors as they stand, changed in place as the round goes.
   const leases = new Map<string, LeaseRecord>();
-  for (const lease of snapshot.leases) leases.set(leaseId(lease.group, lease.partition), lease);
+  for (const lease of snapshot.leases) leases.set(groupPartitionId(lease.group, lease.partition), lease);
   const cursors = new Map<string, Position>();
   for (const cursor of snapshot.cursors)
-    if (cursor.position !== null) cursors.set(leaseId(cursor.group, cursor.partition), cursor.position);
+    if (cursor.position !== null) cursors.set(groupPartitionId(cursor.group, cursor.partition), cursor.position);
   const changedLeases = new Map<string, LeaseRecord>();
   const changedCursors = new Map<string, CursorChange>();
   const setLease = (lease: LeaseRecord) => {
-    const id = leaseId(lease.group, lease.partition);
+    const id = groupPartitionId(lease.group, lease.partition);
     leases.set(id, lease);
     changedLeases.set(id, lease);
   };
   /** Never backwards. */
   const moveCursor = (group: string, partition: number, position: Position) => {
-    const id = leaseId(group, partition);
+    const id = groupPartitionId(group, partition);
     const stored = cursors.get(id);
     if (stored !== undefined && comparePositions(stored, position) >= 0) return;
     const copy = Buffer.from(position);
@@ -188,7 +187,7 @@ export function planRound(snapshot: RoundSnapshot, request: CoordinateRequest): 
 
   // Releases.
   for (const release of request.release ?? []) {
-    const lease = leases.get(leaseId(release.group, release.partition));
+    const lease = leases.get(groupPartitionId(release.group, release.partition));
     if (lease === undefined || lease.owner !== me || lease.epoch !== release.epoch) continue;
     setLease({ group: release.group, partition: release.partition, owner: '', expiresAt: 0, epoch: lease.epoch });
     if (release.cursor !== null) moveCursor(release.group, release.partition, release.cursor);
@@ -230,7 +229,7 @@ export function planRound(snapshot: RoundSnapshot, request: CoordinateRequest): 
     runners.sort(compareIds);
     for (let p = 0; p < partitions; p++) {
       const desired = runners.length === 0 ? null : runners[p % runners.length]!;
-      const lease = leases.get(leaseId(group, p));
+      const lease = leases.get(groupPartitionId(group, p));
       let mine: LeaseRecord | null = null;
       if (lease !== undefined && lease.owner === me) {
         // Nobody took it since, expired or not: the epoch still fences every other writer out.
@@ -241,7 +240,13 @@ export function planRound(snapshot: RoundSnapshot, request: CoordinateRequest): 
         setLease(mine);
       }
       if (mine === null) continue;
-      held.push({ group, partition: p, epoch: mine.epoch, expiresAt: mine.expiresAt, cursor: cursors.get(leaseId(group, p)) ?? null });
+      held.push({
+        group,
+        partition: p,
+        epoch: mine.epoch,
+        expiresAt: mine.expiresAt,
+        cursor: cursors.get(groupPartitionId(group, p)) ?? null,
+      });
       if (desired !== me) handOver.push({ group, partition: p });
     }
   }

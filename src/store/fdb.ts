@@ -29,33 +29,28 @@ import {
   decodeLease,
   decodeMembership,
   decodePartitionCount,
+  groupPartitionId,
   type GroupRecord,
   type LeaseValue,
   type Membership,
 } from './layout/groups.js';
 import { StoreLayout } from './layout/keys.js';
 import { checkPosition } from './layout/positions.js';
-import { Fence, checkProgress, fencedLeases } from './progress.js';
+import { FenceCheck, checkProgress, fencedLeases } from './progress.js';
 import { DEFAULT_MAX_TRANSACTION_BYTES, FDB_MAX_TRANSACTION_BYTES } from './limits.js';
+import { ReadingStore } from './reading-store.js';
 import {
   comparePositions,
   type AppendItem,
   type AppendResult,
-  type AuditQuery,
   type CoordinateRequest,
   type CoordinateResult,
   type CursorRecord,
-  type DeadLetterQuery,
-  type DeadLetterRecord,
   type EventStore,
   type LeaseRecord,
   type Position,
   type ProgressResult,
   type ProgressWrite,
-  type ReadEventsQuery,
-  type StoreStats,
-  type StoredAuditEntry,
-  type StoredEvent,
 } from './store.js';
 
 export interface FdbStoreOptions {
@@ -76,23 +71,25 @@ const WATCH_RETRY_MS = 100;
 /** How long open() waits to reach the cluster before it reports it unavailable. */
 const OPEN_TIMEOUT_MS = 10_000;
 
-export class FdbStore implements EventStore {
+export class FdbStore extends ReadingStore implements EventStore {
   readonly kind = 'fdb' as const;
   readonly #db: Db;
   readonly #layout: StoreLayout;
   readonly #codec: Codec;
   readonly #appender: FdbAppender;
-  readonly #reader: FdbReader;
+  /** Every read of the store contract goes to it (ReadingStore). */
+  protected readonly reader: FdbReader;
   /** Transactions not yet settled: close() waits for them. */
   readonly #inFlight = new Set<Promise<unknown>>();
   #closed = false;
 
   private constructor(db: Db, layout: StoreLayout, codec: Codec, apiVersion: number, maxTransactionBytes: number) {
+    super();
     this.#db = db;
     this.#layout = layout;
     this.#codec = codec;
     this.#appender = new FdbAppender(db, layout, maxTransactionBytes);
-    this.#reader = new FdbReader(
+    this.reader = new FdbReader(
       layout,
       codec,
       apiVersion,
@@ -205,9 +202,9 @@ export class FdbStore implements EventStore {
         const leases = new Map<string, LeaseValue | null>();
         fenced.forEach((l, i) => {
           const value = leaseValues[i];
-          leases.set(`${l.partition}\u0000${l.group}`, value === undefined ? null : decodeLease(value, `${l.group}/${l.partition}`));
+          leases.set(groupPartitionId(l.group, l.partition), value === undefined ? null : decodeLease(value, `${l.group}/${l.partition}`));
         });
-        const fence = new Fence(write.instance ?? '', (group, partition) => leases.get(`${partition}\u0000${group}`) ?? null);
+        const fence = new FenceCheck(write.instance ?? '', (group, partition) => leases.get(groupPartitionId(group, partition)) ?? null);
         const kept = letters.filter(
           ({ record }) => record.fence === undefined || fence.holds(record.consumer, record.fence.partition, record.fence.epoch),
         );
@@ -336,7 +333,7 @@ export class FdbStore implements EventStore {
   }
 
   head(): Promise<Position | null> {
-    return this.#reader.head();
+    return this.reader.head();
   }
 
   /**
@@ -428,37 +425,6 @@ export class FdbStore implements EventStore {
     const forget = () => this.#inFlight.delete(work);
     work.then(forget, forget);
     return work;
-  }
-
-  // -------------------------------------------------------------------------
-  // Reads (fdb-reads.ts)
-
-  lookup(eventId: string): Promise<Position | null> {
-    return this.#reader.lookup(eventId);
-  }
-
-  readEvents(query?: ReadEventsQuery): AsyncGenerator<StoredEvent> {
-    return this.#reader.readEvents(query);
-  }
-
-  readAudit(query?: AuditQuery): AsyncGenerator<StoredAuditEntry> {
-    return this.#reader.readAudit(query);
-  }
-
-  readDeadLetters(query?: DeadLetterQuery): AsyncGenerator<DeadLetterRecord> {
-    return this.#reader.readDeadLetters(query);
-  }
-
-  readCursors(): Promise<CursorRecord[]> {
-    return this.#reader.readCursors();
-  }
-
-  readLeases(): Promise<LeaseRecord[]> {
-    return this.#reader.readLeases();
-  }
-
-  stats(): Promise<StoreStats> {
-    return this.#reader.stats();
   }
 
   async close(): Promise<void> {

@@ -36,26 +36,20 @@ import {
 } from './layout/groups.js';
 import { StoreLayout, type KeyRange } from './layout/keys.js';
 import { PLACEHOLDER_STAMP, checkPosition, decodeCounter, encodeCounter, positionOf, stampFromCounter } from './layout/positions.js';
-import { Fence, checkProgress } from './progress.js';
+import { FenceCheck, checkProgress } from './progress.js';
+import { ReadingStore } from './reading-store.js';
 import {
   comparePositions,
   type AppendItem,
   type AppendResult,
-  type AuditQuery,
   type CoordinateRequest,
   type CoordinateResult,
   type CursorRecord,
-  type DeadLetterQuery,
-  type DeadLetterRecord,
   type EventStore,
   type LeaseRecord,
   type Position,
   type ProgressResult,
   type ProgressWrite,
-  type ReadEventsQuery,
-  type StoreStats,
-  type StoredAuditEntry,
-  type StoredEvent,
 } from './store.js';
 
 export interface LmdbStoreOptions {
@@ -79,12 +73,13 @@ type Db = RootDatabase<Buffer, Buffer>;
 
 const describe = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
-export class LmdbStore implements EventStore {
+export class LmdbStore extends ReadingStore implements EventStore {
   readonly kind = 'lmdb' as const;
   readonly #db: Db;
   readonly #layout: StoreLayout;
   readonly #codec: Codec;
-  readonly #reader: LmdbReader;
+  /** Every read of the store contract goes to it (ReadingStore). */
+  protected readonly reader: LmdbReader;
   readonly #pollMs: number;
   /** waitForAppend() waiters: this store's own appends wake them at once, other processes' at the next poll. */
   readonly #waiters = new Set<() => void>();
@@ -93,11 +88,12 @@ export class LmdbStore implements EventStore {
   #closed = false;
 
   private constructor(db: Db, layout: StoreLayout, codec: Codec, dataFile: string, pollMs: number) {
+    super();
     this.#db = db;
     this.#pollMs = pollMs;
     this.#layout = layout;
     this.#codec = codec;
-    this.#reader = new LmdbReader(db, layout, codec, dataFile, () => this.#checkOpen());
+    this.reader = new LmdbReader(db, layout, codec, dataFile, () => this.#checkOpen());
   }
 
   static async open(options: LmdbStoreOptions): Promise<LmdbStore> {
@@ -184,11 +180,11 @@ export class LmdbStore implements EventStore {
         value: checkPosition(c.position, `the cursor of ${c.group}/${c.partition}`),
       }));
       if (encoded.length + removed.length + cursors.length === 0) return { lost: [] };
-      let fence: Fence | undefined;
+      let fence: FenceCheck | undefined;
       await this.#db.childTransaction(() => {
         const db = this.#db;
         this.#observeCommit();
-        const lost = (fence = new Fence(write.instance ?? '', (group, partition) => {
+        const lost = (fence = new FenceCheck(write.instance ?? '', (group, partition) => {
           const value = db.getBinary(layout.leaseKey(group, partition));
           return value === undefined ? null : decodeLease(value, `${group}/${partition}`);
         }));
@@ -368,37 +364,6 @@ export class LmdbStore implements EventStore {
     const forget = () => this.#inFlight.delete(done);
     done.then(forget, forget);
     return done;
-  }
-
-  // -------------------------------------------------------------------------
-  // Reads (lmdb-reads.ts)
-
-  lookup(eventId: string): Promise<Position | null> {
-    return this.#reader.lookup(eventId);
-  }
-
-  readEvents(query?: ReadEventsQuery): AsyncGenerator<StoredEvent> {
-    return this.#reader.readEvents(query);
-  }
-
-  readAudit(query?: AuditQuery): AsyncGenerator<StoredAuditEntry> {
-    return this.#reader.readAudit(query);
-  }
-
-  readDeadLetters(query?: DeadLetterQuery): AsyncGenerator<DeadLetterRecord> {
-    return this.#reader.readDeadLetters(query);
-  }
-
-  readCursors(): Promise<CursorRecord[]> {
-    return this.#reader.readCursors();
-  }
-
-  readLeases(): Promise<LeaseRecord[]> {
-    return this.#reader.readLeases();
-  }
-
-  stats(): Promise<StoreStats> {
-    return this.#reader.stats();
   }
 
   async close(): Promise<void> {

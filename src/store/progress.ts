@@ -4,10 +4,8 @@
  * lease with the epoch it names. Pure: each backend reads the leases in its
  * write transaction and asks this which entries pass.
  */
-import type { LeaseValue } from './layout/groups.js';
+import { groupPartitionId, type LeaseValue } from './layout/groups.js';
 import type { GroupPartition, ProgressWrite } from './store.js';
-
-const id = (group: string, partition: number) => `${partition}\u0000${group}`;
 
 /** Throws when a write has fenced entries but no instance to check them against. */
 export function checkProgress(write: ProgressWrite): void {
@@ -19,14 +17,15 @@ export function checkProgress(write: ProgressWrite): void {
 /** The leases a write's fence reads, once each. */
 export function fencedLeases(write: ProgressWrite): GroupPartition[] {
   const out = new Map<string, GroupPartition>();
-  for (const c of write.cursors ?? []) out.set(id(c.group, c.partition), { group: c.group, partition: c.partition });
+  for (const c of write.cursors ?? []) out.set(groupPartitionId(c.group, c.partition), { group: c.group, partition: c.partition });
   for (const d of write.deadLetters ?? [])
-    if (d.fence !== undefined) out.set(id(d.consumer, d.fence.partition), { group: d.consumer, partition: d.fence.partition });
+    if (d.fence !== undefined)
+      out.set(groupPartitionId(d.consumer, d.fence.partition), { group: d.consumer, partition: d.fence.partition });
   return [...out.values()];
 }
 
 /** Checks entries against the leases read in one transaction attempt, and gathers the lost ones. */
-export class Fence {
+export class FenceCheck {
   readonly #instance: string;
   readonly #read: (group: string, partition: number) => LeaseValue | null;
   readonly #leases = new Map<string, LeaseValue | null>();
@@ -39,7 +38,7 @@ export class Fence {
 
   /** Whether the instance holds (group, partition) with `epoch`; if not, the lease is reported lost. */
   holds(group: string, partition: number, epoch: number): boolean {
-    const key = id(group, partition);
+    const key = groupPartitionId(group, partition);
     let lease = this.#leases.get(key);
     if (lease === undefined) {
       lease = this.#read(group, partition);

@@ -82,3 +82,6 @@ export function decodeLease(value: Buffer, what: string): LeaseValue {
     throw new StoreCorruptError(`the lease of ${what} is not (owner, expiresAt, epoch)`);
   return { owner, expiresAt, epoch };
 }
+
+/** One string per (group, partition), for maps keyed by lease: the partition first, so no group name can collide. */
+export const groupPartitionId = (group: string, partition: number): string => `${partition}\u0000${group}`;
