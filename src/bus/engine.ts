@@ -32,17 +32,10 @@ import { deadLetterChannel, deliverChannel } from '../trace/channels.js';
 import { loadOtel, TraceCapture, type OtelModule } from '../trace/otel.js';
 
 /** What exists before the parts are built: the pool with its consumers loaded, and the open store. */
-interface Foundation {
-  readonly options: ResolvedOptions;
-  readonly notices: Notices;
-  readonly codec: Codec;
-  readonly pool: Piscina;
-  readonly control: WorkerControl;
-  readonly consumers: readonly ConsumerDescriptor[];
-  readonly store: EventStore | null;
+type Foundation = Pick<Engine, 'options' | 'notices' | 'codec' | 'pool' | 'control' | 'consumers' | 'store'> & {
   /** @opentelemetry/api when tracing is on and it is installed, else null. */
   readonly otel: OtelModule | null;
-}
+};
 
 export class Engine {
   readonly options: ResolvedOptions;
