@@ -67,8 +67,9 @@ export class EventWriter {
       if (end >= 0) {
         this.#lastArena = this.#arena;
         this.#lastEnd = end;
-        // Keep the next value word-aligned, as msgpackr does, so copies of these views stay cheap.
-        this.#at = (end + 7) & ~7;
+        // The next event starts right here: events encoded one after another lie end to end, and a batch
+        // of them is copied into a block or a worker's task with one copy (copyBodies), not one per event.
+        this.#at = end;
         return start;
       }
       const tried = this.#arena.length - start;

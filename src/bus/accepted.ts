@@ -2,14 +2,14 @@
  * One accepted event on the main thread, from the moment `emit` accepts it
  * until every consumer has handled it (or it was dead-lettered).
  */
-import { POSITION_BYTES, type AppendItem, type Position } from '../store/store.js';
+import { STAMP_BYTES, positionOf } from '../store/layout/positions.js';
+import type { AppendItem, Position } from '../store/store.js';
 
-/** A position of store `none`, shaped like a stored one: the commit number where the stamp goes, then the index. */
-export function memoryPosition(commit: number, index: number): Position {
-  const position = Buffer.alloc(POSITION_BYTES);
-  position.writeUIntBE(commit, 2, 6);
-  position.writeUInt16BE(index, 10);
-  return position;
+/** The stamp of a store `none` commit, shaped like a stored one: the commit number where the counter goes. */
+export function memoryStamp(commit: number): Buffer {
+  const stamp = Buffer.alloc(STAMP_BYTES);
+  stamp.writeUIntBE(commit, 2, 6);
+  return stamp;
 }
 
 /**
@@ -41,10 +41,14 @@ export class CommitGroup {
 /** It is also what the store appends, so a batch goes to the store without a copy per event. */
 export class Accepted implements AppendItem {
   readonly eventId: string;
-  /** The encoded event is bytes #start to #end of #source (the codec's arena, or a buffer of its own): no view per event. */
-  readonly #source: Buffer;
-  readonly #start: number;
-  readonly #end: number;
+  /**
+   * The encoded event is bytes `start` to `end` of `source` (the codec's
+   * arena, or a buffer of its own): no view per event, and events encoded one
+   * after another are copied as one run (copyBodies).
+   */
+  readonly source: Buffer;
+  readonly start: number;
+  readonly end: number;
   readonly typeKey: string;
   readonly partitionKey: string | null;
   readonly tenantId: string | null;
@@ -53,9 +57,9 @@ export class Accepted implements AppendItem {
   /** The audit_id when the event's type is audited, else null. */
   auditId: string | null = null;
   #position: Position | null = null;
-  /** Store `none`: the in-memory commit and index the position is made of, the first time it is read. */
-  #memoryCommit = 0;
-  #memoryIndex = 0;
+  /** The commit's stamp and the event's index in it, when the position is made only once someone reads it. */
+  #stamp: Buffer | null = null;
+  #index = 0;
   /** Deliveries not yet finished (handled, or dead letter saved). */
   outstanding = 0;
   group: CommitGroup | null = null;
@@ -69,23 +73,18 @@ export class Accepted implements AppendItem {
   /** A dead letter of this event could not be saved: see CommitGroup.poisoned. */
   poisoned = false;
 
-  /** The encoded event (a view made on each read: hot paths use byteLength and copyBytes). */
+  /** The encoded event (a view made on each read: hot paths use source, start and end). */
   get bytes(): Buffer {
-    return this.#source.subarray(this.#start, this.#end);
+    return this.source.subarray(this.start, this.end);
   }
 
   get byteLength(): number {
-    return this.#end - this.#start;
-  }
-
-  /** Copies the encoded event to `target` at `at`; returns the bytes copied. */
-  copyBytes(target: Buffer, at: number): number {
-    return this.#source.copy(target, at, this.#start, this.#end);
+    return this.end - this.start;
   }
 
   /** Where the event is stored; null until it is committed. */
   get position(): Position | null {
-    if (this.#position === null && this.#memoryCommit > 0) this.#position = memoryPosition(this.#memoryCommit, this.#memoryIndex);
+    if (this.#position === null && this.#stamp !== null) this.#position = positionOf(this.#stamp, this.#index);
     return this.#position;
   }
 
@@ -93,10 +92,14 @@ export class Accepted implements AppendItem {
     this.#position = position;
   }
 
-  /** Committed without a store: the position is built only if someone reads it (a receipt, a dead letter). */
-  committedInMemory(commit: number, index: number): void {
-    this.#memoryCommit = commit;
-    this.#memoryIndex = index;
+  /**
+   * Committed at index `index` of the commit stamped `stamp` (store `none`,
+   * or a batch with no duplicate): the position is built only if someone
+   * reads it (a receipt, a dead letter, a cursor).
+   */
+  committedAt(stamp: Buffer, index: number): void {
+    this.#stamp = stamp;
+    this.#index = index;
   }
 
   constructor(
@@ -109,9 +112,9 @@ export class Accepted implements AppendItem {
     tenantId: string | null,
   ) {
     this.eventId = eventId;
-    this.#source = source;
-    this.#start = start;
-    this.#end = end;
+    this.source = source;
+    this.start = start;
+    this.end = end;
     this.typeKey = typeKey;
     this.partitionKey = partitionKey;
     this.tenantId = tenantId;

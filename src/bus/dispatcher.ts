@@ -14,6 +14,7 @@ import type { ResolvedOptions } from '../options.js';
 import { ConsumerMatcher } from '../consumer-matcher.js';
 import { PROGRESS_SLOTS } from '../protocol.js';
 import type { BatchResult, BatchTask, ConsumerDescriptor, FollowUp } from '../protocol.js';
+import { copyBodies } from '../store/layout/blocks.js';
 import type { Accepted } from './accepted.js';
 import type { BusMetrics } from './metrics.js';
 import { hashKey } from './partitions.js';
@@ -199,8 +200,7 @@ export class Dispatcher {
     // A buffer of our own, so it can be transferred to the worker without a copy.
     const buffer = new ArrayBuffer(total);
     const view = Buffer.from(buffer);
-    let offset = 0;
-    for (const item of items) offset += item.copyBytes(view, offset);
+    copyBodies(items, view, 0);
     let triples: Uint32Array | null = null;
     if (targets !== null) {
       triples = new Uint32Array(targets.length * 3);
@@ -369,7 +369,9 @@ export class Dispatcher {
     if (targets === null) {
       for (let i = 0; i < items.length; i++) {
         const item = items[i]!;
-        for (const c of this.consumersFor(item.typeKey)) outcome(null, item, c, i * count + c);
+        // By index: an iterator per event is garbage the common case can do without.
+        const subscribed = this.consumersFor(item.typeKey);
+        for (let k = 0; k < subscribed.length; k++) outcome(null, item, subscribed[k]!, i * count + subscribed[k]!);
       }
     } else {
       for (const d of targets) outcome(d, d.item, d.consumer, indexOf!.get(d.item)! * count + d.consumer);

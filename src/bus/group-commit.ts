@@ -6,7 +6,7 @@
  */
 import { EventrailError, StoreWriteError } from '../errors.js';
 import type { AppendResult, EventStore } from '../store/store.js';
-import { Accepted, CommitGroup } from './accepted.js';
+import { Accepted, CommitGroup, memoryStamp } from './accepted.js';
 import type { BusMetrics } from './metrics.js';
 import { commitChannel } from '../trace/channels.js';
 import { StoredReceipt, receive, type ManyCall, type Receipt, type Rejecter, type Resolver } from './receipt.js';
@@ -45,7 +45,7 @@ export class GroupCommit {
   #commitTail: Promise<void> = Promise.resolve();
   /** Appends started whose outcome is not applied yet. */
   #inFlight = 0;
-  /** Commit counter for store `none`: positions are made of it (see memoryPosition). */
+  /** Commit counter for store `none`: positions are made of it (see memoryStamp). */
   #memoryCommit = 0;
 
   constructor(deps: CommitDeps, maxBatch: number, lingerMs: number, release: (count: number) => void) {
@@ -146,18 +146,24 @@ export class GroupCommit {
     const types = new Map<string, number>();
     let duplicates = 0;
     const group = new CommitGroup(batch.acceptedAt);
-    if (typeof result !== 'number') group.headBefore = result.headBefore;
+    // A stamp every item is at (store `none`, or a store batch with no duplicate): positions are made when read.
+    let stamp: Buffer | undefined;
+    if (typeof result === 'number') stamp = memoryStamp(result);
+    else {
+      group.headBefore = result.headBefore;
+      stamp = result.fresh;
+    }
     const items = batch.items;
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
       const to = batch.resolvers[i]!;
-      if (typeof result === 'number') {
-        item.committedInMemory(result, i);
-        if (to !== null) receive(to, new StoredReceipt(item.eventId, null, false, result, i));
+      if (stamp !== undefined) {
+        item.committedAt(stamp, i);
+        if (to !== null) receive(to, new StoredReceipt(item.eventId, null, false, stamp, i));
       } else {
-        const position = result.positions[i]!;
+        const position = (result as AppendResult).positions[i]!;
         item.position = position;
-        const duplicate = result.duplicate[i] === true;
+        const duplicate = (result as AppendResult).duplicate[i] === true;
         if (to !== null) receive(to, new StoredReceipt(item.eventId, position, duplicate));
         if (duplicate) {
           duplicates++;
@@ -169,6 +175,7 @@ export class GroupCommit {
       item.group = group;
       fresh.push(item);
     }
+    if (stamp !== undefined && typeof result !== 'number' && items.length > 0) group.lastPosition = items[items.length - 1]!.position;
     const { metrics } = this.#deps;
     if (commitChannel.hasSubscribers) {
       commitChannel.publish({ count: items.length, duplicates, durationMs: performance.now() - batch.acceptedAt });

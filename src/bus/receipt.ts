@@ -2,8 +2,8 @@
  * What an emit hears once its event is durable: the receipt, and who receives
  * it (an emit's promise, an emitMany call's single promise, or nobody for post).
  */
+import { positionOf } from '../store/layout/positions.js';
 import { positionToString, type Position } from '../store/store.js';
-import { memoryPosition } from './accepted.js';
 
 /** What `emit` resolves with once the event is durable. */
 export interface Receipt {
@@ -16,26 +16,26 @@ export interface Receipt {
 
 /**
  * A receipt whose position is made and turned into hex only when someone
- * reads it (most callers never do). It holds the position, or for store
- * `none` the commit number and index it is made of: never the event itself.
+ * reads it (most callers never do). It holds the position, or the commit's
+ * stamp and the index it is made of: never the event itself.
  */
 export class StoredReceipt implements Receipt {
   readonly event_id: string;
   readonly duplicate: boolean;
   #position: Position | null;
-  readonly #commit: number;
+  readonly #stamp: Buffer | null;
   readonly #index: number;
 
-  constructor(eventId: string, position: Position | null, duplicate: boolean, commit = 0, index = 0) {
+  constructor(eventId: string, position: Position | null, duplicate: boolean, stamp: Buffer | null = null, index = 0) {
     this.event_id = eventId;
     this.#position = position;
     this.duplicate = duplicate;
-    this.#commit = commit;
+    this.#stamp = stamp;
     this.#index = index;
   }
 
   get position(): string {
-    this.#position ??= memoryPosition(this.#commit, this.#index);
+    this.#position ??= positionOf(this.#stamp!, this.#index);
     return positionToString(this.#position);
   }
 

@@ -24,7 +24,7 @@ import { Codec } from '../codec.js';
 import { StoreCorruptError, StoreReadError, StoreUnavailableError, StoreWriteError } from '../errors.js';
 import { checkRequest, groupsOfRound, planRound, roundWrites, type RoundPlan } from './coordination.js';
 import { LmdbReader } from './lmdb-reads.js';
-import { idsToCheck, patchStamp, type AppendPlan } from './layout/append-plan.js';
+import { FreshResult, idsToCheck, patchStamp, type AppendPlan } from './layout/append-plan.js';
 import { decodeCount, encodeCount, type CountName } from './layout/counts.js';
 import {
   decodeGroupRecord,
@@ -35,10 +35,20 @@ import {
   type Membership,
 } from './layout/groups.js';
 import { StoreLayout, type KeyRange } from './layout/keys.js';
-import { PLACEHOLDER_STAMP, checkPosition, decodeCounter, encodeCounter, positionOf, stampFromCounter } from './layout/positions.js';
+import {
+  PLACEHOLDER_STAMP,
+  STAMP_BYTES,
+  checkPosition,
+  decodeCounter,
+  encodeCounter,
+  positionOf,
+  stampFromCounter,
+  type Stamp,
+} from './layout/positions.js';
 import { FenceCheck, checkProgress } from './progress.js';
 import { ReadingStore } from './reading-store.js';
 import {
+  POSITION_BYTES,
   comparePositions,
   type AppendItem,
   type AppendResult,
@@ -68,6 +78,8 @@ const DEFAULT_POLL_MS = 25;
 
 /** lmdb copies each key as it is written: the id index is written from one reused key buffer, not a buffer per event. */
 const IDS_APART = { idsApart: true } as const;
+/** The same, for a batch with no event_id to check: no position built per event. */
+const FRESH = { idsApart: true, fresh: true } as const;
 
 type Db = RootDatabase<Buffer, Buffer>;
 
@@ -85,6 +97,8 @@ export class LmdbStore extends ReadingStore implements EventStore {
   readonly #waiters = new Set<() => void>();
   /** Writes not yet settled: close() waits for them. */
   readonly #inFlight = new Set<Promise<unknown>>();
+  /** The value of every id key of a fresh batch, rewritten per event (#putIds). */
+  readonly #idValue = Buffer.allocUnsafeSlow(POSITION_BYTES);
   #closed = false;
 
   private constructor(db: Db, layout: StoreLayout, codec: Codec, dataFile: string, pollMs: number) {
@@ -127,8 +141,9 @@ export class LmdbStore extends ReadingStore implements EventStore {
       const toCheck = idsToCheck(items);
       // Built before the transaction with a placeholder stamp: the main thread
       // does this while lmdb's write thread may still be committing the
-      // previous batch, and the write lock is held only for the puts.
-      const draft = this.#layout.planAppend(PLACEHOLDER_STAMP, items, undefined, IDS_APART);
+      // previous batch, and the write lock is held only for the puts. With no
+      // event_id to check, no position is built (a FreshResult).
+      const draft = this.#layout.planAppend(PLACEHOLDER_STAMP, items, undefined, toCheck.length === 0 ? FRESH : IDS_APART);
       let headBefore: Position | null = null;
       const plan = await this.#db.childTransaction((): AppendPlan => {
         const db = this.#db;
@@ -149,15 +164,40 @@ export class LmdbStore extends ReadingStore implements EventStore {
         if (plan.events === 0) return plan; // all duplicates: nothing to write, the counter stays
         db.putSync(layout.counterKey, encodeCounter(counter));
         for (const put of plan.puts) db.putSync(put.key, put.value);
-        const ids = plan.ids!;
-        for (let i = 0; i < ids.items.length; i++) db.putSync(layout.scratchIdKey(ids.items[i]!.eventId), ids.positions[i]!);
+        this.#putIds(plan.ids!, stamp);
         this.#addToCount('events', plan.events);
         if (plan.auditEntries > 0) this.#addToCount('auditEntries', plan.auditEntries);
         return plan;
       });
       if (plan.events > 0) for (const wake of [...this.#waiters]) wake();
+      if (plan.result instanceof FreshResult) {
+        plan.result.headBefore = headBefore;
+        return plan.result;
+      }
       return { positions: plan.result.positions, duplicate: plan.result.duplicate, headBefore };
     });
+  }
+
+  /**
+   * The id index of a batch, inside its transaction: lmdb copies each key and
+   * value as it is written, so one key buffer (scratchIdKey) and, for a fresh
+   * batch, one value buffer serve every event.
+   */
+  #putIds(ids: NonNullable<AppendPlan['ids']>, stamp: Stamp): void {
+    const db = this.#db;
+    const layout = this.#layout;
+    const { items, positions } = ids;
+    if (positions !== null) {
+      for (let i = 0; i < items.length; i++) db.putSync(layout.scratchIdKey(items[i]!.eventId), positions[i]!);
+      return;
+    }
+    const value = this.#idValue;
+    stamp.copy(value, 0, 0, STAMP_BYTES);
+    for (let i = 0; i < items.length; i++) {
+      value[STAMP_BYTES] = i >>> 8;
+      value[STAMP_BYTES + 1] = i & 0xff;
+      db.putSync(layout.scratchIdKey(items[i]!.eventId), value);
+    }
   }
 
   writeProgress(write: ProgressWrite): Promise<ProgressResult> {

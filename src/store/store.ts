@@ -55,6 +55,13 @@ export interface AppendResult {
    * else appended in between.
    */
   readonly headBefore?: Position | null;
+  /**
+   * Set by a backend when no item of the batch was a duplicate (lmdb): the
+   * commit's 10-byte stamp, item i being at `stamp ‖ uint16BE(i)`. A bus
+   * reads this instead of `positions`, which such a backend builds only when
+   * first read (no Buffer per event).
+   */
+  readonly fresh?: Buffer;
 }
 
 export interface StoredEvent {

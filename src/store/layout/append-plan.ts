@@ -9,12 +9,12 @@
  */
 import { MAX_BLOCK_EVENTS } from '../limits.js';
 import { POSITION_BYTES, type AppendItem, type AppendResult, type Position } from '../store.js';
-import { encodeAuditBlock, type AuditEntryToWrite } from './audit-blocks.js';
+import { encodeAuditBlockOf } from './audit-blocks.js';
 import { encodeBlock } from './blocks.js';
 import { chunkValue } from './chunks.js';
 import { encodeIndexList } from './index-lists.js';
 import type { StoreLayout } from './keys.js';
-import { STAMP_BYTES, checkStamp, type Stamp } from './positions.js';
+import { STAMP_BYTES, checkStamp, positionOf, type Stamp } from './positions.js';
 import { VERSIONSTAMP_ITEM_BYTES } from './tuple.js';
 
 /** One write: FoundationDB fills the 10-byte stamp in at `stampOffset` of the key or value at commit; lmdb writes it as built. */
@@ -33,9 +33,10 @@ export interface AppendPlan {
    * With `idsApart`: the id index writes, left for the caller to make one by
    * one (each fresh item's id key, from `scratchIdKey`, to its position)
    * instead of a key buffer and a put per event kept until the transaction.
+   * With `fresh`, positions is null: item i is at `positionOf(stamp, i)`.
    */
-  readonly ids: { readonly items: readonly AppendItem[]; readonly positions: readonly Position[] } | null;
-  /** What append() returns: one position and duplicate flag per item. */
+  readonly ids: { readonly items: readonly AppendItem[]; readonly positions: readonly Position[] | null } | null;
+  /** What append() returns: one position and duplicate flag per item (with `fresh`, a FreshResult). */
   readonly result: AppendResult;
   /** Events and audit entries the batch adds (duplicates excluded). */
   readonly events: number;
@@ -55,10 +56,11 @@ export function planAppend(
   stamp: Stamp,
   items: readonly AppendItem[],
   stored: ReadonlyMap<string, Position> = new Map(),
-  options: { readonly idsApart?: boolean } = {},
+  options: { readonly idsApart?: boolean; readonly fresh?: boolean } = {},
 ): AppendPlan {
   const idsApart = options.idsApart === true;
   checkStamp(stamp);
+  if (options.fresh === true) return planFresh(layout, stamp, items, idsApart);
   const positions: Position[] = new Array<Position>(items.length);
   // One buffer of the batch's own for its positions (not Node's shared pool,
   // so a caller may keep or transfer them), each position a view of it.
@@ -92,6 +94,65 @@ export function planAppend(
     freshPositions.push(position);
     if (item.checkDuplicate) firstInBatch.set(item.eventId, position);
   }
+  const { puts, auditEntries } = planPuts(layout, stamp, fresh, idsApart ? null : freshPositions);
+  return {
+    puts,
+    ids: idsApart ? { items: fresh, positions: freshPositions } : null,
+    result: { positions, duplicate },
+    events: fresh.length,
+    auditEntries,
+  };
+}
+
+/**
+ * A batch none of whose items is checked for a duplicate (lmdb, when every
+ * event_id was generated here): no position is built. Its result is a
+ * FreshResult over a stamp of the plan's own, which patchStamp() fixes.
+ */
+function planFresh(layout: StoreLayout, stamp: Stamp, items: readonly AppendItem[], idsApart: boolean): AppendPlan {
+  if (!idsApart) throw new RangeError('a fresh plan leaves the id index to its caller (idsApart)');
+  for (const item of items) {
+    if (item.checkDuplicate) throw new RangeError(`event ${item.eventId} is checked for a duplicate: not a fresh batch`);
+    if (!Number.isSafeInteger(item.timestampMs))
+      throw new RangeError(`timestampMs must be an integer number of milliseconds, got ${item.timestampMs}`);
+  }
+  const own = Buffer.from(stamp);
+  const { puts, auditEntries } = planPuts(layout, own, items, null);
+  return { puts, ids: { items, positions: null }, result: new FreshResult(own, items.length), events: items.length, auditEntries };
+}
+
+/**
+ * What an append of fresh events returns: their commit's stamp, with the
+ * positions and duplicate flags of the contract built only when read.
+ */
+export class FreshResult implements AppendResult {
+  readonly fresh: Stamp;
+  headBefore?: Position | null;
+  readonly #count: number;
+  #positions: Position[] | null = null;
+  #duplicate: boolean[] | null = null;
+
+  constructor(stamp: Stamp, count: number) {
+    this.fresh = stamp;
+    this.#count = count;
+  }
+
+  get positions(): Position[] {
+    return (this.#positions ??= Array.from({ length: this.#count }, (_, i) => positionOf(this.fresh, i)));
+  }
+
+  get duplicate(): boolean[] {
+    return (this.#duplicate ??= new Array<boolean>(this.#count).fill(false));
+  }
+}
+
+/** Every write of the fresh events at `stamp`; the id index too unless `idPositions` is null (idsApart). */
+function planPuts(
+  layout: StoreLayout,
+  stamp: Stamp,
+  fresh: readonly AppendItem[],
+  idPositions: readonly Position[] | null,
+): { puts: Put[]; auditEntries: number } {
   if (fresh.length > MAX_BLOCK_EVENTS) throw new RangeError(`a batch holds at most ${MAX_BLOCK_EVENTS} events, got ${fresh.length}`);
   const puts: Put[] = [];
   let auditEntries = 0;
@@ -103,14 +164,14 @@ export function planAppend(
 
     const byTenant = new Map<string, number[]>();
     const byMs = new Map<number, number[]>();
-    const audits: AuditEntryToWrite[] = [];
+    const audited: number[] = [];
     for (let i = 0; i < fresh.length; i++) {
       const item = fresh[i]!;
       // The value is the position returned for the item, so patchStamp() fixes both; its stamp is at offset 0.
-      if (!idsApart) puts.push({ key: layout.idKey(item.eventId), value: freshPositions[i]!, stampIn: 'value', stampOffset: 0 });
+      if (idPositions !== null) puts.push({ key: layout.idKey(item.eventId), value: idPositions[i]!, stampIn: 'value', stampOffset: 0 });
       if (item.tenantId !== null) pushTo(byTenant, item.tenantId, i);
       pushTo(byMs, item.timestampMs, i);
-      if (item.auditId !== null) audits.push({ index: i, timestampMs: item.timestampMs, tenantId: item.tenantId, auditId: item.auditId });
+      if (item.auditId !== null) audited.push(i);
     }
     for (const [tenantId, indices] of byTenant) {
       const key = layout.tenantKey(tenantId, stamp);
@@ -120,20 +181,14 @@ export function planAppend(
       const key = layout.timeKey(ms, stamp);
       puts.push({ key, value: encodeIndexList(indices), stampIn: 'key', stampOffset: key.length - VERSIONSTAMP_ITEM_BYTES + 1 });
     }
-    if (audits.length > 0) {
-      const auditChunks = chunkValue(encodeAuditBlock(audits));
+    if (audited.length > 0) {
+      const auditChunks = chunkValue(encodeAuditBlockOf(fresh, audited));
       for (let c = 0; c < auditChunks.length; c++)
         puts.push({ key: layout.auditKey(stamp, c), value: auditChunks[c]!, stampIn: 'key', stampOffset: layout.auditKeyStampOffset });
-      auditEntries = audits.length;
+      auditEntries = audited.length;
     }
   }
-  return {
-    puts,
-    ids: idsApart ? { items: fresh, positions: freshPositions } : null,
-    result: { positions, duplicate },
-    events: fresh.length,
-    auditEntries,
-  };
+  return { puts, auditEntries };
 }
 
 /**
@@ -148,8 +203,9 @@ export function patchStamp(plan: AppendPlan, stamp: Stamp): void {
     if (put.stampIn === 'key') stamp.copy(put.key, put.stampOffset, 0, STAMP_BYTES);
     else if (put.stampIn === 'value') stamp.copy(put.value, put.stampOffset, 0, STAMP_BYTES);
   }
-  // Without id puts, the positions (the id values) are patched here.
-  if (plan.ids !== null) for (const position of plan.ids.positions) for (let b = 0; b < STAMP_BYTES; b++) position[b] = stamp[b]!;
+  // Without id puts, the positions (the id values) are patched here; a fresh plan's own stamp too.
+  if (plan.ids?.positions) for (const position of plan.ids.positions) for (let b = 0; b < STAMP_BYTES; b++) position[b] = stamp[b]!;
+  if (plan.result instanceof FreshResult) stamp.copy(plan.result.fresh, 0, 0, STAMP_BYTES);
 }
 
 function pushTo<K>(map: Map<K, number[]>, key: K, index: number): void {

@@ -45,31 +45,53 @@ export interface AuditEntryToWrite {
   readonly auditId: string;
 }
 
+/** What an audited event of a batch offers: its time, tenant and audit id (null when not audited). */
+export interface AuditedEvent {
+  readonly timestampMs: number;
+  readonly tenantId: string | null;
+  readonly auditId: string | null;
+}
+
 export function encodeAuditBlock(entries: readonly AuditEntryToWrite[]): Buffer {
+  const events: AuditedEvent[] = [];
+  for (const e of entries) events[e.index] = e;
+  return encodeAuditBlockOf(
+    events,
+    entries.map((e) => e.index),
+  );
+}
+
+/**
+ * The audit block of a batch's events: an entry for `events[i]` at block
+ * index i, for each i of `indices` (each audited), with no object per entry.
+ */
+export function encodeAuditBlockOf(events: readonly AuditedEvent[], indices: readonly number[]): Buffer {
   // Tenant ids are measured, then written straight into the block: no buffer per entry.
-  const tenantBytes = new Uint16Array(entries.length);
+  const tenantBytes = new Uint16Array(indices.length);
   let length = BLOCK_HEADER_BYTES;
-  for (let i = 0; i < entries.length; i++) {
-    const e = entries[i]!;
+  for (let k = 0; k < indices.length; k++) {
+    const e = events[indices[k]!]!;
     const bytes = e.tenantId === null ? 0 : Buffer.byteLength(e.tenantId, 'utf8');
     if (bytes >= NO_TENANT) throw new RangeError(`a tenant id is at most ${NO_TENANT - 1} bytes`);
-    tenantBytes[i] = bytes;
+    tenantBytes[k] = bytes;
     length += AUDIT_FRAME_BYTES + bytes + AUDIT_ID_BYTES;
   }
   const out = Buffer.allocUnsafe(length);
   out[0] = AUDIT_FORMAT;
-  out.writeUInt32BE(entries.length, 1);
+  out.writeUInt32BE(indices.length, 1);
   let at = BLOCK_HEADER_BYTES;
-  for (let i = 0; i < entries.length; i++) {
-    const e = entries[i]!;
-    at = out.writeUInt16BE(e.index, at);
+  for (let k = 0; k < indices.length; k++) {
+    const index = indices[k]!;
+    const e = events[index]!;
+    at = out.writeUInt16BE(index, at);
     at = out.writeDoubleBE(e.timestampMs, at);
     if (e.tenantId === null) {
       at = out.writeUInt16BE(NO_TENANT, at);
     } else {
-      at = out.writeUInt16BE(tenantBytes[i]!, at);
-      at += out.write(e.tenantId, at, tenantBytes[i]!, 'utf8');
+      at = out.writeUInt16BE(tenantBytes[k]!, at);
+      at += out.write(e.tenantId, at, tenantBytes[k]!, 'utf8');
     }
+    if (e.auditId === null) throw new RangeError(`the event at index ${index} is not audited`);
     at = writeAuditId(out, at, e.auditId);
   }
   return out;

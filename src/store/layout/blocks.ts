@@ -29,38 +29,69 @@ export const BLOCK_ENTRY_BYTES = 12;
 export interface BlockEvent {
   readonly bytes: Buffer;
   readonly timestampMs: number;
-  /** With copyBytes, what an accepted event offers instead of `bytes`: its length and a copy, with no view made. */
-  readonly byteLength?: number;
-  copyBytes?(target: Buffer, at: number): number;
+  /**
+   * What an accepted event offers instead of `bytes`: its encoded bytes are
+   * bytes `start` to `end` of `source` (the codec's arena, shared by the
+   * events encoded one after another), so no view is made per event and
+   * events that lie end to end are copied with one copy.
+   */
+  readonly source?: Buffer;
+  readonly start?: number;
+  readonly end?: number;
+}
+
+/** An event's encoded length, without a view of its bytes when it offers its source. */
+export function bodyLength(event: BlockEvent): number {
+  return event.source === undefined ? event.bytes.length : event.end! - event.start!;
+}
+
+/**
+ * Copies the events' encoded bytes end to end into `target` at `at`, one copy
+ * per run of events that lie end to end in one source buffer (a burst of
+ * emits encodes into the codec's arena one after another: a batch is then a
+ * few copies, not one per event). Returns the bytes copied.
+ */
+export function copyBodies(events: readonly BlockEvent[], target: Buffer, at: number): number {
+  let written = 0;
+  let i = 0;
+  while (i < events.length) {
+    const first = events[i]!;
+    if (first.source === undefined) {
+      target.set(first.bytes, at + written);
+      written += first.bytes.length;
+      i++;
+      continue;
+    }
+    const source = first.source;
+    const start = first.start!;
+    let end = first.end!;
+    for (i++; i < events.length; i++) {
+      const next = events[i]!;
+      if (next.source !== source || next.start !== end) break;
+      end = next.end!;
+    }
+    written += source.copy(target, at + written, start, end);
+  }
+  return written;
 }
 
 export function encodeBlock(events: readonly BlockEvent[]): Buffer {
   const count = events.length;
-  // Each event's length goes in the header first, then its bytes are copied
-  // after it: an accepted event gives both without making a view of its
-  // bytes (a Buffer per event per read), any other event reads `bytes` once.
-  const lengths = new Uint32Array(count);
   let length = BLOCK_HEADER_BYTES + count * BLOCK_ENTRY_BYTES;
-  for (let i = 0; i < count; i++) {
-    const event = events[i]!;
-    length += lengths[i] = event.copyBytes === undefined ? event.bytes.length : event.byteLength!;
-  }
+  for (let i = 0; i < count; i++) length += bodyLength(events[i]!);
   const out = Buffer.allocUnsafe(length);
   out[0] = BLOCK_FORMAT;
   out.writeUInt32BE(count, 1);
   let lengthAt = BLOCK_HEADER_BYTES;
   let timeAt = BLOCK_HEADER_BYTES + count * 4;
-  let bodyAt = BLOCK_HEADER_BYTES + count * BLOCK_ENTRY_BYTES;
   for (let i = 0; i < count; i++) {
     const event = events[i]!;
-    out.writeUInt32BE(lengths[i]!, lengthAt);
+    out.writeUInt32BE(bodyLength(event), lengthAt);
     lengthAt += 4;
     out.writeDoubleBE(event.timestampMs, timeAt);
     timeAt += 8;
-    if (event.copyBytes === undefined) out.set(event.bytes, bodyAt);
-    else event.copyBytes(out, bodyAt);
-    bodyAt += lengths[i]!;
   }
+  copyBodies(events, out, BLOCK_HEADER_BYTES + count * BLOCK_ENTRY_BYTES);
   return out;
 }
 

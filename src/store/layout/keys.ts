@@ -455,7 +455,7 @@ export class StoreLayout {
     stamp: Stamp,
     items: readonly AppendItem[],
     stored: ReadonlyMap<string, Position> = new Map(),
-    options: { readonly idsApart?: boolean } = {},
+    options: { readonly idsApart?: boolean; readonly fresh?: boolean } = {},
   ): AppendPlan {
     return planAppend(this, stamp, items, stored, options);
   }
