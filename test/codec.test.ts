@@ -2,7 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Codec, type EventDraft } from '../src/codec.js';
-import { IdSource } from '../src/event/ids.js';
+import { randomUUID } from 'node:crypto';
+import { IdSource, generatedIdTime } from '../src/event/ids.js';
 import type { Event } from '../src/index.js';
 
 const text = fc.oneof(
@@ -177,6 +178,12 @@ describe('the event codec', () => {
       assert.ok(!seen.has(d.event_id!) && !seen.has(d.metadata.correlation_id!), 'fresh ids');
       seen.add(d.event_id!).add(d.metadata.correlation_id!);
     }
+    // A generated id carries the mark and the millisecond it was made in (the store finds it by time).
+    for (const id of seen) {
+      assert.equal(id.slice(16, 18), 'e7');
+      const ms = generatedIdTime(id);
+      assert.ok(ms !== null && Math.abs(ms - ids.nowMs) < 60_000, `${id}: ${ms}`);
+    }
     // Fields the draft has are written as given.
     const given = draft({}, '0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2c');
     given.event_id = '0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b';
@@ -185,6 +192,26 @@ describe('the event codec', () => {
     assert.deepStrictEqual(reader.decode(codec.lastArena.subarray(start, codec.lastEnd)), given);
     // Without a generator a draft must be complete.
     assert.throws(() => codec.encodeEvent(draft({}) as unknown as Event), TypeError);
+  });
+
+  it('tells a generated id and its millisecond from any other id', () => {
+    const ids = new IdSource();
+    const before = Date.now();
+    const id = ids.uuid();
+    const ms = generatedIdTime(id)!;
+    assert.ok(ms >= before && ms <= Date.now(), `${id}: ${ms}`);
+    assert.equal(generatedIdTime('0190a1b2-c3d4-7ee7-8a6b-7c8d9e0f1a2b'), 0x0190a1b2c3d4);
+    // Not marked, not v7, not lowercase, not a uuid: no millisecond, so the id index holds it.
+    for (const other of [
+      '0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b',
+      '0190a1b2-c3d4-4ee7-8a6b-7c8d9e0f1a2b',
+      '0190A1B2-C3D4-7EE7-8A6B-7C8D9E0F1A2B',
+      '0190a1b2-c3d4-7ee7-8a6b-7c8d9e0f1a2',
+      '0190a1b2xc3d4-7ee7-8a6b-7c8d9e0f1a2b',
+      '0190a1g2-c3d4-7ee7-8a6b-7c8d9e0f1a2b',
+      randomUUID(),
+    ])
+      assert.equal(generatedIdTime(other), null, other);
   });
 
   it('with maxBytes, gives -1 only for an event over it and never reserves more than 3 * maxBytes for one', () => {

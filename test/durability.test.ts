@@ -156,6 +156,29 @@ describe('durable bus on lmdb', () => {
     assert.equal(out.read().filter((x) => x.event_id === event_id).length, 1, 'delivered once');
     assert.equal((await collect(bus.replay())).filter((e) => e.event_id === event_id).length, 1, 'stored once');
   });
+
+  it('stores and delivers once an event emitted again with the event_id the bus generated for it', async () => {
+    // The generated id has no id key of its own: the store finds it through the time index (indexedById).
+    const input: EventInput = { event_type: 'SessionCreated', payload: { generated: true }, metadata: { source: 'test' } };
+    const first = await bus.emit(input);
+    assert.equal(first.duplicate, false);
+    const again = await bus.emit({ ...input, event_id: first.event_id });
+    assert.equal(again.duplicate, true);
+    assert.equal(again.position, first.position);
+    await bus.flush();
+    await bus.close();
+    bus = await createBus({
+      store: { kind: 'lmdb', path },
+      consumers: [out.consumer('recorder')],
+      audit: { eventTypes: ['UserLoggedIn'] },
+    });
+    const reopened = await bus.emit({ ...input, event_id: first.event_id });
+    assert.equal(reopened.duplicate, true);
+    assert.equal(reopened.position, first.position);
+    await bus.flush();
+    assert.equal(out.read().filter((x) => x.event_id === first.event_id).length, 1, 'delivered once');
+    assert.equal((await collect(bus.replay())).filter((e) => e.event_id === first.event_id).length, 1, 'stored once');
+  });
 });
 
 describe('dead letters are persisted', () => {

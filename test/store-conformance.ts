@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { Codec } from '../src/codec.js';
 import { decodeAuditRecord, encodeAuditRecord } from '../src/event/audit.js';
 import type { Event } from '../src/event/event.js';
+import { IdSource, generatedIdTime } from '../src/event/ids.js';
 import { setImmediate } from 'node:timers/promises';
 import {
   commitEnd,
@@ -231,6 +232,40 @@ export function testStore(name: string, factory: StoreFactory): void {
         const result = await store.append(events.map((e) => e.item));
         for (const i of [0, 7, 19]) assert.equal(hex((await store.lookup(events[i]!.item.eventId))!), hex(result.positions[i]!));
         assert.equal(await store.lookup(randomUUID()), null);
+      }),
+    );
+
+    it(
+      'finds an event whose id the bus generated without an id key, and stores it once',
+      withStore(async ({ store }) => {
+        // Ids as IdSource makes them, with the timestamp of their own millisecond: no id key is written for them
+        // (indexedById); one with another timestamp, and a caller-supplied one, get their id key as before.
+        const ids = new IdSource();
+        const generated = (timestampMs?: number) => {
+          const eventId = ids.uuid();
+          return testEvent({ eventId, timestampMs: timestampMs ?? generatedIdTime(eventId)!, tenantId: 'acme' });
+        };
+        const events = [generated(), generated(), generated(BASE_MS), testEvent(), generated()];
+        const result = await store.append(events.map((e) => e.item));
+        const later = await store.append([generated().item]);
+        for (const [i, e] of events.entries())
+          assert.equal(hex((await store.lookup(e.item.eventId))!), hex(result.positions[i]!), `event ${i}`);
+        // A generated-looking id that was never stored, at a millisecond that has events, and one at a millisecond without.
+        const absent = `${events[0]!.item.eventId.slice(0, 19)}${'0'.repeat(17)}`;
+        assert.equal(await store.lookup(absent), null);
+        assert.equal(await store.lookup('00000000-0001-7ae7-8000-000000000000'), null);
+
+        // Emitted again with those ids, now supplied by the caller: stored once, at their first positions.
+        const again = [events[1]!, events[2]!, events[4]!].map((e) => testEvent({ eventId: e.item.eventId, checkDuplicate: true }));
+        const newcomer = testEvent({ eventId: ids.uuid(), checkDuplicate: true });
+        const second = await store.append([again[0]!.item, newcomer.item, again[1]!.item, again[2]!.item]);
+        assert.deepEqual(second.duplicate, [true, false, true, true]);
+        assert.equal(hex(second.positions[0]!), hex(result.positions[1]!));
+        assert.equal(hex(second.positions[2]!), hex(result.positions[2]!));
+        assert.equal(hex(second.positions[3]!), hex(result.positions[4]!));
+        assert.equal(hex((await store.lookup(newcomer.item.eventId))!), hex(second.positions[1]!));
+        assert.ok(comparePositions(second.positions[1]!, later.positions[0]!) > 0);
+        assert.equal((await store.stats()).events, 7);
       }),
     );
 

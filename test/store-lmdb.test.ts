@@ -6,7 +6,10 @@ import { join } from 'node:path';
 import { LmdbStore } from '../src/store/lmdb.js';
 import { openStore } from '../src/store/open.js';
 import { commitEnd } from '../src/store/store.js';
-import { testEvents, testStore } from './store-conformance.js';
+import { open } from 'lmdb';
+import { IdSource, generatedIdTime } from '../src/event/ids.js';
+import { StoreLayout } from '../src/store/layout/keys.js';
+import { testEvent, testEvents, testStore } from './store-conformance.js';
 
 testStore('lmdb', async () => {
   const path = mkdtempSync(join(tmpdir(), 'eventrail-store-'));
@@ -40,5 +43,41 @@ describe('lmdb store: waiting for appends', () => {
   it('refuses a pollMs that is not a positive number', async () => {
     for (const pollMs of [0, -1, Number.NaN, Infinity])
       await assert.rejects(LmdbStore.open({ path: tmpdir(), prefix: 'eventrail', pollMs }), RangeError);
+  });
+});
+
+describe('lmdb store: the id index', () => {
+  it('writes no id key for an id the bus generated in the millisecond of its timestamp, and one for every other', async () => {
+    const path = mkdtempSync(join(tmpdir(), 'eventrail-store-'));
+    const ids = new IdSource();
+    const generated = ids.uuid();
+    const otherTime = ids.uuid();
+    const events = [
+      testEvent({ eventId: generated, timestampMs: generatedIdTime(generated)! }),
+      testEvent({ eventId: otherTime, timestampMs: generatedIdTime(otherTime)! + 1 }),
+      testEvent(),
+      testEvent({ checkDuplicate: true, eventId: ids.uuid() }),
+    ];
+    events[3] = testEvent({
+      checkDuplicate: true,
+      eventId: events[3]!.item.eventId,
+      timestampMs: generatedIdTime(events[3]!.item.eventId)!,
+    });
+    const store = await LmdbStore.open({ path, prefix: 'eventrail' });
+    try {
+      await store.append(events.map((e) => e.item));
+    } finally {
+      await store.close();
+    }
+    // The raw store, once the bus's is closed: which id keys are there.
+    const db = open<Buffer, Buffer>({ path, noSubdir: false, encoding: 'binary', keyEncoding: 'binary', cache: false });
+    try {
+      const layout = new StoreLayout('eventrail');
+      const present = events.map((e) => db.getBinary(layout.idKey(e.item.eventId)) !== undefined);
+      assert.deepEqual(present, [false, true, true, true]);
+    } finally {
+      await db.close();
+      rmSync(path, { recursive: true, force: true });
+    }
   });
 });

@@ -21,9 +21,12 @@
  * transaction (at most MAX_NONCE_CLEARS per transaction, counted in the size
  * estimate), or by close().
  */
+import type { Codec } from '../codec.js';
 import { StoreWriteError } from '../errors.js';
+import { generatedIdTime } from '../event/ids.js';
 import { MAX_NONCE_CLEARS, limitProblem, splitBatch } from './fdb-batches.js';
 import { TRANSACTION_OPTIONS, type Db, type Tn } from './fdb-client.js';
+import { findGenerated } from './fdb-scans.js';
 import { earlierCommit, newNonce, type AppendAttempt } from './fdb-retries.js';
 import { idsToCheck, patchStamp, type AppendPlan, type Put } from './layout/append-plan.js';
 import { encodeCount, type CountName } from './layout/counts.js';
@@ -48,14 +51,16 @@ interface PartOutcome {
 export class FdbAppender {
   readonly #db: Db;
   readonly #layout: StoreLayout;
+  readonly #codec: Codec;
   readonly #maxTransactionBytes: number;
   readonly #prefixBytes: number;
   /** Nonce keys of finished appends, which may be stored: the next append transactions clear them. */
   readonly #staleNonces: Buffer[] = [];
 
-  constructor(db: Db, layout: StoreLayout, maxTransactionBytes: number) {
+  constructor(db: Db, layout: StoreLayout, codec: Codec, maxTransactionBytes: number) {
     this.#db = db;
     this.#layout = layout;
+    this.#codec = codec;
     this.#maxTransactionBytes = maxTransactionBytes;
     this.#prefixBytes = tupleString(layout.prefix).length;
   }
@@ -161,6 +166,10 @@ export class FdbAppender {
       const value = values[i];
       if (value !== undefined) found.set(ids[i]!, checkPosition(value, `the position of event ${ids[i]!}`));
     }
+    // An id the bus generated has no id key: its millisecond of the time index is read instead (generated.ts).
+    const generated = ids.filter((id) => !found.has(id) && generatedIdTime(id) !== null);
+    const positions = await Promise.all(generated.map((id) => findGenerated(tn, this.#layout, this.#codec, id)));
+    for (let i = 0; i < generated.length; i++) if (positions[i] !== null) found.set(generated[i]!, positions[i]!);
     return found;
   }
 }

@@ -30,13 +30,16 @@
  * one `t` key per tenant and one `ts` key per millisecond present in the part
  * (not per event), no conflict range for versionstamped keys, and read
  * conflict ranges for the ids a first attempt reads (the caller-supplied
- * ones) and for the one nonce a retry reads (fdb-retries.ts), and the head
+ * ones, and for an id that looks generated the time index and blocks it
+ * may read instead) and for the one nonce a retry reads (fdb-retries.ts), and the head
  * key every append transaction writes (keys.ts); a retry reads
  * nothing more. It stays an upper bound: the chunk item of a key is counted at
  * its largest, and every part is charged for the nonce read and
  * MAX_NONCE_CLEARS nonce clears it may carry.
  */
 import { AUDIT_ID_BYTES } from '../event/audit.js';
+import { generatedIdTime } from '../event/ids.js';
+import { indexedById } from './layout/append-plan.js';
 import { AUDIT_FRAME_BYTES } from './layout/audit-blocks.js';
 import { BLOCK_ENTRY_BYTES, BLOCK_HEADER_BYTES } from './layout/blocks.js';
 import { KEY_NAMES } from './layout/keys.js';
@@ -121,11 +124,26 @@ interface ItemBytes {
   readonly timestampMs: number;
 }
 
+/**
+ * Block chunk reads charged to a caller-supplied id that looks generated: if
+ * it has no id key, its millisecond of the time index is read, and the blocks
+ * it names (generated.ts). More than this many is past any real burst of one
+ * millisecond, and the estimate's other margins (chunk items at their
+ * largest, nonce clears) cover a few more.
+ */
+const GENERATED_LOOKUP_READS = 16;
+
 function measureItem(item: AppendItem, prefixBytes: number): ItemBytes {
   const idKey = prefixBytes + NAME.id + tupleStringBytes(item.eventId);
-  // The id's value is the 12-byte position, versionstamped.
-  let id = writeBytes(idKey, POSITION_BYTES + STAMP_OFFSET_BYTES);
+  // The id's value is the 12-byte position, versionstamped; an id the bus generated in the
+  // millisecond of its timestamp has no id key (indexedById).
+  let id = indexedById(item) ? writeBytes(idKey, POSITION_BYTES + STAMP_OFFSET_BYTES) : 0;
   if (item.checkDuplicate) id += conflictBytes(idKey);
+  if (item.checkDuplicate && generatedIdTime(item.eventId) !== null) {
+    const timeKey = prefixBytes + NAME.time + INT_ITEM_BYTES + 1;
+    const blockKey = prefixBytes + NAME.block + VERSIONSTAMP_ITEM_BYTES + CHUNK_ITEM_BYTES;
+    id += CONFLICT_RANGE_BYTES + 2 * timeKey + GENERATED_LOOKUP_READS * conflictBytes(blockKey);
+  }
   let tenantBytes = 0;
   let tenantKey = 0;
   if (item.tenantId !== null) {

@@ -23,7 +23,7 @@ import {
   type Bounds,
 } from './bounds.js';
 import type { Tn } from './fdb-client.js';
-import { BLOCK_FETCH_WINDOW, PAGE_LIMITS, readEventsOf, readPage, scanBlocks } from './fdb-scans.js';
+import { BLOCK_FETCH_WINDOW, PAGE_LIMITS, findGenerated, readEventsOf, readPage, scanBlocks } from './fdb-scans.js';
 import { auditEntries, decodeAuditBlock, eventsNeededBy, type AuditFrame } from './layout/audit-blocks.js';
 import { blockCount, decodeBlockOrReport } from './layout/blocks.js';
 import { deadLetterGatherer, type DeadLetterId, type Gathered } from './layout/chunks.js';
@@ -68,8 +68,11 @@ export class FdbReader {
   }
 
   async lookup(eventId: string): Promise<Position | null> {
-    const position = await this.#read((tn) => tn.get(this.#layout.idKey(eventId)));
-    return position === undefined ? null : checkPosition(position, `the position of event ${eventId}`);
+    return this.#read(async (tn) => {
+      const position = await tn.get(this.#layout.idKey(eventId));
+      if (position !== undefined) return checkPosition(position, `the position of event ${eventId}`);
+      return findGenerated(tn, this.#layout, this.#codec, eventId);
+    });
   }
 
   async *readEvents(query: ReadEventsQuery = {}): AsyncGenerator<StoredEvent> {

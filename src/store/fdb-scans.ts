@@ -9,7 +9,12 @@ import type { Tn } from './fdb-client.js';
 import { DecodedBlock, blockSpans, chunksOfSpans, copySpans, type SpanEvent } from './layout/blocks.js';
 import { blockGatherer, type Gathered } from './layout/chunks.js';
 import type { KeyRange, StoreLayout } from './layout/keys.js';
-import type { Stamp } from './layout/positions.js';
+import { positionOf, type Stamp } from './layout/positions.js';
+import type { Codec } from '../codec.js';
+import { generatedIdTime } from '../event/ids.js';
+import { indexOfId } from './generated.js';
+import { decodeIndexList } from './layout/index-lists.js';
+import type { Position } from './store.js';
 
 /**
  * What a page transaction may read: about 4 MB of values (a few milliseconds
@@ -119,4 +124,21 @@ export async function readEventsOf(
     bytes += value.length;
   });
   return { events: copySpans(stamp, found.spans, (c) => chunks.get(c)), bytes };
+}
+
+/**
+ * Where the event whose id the bus generated is (it has no id key: see
+ * generated.ts), or null: the time index at the id's millisecond, read in `tn`.
+ */
+export async function findGenerated(tn: Tn, layout: StoreLayout, codec: Codec, eventId: string): Promise<Position | null> {
+  const ms = generatedIdTime(eventId);
+  if (ms === null) return null;
+  const range = layout.timeRange(ms, ms + 1);
+  for (const [key, value] of await tn.getRangeAll(range.start, range.end)) {
+    const stamp = layout.stampOfIndexKey(key);
+    const { events } = await readEventsOf(tn, layout, stamp, decodeIndexList(value));
+    const index = indexOfId(codec, events, eventId);
+    if (index >= 0) return positionOf(stamp, index);
+  }
+  return null;
 }

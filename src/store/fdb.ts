@@ -88,7 +88,7 @@ export class FdbStore extends ReadingStore implements EventStore {
     this.#db = db;
     this.#layout = layout;
     this.#codec = codec;
-    this.#appender = new FdbAppender(db, layout, maxTransactionBytes);
+    this.#appender = new FdbAppender(db, layout, codec, maxTransactionBytes);
     this.reader = new FdbReader(
       layout,
       codec,

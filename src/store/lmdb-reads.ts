@@ -32,6 +32,8 @@ import { decodeLease } from './layout/groups.js';
 import { decodeIndexList } from './layout/index-lists.js';
 import type { KeyRange, StoreLayout } from './layout/keys.js';
 import { checkPosition, positionOf, type Stamp } from './layout/positions.js';
+import { generatedIdTime } from '../event/ids.js';
+import { indexOfId } from './generated.js';
 import type {
   AuditQuery,
   CursorRecord,
@@ -67,7 +69,26 @@ export class LmdbReader {
   async lookup(eventId: string): Promise<Position | null> {
     this.#checkOpen();
     const position = this.#read(() => this.#db.getBinary(this.#layout.idKey(eventId)));
-    return position === undefined ? null : checkPosition(position, `the position of event ${eventId}`);
+    return position === undefined ? this.findGenerated(eventId) : checkPosition(position, `the position of event ${eventId}`);
+  }
+
+  /**
+   * Where the event whose id the bus generated is (it has no id key: see
+   * generated.ts), or null; also inside a write transaction, which it then
+   * reads.
+   */
+  findGenerated(eventId: string): Position | null {
+    const ms = generatedIdTime(eventId);
+    if (ms === null) return null;
+    const range = this.#layout.timeRange(ms, ms + 1);
+    return this.#read(() => {
+      for (const { key, value } of this.#db.getRange({ start: range.start, end: range.end })) {
+        const stamp = this.#layout.stampOfIndexKey(key);
+        const index = indexOfId(this.#codec, this.#readEventsOf(stamp, decodeIndexList(value)), eventId);
+        if (index >= 0) return positionOf(stamp, index);
+      }
+      return null;
+    });
   }
 
   /**

@@ -152,7 +152,8 @@ export class LmdbStore extends ReadingStore implements EventStore {
         const stored = new Map<string, Position>();
         for (const id of toCheck) {
           const position = db.getBinary(layout.idKey(id));
-          if (position !== undefined) stored.set(id, checkPosition(position, `the position of event ${id}`));
+          const found = position === undefined ? this.reader.findGenerated(id) : checkPosition(position, `the position of event ${id}`);
+          if (found !== null) stored.set(id, found);
         }
         const before = decodeCounter(db.getBinary(layout.counterKey));
         headBefore = headOf(before);
@@ -186,17 +187,16 @@ export class LmdbStore extends ReadingStore implements EventStore {
   #putIds(ids: NonNullable<AppendPlan['ids']>, stamp: Stamp): void {
     const db = this.#db;
     const layout = this.#layout;
-    const { items, positions } = ids;
-    if (positions !== null) {
-      for (let i = 0; i < items.length; i++) db.putSync(layout.scratchIdKey(items[i]!.eventId), positions[i]!);
-      return;
-    }
+    const { items, positions, indexed } = ids;
     const value = this.#idValue;
-    stamp.copy(value, 0, 0, STAMP_BYTES);
-    for (let i = 0; i < items.length; i++) {
-      value[STAMP_BYTES] = i >>> 8;
-      value[STAMP_BYTES + 1] = i & 0xff;
-      db.putSync(layout.scratchIdKey(items[i]!.eventId), value);
+    if (positions === null) stamp.copy(value, 0, 0, STAMP_BYTES);
+    for (let k = 0; k < indexed.length; k++) {
+      const i = indexed[k]!;
+      if (positions === null) {
+        value[STAMP_BYTES] = i >>> 8;
+        value[STAMP_BYTES + 1] = i & 0xff;
+      }
+      db.putSync(layout.scratchIdKey(items[i]!.eventId), positions === null ? value : positions[i]!);
     }
   }
 

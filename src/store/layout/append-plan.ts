@@ -3,10 +3,12 @@
  * before the commit (on FoundationDB the cluster fills the stamp in; lmdb
  * patches it inside its write transaction).
  *
- * A commit writes one block, one `id` key per event (the dedup index must be
- * a point read) and one `t`/`ts` key per tenant/per millisecond present in
- * the batch, not per event.
+ * A commit writes one block, one `t`/`ts` key per tenant/per millisecond
+ * present in the batch (not per event), and one `id` key per event whose id
+ * was supplied, or generated in another millisecond than its timestamp
+ * (indexedById): a generated id is found through the time index.
  */
+import { generatedIdTime } from '../../event/ids.js';
 import { MAX_BLOCK_EVENTS } from '../limits.js';
 import { POSITION_BYTES, type AppendItem, type AppendResult, type Position } from '../store.js';
 import { encodeAuditBlockOf } from './audit-blocks.js';
@@ -33,9 +35,15 @@ export interface AppendPlan {
    * With `idsApart`: the id index writes, left for the caller to make one by
    * one (each fresh item's id key, from `scratchIdKey`, to its position)
    * instead of a key buffer and a put per event kept until the transaction.
-   * With `fresh`, positions is null: item i is at `positionOf(stamp, i)`.
    */
-  readonly ids: { readonly items: readonly AppendItem[]; readonly positions: readonly Position[] | null } | null;
+  readonly ids: {
+    /** The fresh items, in block order. */
+    readonly items: readonly AppendItem[];
+    /** Their positions (patched by patchStamp), or null: item i is at `positionOf(stamp, i)`. */
+    readonly positions: readonly Position[] | null;
+    /** The block indices of the items that need an id key (indexedById). */
+    readonly indexed: readonly number[];
+  } | null;
   /** What append() returns: one position and duplicate flag per item (with `fresh`, a FreshResult). */
   readonly result: AppendResult;
   /** Events and audit entries the batch adds (duplicates excluded). */
@@ -97,7 +105,7 @@ export function planAppend(
   const { puts, auditEntries } = planPuts(layout, stamp, fresh, idsApart ? null : freshPositions);
   return {
     puts,
-    ids: idsApart ? { items: fresh, positions: freshPositions } : null,
+    ids: idsApart ? { items: fresh, positions: freshPositions, indexed: indexedOf(fresh) } : null,
     result: { positions, duplicate },
     events: fresh.length,
     auditEntries,
@@ -118,7 +126,8 @@ function planFresh(layout: StoreLayout, stamp: Stamp, items: readonly AppendItem
   }
   const own = Buffer.from(stamp);
   const { puts, auditEntries } = planPuts(layout, own, items, null);
-  return { puts, ids: { items, positions: null }, result: new FreshResult(own, items.length), events: items.length, auditEntries };
+  const ids = { items, positions: null, indexed: indexedOf(items) };
+  return { puts, ids, result: new FreshResult(own, items.length), events: items.length, auditEntries };
 }
 
 /**
@@ -168,7 +177,8 @@ function planPuts(
     for (let i = 0; i < fresh.length; i++) {
       const item = fresh[i]!;
       // The value is the position returned for the item, so patchStamp() fixes both; its stamp is at offset 0.
-      if (idPositions !== null) puts.push({ key: layout.idKey(item.eventId), value: idPositions[i]!, stampIn: 'value', stampOffset: 0 });
+      if (idPositions !== null && indexedById(item))
+        puts.push({ key: layout.idKey(item.eventId), value: idPositions[i]!, stampIn: 'value', stampOffset: 0 });
       if (item.tenantId !== null) pushTo(byTenant, item.tenantId, i);
       pushTo(byMs, item.timestampMs, i);
       if (item.auditId !== null) audited.push(i);
@@ -212,6 +222,23 @@ function pushTo<K>(map: Map<K, number[]>, key: K, index: number): void {
   const list = map.get(key);
   if (list) list.push(index);
   else map.set(key, [index]);
+}
+
+/**
+ * Whether an event needs an id index key: every event but one whose event_id
+ * the bus generated in the millisecond of its timestamp. That one is found
+ * through the time index at the id's own millisecond (generatedIdTime), which
+ * a commit writes anyway: no key per event for the common case, and dedup and
+ * lookup stay exact (findGenerated in each backend's reads).
+ */
+export function indexedById(item: AppendItem): boolean {
+  return item.checkDuplicate || generatedIdTime(item.eventId) !== item.timestampMs;
+}
+
+function indexedOf(items: readonly AppendItem[]): number[] {
+  const indexed: number[] = [];
+  for (let i = 0; i < items.length; i++) if (indexedById(items[i]!)) indexed.push(i);
+  return indexed;
 }
 
 /** The event_ids of a batch that must be looked up before planAppend: supplied by the caller, once each. */

@@ -11,7 +11,9 @@
  *
  * ```
  * (prefix,'ev',stamp,chunk)            → one block per commit: the batch's events (encodeBlock), split in chunks
- * (prefix,'id',event_id)               → position (12 bytes)               dedup index and lookup by id
+ * (prefix,'id',event_id)               → position (12 bytes)               dedup index and lookup by id, for every
+ *                                                                           event but one whose id the bus generated in
+ *                                                                           its timestamp's ms (found by time: indexedById)
  * (prefix,'t',tenant_id,stamp)         → uint16BE block indices of that tenant's events in the block
  * (prefix,'ts',timestamp_ms,stamp)     → uint16BE block indices of the events of that millisecond
  * (prefix,'au',stamp,chunk)            → the batch's audit entries (encodeAuditBlock), split in chunks
