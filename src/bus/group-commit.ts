@@ -9,7 +9,7 @@ import type { AppendResult, EventStore } from '../store/store.js';
 import { Accepted, CommitGroup, memoryStamp } from './accepted.js';
 import type { BusMetrics } from './metrics.js';
 import { commitChannel } from '../trace/channels.js';
-import { StoredReceipt, receive, type ManyCall, type Receipt, type Rejecter, type Resolver } from './receipt.js';
+import { BatchReceipts, EMITTED, receiptPicker, type Hearer, type ManyCall, type Receipt } from './receipt.js';
 
 /** What group commit needs of the bus (a part of IntakeDeps). */
 export interface CommitDeps {
@@ -25,9 +25,15 @@ interface Batch {
   readonly items: Accepted[];
   /** performance.now() when its first event was accepted. */
   readonly acceptedAt: number;
-  /** One each per item, in item order. */
-  readonly resolvers: Resolver[];
-  readonly rejecters: Rejecter[];
+  /** Who hears of each item, in item order. */
+  readonly hearers: Hearer[];
+  /**
+   * The batch's receipts, once it is durable: every emit of the batch returns
+   * `receipts.then(picker of its index)`, so an emit waiting for its commit
+   * holds no resolving functions of its own. Made by the batch's first emit.
+   */
+  receipts: Promise<BatchReceipts> | null;
+  settle: { resolve(receipts: BatchReceipts): void; reject(err: Error): void } | null;
   timer: NodeJS.Timeout | NodeJS.Immediate | null;
 }
 
@@ -55,17 +61,12 @@ export class GroupCommit {
     this.#release = release;
   }
 
-  /** The executor of every receipt promise: one function, not a closure per emit. */
-  readonly #enlist = (resolve: (receipt: Receipt) => void, reject: (err: Error) => void): void => {
-    const batch = this.#batch!;
-    batch.resolvers.push(resolve);
-    batch.rejecters.push(reject);
-  };
-
   /** Adds an event to the batch; the promise resolves with its receipt once the batch is durable. */
   accept(prepared: Accepted): Promise<Receipt> {
     const batch = this.#gather(prepared);
-    const receipt = new Promise<Receipt>(this.#enlist);
+    batch.hearers.push(EMITTED);
+    const receipts = (batch.receipts ??= new Promise<BatchReceipts>((resolve, reject) => (batch.settle = { resolve, reject })));
+    const receipt = receipts.then(receiptPicker(batch.items.length - 1));
     if (batch.items.length >= this.#maxBatch) this.#commit();
     return receipt;
   }
@@ -73,8 +74,7 @@ export class GroupCommit {
   /** Adds an event for an emitMany call, or for nobody (post): no promise of its own. */
   enqueue(prepared: Accepted, call: ManyCall | null): void {
     const batch = this.#gather(prepared);
-    batch.resolvers.push(call);
-    batch.rejecters.push(call);
+    batch.hearers.push(call);
     if (batch.items.length >= this.#maxBatch) this.#commit();
   }
 
@@ -100,7 +100,7 @@ export class GroupCommit {
   #gather(prepared: Accepted): Batch {
     let batch = this.#batch;
     if (batch === null) {
-      batch = this.#batch = { items: [], acceptedAt: performance.now(), resolvers: [], rejecters: [], timer: null };
+      batch = this.#batch = { items: [], acceptedAt: performance.now(), hearers: [], receipts: null, settle: null, timer: null };
       batch.timer = this.#lingerMs === 0 ? setImmediate(() => this.#commit()) : setTimeout(() => this.#commit(), this.#lingerMs);
     }
     batch.items.push(prepared);
@@ -154,18 +154,16 @@ export class GroupCommit {
       stamp = result.fresh;
     }
     const items = batch.items;
+    const receipts = new BatchReceipts(items, typeof result === 'number' ? null : result, stamp);
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
-      const to = batch.resolvers[i]!;
-      if (stamp !== undefined) {
-        item.committedAt(stamp, i);
-        if (to !== null) receive(to, new StoredReceipt(item.eventId, null, false, stamp, i));
-      } else {
+      const to = batch.hearers[i]!;
+      if (to !== null && to !== EMITTED) to.add(receipts.at(i));
+      if (stamp !== undefined) item.committedAt(stamp, i);
+      else {
         const position = (result as AppendResult).positions[i]!;
         item.position = position;
-        const duplicate = (result as AppendResult).duplicate[i] === true;
-        if (to !== null) receive(to, new StoredReceipt(item.eventId, position, duplicate));
-        if (duplicate) {
+        if ((result as AppendResult).duplicate[i] === true) {
           duplicates++;
           continue;
         }
@@ -175,6 +173,7 @@ export class GroupCommit {
       item.group = group;
       fresh.push(item);
     }
+    batch.settle?.resolve(receipts);
     if (stamp !== undefined && typeof result !== 'number' && items.length > 0) group.lastPosition = items[items.length - 1]!.position;
     const { metrics } = this.#deps;
     if (commitChannel.hasSubscribers) {
@@ -193,11 +192,11 @@ export class GroupCommit {
     this.#deps.metrics.storeErrors.inc();
     this.#deps.metrics.rejected.inc({ code: error.code }, batch.items.length);
     let unheard = 0;
-    for (const reject of batch.rejecters) {
-      if (reject === null) unheard++;
-      else if (typeof reject === 'function') reject(error);
-      else reject.fail(error);
+    for (const to of batch.hearers) {
+      if (to === null) unheard++;
+      else if (to !== EMITTED) to.fail(error);
     }
+    batch.settle?.reject(error);
     if (unheard > 0) this.#deps.warn?.(`${unheard} posted events were not stored: ${error.message}`, error);
     this.#release(batch.items.length);
   }

@@ -75,11 +75,46 @@ export class ManyCall {
   }
 }
 
-/** Who hears of an accepted event's commit: an emit's promise, an emitMany call, or nobody (post). */
-export type Resolver = ((receipt: Receipt) => void) | ManyCall | null;
-export type Rejecter = ((err: Error) => void) | ManyCall | null;
+/** Marks an item whose emit waits on its batch's receipts (GroupCommit.accept). */
+export const EMITTED = Symbol('emitted');
 
-export function receive(to: NonNullable<Resolver>, receipt: Receipt): void {
-  if (typeof to === 'function') to(receipt);
-  else to.add(receipt);
+/** Who hears of an accepted event's commit: an emit (through its batch's receipts), an emitMany call, or nobody (post). */
+export type Hearer = typeof EMITTED | ManyCall | null;
+
+/**
+ * The receipts of one committed batch, each made when first asked for: item i
+ * at `stamp ‖ i` (store `none`, or a batch with no duplicate), else at the
+ * store's position for it.
+ */
+export class BatchReceipts {
+  readonly #items: readonly { readonly eventId: string }[];
+  readonly #result: { readonly positions: readonly Position[]; readonly duplicate: readonly boolean[] } | null;
+  readonly #stamp: Buffer | undefined;
+
+  constructor(
+    items: readonly { readonly eventId: string }[],
+    result: { readonly positions: readonly Position[]; readonly duplicate: readonly boolean[] } | null,
+    stamp: Buffer | undefined,
+  ) {
+    this.#items = items;
+    this.#result = result;
+    this.#stamp = stamp;
+  }
+
+  at(i: number): Receipt {
+    const eventId = this.#items[i]!.eventId;
+    if (this.#stamp !== undefined) return new StoredReceipt(eventId, null, false, this.#stamp, i);
+    return new StoredReceipt(eventId, this.#result!.positions[i]!, this.#result!.duplicate[i] === true);
+  }
+}
+
+/** One function per batch index, made once and shared by every batch: an emit's `then` allocates no closure. */
+const pickers: ((receipts: BatchReceipts) => Receipt)[] = [];
+
+export function receiptPicker(index: number): (receipts: BatchReceipts) => Receipt {
+  while (pickers.length <= index) {
+    const i = pickers.length;
+    pickers.push((receipts) => receipts.at(i));
+  }
+  return pickers[index]!;
 }
