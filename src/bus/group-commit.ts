@@ -147,34 +147,30 @@ export class GroupCommit {
     let duplicates = 0;
     const group = new CommitGroup(batch.acceptedAt);
     // A stamp every item is at (store `none`, or a store batch with no duplicate): positions are made when read.
-    let stamp: Buffer | undefined;
-    if (typeof result === 'number') stamp = memoryStamp(result);
-    else {
-      group.headBefore = result.headBefore;
-      stamp = result.fresh;
-    }
+    const stored = typeof result === 'number' ? null : result;
+    const stamp = typeof result === 'number' ? memoryStamp(result) : result.fresh;
+    if (stored !== null) group.headBefore = stored.headBefore;
     const items = batch.items;
-    const receipts = new BatchReceipts(items, typeof result === 'number' ? null : result, stamp);
+    const receipts = new BatchReceipts(items, stored, stamp);
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
       const to = batch.hearers[i]!;
       if (to !== null && to !== EMITTED) to.add(receipts.at(i));
       if (stamp !== undefined) item.committedAt(stamp, i);
       else {
-        const position = (result as AppendResult).positions[i]!;
-        item.position = position;
-        if ((result as AppendResult).duplicate[i] === true) {
+        item.position = stored!.positions[i]!;
+        if (stored!.duplicate[i] === true) {
           duplicates++;
           continue;
         }
-        group.lastPosition = position;
       }
       types.set(item.typeKey, (types.get(item.typeKey) ?? 0) + 1);
       item.group = group;
       fresh.push(item);
     }
     batch.settle?.resolve(receipts);
-    if (stamp !== undefined && typeof result !== 'number' && items.length > 0) group.lastPosition = items[items.length - 1]!.position;
+    // Every event of the log up to the last fresh one is in this group (store `none` has no log).
+    if (stored !== null && fresh.length > 0) group.lastPosition = fresh[fresh.length - 1]!.position;
     const { metrics } = this.#deps;
     if (commitChannel.hasSubscribers) {
       commitChannel.publish({ count: items.length, duplicates, durationMs: performance.now() - batch.acceptedAt });
