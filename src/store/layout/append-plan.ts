@@ -80,8 +80,7 @@ export function planAppend(
   const firstInBatch = new Map<string, Position>();
   for (let i = 0; i < items.length; i++) {
     const item = items[i]!;
-    if (!Number.isSafeInteger(item.timestampMs))
-      throw new RangeError(`timestampMs must be an integer number of milliseconds, got ${item.timestampMs}`);
+    checkTimestamp(item);
     if (item.checkDuplicate) {
       const known = stored.get(item.eventId) ?? firstInBatch.get(item.eventId);
       if (known) {
@@ -121,8 +120,7 @@ function planFresh(layout: StoreLayout, stamp: Stamp, items: readonly AppendItem
   if (!idsApart) throw new RangeError('a fresh plan leaves the id index to its caller (idsApart)');
   for (const item of items) {
     if (item.checkDuplicate) throw new RangeError(`event ${item.eventId} is checked for a duplicate: not a fresh batch`);
-    if (!Number.isSafeInteger(item.timestampMs))
-      throw new RangeError(`timestampMs must be an integer number of milliseconds, got ${item.timestampMs}`);
+    checkTimestamp(item);
   }
   const own = Buffer.from(stamp);
   const { puts, auditEntries } = planPuts(layout, own, items, null);
@@ -216,6 +214,11 @@ export function patchStamp(plan: AppendPlan, stamp: Stamp): void {
   // Without id puts, the positions (the id values) are patched here; a fresh plan's own stamp too.
   if (plan.ids?.positions) for (const position of plan.ids.positions) for (let b = 0; b < STAMP_BYTES; b++) position[b] = stamp[b]!;
   if (plan.result instanceof FreshResult) stamp.copy(plan.result.fresh, 0, 0, STAMP_BYTES);
+}
+
+function checkTimestamp(item: AppendItem): void {
+  if (!Number.isSafeInteger(item.timestampMs))
+    throw new RangeError(`timestampMs must be an integer number of milliseconds, got ${item.timestampMs}`);
 }
 
 function pushTo<K>(map: Map<K, number[]>, key: K, index: number): void {
