@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { Codec } from '../src/codec.js';
 import { encodeAuditRecord } from '../src/event/audit.js';
 import { idsToCheck, patchStamp, type Put } from '../src/store/layout/append-plan.js';
-import { auditEntries, decodeAuditBlock, encodeAuditBlock, eventsNeededBy } from '../src/store/layout/audit-blocks.js';
+import { auditEntries, decodeAuditBlock, encodeAuditBlockOf, eventsNeededBy, type AuditedEvent } from '../src/store/layout/audit-blocks.js';
 import { DecodedBlock, blockCount, blockSpans, chunksOfSpans, copySpans, encodeBlock } from '../src/store/layout/blocks.js';
 import { ChunkGatherer, blockGatherer, chunkValue, deadLetterGatherer, joinChunks } from '../src/store/layout/chunks.js';
 import { decodeCount, encodeCount } from '../src/store/layout/counts.js';
@@ -291,14 +291,23 @@ describe('store layout: values', () => {
       { index: 65_535, timestampMs: -1, tenantId: 'ténant\0', auditId: randomUUID() },
       { index: 7, timestampMs: 1_700_000_000_000, tenantId: '', auditId: randomUUID() },
     ];
-    const block = encodeAuditBlock(entries);
+    // The batch's events by block index, and which of them are audited.
+    const audited = (list: ReadonlyArray<AuditedEvent & { readonly index: number }>) => {
+      const byIndex: AuditedEvent[] = [];
+      for (const e of list) byIndex[e.index] = e;
+      return encodeAuditBlockOf(
+        byIndex,
+        list.map((e) => e.index),
+      );
+    };
+    const block = audited(entries);
     const frames = decodeAuditBlock(block);
     assert.deepEqual(
       frames,
       entries.map((e) => ({ ...e, record: null })),
     );
     assert.throws(() => decodeAuditBlock(block.subarray(0, 20)), { code: 'ERR_EVENTRAIL_STORE_CORRUPT' });
-    assert.throws(() => encodeAuditBlock([{ ...entries[0]!, auditId: 'not-a-uuid' }]), RangeError);
+    assert.throws(() => audited([{ ...entries[0]!, auditId: 'not-a-uuid' }]), RangeError);
     // Records are made of the audit id and the event, read from its block.
     const events = entries.map((_, i) => Buffer.from(`event ${i}`));
     const records = entries.map((e, i) => encodeAuditRecord(e.auditId, events[i]!));

@@ -37,28 +37,11 @@ export interface AuditFrame {
   readonly record: Buffer | null;
 }
 
-/** An entry to write. */
-export interface AuditEntryToWrite {
-  readonly index: number;
-  readonly timestampMs: number;
-  readonly tenantId: string | null;
-  readonly auditId: string;
-}
-
 /** What an audited event of a batch offers: its time, tenant and audit id (null when not audited). */
 export interface AuditedEvent {
   readonly timestampMs: number;
   readonly tenantId: string | null;
   readonly auditId: string | null;
-}
-
-export function encodeAuditBlock(entries: readonly AuditEntryToWrite[]): Buffer {
-  const events: AuditedEvent[] = [];
-  for (const e of entries) events[e.index] = e;
-  return encodeAuditBlockOf(
-    events,
-    entries.map((e) => e.index),
-  );
 }
 
 /**

@@ -16,7 +16,7 @@
  *                                                                           its timestamp's ms (found by time: indexedById)
  * (prefix,'t',tenant_id,stamp)         → uint16BE block indices of that tenant's events in the block
  * (prefix,'ts',timestamp_ms,stamp)     → uint16BE block indices of the events of that millisecond
- * (prefix,'au',stamp,chunk)            → the batch's audit entries (encodeAuditBlock), split in chunks
+ * (prefix,'au',stamp,chunk)            → the batch's audit entries (encodeAuditBlockOf), split in chunks
  * (prefix,'dl',consumer,position)      → dead letter (encodeDeadLetter), its first chunk
  * (prefix,'dl',consumer,position,chunk) → the next chunks (1, 2, ...) of a dead letter over MAX_VALUE_BYTES
  * (prefix,'mb',instance)              → membership (groups.ts): expiresAt, the groups the instance runs
