@@ -15,10 +15,12 @@ import {
   commitEnd,
   comparePositions,
   type AppendItem,
+  type CoordinateResult,
   type DeadLetterRecord,
   type EventStore,
   type FencedDeadLetter,
   type Position,
+  type Release,
 } from '../src/store/store.js';
 import { collect } from './helpers.js';
 
@@ -82,6 +84,18 @@ export function testEvents(count: number, options: (i: number) => TestEventOptio
 }
 
 const hex = (p: Position) => p.toString('hex');
+
+/** A round of instance 'a' running one group from the beginning over one partition (releasing `release`). */
+function holdOneGroup(store: EventStore, group: string, now: number, release?: Release[]): Promise<CoordinateResult> {
+  return store.coordinate({
+    instance: 'a',
+    groups: [{ name: group, startFrom: 'beginning' }],
+    partitions: 1,
+    leaseMs: LEASE_MS,
+    now,
+    release,
+  });
+}
 
 function assertIncreasing(positions: readonly Position[], what: string): void {
   for (let i = 1; i < positions.length; i++) {
@@ -715,13 +729,7 @@ export function testStore(name: string, factory: StoreFactory): void {
       'never moves a cursor backwards',
       withStore(async ({ store }) => {
         const { positions } = await store.append(testEvents(3).map((e) => e.item));
-        await store.coordinate({
-          instance: 'a',
-          groups: [{ name: 'G', startFrom: 'beginning' }],
-          partitions: 1,
-          leaseMs: LEASE_MS,
-          now: T0,
-        });
+        await holdOneGroup(store, 'G', T0);
         const at = (i: number) => ({ group: 'G', partition: 0, epoch: 1, position: positions[i]! });
         await store.writeProgress({ instance: 'a', cursors: [at(2)] });
         assert.deepEqual(await store.writeProgress({ instance: 'a', cursors: [at(1)] }), { lost: [] });
@@ -730,14 +738,7 @@ export function testStore(name: string, factory: StoreFactory): void {
         await store.writeProgress({ instance: 'a', cursors: [at(0), at(2), at(1)] });
         assert.equal(hex((await store.readCursors())[0]!.position!), hex(positions[2]!));
         // A release with a lower final cursor leaves it.
-        await store.coordinate({
-          instance: 'a',
-          groups: [{ name: 'G', startFrom: 'beginning' }],
-          partitions: 1,
-          leaseMs: LEASE_MS,
-          now: T0 + 1,
-          release: [{ group: 'G', partition: 0, epoch: 1, cursor: positions[0]! }],
-        });
+        await holdOneGroup(store, 'G', T0 + 1, [{ group: 'G', partition: 0, epoch: 1, cursor: positions[0]! }]);
         assert.equal(hex((await store.readCursors())[0]!.position!), hex(positions[2]!));
         assert.deepEqual(await store.writeProgress({}), { lost: [] });
       }),
@@ -881,13 +882,7 @@ export function testStore(name: string, factory: StoreFactory): void {
       withStore(async ({ store, reopen }) => {
         if (!reopen) return;
         const stored = await appendAll(store, [testEvents(20, (i) => ({ tenantId: i % 2 ? 't' : null, audited: i === 3 }))]);
-        await store.coordinate({
-          instance: 'a',
-          groups: [{ name: 'c', startFrom: 'beginning' }],
-          partitions: 1,
-          leaseMs: LEASE_MS,
-          now: T0,
-        });
+        await holdOneGroup(store, 'c', T0);
         await store.writeProgress({ instance: 'a', cursors: [{ group: 'c', partition: 0, epoch: 1, position: stored[5]!.position }] });
         await store.close();
         const again = await reopen();
